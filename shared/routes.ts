@@ -1,0 +1,46 @@
+/**
+ * The one route table. The CDK stack creates one Lambda function and one HTTP API route per
+ * entry; the local runtime matches requests against the same entries and calls the same module.
+ */
+export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+
+export interface RouteDefinition {
+  /** Stable name: the Lambda function's logical id and the handler file under functions/api/. */
+  readonly name: string;
+  readonly method: HttpMethod;
+  /** API Gateway route path, with `{param}` placeholders. */
+  readonly path: string;
+  /** Handler module, relative to the project root; it exports `handler`. */
+  readonly entry: string;
+  /** True when the function embeds text (ships the model and onnxruntime). */
+  readonly embeds: boolean;
+  /** True when the function writes to the table (needs write permissions). */
+  readonly writes: boolean;
+}
+
+const route = (
+  name: string,
+  method: HttpMethod,
+  path: string,
+  options: { embeds?: boolean; writes?: boolean } = {},
+): RouteDefinition => ({
+  name,
+  method,
+  path,
+  entry: `functions/api/${name}.ts`,
+  embeds: options.embeds ?? false,
+  writes: options.writes ?? false,
+});
+
+export const routes: readonly RouteDefinition[] = [
+  route('createPersona', 'POST', '/personas', { writes: true }),
+  route('listPersonas', 'GET', '/personas'),
+  route('batchCreatePersonas', 'POST', '/personas/batch', { writes: true }),
+  route('getPersona', 'GET', '/personas/{id}'),
+  route('replacePersona', 'PUT', '/personas/{id}', { writes: true }),
+  route('patchPersona', 'PATCH', '/personas/{id}', { writes: true }),
+  route('deletePersona', 'DELETE', '/personas/{id}', { writes: true }),
+];
+
+/** The stream consumer: not an HTTP route, listed here so infra and local share its entry. */
+export const indexerEntry = 'functions/indexer/handler.ts';

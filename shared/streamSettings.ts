@@ -1,0 +1,25 @@
+/**
+ * Event source mapping settings for the indexer. The CDK stack declares them on the DynamoDB
+ * Streams event source and the local stream worker applies the same values, so local runs
+ * behave like Lambda's poller.
+ */
+export const indexerStreamSettings = {
+  /** Records per invocation. */
+  batchSize: 50,
+  /** Longest wait to fill a batch, in seconds. */
+  maxBatchingWindowSeconds: 1,
+  /** On a failed batch, split it in two and retry each half. */
+  bisectBatchOnError: true,
+  /** Retries of a failing batch before its records go to the on-failure destination. */
+  retryAttempts: 5,
+  /** Records older than this, in seconds, go to the on-failure destination unprocessed. */
+  maxRecordAgeSeconds: 3600,
+  /** The handler answers with `batchItemFailures` (partial batch response). */
+  reportBatchItemFailures: true,
+  /** Shard iterator start for a new consumer. */
+  startingPosition: 'TRIM_HORIZON',
+  /** Concurrent batches per shard. */
+  parallelizationFactor: 1,
+} as const;
+
+export type IndexerStreamSettings = typeof indexerStreamSettings;
