@@ -2,13 +2,13 @@
  * The one route table. The CDK stack creates one Lambda function and one HTTP API route per
  * entry; the local runtime matches requests against the same entries and calls the same module.
  */
-export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE' | 'ANY';
 
 export interface RouteDefinition {
   /** Stable name: the Lambda function's logical id and the handler file under functions/api/. */
   readonly name: string;
   readonly method: HttpMethod;
-  /** API Gateway route path, with `{param}` placeholders. */
+  /** API Gateway route path, with `{param}` placeholders; `$default` catches every unmatched request. */
   readonly path: string;
   /** Handler module, relative to the project root; it exports `handler`. */
   readonly entry: string;
@@ -40,6 +40,8 @@ export const routes: readonly RouteDefinition[] = [
   route('replacePersona', 'PUT', '/personas/{id}', { writes: true }),
   route('patchPersona', 'PATCH', '/personas/{id}', { writes: true }),
   route('deletePersona', 'DELETE', '/personas/{id}', { writes: true }),
+  // Answers unmatched requests with problem+json 404/405 instead of API Gateway's plain 404.
+  route('routeNotFound', 'ANY', '$default'),
 ];
 
 /** The stream consumer: not an HTTP route, listed here so infra and local share its entry. */

@@ -1,0 +1,11 @@
+import { httpHandler } from '../../shared/http/httpHandler';
+import { integerQueryParameter } from '../../shared/http/request';
+import { jsonResponse } from '../../shared/http/response';
+import { listLimits, listPersonas } from '../../shared/persona/personaService';
+import { personaServiceDeps } from '../../shared/persona/personaServiceDeps';
+
+export const handler = httpHandler(async (event) => {
+  const limit = integerQueryParameter(event, 'limit', { min: 1, max: listLimits.max, default: listLimits.default });
+  const page = await listPersonas(personaServiceDeps(), limit, event.queryStringParameters?.cursor);
+  return jsonResponse(200, page);
+});

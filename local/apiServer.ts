@@ -1,0 +1,102 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
+import { defaultRoute, matchRoute } from '../shared/routeMatching';
+import type { RouteDefinition } from '../shared/routes';
+import { lambdaContext, toApiGatewayEvent } from './lambdaEvent';
+
+type LambdaHandler = (event: APIGatewayProxyEventV2, context: Context) => Promise<APIGatewayProxyStructuredResultV2>;
+
+/** API Gateway rejects payloads over 10 MB before any function runs. */
+const API_GATEWAY_MAX_PAYLOAD = 10 * 1024 * 1024;
+
+const handlerCache = new Map<string, Promise<LambdaHandler>>();
+
+/** Imports the route's handler module once, as a warm Lambda container keeps it. */
+function loadHandler(route: RouteDefinition): Promise<LambdaHandler> {
+  let loading = handlerCache.get(route.entry);
+  if (!loading) {
+    loading = import(new URL(`../${route.entry}`, import.meta.url).href).then((module: { handler: LambdaHandler }) => module.handler);
+    handlerCache.set(route.entry, loading);
+  }
+  return loading;
+}
+
+function readBody(request: IncomingMessage): Promise<Buffer | 'too-large'> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    request.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= API_GATEWAY_MAX_PAYLOAD) chunks.push(chunk);
+    });
+    request.on('end', () => resolve(size > API_GATEWAY_MAX_PAYLOAD ? 'too-large' : Buffer.concat(chunks)));
+    request.on('error', reject);
+  });
+}
+
+function writeResult(response: ServerResponse, result: APIGatewayProxyStructuredResultV2): void {
+  const headers: Record<string, string | string[]> = {};
+  for (const [name, value] of Object.entries(result.headers ?? {})) headers[name] = String(value);
+  if (result.cookies?.length) headers['set-cookie'] = result.cookies;
+  const body = result.body === undefined ? Buffer.alloc(0) : Buffer.from(result.body, result.isBase64Encoded ? 'base64' : 'utf8');
+  response.writeHead(result.statusCode ?? 200, headers);
+  response.end(body);
+}
+
+async function handle(request: IncomingMessage, response: ServerResponse, log: (line: string) => void): Promise<void> {
+  const started = performance.now();
+  const body = await readBody(request);
+  if (body === 'too-large') {
+    response.writeHead(413, { 'content-type': 'application/json' });
+    response.end(JSON.stringify({ message: 'Request Entity Too Large' }));
+    return;
+  }
+  const method = request.method ?? 'GET';
+  const path = new URL(request.url ?? '/', 'http://localhost').pathname;
+  const match = matchRoute(method, path);
+  const route = match?.route ?? defaultRoute;
+  const routeKey = match ? `${route.method} ${route.path}` : '$default';
+  const event = toApiGatewayEvent(request, body, routeKey, match?.pathParameters ?? {});
+  const handler = await loadHandler(route);
+  const result = await handler(event, lambdaContext(route.name));
+  writeResult(response, result);
+  log(`${method} ${request.url} -> ${result.statusCode} (${route.name}, ${(performance.now() - started).toFixed(1)} ms)`);
+}
+
+export interface ApiServer {
+  url: string;
+  port: number;
+  server: Server;
+  close(): Promise<void>;
+}
+
+/**
+ * Serves the route table over HTTP: each request becomes the API Gateway v2 event that Lambda
+ * receives and goes to the same handler module that the CDK stack deploys.
+ */
+export async function startApiServer(options: { port: number; host?: string; log?: (line: string) => void }): Promise<ApiServer> {
+  const log = options.log ?? (() => undefined);
+  const server = createServer((request, response) => {
+    handle(request, response, log).catch((error: unknown) => {
+      log(`local API server error: ${(error as Error).stack ?? String(error)}`);
+      if (!response.headersSent) response.writeHead(502, { 'content-type': 'application/json' });
+      response.end(JSON.stringify({ message: 'Internal Server Error' }));
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, options.host ?? '127.0.0.1', () => resolve());
+  });
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : options.port;
+  return {
+    url: `http://localhost:${port}`,
+    port,
+    server,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}

@@ -1,0 +1,35 @@
+import middy from '@middy/core';
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
+import { logger } from '../observability';
+import { ProblemError } from './problem';
+import { problemResponse, type HttpResponse } from './response';
+
+export type RouteHandler = (event: APIGatewayProxyEventV2, context: Context) => Promise<HttpResponse>;
+
+/**
+ * Wraps a route handler: structured logging with the Lambda context, and every error answered
+ * as problem+json. Known problems keep their status; anything else is a logged 500 that tells
+ * the client which request id to report.
+ */
+export function httpHandler(handle: RouteHandler) {
+  return middy<APIGatewayProxyEventV2, HttpResponse>()
+    .use(injectLambdaContext(logger, { resetKeys: true }))
+    .use({
+      onError: async (request) => {
+        const instance = request.event?.rawPath;
+        if (request.error instanceof ProblemError) {
+          if (request.error.status >= 500) logger.error('request failed', { error: request.error });
+          request.response = problemResponse(request.error, instance);
+          return;
+        }
+        const requestId = request.context?.awsRequestId ?? request.event?.requestContext?.requestId;
+        logger.error('unhandled error', { error: request.error as Error });
+        request.response = problemResponse(
+          new ProblemError(500, 'internal-error', `The server failed to handle this request; retry later or report request id ${requestId ?? 'unknown'}.`),
+          instance,
+        );
+      },
+    })
+    .handler(handle);
+}

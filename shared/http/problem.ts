@@ -1,0 +1,117 @@
+import type { z } from 'zod';
+
+/** One field-level error in a problem document: `pointer` is a JSON Pointer into the request body. */
+export interface FieldError {
+  pointer: string;
+  detail: string;
+}
+
+export interface ProblemDocument {
+  type: string;
+  title: string;
+  status: number;
+  detail: string;
+  instance?: string;
+  errors?: FieldError[];
+  [extension: string]: unknown;
+}
+
+const TITLES: Record<number, string> = {
+  400: 'Bad Request',
+  404: 'Not Found',
+  405: 'Method Not Allowed',
+  409: 'Conflict',
+  412: 'Precondition Failed',
+  413: 'Content Too Large',
+  415: 'Unsupported Media Type',
+  422: 'Unprocessable Content',
+  428: 'Precondition Required',
+  500: 'Internal Server Error',
+  503: 'Service Unavailable',
+};
+
+/**
+ * An error that the API answers as an RFC 9457 problem document. `type` is a stable,
+ * machine-readable slug; clients branch on it rather than on `detail`.
+ */
+export class ProblemError extends Error {
+  readonly status: number;
+  readonly type: string;
+  readonly errors: FieldError[] | undefined;
+  readonly headers: Record<string, string>;
+  readonly extensions: Record<string, unknown>;
+
+  constructor(
+    status: number,
+    type: string,
+    detail: string,
+    options: { errors?: FieldError[]; headers?: Record<string, string>; extensions?: Record<string, unknown> } = {},
+  ) {
+    super(detail);
+    this.name = 'ProblemError';
+    this.status = status;
+    this.type = type;
+    this.errors = options.errors;
+    this.headers = options.headers ?? {};
+    this.extensions = options.extensions ?? {};
+  }
+
+  toDocument(instance?: string): ProblemDocument {
+    return {
+      type: `https://persona-db.dev/problems/${this.type}`,
+      title: TITLES[this.status] ?? 'Error',
+      status: this.status,
+      detail: this.message,
+      ...(instance ? { instance } : {}),
+      ...(this.errors ? { errors: this.errors } : {}),
+      ...this.extensions,
+    };
+  }
+}
+
+export const toJsonPointer = (path: readonly PropertyKey[]): string =>
+  '#' + path.map((segment) => '/' + String(segment).replace(/~/g, '~0').replace(/\//g, '~1')).join('');
+
+/** Turns zod issues into field errors; an unknown key is reported at its own pointer, by name. */
+export function fieldErrorsFromZod(error: z.ZodError, prefix: readonly PropertyKey[] = []): FieldError[] {
+  const fieldErrors: FieldError[] = [];
+  for (const issue of error.issues) {
+    const path = [...prefix, ...issue.path];
+    if (issue.code === 'unrecognized_keys') {
+      for (const key of issue.keys) {
+        fieldErrors.push({ pointer: toJsonPointer([...path, key]), detail: unknownFieldDetail(key) });
+      }
+      continue;
+    }
+    fieldErrors.push({ pointer: toJsonPointer(path), detail: describeIssue(issue) });
+  }
+  return fieldErrors;
+}
+
+const SERVER_MANAGED = new Set(['id', 'version', 'created_at', 'updated_at']);
+
+function unknownFieldDetail(key: string): string {
+  if (SERVER_MANAGED.has(key)) return `'${key}' is set by the server and cannot be written; remove it from the body`;
+  return `unknown field '${key}'; remove it (allowed fields are listed in GET /openapi.json)`;
+}
+
+function describeIssue(issue: z.core.$ZodIssue): string {
+  if (issue.code === 'invalid_type') {
+    const received = (issue as { input?: unknown }).input;
+    if (received === undefined) return `is required (expected ${issue.expected})`;
+    return `must be ${article(issue.expected)}, not ${jsonTypeOf(received)}`;
+  }
+  return issue.message;
+}
+
+const article = (type: string) => (/^[aeiou]/.test(type) ? `an ${type}` : `a ${type}`);
+
+export function jsonTypeOf(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'array';
+  return typeof value;
+}
+
+export function validationProblem(errors: FieldError[], detail = 'The request body is invalid; see errors for each field.'): ProblemError {
+  return new ProblemError(400, 'validation-error', detail, { errors });
+}

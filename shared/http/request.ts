@@ -1,0 +1,126 @@
+import type { APIGatewayProxyEventV2 } from 'aws-lambda';
+import { ProblemError, validationProblem } from './problem';
+
+export const JSON_MEDIA_TYPE = 'application/json';
+export const MERGE_PATCH_MEDIA_TYPE = 'application/merge-patch+json';
+
+/** Body size limits, in bytes of UTF-8. Documented in the README and the API document. */
+export const bodyLimits = {
+  single: 64 * 1024,
+  batch: 1024 * 1024,
+} as const;
+
+export function header(event: APIGatewayProxyEventV2, name: string): string | undefined {
+  const wanted = name.toLowerCase();
+  for (const [key, value] of Object.entries(event.headers ?? {})) {
+    if (key.toLowerCase() === wanted) return value;
+  }
+  return undefined;
+}
+
+function bodyBytes(event: APIGatewayProxyEventV2): Buffer {
+  if (event.body === undefined || event.body === null) return Buffer.alloc(0);
+  return event.isBase64Encoded ? Buffer.from(event.body, 'base64') : Buffer.from(event.body, 'utf8');
+}
+
+/**
+ * Reads a JSON body: checks media type (415), size (413), UTF-8 and JSON syntax (400).
+ * Returns the parsed value, still untyped; schemas validate it next.
+ */
+export function readJsonBody(
+  event: APIGatewayProxyEventV2,
+  options: { maxBytes: number; mediaTypes?: readonly string[] },
+): unknown {
+  const mediaTypes = options.mediaTypes ?? [JSON_MEDIA_TYPE];
+  const contentType = header(event, 'content-type');
+  const mediaType = contentType?.split(';')[0]?.trim().toLowerCase();
+  if (!mediaType || !mediaTypes.includes(mediaType)) {
+    throw new ProblemError(
+      415,
+      'unsupported-media-type',
+      `Content-Type must be ${mediaTypes.join(' or ')}${contentType ? `, not '${contentType}'` : '; the header is missing'}.`,
+      mediaTypes.includes(MERGE_PATCH_MEDIA_TYPE) ? { headers: { 'Accept-Patch': MERGE_PATCH_MEDIA_TYPE } } : {},
+    );
+  }
+  const charset = /charset=([^;]+)/i.exec(contentType ?? '')?.[1]?.trim().toLowerCase();
+  if (charset && charset !== 'utf-8' && charset !== 'utf8') {
+    throw new ProblemError(415, 'unsupported-media-type', `Only UTF-8 bodies are accepted, not charset '${charset}'.`);
+  }
+  const bytes = bodyBytes(event);
+  if (bytes.length > options.maxBytes) {
+    throw new ProblemError(
+      413,
+      'body-too-large',
+      `The body is ${bytes.length} bytes; this endpoint accepts at most ${options.maxBytes} bytes.`,
+      { extensions: { max_bytes: options.maxBytes } },
+    );
+  }
+  if (bytes.length === 0) {
+    throw new ProblemError(400, 'malformed-json', 'The request body is empty; send a JSON document.');
+  }
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    throw new ProblemError(400, 'malformed-json', 'The request body is not valid UTF-8.');
+  }
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (error) {
+    throw new ProblemError(400, 'malformed-json', `The request body is not valid JSON: ${(error as Error).message}`);
+  }
+}
+
+const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** Reads the `{id}` path parameter; a malformed id is a 400, never a lookup. */
+export function personaIdFromPath(event: APIGatewayProxyEventV2): string {
+  const id = event.pathParameters?.id;
+  if (!id || !UUID_PATTERN.test(id)) {
+    throw validationProblem([{ pointer: '#/path/id', detail: `'${id ?? ''}' is not a persona id; ids are UUIDs such as 3f2b8c1e-8f7a-4f7e-9a53-2f0d9c6c1b2a` }], 'The persona id in the path is malformed.');
+  }
+  return id.toLowerCase();
+}
+
+export const etagForVersion = (version: number): string => `"${version}"`;
+
+/**
+ * Parses If-Match. Returns undefined when absent, '*' for any, or the expected version.
+ * Accepts strong and weak forms ("3", W/"3"); anything else is a 400.
+ */
+export function ifMatchVersion(event: APIGatewayProxyEventV2): number | '*' | undefined {
+  const value = header(event, 'if-match')?.trim();
+  if (value === undefined || value === '') return undefined;
+  if (value === '*') return '*';
+  const match = /^(?:W\/)?"(\d{1,15})"$/.exec(value);
+  if (!match) {
+    throw new ProblemError(400, 'invalid-precondition', `If-Match must be an ETag from a previous response, such as "3"; got '${value}'.`);
+  }
+  return Number(match[1]);
+}
+
+export function idempotencyKey(event: APIGatewayProxyEventV2): string | undefined {
+  const value = header(event, 'idempotency-key');
+  if (value === undefined) return undefined;
+  if (!/^[\x21-\x7e]{1,255}$/.test(value)) {
+    throw new ProblemError(400, 'invalid-idempotency-key', 'Idempotency-Key must be 1 to 255 visible ASCII characters, such as a UUID.');
+  }
+  return value;
+}
+
+/** Reads an integer query parameter within bounds; absent → default. */
+export function integerQueryParameter(
+  event: APIGatewayProxyEventV2,
+  name: string,
+  bounds: { min: number; max: number; default: number },
+): number {
+  const raw = event.queryStringParameters?.[name];
+  if (raw === undefined || raw === '') return bounds.default;
+  if (!/^\d+$/.test(raw) || Number(raw) < bounds.min || Number(raw) > bounds.max) {
+    throw validationProblem(
+      [{ pointer: `#/query/${name}`, detail: `must be an integer from ${bounds.min} to ${bounds.max}, got '${raw}'` }],
+      `The query parameter '${name}' is invalid.`,
+    );
+  }
+  return Number(raw);
+}

@@ -1,0 +1,107 @@
+import { z } from 'zod';
+
+/**
+ * The persona schema: the single source of validation, of the TypeScript types and of the
+ * JSON Schema that the API document publishes. Field order here is the order of every response.
+ */
+
+export const TRAIT_NAMES = [
+  'openness',
+  'conscientiousness',
+  'extraversion',
+  'agreeableness',
+  'neuroticism',
+] as const;
+export type TraitName = (typeof TRAIT_NAMES)[number];
+
+export const HUMOR_LEVELS = ['none', 'low', 'medium', 'high'] as const;
+
+export const personaLimits = {
+  nameLength: 200,
+  labelLength: 100,
+  labelCount: 20,
+  statementLength: 500,
+  statementCount: 50,
+  emotionalStyleLength: 200,
+} as const;
+
+/** A string that has at least one non-whitespace character; stored exactly as sent. */
+const nonBlankString = (maxLength: number) =>
+  z
+    .string()
+    .max(maxLength, { message: `must be at most ${maxLength} characters` })
+    .refine((value) => value.trim().length > 0, { message: 'must not be empty or blank' });
+
+const stringList = (maxItems: number, maxLength: number) =>
+  z.array(nonBlankString(maxLength)).max(maxItems, { message: `must have at most ${maxItems} items` });
+
+const traitScore = z
+  .number({ message: 'must be a number between 0 and 1' })
+  .min(0, { message: 'must be between 0 and 1' })
+  .max(1, { message: 'must be between 0 and 1' });
+
+export const traitsSchema = z
+  .strictObject({
+    openness: traitScore,
+    conscientiousness: traitScore,
+    extraversion: traitScore,
+    agreeableness: traitScore,
+    neuroticism: traitScore,
+  })
+  .meta({ description: 'Big Five personality traits, each a score in [0, 1].' });
+
+/** Fields a client may write. */
+export const personaInputSchema = z
+  .strictObject({
+    name: nonBlankString(personaLimits.nameLength).meta({ example: 'Albert Einstein' }),
+    domain: stringList(personaLimits.labelCount, personaLimits.labelLength)
+      .min(1, { message: 'must have at least one item' })
+      .meta({ description: 'Fields of knowledge.', example: ['physics', 'philosophy'] }),
+    modes: stringList(personaLimits.labelCount, personaLimits.labelLength)
+      .default([])
+      .meta({ description: 'Conversational roles.', example: ['Educator', 'Debater'] }),
+    humor_usage: z
+      .enum(HUMOR_LEVELS, { message: `must be one of ${HUMOR_LEVELS.join(', ')}` })
+      .optional(),
+    emotional_style: nonBlankString(personaLimits.emotionalStyleLength).optional(),
+    beliefs: stringList(personaLimits.statementCount, personaLimits.statementLength).default([]),
+    signature_phrases: stringList(personaLimits.statementCount, personaLimits.statementLength).default([]),
+    traits: traitsSchema,
+  })
+  .meta({ id: 'PersonaInput', description: 'A persona as a client writes it.' });
+
+export type PersonaInput = z.output<typeof personaInputSchema>;
+export type Traits = z.output<typeof traitsSchema>;
+
+/** Fields the server sets; clients may not write them. */
+export const SERVER_MANAGED_FIELDS = ['id', 'version', 'created_at', 'updated_at'] as const;
+
+export const personaSchema = personaInputSchema
+  .extend({
+    id: z.uuid(),
+    version: z.int().min(1).meta({ description: 'Incremented on every write; the ETag.' }),
+    created_at: z.iso.datetime(),
+    updated_at: z.iso.datetime(),
+  })
+  .meta({ id: 'Persona', description: 'A stored persona.' });
+
+export type Persona = PersonaInput & {
+  id: string;
+  version: number;
+  created_at: string;
+  updated_at: string;
+};
+
+/** Key order of every persona the API returns: id first, then the input fields, then metadata. */
+const RESPONSE_KEY_ORDER = ['id', ...Object.keys(personaInputSchema.shape), 'version', 'created_at', 'updated_at'];
+
+export function orderPersonaKeys(persona: Persona): Persona {
+  const ordered: Record<string, unknown> = {};
+  for (const key of RESPONSE_KEY_ORDER) {
+    const value = (persona as unknown as Record<string, unknown>)[key];
+    if (value !== undefined) ordered[key] = value;
+  }
+  const traits = persona.traits;
+  ordered.traits = Object.fromEntries(TRAIT_NAMES.map((name) => [name, traits[name]]));
+  return ordered as unknown as Persona;
+}

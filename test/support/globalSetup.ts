@@ -1,0 +1,32 @@
+import { createServer } from 'node:net';
+import type { TestProject } from 'vitest/node';
+import { startDynamoDbLocal, type DynamoDbLocal } from '../../local/dynamodbLocal';
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    dynamodbEndpoint: string;
+  }
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
+    });
+  });
+}
+
+let dynamodb: DynamoDbLocal | undefined;
+
+/** One real DynamoDB Local for the whole run; each test file creates its own tables in it. */
+export async function setup(project: TestProject): Promise<void> {
+  dynamodb = await startDynamoDbLocal({ port: await freePort(), quiet: true });
+  project.provide('dynamodbEndpoint', dynamodb.endpoint);
+}
+
+export async function teardown(): Promise<void> {
+  await dynamodb?.stop();
+}
