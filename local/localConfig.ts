@@ -1,0 +1,23 @@
+import { resolve } from 'node:path';
+
+/** Local runtime settings: every port and endpoint can be overridden by environment. */
+export function localRuntimeConfig(env: NodeJS.ProcessEnv = process.env, argv: readonly string[] = process.argv.slice(2)) {
+  const persist = argv.includes('--persist') || env.LOCAL_PERSIST === 'true';
+  const dataDir = resolve(env.LOCAL_DATA_DIR ?? '.data');
+  return {
+    apiPort: Number(env.API_PORT ?? 3000),
+    host: env.API_HOST ?? '127.0.0.1',
+    dynamodbPort: Number(env.DYNAMODB_PORT ?? 8000),
+    /** When set, that DynamoDB is used and no DynamoDB Local is started. */
+    dynamodbEndpoint: env.DYNAMODB_ENDPOINT || undefined,
+    qdrantPort: Number(env.QDRANT_PORT ?? 6333),
+    /** When set, that Qdrant is used and no local Qdrant server is started. */
+    qdrantUrl: env.QDRANT_URL || undefined,
+    /** Keep DynamoDB and Qdrant data on disk across restarts (`npm start -- --persist`). */
+    persist,
+    dynamodbDataDir: persist ? resolve(dataDir, 'dynamodb') : undefined,
+    qdrantDataDir: persist ? resolve(dataDir, 'qdrant') : undefined,
+  };
+}
+
+export type LocalRuntimeConfig = ReturnType<typeof localRuntimeConfig>;
