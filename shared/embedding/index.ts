@@ -1,0 +1,36 @@
+/**
+ * The project's embedding module. Default model BAAI/bge-small-en-v1.5 (384 dimensions, CLS pooling,
+ * unit vectors, int8 weights); queries get bge's retrieval instruction as a prefix, documents none.
+ *
+ *   const embedder = await getEmbedder();           // once per process (warm Lambda: already loaded)
+ *   await embedder.embedDocuments(texts);           // number[][] of unit vectors
+ *   await embedder.embedQuery('a physicist ...');   // number[]
+ *   embedder.model;                                 // { id, revision, dimension, dtype, pooling }
+ *
+ * Model lookup and the EMBEDDING_* variables: see config.ts. Tests and local runs without a real model
+ * use the generated one: `npm run model:test`, then EMBEDDING_MODEL_DIR=.cache/models/persona-test-model.
+ */
+export {
+  BGE_QUERY_PREFIX,
+  DEFAULT_MAX_BATCH_SIZE,
+  DEFAULT_MODEL_ID,
+  EmbeddingConfigError,
+  EmbeddingModelUnavailableError,
+  locateModel,
+  resolveEmbedderSettings,
+  type EmbedderSettings,
+  type EmbedderSettingsInput,
+  type EmbeddingDtype,
+  type EmbeddingPooling,
+  type ModelLocation,
+} from './config';
+export {
+  createEmbedder,
+  getEmbedder,
+  resetEmbedder,
+  type EmbedEvent,
+  type Embedder,
+  type EmbedderOptions,
+  type EmbeddingModelInfo,
+  type EmbeddingStats,
+} from './embedder';

@@ -1,0 +1,298 @@
+import { cp, mkdir, mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { generateTestModel, TEST_MODEL_HIDDEN_SIZE, TEST_MODEL_ID } from '../scripts/generateTestModel';
+import {
+  BGE_QUERY_PREFIX,
+  createEmbedder,
+  EmbeddingModelUnavailableError,
+  getEmbedder,
+  resetEmbedder,
+  type EmbedEvent,
+  type Embedder,
+} from '../shared/embedding';
+
+const projectRoot = fileURLToPath(new URL('..', import.meta.url));
+
+const dot = (a: number[], b: number[]): number => a.reduce((sum, x, i) => sum + x * (b[i] ?? Number.NaN), 0);
+const norm = (a: number[]): number => Math.sqrt(dot(a, a));
+const maxDiff = (a: number[], b: number[]): number => Math.max(...a.map((x, i) => Math.abs(x - (b[i] ?? Number.NaN))));
+
+const PERSONAS = [
+  'Albert Einstein, a theoretical physicist who explains relativity with thought experiments about trains and clocks.',
+  'A French pastry chef who bakes croissants and gives patient lessons on laminated dough.',
+  'A jazz drummer obsessed with swing rhythm, bebop and improvisation.',
+  'A stoic philosopher who loves to debate ethics and virtue, with a sarcastic sense of humor.',
+  'A software engineer mentoring beginners in debugging TypeScript code.',
+];
+
+/** A real model directory under ../shared/models (one with config.json), if any. */
+async function findRealModelDir(): Promise<string | undefined> {
+  const root = path.resolve(projectRoot, '../shared/models');
+  const entries = await readdir(root, { withFileTypes: true }).catch(() => []);
+  for (const entry of entries.filter((e) => e.isDirectory()).sort((a, b) => a.name.localeCompare(b.name))) {
+    const dir = path.join(root, entry.name);
+    if (await stat(path.join(dir, 'config.json')).catch(() => undefined)) return dir;
+  }
+  return undefined;
+}
+const realModelDir = await findRealModelDir();
+
+describe('embedding module with the generated test model', () => {
+  let workDir: string;
+  let modelDir: string;
+  let embedder: Embedder;
+  const events: EmbedEvent[] = [];
+
+  beforeAll(async () => {
+    workDir = await mkdtemp(path.join(tmpdir(), 'embedding-test-'));
+    modelDir = path.join(workDir, 'model');
+    await generateTestModel(modelDir);
+    // The production path: only the environment says where the model is.
+    embedder = await createEmbedder({ env: { EMBEDDING_MODEL_DIR: modelDir }, onEmbed: (e) => events.push(e) });
+  });
+
+  afterAll(async () => {
+    await embedder?.dispose();
+    await rm(workDir, { recursive: true, force: true });
+  });
+
+  it('generates byte-identical files on every run, quickly and small', async () => {
+    const again = path.join(workDir, 'again');
+    const started = performance.now();
+    const result = await generateTestModel(again);
+    expect(performance.now() - started).toBeLessThan(5_000);
+    expect(result.files).toEqual(
+      expect.arrayContaining(['config.json', 'tokenizer.json', 'tokenizer_config.json', 'onnx/model.onnx', 'onnx/model_quantized.onnx']),
+    );
+    let total = 0;
+    for (const file of result.files) {
+      const [a, b] = await Promise.all([readFile(path.join(modelDir, file)), readFile(path.join(again, file))]);
+      expect(Buffer.compare(a, b), file).toBe(0);
+      total += a.length;
+    }
+    expect(total).toBeLessThan(8 * 1024 * 1024);
+    // A second run over an identical model rewrites nothing.
+    expect((await generateTestModel(again)).written).toEqual([]);
+  });
+
+  it('describes the model: id, revision, dimension, dtype, pooling', () => {
+    expect(embedder.model).toEqual({
+      id: TEST_MODEL_ID,
+      revision: expect.stringMatching(/^sha256:[0-9a-f]{16}$/),
+      dimension: TEST_MODEL_HIDDEN_SIZE,
+      dtype: 'q8',
+      pooling: 'cls',
+    });
+    expect(embedder.queryPrefix).toBe(BGE_QUERY_PREFIX);
+  });
+
+  it('returns unit vectors of the model dimension, the same on every call', async () => {
+    const texts = [PERSONAS[0] ?? '', ''];
+    const first = await embedder.embedDocuments(texts);
+    for (const v of first) {
+      expect(v).toHaveLength(embedder.model.dimension);
+      expect(Math.abs(norm(v) - 1)).toBeLessThan(1e-5);
+    }
+    expect(await embedder.embedDocuments(texts)).toEqual(first);
+    expect(await embedder.embedQuery('jazz drummer')).toEqual(await embedder.embedQuery('jazz drummer'));
+  });
+
+  it('embeds a batch in one ONNX run per maxBatchSize texts, equal to one-by-one embedding', async () => {
+    const small = await createEmbedder({ env: { EMBEDDING_MODEL_DIR: modelDir, EMBEDDING_MAX_BATCH: '2' } });
+    try {
+      const before = { ...small.stats };
+      const batched = await small.embedDocuments(PERSONAS);
+      expect(small.stats.calls - before.calls).toBe(1);
+      expect(small.stats.batches - before.batches).toBe(3);
+      expect(small.stats.texts - before.texts).toBe(PERSONAS.length);
+      for (const [i, text] of PERSONAS.entries()) {
+        const [single] = await small.embedDocuments([text]);
+        expect(maxDiff(batched[i] ?? [], single ?? [])).toBeLessThan(1e-5);
+      }
+      // The default batch size (32) takes all five texts in one run; same vectors.
+      const whole = await embedder.embedDocuments(PERSONAS);
+      expect(Math.max(...whole.map((v, i) => maxDiff(v, batched[i] ?? [])))).toBeLessThan(1e-5);
+    } finally {
+      await small.dispose();
+    }
+  });
+
+  it('ranks the persona that shares distinctive words with the query first', async () => {
+    const docs = await embedder.embedDocuments(PERSONAS);
+    const queries = [
+      'relativity and thought experiments',
+      'croissants and laminated dough',
+      'swing, bebop and improvisation',
+      'a debate about virtue and ethics',
+      'debugging typescript code',
+    ];
+    for (const [expected, query] of queries.entries()) {
+      const q = await embedder.embedQuery(query);
+      const scores = docs.map((d) => dot(q, d));
+      const best = scores.indexOf(Math.max(...scores));
+      expect(best, `${query}: ${scores.map((s) => s.toFixed(3)).join(' ')}`).toBe(expected);
+    }
+    // Unrelated texts are far apart, texts sharing words are closer.
+    const [physics, pastry, relativity] = await embedder.embedDocuments([
+      'a physicist who loves thought experiments',
+      'a pastry chef who bakes bread',
+      'thought experiments about relativity',
+    ]);
+    expect(dot(physics ?? [], relativity ?? [])).toBeGreaterThan(dot(physics ?? [], pastry ?? []) + 0.2);
+  });
+
+  it('puts the query prefix before queries only', async () => {
+    const text = 'a stoic philosopher';
+    const [doc] = await embedder.embedDocuments([text]);
+    const [prefixedDoc] = await embedder.embedDocuments([BGE_QUERY_PREFIX + text]);
+    const query = await embedder.embedQuery(text);
+    expect(maxDiff(query, doc ?? [])).toBeGreaterThan(1e-3);
+    expect(maxDiff(query, prefixedDoc ?? [])).toBeLessThan(1e-6);
+  });
+
+  it('counts embedding work and reports it, and does nothing for no texts', async () => {
+    const before = { ...embedder.stats };
+    const seen = events.length;
+    expect(await embedder.embedDocuments([])).toEqual([]);
+    expect(embedder.stats).toEqual(before);
+    await embedder.embedQuery('jazz');
+    await embedder.embedDocuments(['a', 'b', 'c']);
+    expect(embedder.stats).toEqual({ calls: before.calls + 2, texts: before.texts + 4, batches: before.batches + 2 });
+    expect(events.slice(seen).map(({ kind, texts, batches }) => ({ kind, texts, batches }))).toEqual([
+      { kind: 'query', texts: 1, batches: 1 },
+      { kind: 'documents', texts: 3, batches: 1 },
+    ]);
+  });
+
+  it('loads fp32 (onnx/model.onnx) as well as q8, with close vectors', async () => {
+    const fp32 = await createEmbedder({ env: { EMBEDDING_MODEL_DIR: modelDir, EMBEDDING_DTYPE: 'fp32' } });
+    try {
+      expect(fp32.model.dtype).toBe('fp32');
+      expect(fp32.model.dimension).toBe(embedder.model.dimension);
+      expect(fp32.model.revision).not.toBe(embedder.model.revision);
+      const [a] = await fp32.embedDocuments([PERSONAS[2] ?? '']);
+      const [b] = await embedder.embedDocuments([PERSONAS[2] ?? '']);
+      expect(dot(a ?? [], b ?? [])).toBeGreaterThan(0.999);
+    } finally {
+      await fp32.dispose();
+    }
+  });
+
+  it('finds a hub model in the transformers.js cache without the network', async () => {
+    const cacheDir = path.join(workDir, 'cache');
+    const modelId = 'example-org/cached-model';
+    await mkdir(path.join(cacheDir, 'example-org'), { recursive: true });
+    await cp(modelDir, path.join(cacheDir, modelId), { recursive: true });
+    const cached = await createEmbedder({
+      env: { EMBEDDING_MODEL_ID: modelId, EMBEDDING_CACHE_DIR: cacheDir, EMBEDDING_ALLOW_REMOTE: 'false' },
+    });
+    try {
+      expect(cached.model).toMatchObject({ id: modelId, revision: 'main', dimension: TEST_MODEL_HIDDEN_SIZE });
+    } finally {
+      await cached.dispose();
+    }
+  });
+
+  it('fails at once, saying what to set, when no model is available offline', async () => {
+    const emptyCache = path.join(workDir, 'empty-cache');
+    const cases = [
+      { EMBEDDING_CACHE_DIR: emptyCache, EMBEDDING_ALLOW_REMOTE: 'false' },
+      { EMBEDDING_MODEL_DIR: path.join(workDir, 'no-such-model') },
+    ];
+    for (const env of cases) {
+      const started = performance.now();
+      const error = await createEmbedder({ env }).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(performance.now() - started).toBeLessThan(2_000);
+      expect(error).toBeInstanceOf(EmbeddingModelUnavailableError);
+      expect((error as Error).message).toMatch(/EMBEDDING_MODEL_DIR/);
+      expect((error as Error).message).toContain('npm run model:test');
+    }
+  });
+
+  it('asks the hub only when allowed, and turns its failure into the same helpful error', async () => {
+    const requests: string[] = [];
+    const hub = createServer((req, res) => {
+      requests.push(req.url ?? '');
+      res.writeHead(401).end();
+    });
+    await new Promise<void>((resolve) => hub.listen(0, '127.0.0.1', resolve));
+    const { env } = await import('@huggingface/transformers');
+    const savedHost = env.remoteHost;
+    env.remoteHost = `http://127.0.0.1:${(hub.address() as AddressInfo).port}/`;
+    try {
+      const cacheDir = path.join(workDir, 'remote-cache');
+      const attempt = (allowRemote: string) =>
+        createEmbedder({ env: { EMBEDDING_CACHE_DIR: cacheDir, EMBEDDING_ALLOW_REMOTE: allowRemote } }).then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+      expect(await attempt('false')).toBeInstanceOf(EmbeddingModelUnavailableError);
+      expect(requests).toEqual([]);
+
+      const started = performance.now();
+      const error = await attempt('true');
+      expect(performance.now() - started).toBeLessThan(2_000);
+      expect(requests.length).toBeGreaterThan(0);
+      expect(requests[0]).toMatch(/^\/BAAI\/bge-small-en-v1\.5\/resolve\/main\//);
+      expect(error).toBeInstanceOf(EmbeddingModelUnavailableError);
+      expect((error as Error).message).toContain('could not be downloaded');
+      expect((error as Error).message).toContain('npm run model:test');
+    } finally {
+      env.remoteHost = savedHost;
+      await new Promise((resolve) => hub.close(resolve));
+    }
+  });
+
+  it('getEmbedder loads once per process from the environment', async () => {
+    const saved = process.env.EMBEDDING_MODEL_DIR;
+    process.env.EMBEDDING_MODEL_DIR = modelDir;
+    try {
+      const [a, b] = await Promise.all([getEmbedder(), getEmbedder()]);
+      expect(a).toBe(b);
+      expect(await getEmbedder()).toBe(a);
+      expect(a.model.id).toBe(TEST_MODEL_ID);
+    } finally {
+      await resetEmbedder();
+      if (saved === undefined) delete process.env.EMBEDDING_MODEL_DIR;
+      else process.env.EMBEDDING_MODEL_DIR = saved;
+    }
+  });
+});
+
+describe('embedding module with a real model from ../shared/models', () => {
+  const reason = realModelDir
+    ? `using ${realModelDir}`
+    : 'skipped: no real model directory (a folder with config.json) under ../shared/models';
+
+  it.skipIf(!realModelDir)(`ranks a physicist query to the Einstein persona (${reason})`, async () => {
+    const dir = realModelDir ?? '';
+    const hasQ8 = await stat(path.join(dir, 'onnx/model_quantized.onnx')).then(
+      () => true,
+      () => false,
+    );
+    const real = await createEmbedder({ env: { EMBEDDING_MODEL_DIR: dir, EMBEDDING_DTYPE: hasQ8 ? 'q8' : 'fp32' } });
+    try {
+      const [einstein, chef, drummer] = await real.embedDocuments([
+        'Albert Einstein: a theoretical physicist who explains relativity through imagined scenarios.',
+        'A pastry chef who bakes croissants and French desserts.',
+        'A jazz drummer who plays swing and bebop in smoky clubs.',
+      ]);
+      const query = await real.embedQuery('a physicist fond of thought experiments');
+      const einsteinScore = dot(query, einstein ?? []);
+      expect(einsteinScore).toBeGreaterThan(dot(query, chef ?? []));
+      expect(einsteinScore).toBeGreaterThan(dot(query, drummer ?? []));
+    } finally {
+      await real.dispose();
+    }
+  });
+});
