@@ -1,0 +1,227 @@
+/**
+ * One collection: its configuration, its points and its payload indexes, plus the primitive
+ * mutations the update endpoints are built from. Everything is in memory; `toSnapshot` and
+ * `fromSnapshot` are the whole persistence contract.
+ */
+import { matchesFilter, type FilterSubject, type TextIndexLookup } from './filterEval';
+import type { Filter } from './filterParse';
+import { vectorNameNotFound } from './errors';
+import { isObject, type JsonObject, type JsonValue } from './json';
+import { formatJsonPath, parseJsonPath } from './jsonPath';
+import { payloadSchemaInfo, textIndexOptions, type PayloadIndex } from './payloadIndex';
+import { comparePointIds, pointKey, type PointId } from './pointId';
+import {
+  parseVectorSchema,
+  sparseConfigOutput,
+  vectorsConfigOutput,
+  type StoredVector,
+  type VectorSchema,
+} from './vectors';
+
+export interface StoredPoint {
+  id: PointId;
+  /** Operation id of the last change, reported as `version` in search results. */
+  version: number;
+  vectors: Record<string, StoredVector>;
+  payload: JsonObject;
+}
+
+/** Configuration echoed in collection info; only the vector schema affects behaviour. */
+export interface CollectionSettings {
+  params: JsonObject;
+  hnsw: JsonObject;
+  optimizers: JsonObject;
+  wal: JsonObject;
+  quantization: JsonValue;
+  strictMode: JsonObject;
+  metadata?: JsonObject;
+}
+
+const DEFAULT_HNSW: JsonObject = { m: 16, ef_construct: 100, full_scan_threshold: 10000, max_indexing_threads: 0, on_disk: false };
+const DEFAULT_OPTIMIZERS: JsonObject = {
+  deleted_threshold: 0.2,
+  vacuum_min_vector_number: 1000,
+  default_segment_number: 0,
+  max_segment_size: null,
+  memmap_threshold: null,
+  indexing_threshold: 10000,
+  flush_interval_sec: 5,
+  max_optimization_threads: null,
+};
+const DEFAULT_WAL: JsonObject = { wal_capacity_mb: 32, wal_segments_ahead: 0, wal_retain_closed: 1 };
+
+const merged = (base: JsonObject, diff: unknown): JsonObject => (isObject(diff) ? { ...base, ...diff } : { ...base });
+
+export function settingsFromCreateRequest(body: JsonObject): CollectionSettings {
+  const params: JsonObject = {
+    shard_number: typeof body.shard_number === 'number' ? body.shard_number : 1,
+    replication_factor: typeof body.replication_factor === 'number' ? body.replication_factor : 1,
+    write_consistency_factor: typeof body.write_consistency_factor === 'number' ? body.write_consistency_factor : 1,
+    on_disk_payload: typeof body.on_disk_payload === 'boolean' ? body.on_disk_payload : true,
+  };
+  if (typeof body.sharding_method === 'string') params.sharding_method = body.sharding_method;
+  const settings: CollectionSettings = {
+    params,
+    hnsw: merged(DEFAULT_HNSW, body.hnsw_config),
+    optimizers: merged(DEFAULT_OPTIMIZERS, body.optimizers_config),
+    wal: merged(DEFAULT_WAL, body.wal_config),
+    quantization: body.quantization_config ?? null,
+    strictMode: merged({ enabled: false }, body.strict_mode_config),
+  };
+  if (isObject(body.metadata)) settings.metadata = { ...body.metadata };
+  return settings;
+}
+
+export interface CollectionSnapshot {
+  format: 1;
+  name: string;
+  vectors: JsonObject;
+  sparseVectors: JsonObject;
+  settings: CollectionSettings;
+  lastOperationId: number;
+  payloadIndexes: Record<string, PayloadIndex>;
+  points: StoredPoint[];
+}
+
+export class Collection {
+  readonly points = new Map<string, StoredPoint>();
+  readonly payloadIndexes = new Map<string, PayloadIndex>();
+  private lastOperationId = -1;
+  private sortedCache: StoredPoint[] | undefined;
+
+  constructor(
+    readonly name: string,
+    readonly schema: VectorSchema,
+    public settings: CollectionSettings,
+  ) {}
+
+  /** Every update gets the next id; it becomes the `version` of the points it touches. */
+  nextOperationId(): number {
+    return ++this.lastOperationId;
+  }
+
+  lastOperation(): number {
+    return this.lastOperationId;
+  }
+
+  get(id: PointId): StoredPoint | undefined {
+    return this.points.get(pointKey(id));
+  }
+
+  put(point: StoredPoint): void {
+    const key = pointKey(point.id);
+    if (!this.points.has(key)) this.sortedCache = undefined;
+    this.points.set(key, point);
+  }
+
+  remove(id: PointId): boolean {
+    const removed = this.points.delete(pointKey(id));
+    if (removed) this.sortedCache = undefined;
+    return removed;
+  }
+
+  /** Points in Qdrant's id order, the order scroll pages through. */
+  sortedPoints(): StoredPoint[] {
+    this.sortedCache ??= [...this.points.values()].sort((a, b) => comparePointIds(a.id, b.id));
+    return this.sortedCache;
+  }
+
+  readonly textIndex: TextIndexLookup = (key) => textIndexOptions(this.payloadIndexes.get(key));
+
+  subject(point: StoredPoint): FilterSubject {
+    return {
+      payload: point.payload,
+      idKey: pointKey(point.id),
+      hasVector: (name) => point.vectors[name] !== undefined,
+    };
+  }
+
+  matches(point: StoredPoint, filter: Filter | undefined): boolean {
+    return !filter || matchesFilter(filter, this.subject(point), this.textIndex);
+  }
+
+  filtered(filter: Filter | undefined): StoredPoint[] {
+    return this.sortedPoints().filter((point) => this.matches(point, filter));
+  }
+
+  setPayloadIndex(fieldName: string, index: PayloadIndex): void {
+    this.payloadIndexes.set(formatJsonPath(parseJsonPath(fieldName)), index);
+  }
+
+  deletePayloadIndex(fieldName: string): void {
+    this.payloadIndexes.delete(formatJsonPath(parseJsonPath(fieldName)));
+  }
+
+  /** PATCH /collections/{name}: merges the diffs into the echoed configuration. */
+  applyUpdate(body: JsonObject): void {
+    const vectorDiffs = Object.entries(isObject(body.vectors) ? body.vectors : {});
+    const sparseDiffs = Object.entries(isObject(body.sparse_vectors) ? body.sparse_vectors : {});
+    // Check every name first so an unknown one changes nothing.
+    for (const [name] of vectorDiffs) if (!this.schema.dense.has(name)) throw vectorNameNotFound(name);
+    for (const [name] of sparseDiffs) if (!this.schema.sparse.has(name)) throw vectorNameNotFound(name);
+    const settings = this.settings;
+    if (isObject(body.params)) Object.assign(settings.params, body.params);
+    if (isObject(body.hnsw_config)) Object.assign(settings.hnsw, body.hnsw_config);
+    if (isObject(body.optimizers_config)) Object.assign(settings.optimizers, body.optimizers_config);
+    if (isObject(body.strict_mode_config)) Object.assign(settings.strictMode, body.strict_mode_config);
+    if (body.quantization_config !== undefined && body.quantization_config !== null) {
+      settings.quantization = body.quantization_config === 'Disabled' ? null : body.quantization_config;
+    }
+    if (isObject(body.metadata)) settings.metadata = { ...settings.metadata, ...body.metadata };
+    for (const [name, diff] of vectorDiffs) if (isObject(diff)) Object.assign(this.schema.dense.get(name)!.config, diff);
+    for (const [name, diff] of sparseDiffs) {
+      const params = this.schema.sparse.get(name)!;
+      if (isObject(diff)) Object.assign(params.config, diff);
+      params.idf = params.config.modifier === 'idf';
+    }
+  }
+
+  info(): JsonObject {
+    const payloads = () => [...this.points.values()].map((point) => point.payload);
+    const params: JsonObject = { vectors: vectorsConfigOutput(this.schema), ...this.settings.params };
+    if (this.schema.sparse.size > 0) params.sparse_vectors = sparseConfigOutput(this.schema);
+    const config: JsonObject = {
+      params,
+      hnsw_config: this.settings.hnsw,
+      optimizer_config: this.settings.optimizers,
+      wal_config: this.settings.wal,
+      quantization_config: this.settings.quantization,
+      strict_mode_config: this.settings.strictMode,
+    };
+    if (this.settings.metadata) config.metadata = this.settings.metadata;
+    return {
+      status: 'green',
+      optimizer_status: 'ok',
+      // Small collections stay below Qdrant's indexing threshold, so nothing is HNSW-indexed.
+      indexed_vectors_count: 0,
+      points_count: this.points.size,
+      segments_count: 1,
+      config,
+      payload_schema: Object.fromEntries(
+        [...this.payloadIndexes].map(([field, index]) => [field, payloadSchemaInfo(field, index, payloads())]),
+      ),
+    };
+  }
+
+  toSnapshot(): CollectionSnapshot {
+    return {
+      format: 1,
+      name: this.name,
+      vectors: vectorsConfigOutput(this.schema),
+      sparseVectors: sparseConfigOutput(this.schema),
+      settings: this.settings,
+      lastOperationId: this.lastOperationId,
+      payloadIndexes: Object.fromEntries(this.payloadIndexes),
+      points: this.sortedPoints(),
+    };
+  }
+
+  static fromSnapshot(snapshot: CollectionSnapshot): Collection {
+    const vectors = Object.keys(snapshot.vectors).length > 0 ? snapshot.vectors : undefined;
+    const collection = new Collection(snapshot.name, parseVectorSchema(vectors, snapshot.sparseVectors), snapshot.settings);
+    collection.lastOperationId = snapshot.lastOperationId;
+    for (const [field, index] of Object.entries(snapshot.payloadIndexes)) collection.payloadIndexes.set(field, index);
+    for (const point of snapshot.points) collection.put(point);
+    return collection;
+  }
+}

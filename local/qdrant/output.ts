@@ -1,0 +1,85 @@
+/**
+ * How points leave the server: `with_payload` / `with_vector` selection and the JSON shapes of
+ * `Record` (retrieve, scroll) and `ScoredPoint` (query, search).
+ */
+import type { StoredPoint } from './collection';
+import { formatError } from './errors';
+import { expectString, isObject, type JsonObject, type JsonValue } from './json';
+import { excludeAll, includeOnly, parseJsonPath, type JsonPath } from './jsonPath';
+import { DEFAULT_VECTOR, type StoredVector } from './vectors';
+
+export type PayloadSelection =
+  | { kind: 'all' }
+  | { kind: 'none' }
+  | { kind: 'include'; paths: JsonPath[] }
+  | { kind: 'exclude'; paths: JsonPath[] };
+
+/** `true`/`false`, a list of names, or nothing (then `fallback`). */
+export type VectorSelection = boolean | string[];
+
+const paths = (list: unknown, at: string) =>
+  (Array.isArray(list) ? list : []).map((item, i) => parseJsonPath(expectString(item, `${at}[${i}]`)));
+
+export function parseWithPayload(value: unknown, fallback: boolean): PayloadSelection {
+  if (value === undefined || value === null) return { kind: fallback ? 'all' : 'none' };
+  if (typeof value === 'boolean') return { kind: value ? 'all' : 'none' };
+  if (Array.isArray(value)) return { kind: 'include', paths: paths(value, 'with_payload') };
+  if (isObject(value) && Array.isArray(value.include)) return { kind: 'include', paths: paths(value.include, 'with_payload.include') };
+  if (isObject(value) && Array.isArray(value.exclude)) return { kind: 'exclude', paths: paths(value.exclude, 'with_payload.exclude') };
+  throw formatError('data did not match any variant of untagged enum WithPayloadInterface at with_payload');
+}
+
+export function parseWithVector(value: unknown, fallback: boolean): VectorSelection {
+  if (value === undefined || value === null) return fallback;
+  if (typeof value === 'boolean') return value;
+  if (Array.isArray(value)) return value.map((name, i) => expectString(name, `with_vector[${i}]`));
+  throw formatError('data did not match any variant of untagged enum WithVector at with_vector');
+}
+
+function selectPayload(payload: JsonObject, selection: PayloadSelection): JsonObject | null {
+  switch (selection.kind) {
+    case 'none':
+      return null;
+    case 'all':
+      return structuredClone(payload);
+    case 'include':
+      return structuredClone(includeOnly(payload, selection.paths));
+    case 'exclude':
+      return structuredClone(excludeAll(payload, selection.paths));
+  }
+}
+
+const vectorJson = (vector: StoredVector): JsonValue =>
+  Array.isArray(vector) ? [...vector] : { indices: [...vector.indices], values: [...vector.values] };
+
+/** A lone unnamed vector is returned bare; anything else as a map from name to vector. */
+function selectVectors(vectors: Record<string, StoredVector>, selection: VectorSelection): JsonValue {
+  if (selection === false) return null;
+  const names = selection === true ? Object.keys(vectors) : selection.filter((name) => vectors[name] !== undefined);
+  const only = names.length === 1 ? names[0] : undefined;
+  if (only === DEFAULT_VECTOR) return vectorJson(vectors[DEFAULT_VECTOR]!);
+  return Object.fromEntries(names.map((name) => [name, vectorJson(vectors[name]!)]));
+}
+
+export function recordJson(point: StoredPoint, payload: PayloadSelection, vectors: VectorSelection): JsonObject {
+  return {
+    id: point.id,
+    payload: selectPayload(point.payload, payload),
+    vector: selectVectors(point.vectors, vectors),
+  };
+}
+
+export function scoredPointJson(
+  point: StoredPoint,
+  score: number,
+  payload: PayloadSelection,
+  vectors: VectorSelection,
+): JsonObject {
+  return {
+    id: point.id,
+    version: point.version,
+    score,
+    payload: selectPayload(point.payload, payload),
+    vector: selectVectors(point.vectors, vectors),
+  };
+}
