@@ -1,0 +1,196 @@
+/**
+ * esbuild bundling for the Lambda functions, local only (never Docker: this repo must synth offline).
+ *
+ * - Plain API functions: one minified ESM file plus its source map; the AWS SDK v3 stays external
+ *   (the nodejs22.x runtime ships it). Nothing else is copied, so they carry no ML code.
+ * - Embedding functions (the indexer and routes with `embeds: true`): the same bundle, with
+ *   @huggingface/transformers bundled in, plus, copied after bundling (no npm install, no network):
+ *   `node_modules/onnxruntime-node` with only the native binding of the target Linux architecture,
+ *   `node_modules/onnxruntime-common`, and the embedding model under `model/`.
+ */
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { LogLevel, OutputFormat, type BundlingOptions, type ICommandHooks } from 'aws-cdk-lib/aws-lambda-nodejs';
+import {
+  DEFAULT_MODEL_ID,
+  DEFAULT_REVISION,
+  TEST_MODEL_HINT_DIR,
+  cachedModelDir,
+  onnxFileFor,
+  requiredModelFiles,
+  type EmbeddingDtype,
+} from '../shared/embedding/config';
+import type { LambdaArchitectureName, StageConfig } from './stageConfig';
+
+/** The repository root (the folder with package.json and package-lock.json). */
+export const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+/** Where embedding functions find the model inside their asset (Lambda unpacks the asset at /var/task). */
+export const MODEL_ASSET_DIR = 'model';
+export const LAMBDA_TASK_ROOT = '/var/task';
+
+/**
+ * ESM bundles of CommonJS dependencies call `require` for Node built-ins; ESM has none, so the
+ * banner defines one. The imported name is unusual so it cannot clash with a bundled import.
+ */
+export const ESM_REQUIRE_BANNER =
+  "import { createRequire as __personaDbCreateRequire } from 'node:module'; const require = __personaDbCreateRequire(import.meta.url);";
+
+/** Packages that are never bundled into a plain API function (the infra test greps the bundles for them too). */
+export const ML_PACKAGES = ['@huggingface/transformers', 'onnxruntime-node', 'onnxruntime-common', 'onnxruntime-web', 'sharp'] as const;
+
+const baseBundling = {
+  format: OutputFormat.ESM,
+  target: 'node22',
+  mainFields: ['module', 'main'],
+  banner: ESM_REQUIRE_BANNER,
+  minify: true,
+  sourceMap: true,
+  // The map keeps line mapping for stack traces (NODE_OPTIONS=--enable-source-maps) but not the
+  // sources themselves, which would double the asset size.
+  sourcesContent: false,
+  forceDockerBundling: false,
+  logLevel: LogLevel.WARNING,
+} satisfies BundlingOptions;
+
+/** Bundling for functions that do not embed: AWS SDK external, ML packages forbidden. */
+export function apiBundling(): BundlingOptions {
+  return {
+    ...baseBundling,
+    externalModules: ['@aws-sdk/*'],
+    // An accidental import of the ML stack then fails the bundle loudly instead of growing it
+    // by hundreds of megabytes: esbuild cannot resolve a package aliased to a missing file.
+    esbuildArgs: Object.fromEntries(
+      ML_PACKAGES.map((name) => [`--alias:${name}`, path.join(PROJECT_ROOT, 'infra', 'stubs', 'ml-not-allowed-in-api-functions')]),
+    ),
+  };
+}
+
+/** The Linux folder name onnxruntime-node uses for each Lambda architecture. */
+const ORT_ARCH: Record<LambdaArchitectureName, string> = { arm64: 'arm64', x86_64: 'x64' };
+
+/** Finds an installed package by walking up node_modules folders from `fromDir`, as Node does. */
+export function findPackageDir(name: string, fromDir: string): string {
+  for (let dir = fromDir; ; dir = path.dirname(dir)) {
+    const candidate = path.join(dir, 'node_modules', name);
+    if (existsSync(path.join(candidate, 'package.json'))) return candidate;
+    if (path.dirname(dir) === dir) throw new Error(`Cannot find package ${name} (looked up from ${fromDir}); run npm ci`);
+  }
+}
+
+export interface ResolvedModel {
+  /** Absolute model directory in the transformers.js layout. */
+  readonly dir: string;
+  /** Where it came from, for the synth-time message. */
+  readonly source: 'config' | 'EMBEDDING_MODEL_DIR' | 'transformers-cache' | 'test-model';
+  /** A label for the model (EMBEDDING_MODEL_ID in Lambda): hub id, config `_name_or_path` or folder name. */
+  readonly id: string;
+  readonly dtype: EmbeddingDtype;
+}
+
+/**
+ * Which model goes into embedding functions, first match wins:
+ * 1. `embedding.modelDir` of the stage config (`-c embeddingModelDir=...`);
+ * 2. the `EMBEDDING_MODEL_DIR` environment variable at synth time;
+ * 3. `EMBEDDING_MODEL_ID` (default BAAI/bge-small-en-v1.5) in the transformers.js file cache
+ *    (`EMBEDDING_CACHE_DIR`, else node_modules/@huggingface/transformers/.cache), when complete;
+ * 4. dev only: the generated test model (.cache/models/persona-test-model), with a synth warning.
+ * Otherwise synth fails: functions never download a model at cold start.
+ * The directory must hold the files shared/embedding/config.ts requires for the dtype.
+ */
+export function resolveEmbeddingModel(config: StageConfig, env: NodeJS.ProcessEnv = process.env): ResolvedModel {
+  const dtype = config.embedding.dtype;
+  const resolve = (dir: string, source: ResolvedModel['source'], id?: string): ResolvedModel => {
+    const absolute = path.resolve(PROJECT_ROOT, dir);
+    const missing = requiredModelFiles(dtype).filter((file) => !existsSync(path.join(absolute, file)));
+    if (missing.length > 0) {
+      throw new Error(`Embedding model directory ${absolute} (from ${source}) lacks ${missing.join(', ')} for dtype ${dtype}`);
+    }
+    return { dir: absolute, source, dtype, id: env.EMBEDDING_MODEL_ID || id || modelLabel(absolute) };
+  };
+  if (config.embedding.modelDir) return resolve(config.embedding.modelDir, 'config');
+  if (env.EMBEDDING_MODEL_DIR) return resolve(env.EMBEDDING_MODEL_DIR, 'EMBEDDING_MODEL_DIR');
+  const modelId = env.EMBEDDING_MODEL_ID || DEFAULT_MODEL_ID;
+  const cacheDir = env.EMBEDDING_CACHE_DIR || path.join(findPackageDir('@huggingface/transformers', PROJECT_ROOT), '.cache');
+  const cached = cachedModelDir(path.resolve(PROJECT_ROOT, cacheDir), modelId, env.EMBEDDING_MODEL_REVISION || DEFAULT_REVISION);
+  if (requiredModelFiles(dtype).every((file) => existsSync(path.join(cached, file)))) return resolve(cached, 'transformers-cache', modelId);
+  const testModel = path.join(PROJECT_ROOT, TEST_MODEL_HINT_DIR);
+  if (config.stage === 'dev' && existsSync(path.join(testModel, 'config.json'))) return resolve(testModel, 'test-model');
+  throw new Error(
+    `No embedding model for stage ${config.stage}: set EMBEDDING_MODEL_DIR (or -c embeddingModelDir=...) to a model directory ` +
+      `with ${requiredModelFiles(dtype).join(', ')}, or put ${modelId} into the transformers.js cache (${cached})` +
+      (config.stage === 'dev' ? ', or run `npm run model:test` to bundle the small generated test model. ' : '. ') +
+      'Lambda functions never download a model at cold start.',
+  );
+}
+
+/** `_name_or_path` from the model's config.json, else the folder name. */
+function modelLabel(dir: string): string {
+  try {
+    const config = JSON.parse(readFileSync(path.join(dir, 'config.json'), 'utf8')) as { _name_or_path?: unknown };
+    if (typeof config._name_or_path === 'string' && config._name_or_path.trim() !== '') return config._name_or_path;
+  } catch {
+    // An unreadable config.json is reported by the embedder at run time; the label falls back.
+  }
+  return path.basename(dir);
+}
+
+const quote = (value: string): string => `'${value.replace(/'/g, `'\\''`)}'`;
+
+/**
+ * Shell commands (POSIX sh, run with the project root as working directory) that copy the ONNX
+ * runtime for one Linux architecture and the model into the bundled asset. Of the model's ONNX
+ * files only the one for the dtype (and its external-data file, if any) is copied.
+ */
+export function embeddingAssetCommands(outputDir: string, architecture: LambdaArchitectureName, model: ResolvedModel): string[] {
+  const transformersDir = findPackageDir('@huggingface/transformers', PROJECT_ROOT);
+  const ortNode = findPackageDir('onnxruntime-node', transformersDir);
+  const ortCommon = findPackageDir('onnxruntime-common', ortNode);
+  const binding = path.join(ortNode, 'bin', 'napi-v6', 'linux', ORT_ARCH[architecture]);
+  if (!existsSync(path.join(binding, 'onnxruntime_binding.node'))) {
+    throw new Error(`onnxruntime-node has no native binding for linux/${ORT_ARCH[architecture]} at ${binding}`);
+  }
+  const out = (...parts: string[]) => quote(path.join(outputDir, ...parts));
+  const ortNodeOut = ['node_modules', 'onnxruntime-node'];
+  const bindingOut = [...ortNodeOut, 'bin', 'napi-v6', 'linux', ORT_ARCH[architecture]];
+  const ortCommonOut = ['node_modules', 'onnxruntime-common'];
+  const onnxFile = onnxFileFor(model.dtype);
+  const modelCopies = readdirSync(model.dir, { withFileTypes: true })
+    .filter((entry) => entry.name !== path.dirname(onnxFile))
+    .map((entry) => `cp -R ${quote(path.join(model.dir, entry.name))} ${out(MODEL_ASSET_DIR, entry.name)}`);
+  const onnxCopies = readdirSync(path.join(model.dir, path.dirname(onnxFile)))
+    .filter((name) => name === path.basename(onnxFile) || name.startsWith(`${path.basename(onnxFile)}_data`))
+    .map((name) => `cp ${quote(path.join(model.dir, path.dirname(onnxFile), name))} ${out(MODEL_ASSET_DIR, path.dirname(onnxFile), name)}`);
+  return [
+    `mkdir -p ${out(...bindingOut)} ${out(...ortCommonOut)} ${out(MODEL_ASSET_DIR, path.dirname(onnxFile))}`,
+    `cp ${quote(path.join(ortNode, 'package.json'))} ${out(...ortNodeOut, 'package.json')}`,
+    `cp -R ${quote(path.join(ortNode, 'dist'))} ${out(...ortNodeOut, 'dist')}`,
+    `cp ${quote(path.join(binding, 'onnxruntime_binding.node'))} ${quote(path.join(binding, 'libonnxruntime.so.1'))} ${out(...bindingOut)}`,
+    `cp ${quote(path.join(ortCommon, 'package.json'))} ${out(...ortCommonOut, 'package.json')}`,
+    `cp -R ${quote(path.join(ortCommon, 'dist'))} ${out(...ortCommonOut, 'dist')}`,
+    // Type declarations and source maps of the copied packages are dead weight at run time.
+    `find ${out('node_modules')} -type f \\( -name '*.d.ts' -o -name '*.map' \\) -delete`,
+    ...modelCopies,
+    ...onnxCopies,
+  ];
+}
+
+/** Bundling for functions that embed text (see the file comment). */
+export function embeddingBundling(architecture: LambdaArchitectureName, model: ResolvedModel): BundlingOptions {
+  const commandHooks: ICommandHooks = {
+    beforeBundling: () => [],
+    beforeInstall: () => [],
+    afterBundling: (_inputDir: string, outputDir: string) => embeddingAssetCommands(outputDir, architecture, model),
+  };
+  return {
+    ...baseBundling,
+    // Loaded from the asset's node_modules at run time: the native binding cannot be bundled, and
+    // onnxruntime-common must be the single instance onnxruntime-node also loads.
+    externalModules: ['@aws-sdk/*', 'onnxruntime-node', 'onnxruntime-common'],
+    // transformers.js imports sharp (images) at load time; text embedding never calls it, and
+    // sharp's native libvips for Linux is not installed here. The stub keeps the import working.
+    esbuildArgs: { '--alias:sharp': path.join(PROJECT_ROOT, 'infra', 'stubs', 'sharp.mjs') },
+    commandHooks,
+  };
+}

@@ -1,0 +1,411 @@
+/**
+ * The persona-db stack of one stage: the DynamoDB table (source of truth) and its stream, the
+ * indexer that syncs the stream into Qdrant, the HTTP API with one Lambda function per entry of
+ * shared/routes.ts, and the alarms. See infra/README.md for deploying it.
+ */
+import { Annotations, CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import { acknowledgeNagRule } from './nag';
+import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
+import {
+  CorsHttpMethod,
+  HttpApi,
+  HttpMethod,
+  HttpRoute,
+  HttpRouteKey,
+  LogGroupLogDestination,
+  PayloadFormatVersion,
+  type IHttpRouteAuthorizer,
+} from 'aws-cdk-lib/aws-apigatewayv2';
+import { HttpIamAuthorizer, HttpJwtAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
+import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
+import { Alarm, ComparisonOperator, TreatMissingData, type IMetric } from 'aws-cdk-lib/aws-cloudwatch';
+import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
+import { AttributeType, BillingMode, StreamViewType, Table } from 'aws-cdk-lib/aws-dynamodb';
+import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import { Key } from 'aws-cdk-lib/aws-kms';
+import { Architecture, Runtime, StartingPosition, type CfnFunction } from 'aws-cdk-lib/aws-lambda';
+import { DynamoEventSource, SqsDlq } from 'aws-cdk-lib/aws-lambda-event-sources';
+import { NodejsFunction, type BundlingOptions } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { LogGroup } from 'aws-cdk-lib/aws-logs';
+import { Secret, type ISecret } from 'aws-cdk-lib/aws-secretsmanager';
+import { Topic } from 'aws-cdk-lib/aws-sns';
+import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
+import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
+import type { Construct } from 'constructs';
+import { indexerEntry as defaultIndexerEntry, routes as defaultRoutes, type RouteDefinition } from '../shared/routes';
+import { indexerStreamSettings } from '../shared/streamSettings';
+import {
+  LAMBDA_TASK_ROOT,
+  MODEL_ASSET_DIR,
+  PROJECT_ROOT,
+  apiBundling,
+  embeddingBundling,
+  resolveEmbeddingModel,
+  type ResolvedModel,
+} from './bundling';
+import type { StageConfig } from './stageConfig';
+
+export interface PersonaDbStackProps extends StackProps {
+  readonly config: StageConfig;
+  /** The route table; tests may add routes (e.g. one with `embeds: true`). */
+  readonly routes?: readonly RouteDefinition[];
+  readonly indexerEntry?: string;
+}
+
+/** The Lambda runtime of every function (nodejs22.x). */
+export const LAMBDA_RUNTIME = Runtime.NODEJS_22_X;
+
+/** Logical id of the indexer function, next to the route names (which are the API functions' logical ids). */
+export const INDEXER_LOGICAL_ID = 'indexer';
+
+interface FunctionSpec {
+  readonly id: string;
+  readonly entry: string;
+  readonly description: string;
+  readonly embeds: boolean;
+  readonly memoryMb: number;
+  readonly timeoutSeconds: number;
+  readonly serviceName: string;
+  readonly environment: Record<string, string>;
+}
+
+export class PersonaDbStack extends Stack {
+  readonly config: StageConfig;
+  readonly table: Table;
+  readonly idempotencyTable: Table;
+  readonly api: HttpApi;
+  readonly apiFunctions: ReadonlyMap<string, NodejsFunction>;
+  readonly indexer: NodejsFunction;
+  readonly failureQueue: Queue;
+  readonly qdrantSecret: ISecret;
+  readonly alarmTopic: Topic;
+  private readonly retain: RemovalPolicy;
+  private model: ResolvedModel | undefined;
+
+  constructor(scope: Construct, id: string, props: PersonaDbStackProps) {
+    super(scope, id, props);
+    const config = (this.config = props.config);
+    const routeTable = props.routes ?? defaultRoutes;
+    this.retain = config.table.removal === 'retain' ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY;
+
+    // ---- Data -------------------------------------------------------------------------------
+    this.table = new Table(this, 'PersonaTable', {
+      partitionKey: { name: 'id', type: AttributeType.STRING },
+      billingMode: BillingMode.PAY_PER_REQUEST,
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      stream: StreamViewType.NEW_AND_OLD_IMAGES,
+      deletionProtection: config.table.deletionProtection,
+      removalPolicy: this.retain,
+    });
+    // Idempotency-Key records of the writing routes (shared/persona/personaRepository.ts):
+    // key `key`, expiry `expires_at` (epoch seconds) removed by DynamoDB TTL.
+    this.idempotencyTable = new Table(this, 'IdempotencyTable', {
+      partitionKey: { name: 'key', type: AttributeType.STRING },
+      billingMode: BillingMode.PAY_PER_REQUEST,
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      timeToLiveAttribute: 'expires_at',
+      deletionProtection: config.table.deletionProtection,
+      removalPolicy: this.retain,
+    });
+
+    // ---- Secrets ----------------------------------------------------------------------------
+    this.qdrantSecret = config.qdrant.secretArn
+      ? /-[A-Za-z0-9]{6}$/.test(config.qdrant.secretArn)
+        ? Secret.fromSecretCompleteArn(this, 'QdrantSecret', config.qdrant.secretArn)
+        : Secret.fromSecretPartialArn(this, 'QdrantSecret', config.qdrant.secretArn)
+      : new Secret(this, 'QdrantSecret', {
+          description: `Qdrant connection of ${config.namePrefix}: JSON {"url": "...", "apiKey": "..."}; replace url and apiKey after the first deploy.`,
+          generateSecretString: {
+            secretStringTemplate: JSON.stringify({ url: config.qdrant.initialUrl }),
+            generateStringKey: 'apiKey',
+            excludePunctuation: true,
+            passwordLength: 48,
+          },
+          removalPolicy: this.retain,
+        });
+    const cursorSigningKey = new Secret(this, 'CursorSigningKey', {
+      description: `HMAC key that signs list cursors of ${config.namePrefix} (CURSOR_SIGNING_KEY).`,
+      generateSecretString: { excludePunctuation: true, passwordLength: 64 },
+      removalPolicy: this.retain,
+    });
+    acknowledgeNagRule(cursorSigningKey, 'AwsSolutions-SMG4', 'The cursor signing key only authenticates pagination cursors; Lambda reads it through a CloudFormation dynamic reference at deploy time, so a rotation would only take effect on the next deploy and would invalidate open cursors. Rotate by redeploying after put-secret-value.');
+    if (this.qdrantSecret instanceof Secret) {
+      acknowledgeNagRule(this.qdrantSecret, 'AwsSolutions-SMG4', 'The Qdrant API key is issued by the Qdrant cluster (Qdrant Cloud console or the server config), not by AWS; Secrets Manager cannot rotate it without a Qdrant-specific rotation function. Operators rotate it in Qdrant and update the secret value.');
+    }
+
+    // ---- Alarm topic ------------------------------------------------------------------------
+    const alarmKey = new Key(this, 'AlarmTopicKey', {
+      description: `Encrypts the alarm topic of ${config.namePrefix}`,
+      enableKeyRotation: true,
+      removalPolicy: this.retain,
+    });
+    // CloudWatch alarms publish to an encrypted topic only when the key lets CloudWatch use it.
+    alarmKey.addToResourcePolicy(
+      new PolicyStatement({
+        principals: [new ServicePrincipal('cloudwatch.amazonaws.com')],
+        actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+        resources: ['*'],
+        conditions: { StringEquals: { 'aws:SourceAccount': this.account } },
+      }),
+    );
+    this.alarmTopic = new Topic(this, 'AlarmTopic', { masterKey: alarmKey, enforceSSL: true, displayName: `${config.namePrefix} alarms` });
+    if (config.alarms.email) this.alarmTopic.addSubscription(new EmailSubscription(config.alarms.email));
+
+    // ---- API functions ----------------------------------------------------------------------
+    const commonEnvironment = {
+      NODE_OPTIONS: '--enable-source-maps',
+      STAGE: config.stage,
+      TABLE_NAME: this.table.tableName,
+      POWERTOOLS_METRICS_NAMESPACE: 'PersonaDb',
+      POWERTOOLS_LOG_LEVEL: config.logLevel,
+    };
+    const qdrantEnvironment = {
+      QDRANT_SECRET_ARN: this.qdrantSecret.secretArn,
+      QDRANT_COLLECTION: config.qdrant.collection,
+    };
+    const apiFunctions = new Map<string, NodejsFunction>();
+    for (const route of routeTable) {
+      const sizing = route.embeds ? config.functions.embeddingApi : config.functions.api;
+      const fn = this.createFunction({
+        id: route.name,
+        entry: route.entry,
+        description: `${config.namePrefix} ${route.method} ${route.path}`,
+        embeds: route.embeds,
+        memoryMb: sizing.memoryMb,
+        timeoutSeconds: sizing.timeoutSeconds,
+        serviceName: 'persona-db-api',
+        environment: {
+          ...commonEnvironment,
+          IDEMPOTENCY_TABLE_NAME: this.idempotencyTable.tableName,
+          // Resolved by CloudFormation at deploy time: the value is in the function's
+          // configuration, never in the template or the cloud assembly.
+          CURSOR_SIGNING_KEY: cursorSigningKey.secretValue.unsafeUnwrap(),
+          ...(route.embeds ? qdrantEnvironment : {}),
+        },
+      });
+      if (route.writes) {
+        this.table.grantReadWriteData(fn);
+        this.idempotencyTable.grantReadWriteData(fn);
+      } else {
+        this.table.grantReadData(fn);
+      }
+      if (route.embeds) this.qdrantSecret.grantRead(fn);
+      apiFunctions.set(route.name, fn);
+    }
+    this.apiFunctions = apiFunctions;
+
+    // ---- HTTP API ---------------------------------------------------------------------------
+    this.api = this.createHttpApi(routeTable, apiFunctions);
+
+    // ---- Indexer ----------------------------------------------------------------------------
+    this.failureQueue = new Queue(this, 'IndexerFailureQueue', {
+      encryption: QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+      removalPolicy: this.retain,
+    });
+    acknowledgeNagRule(this.failureQueue, 'AwsSolutions-SQS3', "This queue is itself the dead-letter (on-failure) destination of the indexer's DynamoDB stream event source mapping; it holds batch metadata for replay and needs no DLQ of its own.");
+    const indexer = (this.indexer = this.createFunction({
+      id: INDEXER_LOGICAL_ID,
+      entry: props.indexerEntry ?? defaultIndexerEntry,
+      description: `${config.namePrefix} DynamoDB stream to Qdrant indexer`,
+      embeds: true,
+      memoryMb: config.functions.indexer.memoryMb,
+      timeoutSeconds: config.functions.indexer.timeoutSeconds,
+      serviceName: 'persona-db-indexer',
+      environment: { ...commonEnvironment, ...qdrantEnvironment },
+    }));
+    this.qdrantSecret.grantRead(indexer);
+    // The indexer re-reads the changed personas (one consistent BatchGetItem per batch, see
+    // shared/vectorIndex/indexerDeps.ts) instead of trusting stream images: that action only.
+    this.table.grant(indexer, 'dynamodb:BatchGetItem');
+    const settings = indexerStreamSettings;
+    indexer.addEventSource(
+      new DynamoEventSource(this.table, {
+        startingPosition: StartingPosition[settings.startingPosition],
+        batchSize: settings.batchSize,
+        maxBatchingWindow: Duration.seconds(settings.maxBatchingWindowSeconds),
+        bisectBatchOnError: settings.bisectBatchOnError,
+        retryAttempts: settings.retryAttempts,
+        maxRecordAge: Duration.seconds(settings.maxRecordAgeSeconds),
+        reportBatchItemFailures: settings.reportBatchItemFailures,
+        parallelizationFactor: settings.parallelizationFactor,
+        onFailure: new SqsDlq(this.failureQueue),
+      }),
+    );
+    acknowledgeNagRule(indexer.role!, 'AwsSolutions-IAM5[Resource::*]', 'dynamodb:ListStreams has no resource-level permissions (IAM only accepts "*"); the event source mapping grant adds it. The stream read actions themselves are scoped to this table\'s stream ARN.');
+
+    // ---- Alarms -----------------------------------------------------------------------------
+    this.createAlarms([...apiFunctions.entries(), [INDEXER_LOGICAL_ID, indexer]]);
+
+    // ---- Outputs ----------------------------------------------------------------------------
+    new CfnOutput(this, 'ApiUrl', { value: this.api.apiEndpoint, description: 'Base URL of the HTTP API ($default stage)' });
+    new CfnOutput(this, 'TableName', { value: this.table.tableName });
+    new CfnOutput(this, 'QdrantSecretArn', { value: this.qdrantSecret.secretArn, description: 'Put {"url","apiKey"} of the Qdrant cluster here' });
+    new CfnOutput(this, 'IndexerFailureQueueUrl', { value: this.failureQueue.queueUrl });
+    new CfnOutput(this, 'AlarmTopicArn', { value: this.alarmTopic.topicArn });
+  }
+
+  /** One function with its own role (no managed policies) and its own log group. */
+  private createFunction(spec: FunctionSpec): NodejsFunction {
+    const architecture = this.config.lambdaArchitecture === 'arm64' ? Architecture.ARM_64 : Architecture.X86_64;
+    const logGroup = new LogGroup(this, `${spec.id}Logs`, {
+      retention: this.config.logRetentionDays,
+      removalPolicy: this.retain,
+    });
+    const role = new Role(this, `${spec.id}Role`, {
+      assumedBy: new ServicePrincipal('lambda.amazonaws.com'),
+      description: `Execution role of ${spec.description}`,
+    });
+    logGroup.grantWrite(role);
+    const embedding: { bundling: BundlingOptions; environment: Record<string, string> } = spec.embeds
+      ? {
+          bundling: embeddingBundling(this.config.lambdaArchitecture, this.embeddingModel()),
+          environment: {
+            EMBEDDING_MODEL_DIR: `${LAMBDA_TASK_ROOT}/${MODEL_ASSET_DIR}`,
+            EMBEDDING_ALLOW_REMOTE: 'false',
+            EMBEDDING_DTYPE: this.embeddingModel().dtype,
+            EMBEDDING_MODEL_ID: this.embeddingModel().id,
+          },
+        }
+      : { bundling: apiBundling(), environment: {} };
+    const fn = new NodejsFunction(this, spec.id, {
+      entry: `${PROJECT_ROOT}/${spec.entry}`,
+      handler: 'handler',
+      projectRoot: PROJECT_ROOT,
+      depsLockFilePath: `${PROJECT_ROOT}/package-lock.json`,
+      runtime: LAMBDA_RUNTIME,
+      architecture,
+      memorySize: spec.memoryMb,
+      timeout: Duration.seconds(spec.timeoutSeconds),
+      description: spec.description,
+      role,
+      logGroup,
+      bundling: embedding.bundling,
+      environment: { ...spec.environment, POWERTOOLS_SERVICE_NAME: spec.serviceName, ...embedding.environment },
+    });
+    // Stable logical ids: the route name (shared/routes.ts) or `indexer`.
+    (fn.node.defaultChild as CfnFunction).overrideLogicalId(spec.id);
+    acknowledgeNagRule(fn, 'AwsSolutions-L1', 'The project pins nodejs22.x (Node 22 LTS, the version the code and its native onnxruntime binding are tested against); moving to a newer runtime is a deliberate upgrade, not a side effect of a CDK bump.');
+    return fn;
+  }
+
+  /** The embedding model, resolved once per stack (only when a function embeds). */
+  private embeddingModel(): ResolvedModel {
+    if (!this.model) {
+      this.model = resolveEmbeddingModel(this.config);
+      if (this.model.source === 'test-model') {
+        Annotations.of(this).addWarningV2(
+          'persona-db:embedding-test-model',
+          `Embedding functions bundle the generated test model (${this.model.dir}): fine for tests and wiring, useless for real search. Set EMBEDDING_MODEL_DIR to a real model before deploying.`,
+        );
+      }
+    }
+    return this.model;
+  }
+
+  private createHttpApi(routeTable: readonly RouteDefinition[], functions: ReadonlyMap<string, NodejsFunction>): HttpApi {
+    const { api: apiConfig, namePrefix } = this.config;
+    let authorizer: IHttpRouteAuthorizer | undefined;
+    if (apiConfig.auth === 'iam') authorizer = new HttpIamAuthorizer();
+    if (apiConfig.auth === 'jwt') {
+      authorizer = new HttpJwtAuthorizer('JwtAuthorizer', apiConfig.jwt!.issuer, { jwtAudience: [...apiConfig.jwt!.audience] });
+    }
+    const methods = [...new Set(routeTable.map((route) => route.method))];
+    const api = new HttpApi(this, 'HttpApi', {
+      apiName: namePrefix,
+      description: `persona-db HTTP API (${this.config.stage})`,
+      createDefaultStage: false,
+      ...(authorizer ? { defaultAuthorizer: authorizer } : {}),
+      ...(apiConfig.cors
+        ? {
+            corsPreflight: {
+              allowOrigins: [...apiConfig.cors.allowOrigins],
+              allowHeaders: [...apiConfig.cors.allowHeaders],
+              allowMethods: [...methods.filter((method) => method !== 'ANY').map((method) => CorsHttpMethod[method]), CorsHttpMethod.OPTIONS],
+              exposeHeaders: ['etag', 'location'],
+              maxAge: Duration.seconds(apiConfig.cors.maxAgeSeconds),
+            },
+          }
+        : {}),
+    });
+    const accessLogs = new LogGroup(this, 'ApiAccessLogs', {
+      retention: this.config.logRetentionDays,
+      removalPolicy: this.retain,
+    });
+    api.addStage('DefaultStage', {
+      stageName: '$default',
+      autoDeploy: true,
+      throttle: { rateLimit: apiConfig.throttle.rateLimit, burstLimit: apiConfig.throttle.burstLimit },
+      accessLogSettings: {
+        destination: new LogGroupLogDestination(accessLogs),
+        format: AccessLogFormat.custom(
+          JSON.stringify({
+            requestId: '$context.requestId',
+            ip: '$context.identity.sourceIp',
+            requestTime: '$context.requestTime',
+            httpMethod: '$context.httpMethod',
+            routeKey: '$context.routeKey',
+            path: '$context.path',
+            status: '$context.status',
+            protocol: '$context.protocol',
+            responseLength: '$context.responseLength',
+            responseLatency: '$context.responseLatency',
+            integrationLatency: '$context.integrationLatency',
+            integrationError: '$context.integrationErrorMessage',
+            authorizerError: '$context.authorizer.error',
+          }),
+        ),
+      },
+    });
+    for (const route of routeTable) {
+      const integration = new HttpLambdaIntegration(`${route.name}Integration`, functions.get(route.name)!, {
+        payloadFormatVersion: PayloadFormatVersion.VERSION_2_0,
+      });
+      // `$default` catches every request no other route matches (any method); it takes the API's
+      // default authorizer like the others.
+      const created =
+        route.path === '$default'
+          ? new HttpRoute(this, `${route.name}Route`, { httpApi: api, routeKey: HttpRouteKey.DEFAULT, integration, ...(authorizer ? { authorizer } : {}) })
+          : api.addRoutes({ path: route.path, methods: [HttpMethod[route.method]], integration })[0];
+      if (apiConfig.auth === 'none' && created) {
+        acknowledgeNagRule(created, 'AwsSolutions-APIG4', `Stage ${this.config.stage} is configured with auth=none (a development stage, throttled); prod defaults to IAM and any stage can switch with -c auth=iam|jwt.`);
+      }
+    }
+    return api;
+  }
+
+  private createAlarms(functions: ReadonlyArray<readonly [string, NodejsFunction]>): void {
+    const action = new SnsAction(this.alarmTopic);
+    const alarm = (id: string, metric: IMetric, threshold: number, description: string, evaluationPeriods = 1) => {
+      const created = new Alarm(this, id, {
+        alarmName: `${this.config.namePrefix}-${id}`,
+        alarmDescription: description,
+        metric,
+        threshold,
+        evaluationPeriods,
+        comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        treatMissingData: TreatMissingData.NOT_BREACHING,
+      });
+      created.addAlarmAction(action);
+      return created;
+    };
+    alarm(
+      'IndexerIteratorAge',
+      this.indexer.metric('IteratorAge', { statistic: 'Maximum', period: Duration.minutes(1) }),
+      this.config.alarms.iteratorAgeMs,
+      'The indexer lags behind the table stream (IteratorAge max): Qdrant search results are stale.',
+      3,
+    );
+    alarm(
+      'IndexerFailureQueueDepth',
+      this.failureQueue.metricApproximateNumberOfMessagesVisible({ statistic: 'Maximum', period: Duration.minutes(1) }),
+      1,
+      'Stream batches the indexer gave up on are waiting in the on-failure queue: re-index those records.',
+    );
+    for (const [name, fn] of functions) {
+      alarm(`${name}Errors`, fn.metricErrors({ statistic: 'Sum', period: Duration.minutes(5) }), 1, `${name} invocations failed.`);
+      alarm(`${name}Throttles`, fn.metricThrottles({ statistic: 'Sum', period: Duration.minutes(5) }), 1, `${name} invocations were throttled.`);
+    }
+  }
+}

@@ -1,0 +1,245 @@
+/**
+ * Per-stage configuration of the persona-db stack.
+ *
+ * How a stage is chosen: `cdk synth -c stage=prod` (default `dev`). The stage picks one of the
+ * `stageDefaults` below; a few values can then be overridden from CDK context without editing
+ * code (all context values arrive as strings from the CLI):
+ *
+ * | context key         | overrides                         | example                                         |
+ * | ------------------- | --------------------------------- | ----------------------------------------------- |
+ * | `stage`             | which defaults apply              | `-c stage=prod`                                 |
+ * | `auth`              | `api.auth`                        | `-c auth=jwt`                                   |
+ * | `jwtIssuer`         | `api.jwt.issuer`                  | `-c jwtIssuer=https://idp.example.com/`         |
+ * | `jwtAudience`       | `api.jwt.audience` (comma list)   | `-c jwtAudience=persona-api,persona-admin`      |
+ * | `corsOrigins`       | `api.cors.allowOrigins` (list)    | `-c corsOrigins=https://app.example.com`        |
+ * | `qdrantSecretArn`   | `qdrant.secretArn` (import)       | `-c qdrantSecretArn=arn:aws:secretsmanager:...` |
+ * | `qdrantUrl`         | `qdrant.initialUrl`               | `-c qdrantUrl=http://qdrant:6333`               |
+ * | `qdrantCollection`  | `qdrant.collection`               | `-c qdrantCollection=personas`                  |
+ * | `alarmEmail`        | `alarms.email`                    | `-c alarmEmail=oncall@example.com`              |
+ * | `architecture`      | `lambdaArchitecture`              | `-c architecture=x86_64` (LocalStack on x86)   |
+ * | `embeddingModelDir` | `embedding.modelDir`              | `-c embeddingModelDir=/models/all-MiniLM-L6-v2` |
+ *
+ * The embedding model directory can also come from the `EMBEDDING_MODEL_DIR` environment
+ * variable at synth time (see `resolveEmbeddingModelDir` in ./embeddingBundle.ts).
+ */
+import type { Node } from 'constructs';
+import type { EmbeddingDtype } from '../shared/embedding/config';
+
+export type Stage = 'dev' | 'prod';
+export const STAGES: readonly Stage[] = ['dev', 'prod'];
+
+/** `none`: open API (dev only by default); `iam`: SigV4-signed callers; `jwt`: bearer tokens from an OIDC issuer. */
+export type AuthMode = 'none' | 'iam' | 'jwt';
+
+/** `arm64` (Graviton) in AWS; `x86_64` only to run the functions on an x86 LocalStack host. */
+export type LambdaArchitectureName = 'arm64' | 'x86_64';
+
+export interface JwtConfig {
+  /** OIDC issuer URL, e.g. a Cognito user pool or Auth0 tenant; must serve /.well-known/openid-configuration. */
+  readonly issuer: string;
+  /** Accepted `aud` (or `client_id`) values; at least one. */
+  readonly audience: readonly string[];
+}
+
+export interface CorsConfig {
+  readonly allowOrigins: readonly string[];
+  readonly allowHeaders: readonly string[];
+  /** Browsers cache the preflight answer this long. */
+  readonly maxAgeSeconds: number;
+}
+
+export interface FunctionSizing {
+  readonly memoryMb: number;
+  readonly timeoutSeconds: number;
+}
+
+export interface StageConfig {
+  readonly stage: Stage;
+  /** Prefix for names people see (API name, alarm names). */
+  readonly namePrefix: string;
+  readonly lambdaArchitecture: LambdaArchitectureName;
+  readonly table: {
+    /** `retain` keeps the table (and its data) when the stack is deleted; `destroy` deletes it. */
+    readonly removal: 'retain' | 'destroy';
+    /** DynamoDB deletion protection: blocks DeleteTable, even from CloudFormation. */
+    readonly deletionProtection: boolean;
+  };
+  readonly api: {
+    readonly auth: AuthMode;
+    /** Required when `auth` is `jwt`. */
+    readonly jwt?: JwtConfig;
+    /** Undefined: CORS off (API Gateway answers no preflight). */
+    readonly cors?: CorsConfig;
+    /** Default-stage throttling: steady requests per second and burst bucket size. */
+    readonly throttle: { readonly rateLimit: number; readonly burstLimit: number };
+  };
+  readonly functions: {
+    /** Plain API routes (`embeds: false`). */
+    readonly api: FunctionSizing;
+    /** API routes with `embeds: true`: they load the ONNX model, so more memory (and CPU). */
+    readonly embeddingApi: FunctionSizing;
+    /** The DynamoDB Streams indexer: embeds up to one batch per invocation. */
+    readonly indexer: FunctionSizing;
+  };
+  /** Powertools log level for every function. */
+  readonly logLevel: 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
+  /** Retention of every log group the stack creates (function logs and API access logs), in days. */
+  readonly logRetentionDays: number;
+  readonly qdrant: {
+    /** Import this Secrets Manager secret (JSON `{"url": ..., "apiKey": ...}`) instead of creating one. */
+    readonly secretArn?: string;
+    /** `url` written into a secret the stack creates; the operator replaces it (and the apiKey) after deploy. */
+    readonly initialUrl: string;
+    readonly collection: string;
+  };
+  readonly embedding: {
+    /** Directory with the model (config.json, tokenizer files, onnx/) bundled into embedding functions. */
+    readonly modelDir?: string;
+    /** Which ONNX weights are bundled and loaded (EMBEDDING_DTYPE): `q8` = onnx/model_quantized.onnx, `fp32` = onnx/model.onnx. */
+    readonly dtype: EmbeddingDtype;
+  };
+  readonly alarms: {
+    /** Optional e-mail subscription on the alarm topic. */
+    readonly email?: string;
+    /** Alarm when the indexer's oldest unprocessed stream record is older than this (ms, IteratorAge max). */
+    readonly iteratorAgeMs: number;
+  };
+}
+
+/** The defaults for each stage. Document any change here: it is what `-c stage=...` selects. */
+export const stageDefaults: Record<Stage, StageConfig> = {
+  dev: {
+    stage: 'dev',
+    namePrefix: 'persona-db-dev',
+    lambdaArchitecture: 'arm64',
+    table: { removal: 'destroy', deletionProtection: false },
+    api: {
+      auth: 'none',
+      cors: {
+        allowOrigins: ['*'],
+        allowHeaders: ['content-type', 'authorization', 'idempotency-key', 'if-match'],
+        maxAgeSeconds: 600,
+      },
+      throttle: { rateLimit: 50, burstLimit: 100 },
+    },
+    functions: {
+      api: { memoryMb: 512, timeoutSeconds: 10 },
+      embeddingApi: { memoryMb: 2048, timeoutSeconds: 29 },
+      indexer: { memoryMb: 2048, timeoutSeconds: 120 },
+    },
+    logLevel: 'DEBUG',
+    logRetentionDays: 30,
+    qdrant: { initialUrl: 'https://replace-me.qdrant.invalid:6333', collection: 'personas' },
+    embedding: { dtype: 'q8' },
+    alarms: { iteratorAgeMs: 5 * 60_000 },
+  },
+  prod: {
+    stage: 'prod',
+    namePrefix: 'persona-db-prod',
+    lambdaArchitecture: 'arm64',
+    table: { removal: 'retain', deletionProtection: true },
+    api: {
+      auth: 'iam',
+      throttle: { rateLimit: 500, burstLimit: 1000 },
+    },
+    functions: {
+      api: { memoryMb: 1024, timeoutSeconds: 10 },
+      embeddingApi: { memoryMb: 3008, timeoutSeconds: 29 },
+      indexer: { memoryMb: 3008, timeoutSeconds: 180 },
+    },
+    logLevel: 'INFO',
+    logRetentionDays: 365,
+    qdrant: { initialUrl: 'https://replace-me.qdrant.invalid:6333', collection: 'personas' },
+    embedding: { dtype: 'q8' },
+    alarms: { iteratorAgeMs: 2 * 60_000 },
+  },
+};
+
+/** Partial overrides, as tests pass them or as parsed from context. */
+export interface StageOverrides {
+  readonly auth?: AuthMode;
+  readonly jwt?: JwtConfig;
+  readonly corsOrigins?: readonly string[];
+  readonly qdrantSecretArn?: string;
+  readonly qdrantUrl?: string;
+  readonly qdrantCollection?: string;
+  readonly alarmEmail?: string;
+  readonly lambdaArchitecture?: LambdaArchitectureName;
+  readonly embeddingModelDir?: string;
+}
+
+export function isStage(value: unknown): value is Stage {
+  return typeof value === 'string' && (STAGES as readonly string[]).includes(value);
+}
+
+const AUTH_MODES: readonly AuthMode[] = ['none', 'iam', 'jwt'];
+
+/** Builds and validates the config of `stage` with `overrides` applied. Throws on an invalid combination. */
+export function buildStageConfig(stage: Stage, overrides: StageOverrides = {}): StageConfig {
+  const base = stageDefaults[stage];
+  const auth = overrides.auth ?? base.api.auth;
+  if (!AUTH_MODES.includes(auth)) throw new Error(`auth must be one of ${AUTH_MODES.join(', ')}; got "${auth}"`);
+  const jwt = overrides.jwt ?? base.api.jwt;
+  if (auth === 'jwt' && (!jwt || !jwt.issuer.startsWith('https://') || jwt.audience.length === 0)) {
+    throw new Error('auth=jwt needs an https issuer and at least one audience: -c jwtIssuer=https://... -c jwtAudience=aud1,aud2');
+  }
+  const cors: CorsConfig | undefined = overrides.corsOrigins
+    ? {
+        allowOrigins: overrides.corsOrigins,
+        allowHeaders: base.api.cors?.allowHeaders ?? stageDefaults.dev.api.cors!.allowHeaders,
+        maxAgeSeconds: base.api.cors?.maxAgeSeconds ?? 600,
+      }
+    : base.api.cors;
+  const architecture = overrides.lambdaArchitecture ?? base.lambdaArchitecture;
+  if (architecture !== 'arm64' && architecture !== 'x86_64') {
+    throw new Error(`architecture must be arm64 or x86_64; got "${String(architecture)}"`);
+  }
+  const secretArn = overrides.qdrantSecretArn ?? base.qdrant.secretArn;
+  if (secretArn !== undefined && !secretArn.startsWith('arn:')) {
+    throw new Error(`qdrantSecretArn must be a Secrets Manager ARN; got "${secretArn}"`);
+  }
+  return {
+    ...base,
+    lambdaArchitecture: architecture,
+    api: { ...base.api, auth, ...(jwt ? { jwt } : {}), ...(cors ? { cors } : {}) },
+    qdrant: {
+      ...base.qdrant,
+      ...(secretArn ? { secretArn } : {}),
+      initialUrl: overrides.qdrantUrl ?? base.qdrant.initialUrl,
+      collection: overrides.qdrantCollection ?? base.qdrant.collection,
+    },
+    embedding: { ...base.embedding, ...(overrides.embeddingModelDir ? { modelDir: overrides.embeddingModelDir } : {}) },
+    alarms: { ...base.alarms, ...(overrides.alarmEmail ? { email: overrides.alarmEmail } : {}) },
+  };
+}
+
+const list = (value: string | undefined): string[] | undefined =>
+  value === undefined ? undefined : value.split(',').map((item) => item.trim()).filter(Boolean);
+
+/** Reads `stage` and the overrides from CDK context (see the table at the top of this file). */
+export function stageConfigFromContext(node: Node): StageConfig {
+  const context = (key: string): string | undefined => {
+    const value: unknown = node.tryGetContext(key);
+    return value === undefined || value === null || value === '' ? undefined : String(value);
+  };
+  const stage = context('stage') ?? 'dev';
+  if (!isStage(stage)) throw new Error(`Unknown stage "${stage}": use -c stage=${STAGES.join(' or -c stage=')}`);
+  const issuer = context('jwtIssuer');
+  const audience = list(context('jwtAudience'));
+  const corsOrigins = list(context('corsOrigins'));
+  const overrides: StageOverrides = {
+    ...(context('auth') ? { auth: context('auth') as AuthMode } : {}),
+    ...(issuer || audience ? { jwt: { issuer: issuer ?? '', audience: audience ?? [] } } : {}),
+    ...(corsOrigins ? { corsOrigins } : {}),
+    ...(context('qdrantSecretArn') ? { qdrantSecretArn: context('qdrantSecretArn') } : {}),
+    ...(context('qdrantUrl') ? { qdrantUrl: context('qdrantUrl') } : {}),
+    ...(context('qdrantCollection') ? { qdrantCollection: context('qdrantCollection') } : {}),
+    ...(context('alarmEmail') ? { alarmEmail: context('alarmEmail') } : {}),
+    ...(context('architecture') ? { lambdaArchitecture: context('architecture') as LambdaArchitectureName } : {}),
+    ...(context('embeddingModelDir') ? { embeddingModelDir: context('embeddingModelDir') } : {}),
+  };
+  return buildStageConfig(stage, overrides);
+}
+
+/** Stack name per stage; `cdk deploy --all -c stage=prod` deploys exactly this stack. */
+export const stackName = (stage: Stage): string => `PersonaDb-${stage}`;
