@@ -6,8 +6,11 @@
 export const indexerStreamSettings = {
   /** Records per invocation. */
   batchSize: 50,
-  /** Longest wait to fill a batch, in seconds. */
-  maxBatchingWindowSeconds: 1,
+  /**
+   * Longest wait to fill a batch, in seconds. 0 invokes as soon as records arrive: a window
+   * would add up to its length to every record's write-to-searchable lag at low write rates.
+   */
+  maxBatchingWindowSeconds: 0,
   /** On a failed batch, split it in two and retry each half. */
   bisectBatchOnError: true,
   /** Retries of a failing batch before its records go to the on-failure destination. */

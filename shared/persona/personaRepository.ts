@@ -169,6 +169,24 @@ export function personaRepository(client: DynamoDBDocumentClient, tables: { pers
       return { items, lastKey: exclusiveStartKey ? String(exclusiveStartKey.id) : undefined };
     },
 
+    /** Every persona, page by page; `segment`/`totalSegments` split the table for parallel scans. */
+    async *scanAll(options: { segment?: number; totalSegments?: number; pageSize?: number } = {}): AsyncGenerator<Persona[]> {
+      let exclusiveStartKey: Record<string, unknown> | undefined;
+      do {
+        const result = await client.send(
+          new ScanCommand({
+            TableName: tables.personas,
+            ConsistentRead: true,
+            Limit: options.pageSize ?? 500,
+            ...(options.totalSegments ? { Segment: options.segment ?? 0, TotalSegments: options.totalSegments } : {}),
+            ...(exclusiveStartKey ? { ExclusiveStartKey: exclusiveStartKey } : {}),
+          }),
+        );
+        yield (result.Items ?? []) as Persona[];
+        exclusiveStartKey = result.LastEvaluatedKey;
+      } while (exclusiveStartKey);
+    },
+
     /**
      * Writes new personas in batches of 25, retrying DynamoDB's unprocessed items with backoff.
      * Returns the ids that still could not be written, so the caller reports them instead of losing them.

@@ -1,0 +1,68 @@
+import middy from '@middy/core';
+import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
+import type { DynamoDBRecord, DynamoDBStreamEvent, DynamoDBBatchResponse } from 'aws-lambda';
+import { logger, metrics } from '../../shared/observability';
+import { indexerDeps } from '../../shared/vectorIndex/indexerDeps';
+import { syncPersonaChanges, type PersonaChange } from '../../shared/vectorIndex/syncPersonaChanges';
+
+const processor = new BatchProcessor(EventType.DynamoDBStreams);
+
+function toChange(record: DynamoDBRecord): PersonaChange | undefined {
+  const id = record.dynamodb?.Keys?.id?.S;
+  if (!id || !record.eventID || !record.eventName) return undefined;
+  return {
+    recordId: record.eventID,
+    personaId: id,
+    kind: record.eventName,
+    changedAt: (record.dynamodb?.ApproximateCreationDateTime ?? Date.now() / 1000) * 1000,
+  };
+}
+
+/**
+ * DynamoDB Streams → Qdrant. The whole batch is synced together (one DynamoDB read, one
+ * embedding call, one upsert); records whose persona could not be synced are reported as
+ * batch item failures, so Lambda retries from there and nothing is skipped.
+ */
+export const handler = middy(async (event: DynamoDBStreamEvent): Promise<DynamoDBBatchResponse> => {
+  const changes = event.Records.map(toChange);
+  const valid = changes.filter((change): change is PersonaChange => change !== undefined);
+  const report = await syncPersonaChanges(await indexerDeps(), valid);
+  const acknowledgedAt = Date.now();
+
+  const lags: number[] = [];
+  for (const change of valid) {
+    if (report.failedRecordIds.has(change.recordId)) continue;
+    const lag = Math.max(0, acknowledgedAt - change.changedAt);
+    lags.push(lag);
+    metrics.addMetric('SyncLag', MetricUnit.Milliseconds, lag);
+  }
+  metrics.addMetric('RecordsEmbedded', MetricUnit.Count, report.counts.embedded);
+  metrics.addMetric('RecordsPayloadOnly', MetricUnit.Count, report.counts['payload-only']);
+  metrics.addMetric('RecordsDeleted', MetricUnit.Count, report.counts.deleted);
+  metrics.addMetric('RecordsSkippedStale', MetricUnit.Count, report.counts.skipped);
+  metrics.addMetric('RecordsFailed', MetricUnit.Count, report.counts.failed + (changes.length - valid.length));
+  logger.info('synced batch', {
+    records: event.Records.length,
+    ...report.counts,
+    maxSyncLagMs: lags.length ? Math.max(...lags) : undefined,
+    errors: [...report.errors.values()].slice(0, 3).map((error) => error.message),
+  });
+
+  return processPartialResponse(
+    event,
+    async (record: DynamoDBRecord) => {
+      const change = toChange(record);
+      if (!change) throw new Error(`stream record ${record.eventID ?? '?'} has no persona id; it cannot be synced`);
+      if (report.failedRecordIds.has(change.recordId)) {
+        throw report.errors.get(change.personaId) ?? new Error(`sync of persona ${change.personaId} failed`);
+      }
+    },
+    processor,
+    { processInParallel: false },
+  );
+})
+  .use(injectLambdaContext(logger, { resetKeys: true }))
+  .use(logMetrics(metrics));

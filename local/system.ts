@@ -1,0 +1,104 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { resolve } from 'node:path';
+import { tableConfig } from '../shared/config';
+import { startApiServer, type ApiServer } from './apiServer';
+import { startDynamoDbLocal, type DynamoDbLocal } from './dynamodbLocal';
+import { startQdrantServer } from './qdrant/server';
+import { startStreamWorker, type StreamHandler, type StreamWorker, type StreamWorkerOptions } from './streamWorker';
+import { ensureTables } from './tables';
+import { lambdaContext as lambdaContextFor } from './lambdaEvent';
+
+export interface LocalSystemOptions {
+  apiPort: number;
+  host?: string;
+  /** Use this DynamoDB; otherwise DynamoDB Local is started on `dynamodbPort`. */
+  dynamodbEndpoint?: string | undefined;
+  dynamodbPort?: number;
+  dynamodbDataDir?: string | undefined;
+  /** Use this Qdrant; otherwise the local Qdrant-compatible server is started on `qdrantPort`. */
+  qdrantUrl?: string | undefined;
+  qdrantPort?: number;
+  qdrantDataDir?: string | undefined;
+  /** Batches the indexer gives up on are appended here (JSON lines). */
+  failureFile: string;
+  /** Wraps the indexer handler, e.g. to inject faults in tests. */
+  wrapIndexer?: (handler: StreamHandler) => StreamHandler;
+  onStreamRecordsSettled?: StreamWorkerOptions['onSettled'];
+  log?: (line: string) => void;
+}
+
+export interface LocalSystem {
+  apiUrl: string;
+  dynamodbEndpoint: string;
+  qdrantUrl: string;
+  api: ApiServer;
+  streamWorker: StreamWorker;
+  qdrant: { url: string; port: number; close(): Promise<void> } | undefined;
+  dynamodb: DynamoDbLocal | undefined;
+  stop(): Promise<void>;
+}
+
+/**
+ * The whole system in one process: DynamoDB Local (or a given endpoint), the Qdrant-compatible
+ * server (or a given Qdrant), the HTTP API running the Lambda handler modules, and the stream
+ * worker feeding the indexer handler. `npm start` and the integration tests both use it.
+ */
+export async function startLocalSystem(options: LocalSystemOptions): Promise<LocalSystem> {
+  const log = options.log ?? (() => undefined);
+  const stops: Array<() => Promise<void>> = [];
+  const stop = async () => {
+    for (const step of stops.reverse()) await step().catch((error: Error) => log(`stop failed: ${error.message}`));
+    stops.length = 0;
+  };
+  try {
+    let dynamodb: DynamoDbLocal | undefined;
+    if (!options.dynamodbEndpoint) {
+      dynamodb = await startDynamoDbLocal({ port: options.dynamodbPort ?? 8000, quiet: true, ...(options.dynamodbDataDir ? { dataDir: options.dynamodbDataDir } : {}) });
+      stops.push(() => dynamodb!.stop());
+    }
+    const dynamodbEndpoint = options.dynamodbEndpoint ?? dynamodb!.endpoint;
+    process.env.DYNAMODB_ENDPOINT = dynamodbEndpoint;
+
+    const tables = tableConfig();
+    const client = new DynamoDBClient({
+      region: tables.region,
+      endpoint: dynamodbEndpoint,
+      credentials: { accessKeyId: process.env.AWS_ACCESS_KEY_ID ?? 'local', secretAccessKey: process.env.AWS_SECRET_ACCESS_KEY ?? 'local' },
+    });
+    await ensureTables(client, tables);
+    client.destroy();
+
+    let qdrant: LocalSystem['qdrant'];
+    if (!options.qdrantUrl) {
+      qdrant = await startQdrantServer({ port: options.qdrantPort ?? 6333, ...(options.qdrantDataDir ? { dataDir: options.qdrantDataDir } : {}) });
+      stops.push(() => qdrant!.close());
+    }
+    const qdrantUrl = options.qdrantUrl ?? qdrant!.url;
+    process.env.QDRANT_URL = qdrantUrl;
+
+    const api = await startApiServer({ port: options.apiPort, ...(options.host ? { host: options.host } : {}), log });
+    stops.push(() => api.close());
+
+    // Like a provisioned warm container: load the model and make sure the collection exists
+    // before the first write, so that searches work from the start.
+    const { indexerDeps } = await import('../shared/vectorIndex/indexerDeps');
+    await indexerDeps();
+    const { handler } = await import('../functions/indexer/handler');
+    const indexer: StreamHandler = (event) => handler(event, lambdaContextFor('indexer'));
+    const streamWorker = await startStreamWorker({
+      endpoint: dynamodbEndpoint,
+      region: tables.region,
+      tableName: tables.personaTableName,
+      handler: options.wrapIndexer ? options.wrapIndexer(indexer) : indexer,
+      failureFile: resolve(options.failureFile),
+      log,
+      ...(options.onStreamRecordsSettled ? { onSettled: options.onStreamRecordsSettled } : {}),
+    });
+    stops.push(() => streamWorker.stop());
+
+    return { apiUrl: api.url, dynamodbEndpoint, qdrantUrl, api, streamWorker, qdrant, dynamodb, stop };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}

@@ -1,0 +1,70 @@
+import type { QdrantClient } from '@qdrant/js-client-rest';
+import type { Persona } from '../persona/schema';
+import { jsonEqual, personaPayload } from './personaPoint';
+
+export type DriftKind = 'missing' | 'orphan' | 'stale-version' | 'stale-payload' | 'wrong-model' | 'missing-vector';
+
+export interface Drift {
+  id: string;
+  kind: DriftKind;
+  detail: string;
+}
+
+export interface IndexedPoint {
+  id: string;
+  payload: Record<string, unknown>;
+  hasTextVector: boolean;
+  hasTraitsVector: boolean;
+}
+
+/** Every point of a collection, page by page (payloads only; vectors are just checked for presence). */
+export async function* scrollPoints(qdrant: QdrantClient, collection: string, pageSize = 256): AsyncGenerator<IndexedPoint[]> {
+  let offset: string | number | undefined | null = undefined;
+  do {
+    const page: Awaited<ReturnType<QdrantClient['scroll']>> = await qdrant.scroll(collection, {
+      limit: pageSize,
+      with_payload: true,
+      with_vector: true,
+      ...(offset !== undefined && offset !== null ? { offset } : {}),
+    });
+    yield page.points.map((point) => {
+      const vectors = (point.vector ?? {}) as Record<string, unknown>;
+      return { id: String(point.id), payload: point.payload ?? {}, hasTextVector: Array.isArray(vectors.text), hasTraitsVector: Array.isArray(vectors.traits) };
+    });
+    offset = page.next_page_offset as string | number | null | undefined;
+  } while (offset !== undefined && offset !== null);
+}
+
+/**
+ * Differences between the table (the truth) and the index: personas with no point, points
+ * with no persona, points behind the row's version or with a payload that is not the row's,
+ * and points embedded by another model than `modelLabel`.
+ */
+export function findDrift(personas: Iterable<Persona>, points: Iterable<IndexedPoint>, modelLabel: string): Drift[] {
+  const pointsById = new Map<string, IndexedPoint>();
+  for (const point of points) pointsById.set(point.id, point);
+  const drift: Drift[] = [];
+  const seen = new Set<string>();
+  for (const persona of personas) {
+    seen.add(persona.id);
+    const point = pointsById.get(persona.id);
+    if (!point) {
+      drift.push({ id: persona.id, kind: 'missing', detail: `persona v${persona.version} has no point` });
+      continue;
+    }
+    const expected = personaPayload(persona, modelLabel);
+    if (point.payload.version !== persona.version) {
+      drift.push({ id: persona.id, kind: 'stale-version', detail: `point v${String(point.payload.version)}, persona v${persona.version}` });
+    } else if (point.payload.embedding_model !== modelLabel) {
+      drift.push({ id: persona.id, kind: 'wrong-model', detail: `embedded by ${String(point.payload.embedding_model)}, expected ${modelLabel}` });
+    } else if (!jsonEqual(point.payload, expected)) {
+      drift.push({ id: persona.id, kind: 'stale-payload', detail: 'payload differs from the row' });
+    } else if (!point.hasTextVector || !point.hasTraitsVector) {
+      drift.push({ id: persona.id, kind: 'missing-vector', detail: 'point lacks its text or traits vector' });
+    }
+  }
+  for (const id of pointsById.keys()) {
+    if (!seen.has(id)) drift.push({ id, kind: 'orphan', detail: 'point has no persona in the table' });
+  }
+  return drift;
+}

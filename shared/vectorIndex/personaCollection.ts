@@ -1,0 +1,91 @@
+import type { QdrantClient } from '@qdrant/js-client-rest';
+import { TRAIT_NAMES } from '../persona/schema';
+
+/** What produced a collection's `text` vectors; stored in the collection's metadata. */
+export interface IndexedModel {
+  id: string;
+  revision: string;
+  dimension: number;
+  dtype: string;
+}
+
+export const TEXT_VECTOR = 'text';
+export const TRAITS_VECTOR = 'traits';
+
+/** Payload fields that filters use, with their index types. */
+export const PAYLOAD_INDEXES: ReadonlyArray<readonly [string, 'keyword' | 'float' | 'integer']> = [
+  ['domain', 'keyword'],
+  ['modes', 'keyword'],
+  ['humor_usage', 'keyword'],
+  ['emotional_style', 'keyword'],
+  ['version', 'integer'],
+  ...TRAIT_NAMES.map((trait) => [`traits.${trait}`, 'float'] as const),
+];
+
+export class EmbeddingModelMismatchError extends Error {
+  constructor(collection: string, indexed: IndexedModel | undefined, current: IndexedModel) {
+    super(
+      `Collection '${collection}' holds vectors of ${indexed ? `${indexed.id}@${indexed.revision} (${indexed.dimension} dims)` : 'an unknown model'}, ` +
+        `but this function embeds with ${current.id}@${current.revision} (${current.dimension} dims). Vectors of two models are never mixed: ` +
+        'run `personas reindex` to build a collection for the new model, or configure the model the collection was built with.',
+    );
+    this.name = 'EmbeddingModelMismatchError';
+  }
+}
+
+export const sameModel = (a: IndexedModel | undefined, b: IndexedModel) =>
+  !!a && a.id === b.id && a.revision === b.revision && a.dimension === b.dimension && a.dtype === b.dtype;
+
+export const modelLabel = (model: IndexedModel) => `${model.id}@${model.revision}/${model.dtype}`;
+
+async function resolveAlias(client: QdrantClient, name: string): Promise<string | undefined> {
+  const { aliases } = await client.getAliases();
+  return aliases.find((alias) => alias.alias_name === name)?.collection_name;
+}
+
+export async function readIndexedModel(client: QdrantClient, collection: string): Promise<IndexedModel | undefined> {
+  const info = await client.getCollection(collection);
+  return (info.config.metadata as { embedding_model?: IndexedModel } | null | undefined)?.embedding_model;
+}
+
+/**
+ * Creates a physical collection for `model`: named vectors `text` (cosine) and `traits`
+ * (Euclidean: trait profiles differ by level, which cosine would ignore), and the payload indexes.
+ */
+export async function createPersonaCollection(client: QdrantClient, physicalName: string, model: IndexedModel): Promise<void> {
+  // Through the raw API: the 1.18 client's createCollection() drops `metadata`.
+  await client.api().createCollection({
+    collection_name: physicalName,
+    vectors: {
+      [TEXT_VECTOR]: { size: model.dimension, distance: 'Cosine' },
+      [TRAITS_VECTOR]: { size: TRAIT_NAMES.length, distance: 'Euclid' },
+    },
+    metadata: { embedding_model: { ...model }, created_at: new Date().toISOString() },
+  });
+  for (const [field, schema] of PAYLOAD_INDEXES) {
+    await client.createPayloadIndex(physicalName, { field_name: field, field_schema: schema, wait: true });
+  }
+}
+
+/**
+ * Makes sure the alias `name` points at a collection built with `model`. A missing collection is
+ * created (`<name>-v1` behind the alias, so a reindex can swap it later); an existing one is
+ * never recreated or wiped, and a model mismatch is an error rather than mixed vectors.
+ */
+export async function ensurePersonaCollection(client: QdrantClient, name: string, model: IndexedModel): Promise<string> {
+  const target = (await resolveAlias(client, name)) ?? ((await client.collectionExists(name)).exists ? name : undefined);
+  if (target) {
+    const indexed = await readIndexedModel(client, target);
+    if (!sameModel(indexed, model)) throw new EmbeddingModelMismatchError(name, indexed, model);
+    return target;
+  }
+  const physicalName = `${name}-v1`;
+  try {
+    if (!(await client.collectionExists(physicalName)).exists) await createPersonaCollection(client, physicalName, model);
+    await client.updateCollectionAliases({ actions: [{ create_alias: { collection_name: physicalName, alias_name: name } }] });
+  } catch (error) {
+    // Another cold start created it first; use theirs.
+    if ((error as { status?: number }).status !== 409) throw error;
+  }
+  return ensurePersonaCollection(client, name, model);
+}

@@ -1,0 +1,46 @@
+import type { Persona } from '../persona/schema';
+import { personaEmbeddingText, textHash } from '../persona/personaText';
+import { TRAIT_NAMES } from '../persona/schema';
+
+/** The compact payload kept next to each persona's vectors: what filters and result lists need. */
+export interface PersonaPayload {
+  name: string;
+  domain: string[];
+  modes: string[];
+  humor_usage?: string;
+  emotional_style?: string;
+  traits: Record<string, number>;
+  version: number;
+  text_hash: string;
+  updated_at: string;
+  /** Which model embedded the text vector, as `id@revision/dtype`; a reindex checks it. */
+  embedding_model: string;
+}
+
+export function personaPayload(persona: Persona, modelLabel: string): PersonaPayload {
+  return {
+    name: persona.name,
+    domain: persona.domain,
+    modes: persona.modes,
+    ...(persona.humor_usage ? { humor_usage: persona.humor_usage } : {}),
+    ...(persona.emotional_style ? { emotional_style: persona.emotional_style } : {}),
+    traits: Object.fromEntries(TRAIT_NAMES.map((trait) => [trait, persona.traits[trait]])),
+    version: persona.version,
+    text_hash: textHash(personaEmbeddingText(persona)),
+    updated_at: persona.updated_at,
+    embedding_model: modelLabel,
+  };
+}
+
+export const traitsVector = (persona: Persona): number[] => TRAIT_NAMES.map((trait) => persona.traits[trait]);
+
+/** Deep equality of JSON values, key order ignored. */
+export function jsonEqual(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (Array.isArray(a) !== Array.isArray(b)) return false;
+  const aKeys = Object.keys(a);
+  const bKeys = Object.keys(b);
+  if (aKeys.length !== bKeys.length) return false;
+  return aKeys.every((key) => jsonEqual((a as Record<string, unknown>)[key], (b as Record<string, unknown>)[key]));
+}

@@ -1,0 +1,170 @@
+import type { QdrantClient } from '@qdrant/js-client-rest';
+import type { Persona } from '../persona/schema';
+import { personaEmbeddingText } from '../persona/personaText';
+import { modelLabel, TEXT_VECTOR, TRAITS_VECTOR, type IndexedModel } from './personaCollection';
+import { jsonEqual, personaPayload, traitsVector, type PersonaPayload } from './personaPoint';
+import { withRetries } from './retry';
+
+/** One change from the table's stream, reduced to what syncing needs. */
+export interface PersonaChange {
+  /** The stream record's id (eventID), used to report failures per record. */
+  recordId: string;
+  personaId: string;
+  kind: 'INSERT' | 'MODIFY' | 'REMOVE';
+  /** When DynamoDB wrote the change (ms since epoch), for the sync lag. */
+  changedAt: number;
+}
+
+export interface SyncDeps {
+  /** Reads the current state of personas from the source of truth. */
+  readPersonas(ids: readonly string[]): Promise<Map<string, Persona>>;
+  qdrant: QdrantClient;
+  /** Collection or alias to write. */
+  collection: string;
+  embedder: { readonly model: IndexedModel; embedDocuments(texts: readonly string[]): Promise<number[][]> };
+  retryDelaysMs?: readonly number[];
+}
+
+export type SyncAction = 'embedded' | 'payload-only' | 'deleted' | 'skipped' | 'failed';
+
+export interface SyncReport {
+  /** Outcome per persona id. */
+  actions: Map<string, SyncAction>;
+  /** Record ids whose change could not be applied; the caller reports them as batch item failures. */
+  failedRecordIds: Set<string>;
+  errors: Map<string, Error>;
+  counts: Record<SyncAction, number>;
+}
+
+interface ExistingPoint {
+  payload: Partial<PersonaPayload>;
+  textVector: number[] | undefined;
+}
+
+interface UpsertPlan {
+  action: 'embedded' | 'payload-only';
+  persona: Persona;
+  payload: PersonaPayload;
+  text: string;
+  vector?: number[];
+  guard: Record<string, unknown>;
+}
+interface DeletePlan {
+  action: 'deleted';
+  observedVersion: number;
+}
+type Plan = { action: 'skipped' } | DeletePlan | UpsertPlan;
+
+/**
+ * Makes the index agree with the table for every persona a batch of changes touched. It syncs
+ * the *current* row, not the record's image, so a replayed, duplicated or out-of-order record
+ * can only ever write the latest state; each write is also guarded by the version it expects,
+ * so a concurrent newer write is never overwritten.
+ */
+export async function syncPersonaChanges(deps: SyncDeps, changes: readonly PersonaChange[]): Promise<SyncReport> {
+  const retry = <T>(operation: () => Promise<T>) => withRetries(operation, deps.retryDelaysMs);
+  const ids = [...new Set(changes.map((change) => change.personaId))];
+  const actions = new Map<string, SyncAction>();
+  const errors = new Map<string, Error>();
+  const fail = (personaIds: readonly string[], error: Error) => {
+    for (const id of personaIds) {
+      actions.set(id, 'failed');
+      errors.set(id, error);
+    }
+  };
+
+  try {
+    const [current, existing] = await Promise.all([retry(() => deps.readPersonas(ids)), retry(() => retrievePoints(deps, ids))]);
+    const label = modelLabel(deps.embedder.model);
+    const plans = new Map(ids.map((id) => [id, planChange(current.get(id), existing.get(id), label)]));
+
+    const toEmbed = [...plans.entries()].filter((entry): entry is [string, UpsertPlan] => entry[1].action === 'embedded');
+    if (toEmbed.length > 0) {
+      try {
+        const vectors = await retry(() => deps.embedder.embedDocuments(toEmbed.map(([, plan]) => plan.text)));
+        toEmbed.forEach(([, plan], index) => (plan.vector = vectors[index]));
+      } catch (error) {
+        fail(toEmbed.map(([id]) => id), error as Error);
+      }
+    }
+
+    const upserts = [...plans.entries()].filter(
+      (entry): entry is [string, UpsertPlan] =>
+        (entry[1].action === 'embedded' || entry[1].action === 'payload-only') && !actions.has(entry[0]),
+    );
+    const deletes = [...plans.entries()].filter((entry): entry is [string, DeletePlan] => entry[1].action === 'deleted');
+
+    await Promise.all([
+      upserts.length === 0
+        ? undefined
+        : retry(() =>
+            deps.qdrant.upsert(deps.collection, {
+              wait: true,
+              points: upserts.map(([id, plan]) => ({
+                id,
+                vector: { [TEXT_VECTOR]: plan.vector!, [TRAITS_VECTOR]: traitsVector(plan.persona) },
+                payload: plan.payload as unknown as Record<string, unknown>,
+              })),
+              // One request for the batch; each existing point is only overwritten when its own guard holds.
+              update_filter: { should: upserts.map(([id, plan]) => ({ must: [{ has_id: [id] }, plan.guard] })) },
+            }),
+          ).then(
+            () => upserts.forEach(([id, plan]) => actions.set(id, plan.action)),
+            (error: Error) => fail(upserts.map(([id]) => id), error),
+          ),
+      deletes.length === 0
+        ? undefined
+        : retry(() =>
+            deps.qdrant.delete(deps.collection, {
+              wait: true,
+              filter: {
+                should: deletes.map(([id, plan]) => ({ must: [{ has_id: [id] }, { key: 'version', match: { value: plan.observedVersion } }] })),
+              },
+            }),
+          ).then(
+            () => deletes.forEach(([id]) => actions.set(id, 'deleted')),
+            (error: Error) => fail(deletes.map(([id]) => id), error),
+          ),
+    ]);
+    for (const [id, plan] of plans) if (!actions.has(id)) actions.set(id, plan.action);
+  } catch (error) {
+    fail(ids, error as Error);
+  }
+
+  const failedRecordIds = new Set(changes.filter((change) => actions.get(change.personaId) === 'failed').map((change) => change.recordId));
+  const counts: Record<SyncAction, number> = { embedded: 0, 'payload-only': 0, deleted: 0, skipped: 0, failed: 0 };
+  for (const action of actions.values()) counts[action]++;
+  return { actions, failedRecordIds, errors, counts };
+}
+
+async function retrievePoints(deps: SyncDeps, ids: readonly string[]): Promise<Map<string, ExistingPoint>> {
+  const points = await deps.qdrant.retrieve(deps.collection, { ids: [...ids], with_payload: true, with_vector: [TEXT_VECTOR] });
+  return new Map(
+    points.map((point) => {
+      const vector = (point.vector as Record<string, unknown> | undefined)?.[TEXT_VECTOR];
+      return [String(point.id), { payload: (point.payload ?? {}) as Partial<PersonaPayload>, textVector: Array.isArray(vector) ? (vector as number[]) : undefined }];
+    }),
+  );
+}
+
+function planChange(persona: Persona | undefined, point: ExistingPoint | undefined, label: string): Plan {
+  const pointVersion = typeof point?.payload.version === 'number' ? point.payload.version : undefined;
+  if (!persona) {
+    return point && pointVersion !== undefined ? { action: 'deleted', observedVersion: pointVersion } : { action: 'skipped' };
+  }
+  const payload = personaPayload(persona, label);
+  if (point && pointVersion !== undefined) {
+    const pointIsNewer = pointVersion > persona.version && String(point.payload.updated_at ?? '') >= persona.updated_at;
+    if (pointIsNewer || (jsonEqual(point.payload, payload) && point.textVector)) return { action: 'skipped' };
+  }
+  // A persona deleted and created again restarts at version 1: then replace exactly the version seen.
+  const guard =
+    pointVersion !== undefined && pointVersion > persona.version
+      ? { key: 'version', match: { value: pointVersion } }
+      : { key: 'version', range: { lte: persona.version } };
+  const text = personaEmbeddingText(persona);
+  const reusable = point?.textVector && point.payload.text_hash === payload.text_hash && point.payload.embedding_model === label;
+  return reusable
+    ? { action: 'payload-only', persona, payload, text, vector: point.textVector!, guard }
+    : { action: 'embedded', persona, payload, text, guard };
+}

@@ -1,0 +1,43 @@
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { inject } from 'vitest';
+import { generateTestModel } from '../../scripts/generateTestModel';
+import { startLocalSystem, type LocalSystem, type LocalSystemOptions } from '../../local/system';
+import { createQdrantClient } from '../../shared/vectorIndex/qdrantConnection';
+import { useFreshTables } from './tables';
+import { apiClient } from './apiClient';
+
+/** Points the embedding code at the generated test model, offline, exactly as production loads a model. */
+export async function useTestModel(): Promise<string> {
+  const { dir } = await generateTestModel();
+  process.env.EMBEDDING_MODEL_DIR = dir;
+  process.env.EMBEDDING_ALLOW_REMOTE = 'false';
+  return dir;
+}
+
+/**
+ * The whole local system for one test file: its own tables in the shared DynamoDB Local, its own
+ * Qdrant server and collection, the API and the stream worker with the real indexer handler.
+ */
+export async function startTestSystem(overrides: Partial<LocalSystemOptions> = {}) {
+  await useFreshTables('persona-sys');
+  await useTestModel();
+  process.env.QDRANT_COLLECTION = `personas-${randomUUID().slice(0, 8)}`;
+  const workDir = mkdtempSync(join(tmpdir(), 'persona-system-'));
+  const system: LocalSystem = await startLocalSystem({
+    apiPort: 0,
+    dynamodbEndpoint: inject('dynamodbEndpoint'),
+    qdrantPort: 0,
+    failureFile: join(workDir, 'indexer-failures.jsonl'),
+    ...overrides,
+  });
+  return {
+    system,
+    workDir,
+    api: apiClient(system.apiUrl),
+    qdrant: createQdrantClient({ url: system.qdrantUrl, apiKey: undefined }),
+    collection: process.env.QDRANT_COLLECTION,
+  };
+}
