@@ -15,6 +15,7 @@ export function localRuntimeConfig(env: NodeJS.ProcessEnv = process.env, argv: r
     qdrantUrl: env.QDRANT_URL || undefined,
     /** Keep DynamoDB and Qdrant data on disk across restarts (`npm start -- --persist`). */
     persist,
+    dataDir,
     dynamodbDataDir: persist ? resolve(dataDir, 'dynamodb') : undefined,
     qdrantDataDir: persist ? resolve(dataDir, 'qdrant') : undefined,
   };

@@ -1,67 +1,70 @@
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { tableConfig } from '../shared/config';
-import { startApiServer } from './apiServer';
-import { startDynamoDbLocal, type DynamoDbLocal } from './dynamodbLocal';
+import { join } from 'node:path';
+import { generateTestModel } from '../scripts/generateTestModel';
 import { localRuntimeConfig } from './localConfig';
-import { ensureTables } from './tables';
+import { startLocalSystem } from './system';
 
 /**
- * `npm start`: the whole system on a laptop, no Docker and no AWS account. DynamoDB Local
- * (with Streams) and the HTTP API that runs the Lambda handler modules.
+ * `npm start`: the whole system on a laptop, with no Docker and no AWS account: DynamoDB Local
+ * (with Streams), the Qdrant-compatible server, the HTTP API running the Lambda handler modules,
+ * and the stream worker feeding the indexer.
  */
 const log = (line: string) => console.log(`[local] ${line}`);
-const stops: Array<() => Promise<void>> = [];
-let stopping = false;
-
-async function stopAll(code: number): Promise<never> {
-  if (!stopping) {
-    stopping = true;
-    log('stopping…');
-    for (const stop of stops.reverse()) await stop().catch((error: Error) => log(`stop failed: ${error.message}`));
-  }
-  process.exit(code);
-}
 
 async function main(): Promise<void> {
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   process.env.POWERTOOLS_LOG_LEVEL ??= 'WARN';
+  // EMF metrics are for CloudWatch; locally the stream worker logs the sync lag instead.
+  process.env.POWERTOOLS_METRICS_DISABLED ??= 'true';
   const config = localRuntimeConfig();
-  process.on('SIGINT', () => void stopAll(0));
-  process.on('SIGTERM', () => void stopAll(0));
 
-  let dynamodb: DynamoDbLocal | undefined;
-  if (!config.dynamodbEndpoint) {
-    dynamodb = await startDynamoDbLocal({ port: config.dynamodbPort, quiet: true, ...(config.dynamodbDataDir ? { dataDir: config.dynamodbDataDir } : {}) });
-    stops.push(() => dynamodb!.stop());
-    dynamodb.process.once('exit', (code) => {
-      if (!stopping) {
-        log(`DynamoDB Local exited unexpectedly (code ${code}); stopping.`);
-        void stopAll(1);
-      }
-    });
-    process.env.DYNAMODB_ENDPOINT = dynamodb.endpoint;
-    log(`DynamoDB Local on ${dynamodb.endpoint}${config.persist ? ` (data in ${config.dynamodbDataDir})` : ' (in memory; --persist keeps data)'}`);
+  if (!process.env.EMBEDDING_MODEL_DIR) {
+    // No model configured: use the generated test model, so the system runs offline out of the box.
+    const { dir } = await generateTestModel();
+    process.env.EMBEDDING_MODEL_DIR = dir;
+    process.env.EMBEDDING_ALLOW_REMOTE ??= 'false';
+    log(`embedding model: generated test model in ${dir} (set EMBEDDING_MODEL_DIR for a real one)`);
   } else {
-    process.env.DYNAMODB_ENDPOINT = config.dynamodbEndpoint;
-    log(`using DynamoDB at ${config.dynamodbEndpoint}`);
+    log(`embedding model: ${process.env.EMBEDDING_MODEL_DIR}`);
   }
 
-  const tables = tableConfig();
-  const client = new DynamoDBClient({
-    region: tables.region,
-    endpoint: tables.dynamodbEndpoint!,
-    credentials: { accessKeyId: process.env.AWS_ACCESS_KEY_ID ?? 'local', secretAccessKey: process.env.AWS_SECRET_ACCESS_KEY ?? 'local' },
+  const system = await startLocalSystem({
+    apiPort: config.apiPort,
+    host: config.host,
+    dynamodbEndpoint: config.dynamodbEndpoint,
+    dynamodbPort: config.dynamodbPort,
+    dynamodbDataDir: config.dynamodbDataDir,
+    qdrantUrl: config.qdrantUrl,
+    qdrantPort: config.qdrantPort,
+    qdrantDataDir: config.qdrantDataDir,
+    failureFile: join(config.dataDir, 'indexer-failures.jsonl'),
+    log,
   });
-  await ensureTables(client, tables);
-  log(`tables ready: ${tables.personaTableName} (stream NEW_AND_OLD_IMAGES), ${tables.idempotencyTableName}`);
 
-  const api = await startApiServer({ port: config.apiPort, host: config.host, log: (line) => log(line) });
-  stops.push(() => api.close());
-  log(`API on http://localhost:${api.port}  (try: curl http://localhost:${api.port}/personas)`);
+  let stopping = false;
+  const stop = async (code: number) => {
+    if (stopping) return;
+    stopping = true;
+    log('stopping…');
+    await system.stop();
+    process.exit(code);
+  };
+  process.on('SIGINT', () => void stop(0));
+  process.on('SIGTERM', () => void stop(0));
+  system.dynamodb?.process.once('exit', (code) => {
+    if (!stopping) {
+      log(`DynamoDB Local exited unexpectedly (code ${code}); stopping.`);
+      void stop(1);
+    }
+  });
+
+  log(`DynamoDB ${config.dynamodbEndpoint ? 'at' : 'Local on'} ${system.dynamodbEndpoint}${config.persist ? ` (data in ${config.dataDir})` : ' (in memory; `npm start -- --persist` keeps data)'}`);
+  log(`Qdrant ${config.qdrantUrl ? 'at' : '(local server) on'} ${system.qdrantUrl}`);
+  log(`indexer failures go to ${join(config.dataDir, 'indexer-failures.jsonl')}`);
+  log(`API on ${system.apiUrl}  (try: curl ${system.apiUrl}/personas)`);
   log('press Ctrl-C to stop');
 }
 
-main().catch(async (error: Error) => {
+main().catch((error: Error) => {
   console.error(`[local] failed to start: ${error.message}`);
-  await stopAll(1);
+  process.exit(1);
 });

@@ -12,6 +12,7 @@ import {
   type _Record as StreamRecord,
 } from '@aws-sdk/client-dynamodb-streams';
 import type { DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
+import { changeWrittenAt } from '../shared/vectorIndex/streamRecordTime';
 import { indexerStreamSettings, type IndexerStreamSettings } from '../shared/streamSettings';
 
 export type StreamHandler = (event: DynamoDBStreamEvent) => Promise<DynamoDBBatchResponse | void>;
@@ -107,7 +108,7 @@ export async function startStreamWorker(options: StreamWorkerOptions): Promise<S
   /** Sync lag: from the stream's creation time to the indexer's acknowledgement. */
   function logSyncLag(records: DynamoDBRecord[]) {
     const acknowledgedAt = Date.now();
-    const lags = records.map((record) => acknowledgedAt - record.dynamodb!.ApproximateCreationDateTime! * 1000).sort((a, b) => a - b);
+    const lags = records.map((record) => acknowledgedAt - changeWrittenAt(record)).sort((a, b) => a - b);
     log(`indexer: synced ${records.length} record(s), sync lag median ${lags[Math.floor(lags.length / 2)]} ms, max ${lags.at(-1)} ms`);
   }
 

@@ -6,6 +6,7 @@ import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { DynamoDBRecord, DynamoDBStreamEvent, DynamoDBBatchResponse } from 'aws-lambda';
 import { logger, metrics } from '../../shared/observability';
 import { indexerDeps } from '../../shared/vectorIndex/indexerDeps';
+import { changeWrittenAt } from '../../shared/vectorIndex/streamRecordTime';
 import { syncPersonaChanges, type PersonaChange } from '../../shared/vectorIndex/syncPersonaChanges';
 
 const processor = new BatchProcessor(EventType.DynamoDBStreams);
@@ -17,7 +18,7 @@ function toChange(record: DynamoDBRecord): PersonaChange | undefined {
     recordId: record.eventID,
     personaId: id,
     kind: record.eventName,
-    changedAt: (record.dynamodb?.ApproximateCreationDateTime ?? Date.now() / 1000) * 1000,
+    changedAt: changeWrittenAt(record),
   };
 }
 
