@@ -1,6 +1,7 @@
 import { createServer } from 'node:net';
 import type { TestProject } from 'vitest/node';
 import { startDynamoDbLocal, type DynamoDbLocal } from '../../local/dynamodbLocal';
+import { generateTestModel } from '../../scripts/generateTestModel';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -21,8 +22,12 @@ export function freePort(): Promise<number> {
 
 let dynamodb: DynamoDbLocal | undefined;
 
-/** One real DynamoDB Local for the whole run; each test file creates its own tables in it. */
+/**
+ * One real DynamoDB Local for the whole run (each test file creates its own tables in it), and
+ * the generated test model that the embedding tests and the CDK asset tests load.
+ */
 export async function setup(project: TestProject): Promise<void> {
+  await generateTestModel();
   dynamodb = await startDynamoDbLocal({ port: await freePort(), quiet: true });
   project.provide('dynamodbEndpoint', dynamodb.endpoint);
 }
