@@ -24,6 +24,8 @@ export interface LocalSystemOptions {
   /** Wraps the indexer handler, e.g. to inject faults in tests. */
   wrapIndexer?: (handler: StreamHandler) => StreamHandler;
   onStreamRecordsSettled?: StreamWorkerOptions['onSettled'];
+  /** Event source mapping settings; the CDK stack's (shared/streamSettings.ts) by default. */
+  streamSettings?: StreamWorkerOptions['settings'];
   log?: (line: string) => void;
 }
 
@@ -93,6 +95,7 @@ export async function startLocalSystem(options: LocalSystemOptions): Promise<Loc
       failureFile: resolve(options.failureFile),
       log,
       ...(options.onStreamRecordsSettled ? { onSettled: options.onStreamRecordsSettled } : {}),
+      ...(options.streamSettings ? { settings: options.streamSettings } : {}),
     });
     stops.push(() => streamWorker.stop());
 

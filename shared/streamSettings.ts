@@ -3,7 +3,18 @@
  * Streams event source and the local stream worker applies the same values, so local runs
  * behave like Lambda's poller.
  */
-export const indexerStreamSettings = {
+export interface IndexerStreamSettings {
+  readonly batchSize: number;
+  readonly maxBatchingWindowSeconds: number;
+  readonly bisectBatchOnError: boolean;
+  readonly retryAttempts: number;
+  readonly maxRecordAgeSeconds: number;
+  readonly reportBatchItemFailures: boolean;
+  readonly startingPosition: 'TRIM_HORIZON' | 'LATEST';
+  readonly parallelizationFactor: number;
+}
+
+export const indexerStreamSettings: IndexerStreamSettings = {
   /** Records per invocation. */
   batchSize: 50,
   /**
@@ -23,6 +34,4 @@ export const indexerStreamSettings = {
   startingPosition: 'TRIM_HORIZON',
   /** Concurrent batches per shard. */
   parallelizationFactor: 1,
-} as const;
-
-export type IndexerStreamSettings = typeof indexerStreamSettings;
+};

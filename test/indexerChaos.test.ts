@@ -13,6 +13,7 @@ import { personaRepository } from '../shared/persona/personaRepository';
 import type { Persona } from '../shared/persona/schema';
 import { findDrift, scrollPoints, type IndexedPoint } from '../shared/vectorIndex/indexDrift';
 import { modelLabel } from '../shared/vectorIndex/personaCollection';
+import { indexerStreamSettings } from '../shared/streamSettings';
 import { samplePersona } from './support/apiClient';
 import { startTestSystem } from './support/localSystem';
 
@@ -58,6 +59,8 @@ beforeAll(async () => {
   env = await startTestSystem({
     qdrantUrl: qdrant.url,
     wrapIndexer: chaoticIndexer,
+    // Smaller batches than the deployed 50 mean more invocations, so more chances for faults.
+    streamSettings: { ...indexerStreamSettings, batchSize: 10 },
     onStreamRecordsSettled: (records) => records.forEach((record) => settled.add(record.dynamodb!.SequenceNumber!)),
   });
 });
