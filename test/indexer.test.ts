@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { DynamoDBRecord } from 'aws-lambda';
 import { createDocumentClient } from '../shared/aws/dynamodb';
 import { tableConfig } from '../shared/config';
@@ -6,7 +6,7 @@ import { getEmbedder } from '../shared/embedding';
 import { personaRepository } from '../shared/persona/personaRepository';
 import type { Persona } from '../shared/persona/schema';
 import { findDrift, scrollPoints, type IndexedPoint } from '../shared/vectorIndex/indexDrift';
-import { modelLabel } from '../shared/vectorIndex/personaCollection';
+import { ensurePersonaCollection, modelLabel } from '../shared/vectorIndex/personaCollection';
 import { personaPayload } from '../shared/vectorIndex/personaPoint';
 import { handler as indexerHandler } from '../functions/indexer/handler';
 import { lambdaContext } from '../local/lambdaEvent';
@@ -154,5 +154,54 @@ describe('indexer through the local runtime', () => {
       }
       expect(await drift()).toEqual([]);
     }
+  });
+
+  it('publishes the sync lag and per-outcome counts as CloudWatch EMF metrics', async () => {
+    const written: string[] = [];
+    const spy = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      written.push(String(chunk));
+      return true;
+    });
+    try {
+      const persona = (await env.api('POST', '/personas', { body: samplePersona(300) })).json as Persona;
+      await env.system.streamWorker.drain();
+      await env.api('PATCH', `/personas/${persona.id}`, { body: { traits: { agreeableness: 0.11 } }, headers: mergePatch });
+      await env.system.streamWorker.drain();
+    } finally {
+      spy.mockRestore();
+    }
+    const documents = written
+      .flatMap((chunk) => chunk.split('\n'))
+      .filter((line) => line.includes('"_aws"'))
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+    const total = (name: string) => documents.reduce((sum, document) => sum + [document[name] ?? []].flat().reduce((a: number, b) => a + Number(b), 0), 0);
+    expect(documents.length).toBeGreaterThanOrEqual(2);
+    const metricNames = documents.flatMap((document) => (document._aws as { CloudWatchMetrics: Array<{ Metrics: Array<{ Name: string }> }> }).CloudWatchMetrics[0]!.Metrics.map((metric) => metric.Name));
+    expect(new Set(metricNames)).toEqual(new Set(['SyncLag', 'RecordsEmbedded', 'RecordsPayloadOnly', 'RecordsDeleted', 'RecordsSkippedStale', 'RecordsFailed']));
+    expect(total('RecordsEmbedded')).toBeGreaterThanOrEqual(1);
+    expect(total('RecordsPayloadOnly')).toBeGreaterThanOrEqual(1);
+    const lags = documents.flatMap((document) => [document.SyncLag ?? []].flat().map(Number));
+    expect(lags.length).toBeGreaterThanOrEqual(2);
+    for (const lag of lags) expect(lag).toBeLessThan(5_000);
+  });
+
+  it('keeps one collection behind the alias: named vectors, payload indexes, model metadata; never recreated', async () => {
+    const embedder = await getEmbedder();
+    const before = await env.qdrant.getCollection(env.collection);
+    expect(before.points_count).toBeGreaterThan(0);
+    const vectors = before.config.params.vectors as Record<string, { size: number; distance: string }>;
+    expect(vectors.text).toMatchObject({ size: embedder.model.dimension, distance: 'Cosine' });
+    expect(vectors.traits).toMatchObject({ size: 5, distance: 'Euclid' });
+    expect(Object.keys(before.payload_schema).sort()).toEqual(
+      ['domain', 'emotional_style', 'humor_usage', 'modes', 'traits.agreeableness', 'traits.conscientiousness', 'traits.extraversion', 'traits.neuroticism', 'traits.openness', 'version'].sort(),
+    );
+    expect((before.config as { metadata?: { embedding_model?: unknown } }).metadata?.embedding_model).toMatchObject({ id: embedder.model.id, dimension: embedder.model.dimension });
+
+    // A new cold start finds the collection and keeps every point.
+    const physical = await ensurePersonaCollection(env.qdrant, env.collection, embedder.model);
+    expect(physical).toBe(`${env.collection}-v1`);
+    expect((await env.qdrant.getCollection(env.collection)).points_count).toBe(before.points_count);
+    // A different model is refused instead of being mixed in.
+    await expect(ensurePersonaCollection(env.qdrant, env.collection, { ...embedder.model, id: 'another/model' })).rejects.toThrow(/reindex/);
   });
 });

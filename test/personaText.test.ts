@@ -1,0 +1,50 @@
+import { describe, expect, it } from 'vitest';
+import { personaEmbeddingText, textHash } from '../shared/persona/personaText';
+import type { Persona } from '../shared/persona/schema';
+
+const persona: Persona = {
+  id: '3f2b8c1e-8f7a-4f7e-9a53-2f0d9c6c1b2a',
+  name: 'Albert Einstein',
+  domain: ['physics', 'philosophy'],
+  modes: ['Educator', 'Debater'],
+  humor_usage: 'low',
+  emotional_style: 'reserved',
+  beliefs: ['Imagination is more important than knowledge'],
+  signature_phrases: ['E=mc²'],
+  traits: { openness: 0.95, conscientiousness: 0.72, extraversion: 0.3, agreeableness: 0.7, neuroticism: 0.25 },
+  version: 3,
+  created_at: '2026-01-01T00:00:00.000Z',
+  updated_at: '2026-01-02T00:00:00.000Z',
+};
+
+describe('personaEmbeddingText', () => {
+  it('holds every semantic field in a fixed order', () => {
+    expect(personaEmbeddingText(persona)).toBe(
+      [
+        'Albert Einstein.',
+        'Expertise: physics; philosophy.',
+        'Conversational modes: Educator; Debater.',
+        'Beliefs: Imagination is more important than knowledge.',
+        'Signature phrases: E=mc².',
+        'Humor: low.',
+        'Emotional style: reserved.',
+      ].join('\n'),
+    );
+  });
+
+  it('does not change with metadata or traits, so such changes never re-embed', () => {
+    const changed = { ...persona, version: 9, updated_at: '2027-01-01T00:00:00.000Z', traits: { ...persona.traits, openness: 0.1 } };
+    expect(textHash(personaEmbeddingText(changed))).toBe(textHash(personaEmbeddingText(persona)));
+  });
+
+  it('leaves absent fields out instead of writing "undefined" or empty labels', () => {
+    const minimal = { ...persona, modes: [], beliefs: [], signature_phrases: [], humor_usage: undefined, emotional_style: undefined };
+    const text = personaEmbeddingText(minimal);
+    expect(text).toBe('Albert Einstein.\nExpertise: physics; philosophy.');
+    expect(text).not.toMatch(/undefined|null/);
+  });
+
+  it('changes when a semantic field changes', () => {
+    expect(textHash(personaEmbeddingText({ ...persona, beliefs: ['God does not play dice'] }))).not.toBe(textHash(personaEmbeddingText(persona)));
+  });
+});
