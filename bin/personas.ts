@@ -1,0 +1,264 @@
+/**
+ * `personas`: the operator's command line. Each command parses its flags, calls one function of
+ * shared/operations/ and prints its report (text, or JSON with --json). See USAGE.
+ */
+import { createWriteStream } from 'node:fs';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { createEmbedder, type EmbeddingDtype } from '../shared/embedding';
+import { TEST_MODEL_HINT_DIR } from '../shared/embedding/config';
+import { DEFAULT_API_URL, type ApiTarget } from '../shared/operations/personaApiClient';
+import { exportPersonas } from '../shared/operations/personaExport';
+import { PERSONA_FILE_FORMATS, type PersonaFileFormat } from '../shared/operations/personaFileRecords';
+import { importPersonas } from '../shared/operations/personaImport';
+import { reconcileIndex, type ReconcileReport } from '../shared/operations/indexReconciler';
+import { indexStatus } from '../shared/operations/indexStatus';
+import { connectToStage } from '../shared/operations/stageConnections';
+import { progressBar } from './progressBar';
+
+export const USAGE = `Usage: personas <command> [options]
+
+Commands:
+  import FILE     Load personas from a JSON array, JSON lines or CSV file through POST /personas/batch.
+                  Streamed, validated locally (rejected rows go to a report file), resumable and safe
+                  to re-run (no duplicates). Prints the throughput at the end.
+  export          Write every persona as JSON lines (stdout or --out), from the API or a table scan.
+  reindex         Build a new collection (another model or dtype) from a parallel table scan, keep it
+                  current with live changes, verify it, swap the alias, drop the old collection.
+  reconcile       Compare the table with the index (missing, stale, orphan, wrong-model points);
+                  --repair fixes every difference.
+  status          Counts in table and index, pending and failed changes, sync lag.
+
+Target (defaults reach \`npm start\`):
+  --api-url URL          API for import/export (env PERSONAS_API_URL, default ${DEFAULT_API_URL})
+  --header "NAME: VALUE" extra request header, repeatable (e.g. "authorization: Bearer …" for auth=jwt)
+  --aws                  use DynamoDB in AWS (credentials and region from the AWS profile/env) instead
+                         of DYNAMODB_ENDPOINT (default http://127.0.0.1:8000)
+  Environment, as the functions read it: TABLE_NAME (personas), DYNAMODB_ENDPOINT, AWS_REGION,
+  QDRANT_URL (http://127.0.0.1:6333), QDRANT_API_KEY or QDRANT_SECRET_ARN, QDRANT_COLLECTION (personas),
+  EMBEDDING_MODEL_DIR, EMBEDDING_DTYPE (q8|fp32), EMBEDDING_MODEL_ID, EMBEDDING_MODEL_REVISION.
+  Without EMBEDDING_MODEL_DIR and without --aws, the generated test model is used, as \`npm start\` does.
+
+import FILE [--format json|jsonl|csv] [--batch-size 100] [--concurrency 4]
+            [--checkpoint FILE.checkpoint.json] [--report FILE.rejected.jsonl]
+  CSV columns: name, domain, modes, humor_usage, emotional_style, beliefs, signature_phrases,
+  openness, conscientiousness, extraversion, agreeableness, neuroticism. List cells are
+  ';'-separated (or a JSON array, when an item contains ';'). id/version/created_at/updated_at in
+  JSON input (as export writes them) are ignored: every imported persona is new.
+export [--out FILE] [--from api|table]
+reindex [--model-dir DIR] [--dtype q8|fp32] [--model-id ID] [--revision REV] [--segments 4]
+        [--grace-seconds N] [--keep-old]
+reconcile [--repair] [--segments 4]      exit code 3 when differences remain
+status [--failure-file .data/indexer-failures.jsonl] [--queue-url SQS_URL]
+
+Common: --json (print the report as JSON), -h/--help.`;
+
+const common = {
+  'api-url': { type: 'string' },
+  header: { type: 'string', multiple: true },
+  aws: { type: 'boolean' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} satisfies ParseArgsConfig['options'];
+
+const LOCAL_DYNAMODB = 'http://127.0.0.1:8000';
+
+class UsageError extends Error {}
+
+type Values = Record<string, string | boolean | string[] | undefined>;
+
+function stageEnv(values: Values): NodeJS.ProcessEnv {
+  // An empty DYNAMODB_ENDPOINT means "the real DynamoDB" to tableConfig().
+  return { ...process.env, DYNAMODB_ENDPOINT: values.aws ? '' : (process.env.DYNAMODB_ENDPOINT ?? LOCAL_DYNAMODB) };
+}
+
+function apiTarget(values: Values, signal?: AbortSignal): ApiTarget {
+  const headers: Record<string, string> = {};
+  for (const header of (values.header as string[] | undefined) ?? []) {
+    const colon = header.indexOf(':');
+    if (colon <= 0) throw new UsageError(`--header takes "NAME: VALUE", got "${header}"`);
+    headers[header.slice(0, colon).trim().toLowerCase()] = header.slice(colon + 1).trim();
+  }
+  return { apiUrl: (values['api-url'] as string | undefined) ?? process.env.PERSONAS_API_URL ?? DEFAULT_API_URL, headers, ...(signal ? { signal } : {}) };
+}
+
+function wholeNumber(values: Values, name: string, fallback: number): number {
+  const raw = values[name];
+  if (raw === undefined) return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 1) throw new UsageError(`--${name} takes a whole number of at least 1, got "${String(raw)}"`);
+  return value;
+}
+
+/** The embedder the indexer of this target uses: EMBEDDING_* env, else (locally) the generated test model. */
+async function embedderFor(values: Values, overrides: { modelDir?: string; dtype?: EmbeddingDtype; modelId?: string; revision?: string } = {}) {
+  let modelDir = overrides.modelDir ?? process.env.EMBEDDING_MODEL_DIR;
+  if (!modelDir && !values.aws) {
+    const { generateTestModel } = await import('../scripts/generateTestModel');
+    modelDir = (await generateTestModel()).dir;
+    process.stderr.write(`embedding model: the generated test model in ${TEST_MODEL_HINT_DIR} (set EMBEDDING_MODEL_DIR or --model-dir for a real one)\n`);
+  }
+  return createEmbedder({
+    ...(modelDir ? { modelDir } : {}),
+    ...(overrides.dtype ? { dtype: overrides.dtype } : {}),
+    ...(overrides.modelId ? { modelId: overrides.modelId } : {}),
+    ...(overrides.revision ? { revision: overrides.revision } : {}),
+  });
+}
+
+const print = (values: Values, report: unknown, text: string) => console.log(values.json ? JSON.stringify(report, null, 2) : text);
+
+async function runImport(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { ...common, format: { type: 'string' }, 'batch-size': { type: 'string' }, concurrency: { type: 'string' }, checkpoint: { type: 'string' }, report: { type: 'string' } },
+  });
+  if (values.help) return usage();
+  const [file, ...extra] = positionals;
+  if (!file || extra.length > 0) throw new UsageError('import takes exactly one FILE');
+  const format = values.format as PersonaFileFormat | undefined;
+  if (format && !PERSONA_FILE_FORMATS.includes(format)) throw new UsageError(`--format takes ${PERSONA_FILE_FORMATS.join(', ')}`);
+  const interrupt = new AbortController();
+  const onSignal = () => {
+    process.stderr.write('\ninterrupted: finishing the checkpoint…\n');
+    interrupt.abort(new Error('interrupted'));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  const bar = progressBar();
+  const report = await importPersonas({
+    ...apiTarget(values, interrupt.signal),
+    file,
+    ...(format ? { format } : {}),
+    batchSize: wholeNumber(values, 'batch-size', 100),
+    concurrency: wholeNumber(values, 'concurrency', 4),
+    ...(values.checkpoint ? { checkpointFile: values.checkpoint } : {}),
+    ...(values.report ? { reportFile: values.report } : {}),
+    onProgress: (p) => bar.update({ done: p.bytesRead, total: p.totalBytes, items: p.imported, unit: 'personas', elapsedMs: p.elapsedMs, ...(p.rejected ? { note: `${p.rejected} rejected` } : {}) }),
+  }).finally(() => {
+    bar.done();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  });
+  print(
+    values,
+    report,
+    [
+      `${report.completed ? 'imported' : 'INTERRUPTED'} ${report.file} (${report.format}): ${report.rows} rows, ${report.valid} valid, ${report.rejected} rejected` +
+        (report.rejected ? ` (reasons in ${report.reportFile})` : ''),
+      `batches: ${report.batches} (${report.batchesSent} sent, ${report.batchesSkipped} already done by an earlier run)`,
+      `throughput: ${report.personasSent} personas in ${(report.durationMs / 1000).toFixed(1)} s = ${report.personasPerSecond.toFixed(0)} personas/s`,
+      report.completed ? `checkpoint: ${report.checkpointFile} (a re-run sends nothing)` : `run the same command again to resume (checkpoint: ${report.checkpointFile})`,
+    ].join('\n'),
+  );
+  return report.completed ? 0 : 130;
+}
+
+async function runExport(args: string[]): Promise<number> {
+  const { values } = parseArgs({ args, options: { ...common, out: { type: 'string' }, from: { type: 'string' } } });
+  if (values.help) return usage();
+  const from = values.from ?? 'api';
+  if (from !== 'api' && from !== 'table') throw new UsageError('--from takes api or table');
+  const out = values.out ? createWriteStream(values.out) : process.stdout;
+  const source = from === 'api' ? { kind: 'api' as const, api: apiTarget(values) } : { kind: 'table' as const, repository: (await connectToStage(stageEnv(values))).repository };
+  const result = await exportPersonas(source, out);
+  if (values.out) await new Promise<void>((resolve) => (out as NodeJS.WritableStream).end(resolve));
+  process.stderr.write(`exported ${result.personas} personas from the ${from} in ${(result.durationMs / 1000).toFixed(1)} s${values.out ? ` to ${values.out}` : ''}\n`);
+  return 0;
+}
+
+function describeReconcile(report: ReconcileReport): string {
+  const lines = [`table: ${report.personas} personas; index ${report.collection} (${report.model}): ${report.points} points`];
+  const kinds = Object.entries(report.byKind).filter(([, count]) => count > 0);
+  lines.push(report.drift.length === 0 ? 'no differences' : `${report.drift.length} differences: ${kinds.map(([kind, count]) => `${count} ${kind}`).join(', ')}`);
+  for (const entry of report.drift.slice(0, 20)) lines.push(`  ${entry.kind.padEnd(14)} ${entry.id}  ${entry.detail}`);
+  if (report.drift.length > 20) lines.push(`  … ${report.drift.length - 20} more (--json lists all)`);
+  if (report.repair) {
+    const done = Object.entries(report.repair.actions).filter(([, count]) => count > 0);
+    lines.push(`repair: ${done.map(([action, count]) => `${count} ${action}`).join(', ') || 'nothing to do'}; ${report.repair.remaining.length} differences remain`);
+    for (const error of report.repair.errors) lines.push(`  error ${error}`);
+  } else if (report.drift.length > 0) {
+    lines.push('run `personas reconcile --repair` to fix them');
+  }
+  return lines.join('\n');
+}
+
+async function runReconcile(args: string[]): Promise<number> {
+  const { values } = parseArgs({ args, options: { ...common, repair: { type: 'boolean' }, segments: { type: 'string' } } });
+  if (values.help) return usage();
+  const stage = await connectToStage(stageEnv(values));
+  const embedder = values.repair ? await embedderFor(values) : undefined;
+  try {
+    const report = await reconcileIndex(
+      { repository: stage.repository, qdrant: stage.qdrant, collection: stage.alias, segments: wholeNumber(values, 'segments', 4), ...(embedder ? { embedder } : {}) },
+      { repair: !!values.repair },
+    );
+    print(values, report, describeReconcile(report));
+    const remaining = report.repair ? report.repair.remaining.length : report.drift.length;
+    return remaining === 0 ? 0 : 3;
+  } finally {
+    await embedder?.dispose();
+  }
+}
+
+async function runStatus(args: string[]): Promise<number> {
+  const { values } = parseArgs({ args, options: { ...common, 'failure-file': { type: 'string' }, 'queue-url': { type: 'string' } } });
+  if (values.help) return usage();
+  const stage = await connectToStage(stageEnv(values));
+  const queueUrl = values['queue-url'];
+  const report = await indexStatus({
+    repository: stage.repository,
+    qdrant: stage.qdrant,
+    alias: stage.alias,
+    tableName: stage.tables.personaTableName,
+    ...(queueUrl
+      ? { failureQueueDepth: () => import('../shared/operations/failureQueueDepth').then(({ failureQueueDepth }) => failureQueueDepth(queueUrl, stage.tables.region)) }
+      : { failureFile: values['failure-file'] ?? '.data/indexer-failures.jsonl' }),
+  });
+  const lag = report.syncLagMs === null ? 'n/a' : report.syncLagMs === 0 ? '0 (index has the newest write)' : `${(report.syncLagMs / 1000).toFixed(1)} s`;
+  print(
+    values,
+    report,
+    [
+      `table ${report.table.name}: ${report.table.personas} personas, newest write ${report.table.newestUpdatedAt ?? '-'}`,
+      `index ${report.index.alias} -> ${report.index.collection} (${report.index.model ?? 'unknown model'}): ${report.index.points} points, newest ${report.index.newestUpdatedAt ?? '-'}`,
+      `pending: ${report.pending} personas not yet (or not fully) indexed, ${report.pendingDeletes} deletes not yet applied`,
+      `failed: ${report.failed ? `${report.failed.batches} batches${report.failed.records === null ? '' : ` (${report.failed.records} records)`} in ${report.failed.where}` : 'n/a'}`,
+      `sync lag: ${lag}`,
+      ...(report.otherCollections.length ? [`other collections: ${report.otherCollections.join(', ')} (a reindex in progress or left over)`] : []),
+    ].join('\n'),
+  );
+  return 0;
+}
+
+function usage(): number {
+  console.log(USAGE);
+  return 0;
+}
+
+const commands: Record<string, (args: string[]) => Promise<number>> = {
+  import: runImport,
+  export: runExport,
+  reconcile: runReconcile,
+  status: runStatus,
+};
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...args] = argv;
+  if (!command || command === '--help' || command === '-h' || command === 'help') return usage();
+  const run = commands[command];
+  if (!run) {
+    console.error(`unknown command '${command}'\n\n${USAGE}`);
+    return 2;
+  }
+  try {
+    return await run(args);
+  } catch (error) {
+    const usageProblem = error instanceof UsageError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
+    console.error(`personas ${command}: ${(error as Error).message}${usageProblem ? '\n(see personas --help)' : ''}`);
+    return usageProblem ? 2 : 1;
+  }
+}
+
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+process.exitCode = await main(process.argv.slice(2));

@@ -1,0 +1,94 @@
+import { randomUUID } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { resolveCollection } from '../shared/operations/indexReconciler';
+import { samplePersona } from './support/apiClient';
+import { startTestSystem } from './support/localSystem';
+import { indexDifferences, runCli } from './support/operationsHelpers';
+
+/**
+ * Drift injected straight into Qdrant behind the indexer's back (deleted points, stale payloads,
+ * points of another model, orphans); `personas reconcile` must find each kind and `--repair` must
+ * leave no difference.
+ */
+let env: Awaited<ReturnType<typeof startTestSystem>>;
+let ids: string[] = [];
+
+beforeAll(async () => {
+  env = await startTestSystem();
+  const created = await env.api('POST', '/personas/batch', { body: { personas: Array.from({ length: 60 }, (_, n) => samplePersona(n)) } });
+  ids = (created.json.results as { id: string }[]).map((result) => result.id);
+  await env.system.streamWorker.drain(60_000);
+});
+afterAll(() => env.system.stop());
+
+const reconcileJson = async (...flags: string[]) => {
+  const run = await runCli(['reconcile', '--json', ...flags]);
+  if (!run.stdout.trim().startsWith('{')) throw new Error(`reconcile failed (${run.code}): ${run.stderr}`);
+  return { code: run.code, report: JSON.parse(run.stdout) };
+};
+
+describe('personas reconcile', () => {
+  it('finds nothing when the index matches the table', async () => {
+    const { code, report } = await reconcileJson();
+    expect(code).toBe(0);
+    expect(report).toMatchObject({ personas: 60, points: 60, drift: [] });
+  });
+
+  it('detects deleted points, stale payloads, wrong-model points and orphans, and --repair leaves zero differences', async () => {
+    const collection = await resolveCollection(env.qdrant, env.collection!);
+    const [deleted, staleVersion, stalePayload, wrongModel] = [ids.slice(0, 5), ids.slice(5, 9), ids.slice(9, 12), ids.slice(12, 14)];
+    await env.qdrant.delete(collection, { wait: true, points: deleted });
+    const points = await env.qdrant.retrieve(collection, { ids: [...staleVersion, ...stalePayload, ...wrongModel], with_payload: true, with_vector: true });
+    const byId = new Map(points.map((point) => [String(point.id), point]));
+    const rewrite = (id: string, change: Record<string, unknown>) => ({ id, vector: byId.get(id)!.vector as Record<string, number[]>, payload: { ...byId.get(id)!.payload, ...change } });
+    const template = byId.get(staleVersion[0]!)!;
+    const orphans = [randomUUID(), randomUUID(), randomUUID()];
+    await env.qdrant.upsert(collection, {
+      wait: true,
+      points: [
+        ...staleVersion.map((id) => rewrite(id, { version: 0, name: 'an old name' })),
+        ...stalePayload.map((id) => rewrite(id, { domain: ['tampered'] })),
+        ...wrongModel.map((id) => rewrite(id, { embedding_model: 'some-other-model@main/q8' })),
+        ...orphans.slice(0, 2).map((id) => ({ id, vector: template.vector as Record<string, number[]>, payload: { ...template.payload, name: 'ghost' } })),
+        // An orphan without any version: never written by the indexer.
+        { id: orphans[2]!, vector: template.vector as Record<string, number[]>, payload: { name: 'stray' } },
+      ],
+    });
+
+    const before = await runCli(['status', '--json']);
+    expect(JSON.parse(before.stdout)).toMatchObject({ table: { personas: 60 }, index: { points: 58 }, pending: 9, pendingDeletes: 3 });
+
+    const { code, report } = await reconcileJson();
+    expect(code).toBe(3);
+    expect(report.byKind).toEqual({ missing: 5, orphan: 3, 'stale-version': 4, 'stale-payload': 3, 'wrong-model': 2, 'missing-vector': 0 });
+    expect(new Set(report.drift.filter((entry: { kind: string }) => entry.kind === 'orphan').map((entry: { id: string }) => entry.id))).toEqual(new Set(orphans));
+    const text = await runCli(['reconcile']);
+    expect(text.stdout).toMatch(/17 differences: 5 missing, 3 orphan, 4 stale-version, 3 stale-payload, 2 wrong-model/);
+    expect(text.stdout).toMatch(/personas reconcile --repair/);
+
+    const repaired = await reconcileJson('--repair');
+    expect(repaired.code).toBe(0);
+    expect(repaired.report.repair.remaining).toEqual([]);
+    // Deleted and wrong-model points need new vectors; only-payload drift reuses the stored one.
+    expect(repaired.report.repair.actions.embedded + repaired.report.repair.actions['payload-only']).toBe(14);
+    expect(repaired.report.repair.actions.deleted).toBe(2);
+    expect((await indexDifferences()).drift).toEqual([]);
+    expect(await env.qdrant.retrieve(collection, { ids: orphans })).toEqual([]);
+
+    const after = JSON.parse((await runCli(['status', '--json'])).stdout);
+    expect(after).toMatchObject({ table: { personas: 60 }, index: { points: 60 }, pending: 0, pendingDeletes: 0, syncLagMs: 0 });
+  });
+
+  it('status counts the local failure file; repair refuses a model other than the collection\'s', async () => {
+    const failureFile = join(env.workDir, 'failures.jsonl');
+    writeFileSync(failureFile, [{ records: [{}, {}] }, { records: [{}] }].map((entry) => JSON.stringify(entry)).join('\n') + '\n');
+    const status = await runCli(['status', '--failure-file', failureFile]);
+    expect(status.stdout).toMatch(/failed: 2 batches \(3 records\)/);
+
+    const other = await runCli(['reconcile', '--repair'], { env: { EMBEDDING_DTYPE: 'fp32' } });
+    expect(other.code).toBe(1);
+    expect(other.stderr).toMatch(/holds vectors of .* but this function embeds with .*personas reindex/s);
+  });
+});

@@ -1,0 +1,65 @@
+import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { PROJECT_ROOT } from '../../infra/bundling';
+import { getEmbedder } from '../../shared/embedding';
+import { compareIndex, resolveCollection, scanTable } from '../../shared/operations/indexReconciler';
+import { connectToStage } from '../../shared/operations/stageConnections';
+import { readIndexedModel } from '../../shared/vectorIndex/personaCollection';
+import { samplePersona } from './apiClient';
+
+/** The table and index of the test system, through the same connections the CLI uses. */
+export const testStage = () => connectToStage();
+
+/** Differences between the table and the collection behind the alias, judged against the collection's model. */
+export async function indexDifferences() {
+  const stage = await testStage();
+  const collection = await resolveCollection(stage.qdrant, stage.alias);
+  const model = (await readIndexedModel(stage.qdrant, collection)) ?? (await getEmbedder()).model;
+  return compareIndex(stage, collection, model);
+}
+
+export async function tablePersonas() {
+  return scanTable((await testStage()).repository);
+}
+
+/** A persona for bulk files: `samplePersona` with a name that says which test wrote it. */
+export const filePersona = (prefix: string, n: number) => ({ ...samplePersona(n), name: `${prefix} ${n}` });
+
+export function writeJsonLines(file: string, rows: readonly unknown[]): void {
+  writeFileSync(file, rows.map((row) => (typeof row === 'string' ? row : JSON.stringify(row))).join('\n') + '\n');
+}
+
+export interface CliRun {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs `bin/personas.mjs` as an operator would, against this test file's system (the environment
+ * variables startTestSystem set: TABLE_NAME, DYNAMODB_ENDPOINT, QDRANT_URL, QDRANT_COLLECTION,
+ * EMBEDDING_MODEL_DIR). `whileRunning` may interrupt it.
+ */
+export function runCli(args: string[], options: { whileRunning?: (child: ReturnType<typeof spawn>) => void; env?: NodeJS.ProcessEnv } = {}): Promise<CliRun> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['bin/personas.mjs', ...args], { cwd: PROJECT_ROOT, env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.once('error', reject);
+    child.once('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+    options.whileRunning?.(child);
+  });
+}
+
+export async function waitFor<T>(probe: () => Promise<T | undefined> | T | undefined, timeoutMs: number, what: string): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
