@@ -40,6 +40,9 @@ export const routes: readonly RouteDefinition[] = [
   route('replacePersona', 'PUT', '/personas/{id}', { writes: true }),
   route('patchPersona', 'PATCH', '/personas/{id}', { writes: true }),
   route('deletePersona', 'DELETE', '/personas/{id}', { writes: true }),
+  // Three literal segments beat the two of /personas/{id} (see routeMatching.ts).
+  route('searchPersonas', 'POST', '/personas/search', { embeds: true }),
+  route('similarPersonas', 'GET', '/personas/{id}/similar', { embeds: true }),
   // Answers unmatched requests with problem+json 404/405 instead of API Gateway's plain 404.
   route('routeNotFound', 'ANY', '$default'),
 ];

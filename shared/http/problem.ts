@@ -99,6 +99,8 @@ function describeIssue(issue: z.core.$ZodIssue): string {
   if (issue.code === 'invalid_type') {
     const received = (issue as { input?: unknown }).input;
     if (received === undefined) return `is required (expected ${issue.expected})`;
+    // zod's `int` is a number that must be whole: name the fraction rather than the type.
+    if (issue.expected === 'int') return `must be an integer, not ${typeof received === 'number' ? received : jsonTypeOf(received)}`;
     return `must be ${article(issue.expected)}, not ${jsonTypeOf(received)}`;
   }
   return issue.message;

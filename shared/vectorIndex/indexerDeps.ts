@@ -1,10 +1,9 @@
 import { createDocumentClient } from '../aws/dynamodb';
 import { tableConfig } from '../config';
-import { getEmbedder } from '../embedding';
 import { personaRepository } from '../persona/personaRepository';
 import { ensurePersonaCollection } from './personaCollection';
-import { createQdrantClient, qdrantSettings } from './qdrantConnection';
 import type { SyncDeps } from './syncPersonaChanges';
+import { vectorIndexDeps } from './vectorIndexDeps';
 
 let loading: Promise<SyncDeps> | undefined;
 
@@ -20,10 +19,9 @@ export function indexerDeps(): Promise<SyncDeps> {
       personas: config.personaTableName,
       idempotency: config.idempotencyTableName,
     });
-    const [settings, embedder] = await Promise.all([qdrantSettings(), getEmbedder()]);
-    const qdrant = createQdrantClient(settings);
-    await ensurePersonaCollection(qdrant, settings.collection, embedder.model);
-    return { readPersonas: (ids: readonly string[]) => repository.getMany(ids), qdrant, collection: settings.collection, embedder };
+    const { qdrant, collection, embedder } = await vectorIndexDeps();
+    await ensurePersonaCollection(qdrant, collection, embedder.model);
+    return { readPersonas: (ids: readonly string[]) => repository.getMany(ids), qdrant, collection, embedder };
   })().catch((error: unknown) => {
     loading = undefined;
     throw error;

@@ -32,7 +32,7 @@ export function personaPayload(persona: Persona, modelLabel: string): PersonaPay
   };
 }
 
-export const traitsVector = (persona: Persona): number[] => TRAIT_NAMES.map((trait) => persona.traits[trait]);
+export const traitsVector = (persona: Pick<Persona, 'traits'>): number[] => TRAIT_NAMES.map((trait) => persona.traits[trait]);
 
 /** Deep equality of JSON values, key order ignored. */
 export function jsonEqual(a: unknown, b: unknown): boolean {

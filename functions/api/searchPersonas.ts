@@ -1,0 +1,11 @@
+import { httpHandler } from '../../shared/http/httpHandler';
+import { bodyLimits, readJsonBody } from '../../shared/http/request';
+import { jsonResponse } from '../../shared/http/response';
+import { searchPersonas } from '../../shared/search/personaSearch';
+import { searchDeps } from '../../shared/search/searchDeps';
+import { parseSearchRequest } from '../../shared/search/searchRequest';
+
+export const handler = httpHandler(async (event) => {
+  const request = parseSearchRequest(readJsonBody(event, { maxBytes: bodyLimits.single }));
+  return jsonResponse(200, await searchPersonas(await searchDeps(), request));
+});

@@ -1,0 +1,170 @@
+import { z } from 'zod';
+import { fieldErrorsFromZod, jsonTypeOf, validationProblem } from '../http/problem';
+import { isPlainObject } from '../persona/mergePatch';
+import { HUMOR_LEVELS, TRAIT_NAMES, personaLimits, traitsSchema, type TraitName } from '../persona/schema';
+
+/**
+ * The search requests: the one definition of their validation, their TypeScript types and their
+ * JSON Schema in the API document.
+ */
+
+export const SEARCH_MODES = ['semantic', 'personality', 'blend'] as const;
+export type SearchMode = (typeof SEARCH_MODES)[number];
+
+/** Bounds of every search and similar request. */
+export const searchLimits = {
+  defaultLimit: 10,
+  maxLimit: 100,
+  maxOffset: 1000,
+  queryLength: 1000,
+} as const;
+
+const anyOf = <T extends z.ZodType>(item: T, maxItems: number) =>
+  z
+    .array(item)
+    .min(1, { message: 'must have at least one item' })
+    .max(maxItems, { message: `must have at most ${maxItems} items` });
+
+const label = (maxLength: number) =>
+  z.string().min(1, { message: 'must not be empty' }).max(maxLength, { message: `must be at most ${maxLength} characters` });
+
+const traitBound = z
+  .number({ message: 'must be a number between 0 and 1' })
+  .min(0, { message: 'must be between 0 and 1' })
+  .max(1, { message: 'must be between 0 and 1' });
+
+export const traitRangeSchema = z
+  .strictObject({ gte: traitBound.optional(), lte: traitBound.optional() })
+  .refine((range) => range.gte !== undefined || range.lte !== undefined, { message: 'give gte, lte or both' })
+  .refine((range) => range.gte === undefined || range.lte === undefined || range.gte <= range.lte, {
+    message: 'gte must not be greater than lte',
+    path: ['gte'],
+  })
+  .meta({ description: 'Inclusive bounds of a trait score: gte ≤ score ≤ lte.', example: { gte: 0.7 } });
+
+const traitRangesSchema = z
+  .strictObject(
+    Object.fromEntries(TRAIT_NAMES.map((name) => [name, traitRangeSchema.optional()])) as Record<
+      TraitName,
+      z.ZodOptional<typeof traitRangeSchema>
+    >,
+  )
+  .meta({ description: 'Ranges of Big Five trait scores; every given range must hold.' });
+
+export const searchFilterSchema = z
+  .strictObject({
+    domain: anyOf(label(personaLimits.labelLength), personaLimits.labelCount)
+      .optional()
+      .meta({ description: 'Personas with at least one of these domains (exact, case-sensitive match).', example: ['physics'] }),
+    modes: anyOf(label(personaLimits.labelLength), personaLimits.labelCount)
+      .optional()
+      .meta({ description: 'Personas with at least one of these conversational modes (exact match).', example: ['Educator'] }),
+    humor_usage: anyOf(z.enum(HUMOR_LEVELS, { message: `must be one of ${HUMOR_LEVELS.join(', ')}` }), HUMOR_LEVELS.length)
+      .optional()
+      .meta({ description: 'Personas whose humor_usage is one of these; personas without one never match.', example: ['low', 'medium'] }),
+    emotional_style: anyOf(label(personaLimits.emotionalStyleLength), personaLimits.labelCount)
+      .optional()
+      .meta({ description: 'Personas whose emotional_style is exactly one of these.', example: ['reserved'] }),
+    traits: traitRangesSchema.optional(),
+  })
+  .meta({
+    description: 'Conditions on the indexed persona fields. Every given field must match (AND); a list matches when any of its values does (OR).',
+    example: { domain: ['physics', 'philosophy'], traits: { openness: { gte: 0.7 } } },
+  });
+
+export type SearchFilter = z.output<typeof searchFilterSchema>;
+
+/** The filter fields that take a list of values: every field but `traits`. */
+export const LIST_FILTER_FIELDS = (Object.keys(searchFilterSchema.shape) as Array<keyof SearchFilter>).filter(
+  (field): field is Exclude<keyof SearchFilter, 'traits'> => field !== 'traits',
+);
+
+/** Options that POST /personas/search and GET /personas/{id}/similar share. */
+const searchOptions = {
+  mode: z
+    .enum(SEARCH_MODES, { message: `must be one of ${SEARCH_MODES.join(', ')}` })
+    .default('semantic')
+    .meta({
+      description:
+        "What 'similar' means: `semantic` ranks by the text embedding (cosine similarity), `personality` by the Big Five " +
+        'profile (Euclidean distance), `blend` fuses both rankings with reciprocal rank fusion (RRF).',
+    }),
+  filter: searchFilterSchema.optional(),
+  limit: z
+    .int({ message: `must be an integer from 1 to ${searchLimits.maxLimit}` })
+    .min(1, { message: `must be an integer from 1 to ${searchLimits.maxLimit}` })
+    .max(searchLimits.maxLimit, { message: `must be an integer from 1 to ${searchLimits.maxLimit}` })
+    .default(searchLimits.defaultLimit)
+    .meta({ description: 'Results per page.' }),
+  offset: z
+    .int({ message: `must be an integer from 0 to ${searchLimits.maxOffset}` })
+    .min(0, { message: `must be an integer from 0 to ${searchLimits.maxOffset}` })
+    .max(searchLimits.maxOffset, { message: `must be an integer from 0 to ${searchLimits.maxOffset}` })
+    .default(0)
+    .meta({ description: 'Results to skip: the page starts at this rank (next_offset of the previous page).' }),
+  score_threshold: z
+    .number({ message: 'must be a number' })
+    .optional()
+    .meta({
+      description:
+        'Drops results whose score is worse than this: in `semantic` and `blend` modes a minimum score, in `personality` ' +
+        'mode a maximum distance.',
+    }),
+  hydrate: z
+    .boolean({ message: 'must be true or false' })
+    .default(false)
+    .meta({
+      description:
+        'false: results carry the indexed summary (name, domain, modes, humor_usage, emotional_style, traits). true: results ' +
+        'are the full, current personas from the table; results whose persona was deleted meanwhile are left out.',
+    }),
+};
+
+const MODES_WITH_QUERY: readonly SearchMode[] = ['semantic', 'blend'];
+const MODES_WITH_TRAITS: readonly SearchMode[] = ['personality', 'blend'];
+
+export const searchRequestSchema = z
+  .strictObject({
+    query: label(searchLimits.queryLength)
+      .refine((value) => value.trim().length > 0, { message: 'must not be empty or blank' })
+      .optional()
+      .meta({ description: 'Text to search for (semantic and blend modes).', example: 'a physicist fond of thought experiments' }),
+    traits: traitsSchema
+      .optional()
+      .meta({ description: 'Target Big Five profile (personality and blend modes): personas closest to it rank first.' }),
+    ...searchOptions,
+  })
+  .superRefine((request, context) => {
+    if (MODES_WITH_QUERY.includes(request.mode) && request.query === undefined) {
+      context.addIssue({ code: 'custom', path: ['query'], message: `is required in ${request.mode} mode (the text to search for)` });
+    }
+    if (!MODES_WITH_QUERY.includes(request.mode) && request.query !== undefined) {
+      context.addIssue({ code: 'custom', path: ['query'], message: `is not used in ${request.mode} mode; use mode blend to combine text and traits` });
+    }
+    if (MODES_WITH_TRAITS.includes(request.mode) && request.traits === undefined) {
+      context.addIssue({ code: 'custom', path: ['traits'], message: `is required in ${request.mode} mode (the Big Five profile to search for)` });
+    }
+    if (!MODES_WITH_TRAITS.includes(request.mode) && request.traits !== undefined) {
+      context.addIssue({ code: 'custom', path: ['traits'], message: `is not used in ${request.mode} mode; use mode personality or blend to search by traits` });
+    }
+  })
+  .meta({
+    description:
+      'A search. `semantic` mode (default) needs `query`; `personality` mode needs `traits` (a target profile) and no `query`; ' +
+      '`blend` needs both and fuses the text ranking with the profile ranking.',
+  });
+
+export type SearchRequest = z.output<typeof searchRequestSchema>;
+
+/** GET /personas/{id}/similar takes the shared options from its query string (see similarQuery.ts). */
+export const similarRequestSchema = z.strictObject(searchOptions);
+
+export type SimilarRequest = z.output<typeof similarRequestSchema>;
+
+/** Validates a POST /personas/search body; every problem is reported at its JSON pointer. */
+export function parseSearchRequest(body: unknown): SearchRequest {
+  if (!isPlainObject(body)) throw validationProblem([{ pointer: '#', detail: `must be a JSON object, not ${jsonTypeOf(body)}` }]);
+  const result = searchRequestSchema.safeParse(body, { reportInput: true });
+  if (!result.success) throw validationProblem(fieldErrorsFromZod(result.error));
+  return result.data;
+}

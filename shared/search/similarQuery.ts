@@ -1,0 +1,105 @@
+import { fieldErrorsFromZod, validationProblem, type FieldError } from '../http/problem';
+import { TRAIT_NAMES } from '../persona/schema';
+import { LIST_FILTER_FIELDS, similarRequestSchema, type SimilarRequest } from './searchRequest';
+
+/**
+ * The query-string encoding of GET /personas/{id}/similar (OpenAPI `style: form, explode: false`):
+ *
+ *   mode=blend&limit=5&offset=0&score_threshold=0.2&hydrate=true
+ *   domain=physics,philosophy&modes=Educator&humor_usage=low,medium&emotional_style=reserved
+ *   traits.openness.gte=0.7&traits.neuroticism.lte=0.3
+ *
+ * A list is comma-separated; a comma inside a value is sent as %2C. A repeated list parameter adds
+ * to the list. An empty value counts as absent. Values are then checked by the same schema as the
+ * search body, and every problem is reported at `#/query/<parameter>`.
+ */
+
+export const SCALAR_PARAMETERS = ['mode', 'limit', 'offset', 'score_threshold', 'hydrate'] as const;
+export const LIST_PARAMETERS = LIST_FILTER_FIELDS;
+export const TRAIT_BOUNDS = ['gte', 'lte'] as const;
+export const traitParameter = (trait: string, bound: string) => `traits.${trait}.${bound}`;
+
+type Scalar = (typeof SCALAR_PARAMETERS)[number];
+
+const NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+
+function decode(raw: string): string | undefined {
+  try {
+    return decodeURIComponent(raw.replace(/\+/g, ' '));
+  } catch {
+    return undefined;
+  }
+}
+
+function scalarValue(name: Scalar, value: string): unknown {
+  if (name === 'mode') return value;
+  if (name === 'hydrate') return value === 'true' ? true : value === 'false' ? false : { invalid: 'must be true or false' };
+  return NUMBER.test(value) ? Number(value) : { invalid: name === 'score_threshold' ? 'must be a number' : 'must be an integer' };
+}
+
+const isInvalid = (value: unknown): value is { invalid: string } => typeof value === 'object' && value !== null && 'invalid' in value;
+
+/** Where a problem in the parsed request is, as the query parameter that carried it. */
+function queryPointer(bodyPointer: string): string {
+  const segments = bodyPointer.replace(/^#\/?/, '').split('/').filter((segment) => segment !== '');
+  const [name, ...rest] = segments[0] === 'filter' ? segments.slice(1) : segments;
+  // An item of a list belongs to the list's parameter; a trait bound is its dotted name.
+  return `#/query/${name === 'traits' ? ['traits', ...rest].join('.') : name ?? ''}`;
+}
+
+export function parseSimilarQuery(rawQueryString: string | undefined): SimilarRequest {
+  const errors: FieldError[] = [];
+  const options: Record<string, unknown> = {};
+  const lists: Record<string, string[]> = {};
+  const traits: Record<string, Record<string, unknown>> = {};
+
+  for (const part of (rawQueryString ?? '').split('&')) {
+    if (part === '') continue;
+    const separator = part.indexOf('=');
+    const rawName = separator < 0 ? part : part.slice(0, separator);
+    const rawValue = separator < 0 ? '' : part.slice(separator + 1);
+    const name = decode(rawName) ?? rawName;
+    const pointer = `#/query/${name}`;
+    if (rawValue === '') continue;
+
+    if ((LIST_PARAMETERS as readonly string[]).includes(name)) {
+      const values = rawValue.split(',').map(decode);
+      if (values.some((value) => value === undefined)) errors.push({ pointer, detail: 'is not valid percent-encoding' });
+      else (lists[name] ??= []).push(...(values as string[]));
+      continue;
+    }
+    const value = decode(rawValue);
+    if (value === undefined) {
+      errors.push({ pointer, detail: 'is not valid percent-encoding' });
+      continue;
+    }
+    const trait = /^traits\.([^.]+)\.([^.]+)$/.exec(name);
+    if (trait && (TRAIT_NAMES as readonly string[]).includes(trait[1]!) && (TRAIT_BOUNDS as readonly string[]).includes(trait[2]!)) {
+      if (traits[trait[1]!]?.[trait[2]!] !== undefined) errors.push({ pointer, detail: 'must be given once' });
+      else if (NUMBER.test(value)) (traits[trait[1]!] ??= {})[trait[2]!] = Number(value);
+      else errors.push({ pointer, detail: `must be a number between 0 and 1, got '${value}'` });
+      continue;
+    }
+    if ((SCALAR_PARAMETERS as readonly string[]).includes(name)) {
+      const parsed = scalarValue(name as Scalar, value);
+      if (options[name] !== undefined) errors.push({ pointer, detail: 'must be given once' });
+      else if (isInvalid(parsed)) errors.push({ pointer, detail: `${parsed.invalid}, got '${value}'` });
+      else options[name] = parsed;
+      continue;
+    }
+    errors.push({
+      pointer,
+      detail: trait
+        ? `unknown trait bound; use traits.<trait>.gte or .lte with a trait among ${TRAIT_NAMES.join(', ')}`
+        : `unknown query parameter; use ${[...SCALAR_PARAMETERS, ...LIST_PARAMETERS].join(', ')} or traits.<trait>.gte/lte`,
+    });
+  }
+
+  const filter: Record<string, unknown> = { ...lists, ...(Object.keys(traits).length > 0 ? { traits } : {}) };
+  const result = similarRequestSchema.safeParse({ ...options, ...(Object.keys(filter).length > 0 ? { filter } : {}) }, { reportInput: true });
+  if (!result.success) {
+    errors.push(...fieldErrorsFromZod(result.error).map((error) => ({ ...error, pointer: queryPointer(error.pointer) })));
+  }
+  if (errors.length > 0 || !result.success) throw validationProblem(errors, 'The query string is invalid; see errors for each parameter.');
+  return result.data;
+}
