@@ -36,7 +36,7 @@ describe('local runtime (npm start)', () => {
   it('serves on the ports from the environment, keeps data with --persist, and Ctrl-C stops every child', async () => {
     const [apiPort, dynamodbPort, qdrantPort] = [await freePort(), await freePort(), await freePort()];
     const dataDir = mkdtempSync(join(tmpdir(), 'persona-start-'));
-    const env = { ...process.env, API_PORT: String(apiPort), DYNAMODB_PORT: String(dynamodbPort), QDRANT_PORT: String(qdrantPort), LOCAL_DATA_DIR: dataDir };
+    const env: NodeJS.ProcessEnv = { ...process.env, API_PORT: String(apiPort), DYNAMODB_PORT: String(dynamodbPort), QDRANT_PORT: String(qdrantPort), LOCAL_DATA_DIR: dataDir };
     delete env.DYNAMODB_ENDPOINT;
     delete env.QDRANT_URL;
     delete env.TABLE_NAME;
