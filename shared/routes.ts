@@ -43,6 +43,8 @@ export const routes: readonly RouteDefinition[] = [
   // Three literal segments beat the two of /personas/{id} (see routeMatching.ts).
   route('searchPersonas', 'POST', '/personas/search', { embeds: true }),
   route('similarPersonas', 'GET', '/personas/{id}/similar', { embeds: true }),
+  route('openApiDocument', 'GET', '/openapi.json'),
+  route('apiDocsPage', 'GET', '/docs'),
   // Answers unmatched requests with problem+json 404/405 instead of API Gateway's plain 404.
   route('routeNotFound', 'ANY', '$default'),
 ];

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { personaSchema } from '../persona/schema';
-import { SEARCH_MODES, type SearchMode } from './searchRequest';
+import { SEARCH_MODES, searchLimits, type SearchMode } from './searchRequest';
 
 /** What `score` measures in each mode, named in every response. */
 export const SCORE_TYPES = {
@@ -33,10 +33,12 @@ export const searchResultsSchema = z
     items: z
       .array(z.union([searchHitSchema, hydratedSearchHitSchema]))
       .meta({ description: 'Best first. With hydrate, a page may hold fewer than `limit` items (deleted personas are left out).' }),
-    limit: z.int(),
-    offset: z.int(),
+    limit: z.int().min(1).max(searchLimits.maxLimit),
+    offset: z.int().min(0).max(searchLimits.maxOffset),
     next_offset: z
       .int()
+      .min(1)
+      .max(searchLimits.maxOffset)
       .nullable()
       .meta({ description: 'The offset of the next page, or null when there are no more results within the maximum offset.' }),
   })

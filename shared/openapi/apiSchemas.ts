@@ -1,0 +1,60 @@
+import { z } from 'zod';
+import type { FieldError, ProblemDocument } from '../http/problem';
+import { MAX_BATCH_ITEMS, type BatchResult, type PersonaListPage } from '../persona/personaService';
+import { personaInputSchema, personaSchema } from '../persona/schema';
+
+/**
+ * Schemas of bodies whose TypeScript types live next to the code that builds them (the persona
+ * service, the problem documents). The checks at the end make any difference between a schema
+ * and its type a compile error, so the API document cannot drift from what the API sends.
+ */
+
+export const fieldErrorSchema = z.object({
+  pointer: z.string().meta({ description: 'JSON Pointer (RFC 6901) into the request body, or #/query/<name>, #/path/<name>.', example: '#/traits/openness' }),
+  detail: z.string().meta({ example: 'must be between 0 and 1' }),
+});
+
+export const problemSchema = z
+  .looseObject({
+    type: z.string().meta({ description: 'Stable URI of the problem type; branch on it, not on detail.', example: 'https://persona-db.dev/problems/validation-error' }),
+    title: z.string().meta({ example: 'Bad Request' }),
+    status: z.int().meta({ example: 400 }),
+    detail: z.string().meta({ description: 'What went wrong and what to do, for a human.' }),
+    instance: z.string().optional().meta({ description: 'The request path.' }),
+    errors: z.array(fieldErrorSchema).optional().meta({ description: 'One entry per invalid field or parameter.' }),
+  })
+  .meta({ description: 'An RFC 9457 problem document (application/problem+json). Some types add members, such as current_version or max_bytes.' });
+
+export const personaListPageSchema = z.object({
+  items: z.array(personaSchema),
+  next_cursor: z.string().nullable().meta({ description: 'Pass as `cursor` for the next page; null on the last page.' }),
+});
+
+export const batchCreateRequestSchema = z.strictObject({
+  personas: z
+    .array(personaInputSchema)
+    .min(1)
+    .max(MAX_BATCH_ITEMS)
+    .meta({ description: `1 to ${MAX_BATCH_ITEMS} personas; each is validated on its own.` }),
+});
+
+const batchItemErrors = z.array(fieldErrorSchema);
+
+export const batchResultSchema = z.object({
+  created: z.int(),
+  failed: z.int(),
+  results: z.array(
+    z.discriminatedUnion('status', [
+      z.object({ index: z.int(), status: z.literal(201), id: z.string(), version: z.int() }),
+      z.object({ index: z.int(), status: z.literal(400), errors: batchItemErrors }),
+      z.object({ index: z.int(), status: z.literal(503), id: z.string(), errors: batchItemErrors }),
+    ]),
+  ).meta({ description: 'One result per item, in request order: 201 written, 400 invalid, 503 not written (retry with the same Idempotency-Key).' }),
+});
+
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+const sameShape = <_ extends true>() => undefined;
+sameShape<Same<z.output<typeof personaListPageSchema>, PersonaListPage>>();
+sameShape<Same<z.output<typeof batchResultSchema>, BatchResult>>();
+sameShape<Same<z.output<typeof fieldErrorSchema>, FieldError>>();
+sameShape<Same<Pick<z.output<typeof problemSchema>, 'type' | 'title' | 'status' | 'detail'>, Pick<ProblemDocument, 'type' | 'title' | 'status' | 'detail'>>>();

@@ -1,0 +1,222 @@
+import { z } from 'zod';
+import { bodyLimits } from '../http/request';
+import { listLimits, MAX_BATCH_ITEMS } from '../persona/personaService';
+import { personaInputSchema, personaLimits, personaSchema, TRAIT_NAMES } from '../persona/schema';
+import { routes } from '../routes';
+import { searchFilterSchema, searchLimits, searchRequestSchema, similarRequestSchema } from '../search/searchRequest';
+import { hydratedSearchHitSchema, searchHitSchema, searchResultsSchema } from '../search/searchResults';
+import { LIST_PARAMETERS, SCALAR_PARAMETERS, TRAIT_BOUNDS, traitParameter } from '../search/similarQuery';
+import { batchCreateRequestSchema, batchResultSchema, personaListPageSchema, problemSchema } from './apiSchemas';
+import { EXAMPLE_ID, operations, problemSpec } from './operations';
+
+type JsonSchema = Record<string, unknown> & { properties?: Record<string, JsonSchema>; description?: string };
+export type OpenApiDocument = Record<string, unknown> & {
+  openapi: string;
+  paths: Record<string, Record<string, Record<string, unknown>>>;
+  components: Record<string, Record<string, unknown>>;
+};
+
+const COMPONENT_URI = (id: string) => `#/components/schemas/${id}`;
+
+/** Component schemas from zod: requests as clients may send them (defaults optional), responses as the API sends them. */
+function componentSchemas(): Record<string, JsonSchema> {
+  const requests = z.registry<{ id: string }>();
+  requests.add(personaInputSchema, { id: 'PersonaInput' });
+  requests.add(batchCreateRequestSchema, { id: 'BatchCreateRequest' });
+  requests.add(searchRequestSchema, { id: 'SearchRequest' });
+  requests.add(searchFilterSchema, { id: 'SearchFilter' });
+  const responses = z.registry<{ id: string }>();
+  responses.add(personaSchema, { id: 'Persona' });
+  responses.add(personaListPageSchema, { id: 'PersonaListPage' });
+  responses.add(batchResultSchema, { id: 'BatchResult' });
+  responses.add(searchResultsSchema, { id: 'SearchResults' });
+  responses.add(searchHitSchema, { id: 'SearchHit' });
+  responses.add(hydratedSearchHitSchema, { id: 'HydratedSearchHit' });
+  responses.add(problemSchema, { id: 'Problem' });
+  const options = { target: 'draft-2020-12', uri: COMPONENT_URI } as const;
+  const schemas = {
+    ...z.toJSONSchema(requests, { ...options, io: 'input' }).schemas,
+    ...z.toJSONSchema(responses, { ...options, io: 'output' }).schemas,
+    PersonaMergePatch: {
+      type: 'object',
+      description:
+        'A JSON Merge Patch (RFC 7396) of PersonaInput: members present replace, null removes an optional member, traits merge member by member. The patched persona must be a valid PersonaInput.',
+    },
+  } as Record<string, JsonSchema>;
+  // The document is one JSON Schema 2020-12 resource (OpenAPI 3.1's default dialect); ids would make each its own.
+  for (const schema of Object.values(schemas)) {
+    delete schema.$schema;
+    delete schema.$id;
+  }
+  return schemas;
+}
+
+const withoutDescription = ({ description: _, ...schema }: JsonSchema) => schema;
+
+/** The similar route's query parameters, from the same option schema that validates them. */
+function similarQueryParameters(): Record<string, unknown>[] {
+  const options = z.toJSONSchema(similarRequestSchema, { target: 'draft-2020-12', io: 'input' }) as JsonSchema;
+  const filter = options.properties!.filter!;
+  const scalars = SCALAR_PARAMETERS.map((name) => {
+    const schema = options.properties![name]!;
+    return { name, in: 'query', required: false, description: schema.description, schema: withoutDescription(schema) };
+  });
+  const lists = LIST_PARAMETERS.map((name) => {
+    const { example, ...schema } = filter.properties![name]!;
+    return {
+      name,
+      in: 'query',
+      required: false,
+      style: 'form',
+      explode: false,
+      description: `${schema.description} Comma-separated; a comma inside a value is %2C.`,
+      schema: withoutDescription(schema),
+      ...(example !== undefined ? { example } : {}),
+    };
+  });
+  const traitRanges = filter.properties!.traits!.properties!;
+  const bounds = TRAIT_NAMES.flatMap((trait) =>
+    TRAIT_BOUNDS.map((bound) => ({
+      name: traitParameter(trait, bound),
+      in: 'query',
+      required: false,
+      description: `${bound === 'gte' ? 'Minimum' : 'Maximum'} ${trait} score (inclusive).`,
+      schema: traitRanges[trait]!.properties![bound]!,
+    })),
+  );
+  return [...scalars, ...lists, ...bounds];
+}
+
+const limitsSummary = () =>
+  [
+    '## Limits',
+    '',
+    `- Request bodies: ${bodyLimits.single} bytes (single persona, patch, search), ${bodyLimits.batch} bytes (batch); larger is a 413 problem.`,
+    `- Persona: name ≤ ${personaLimits.nameLength} characters; domain and modes ≤ ${personaLimits.labelCount} labels of ≤ ${personaLimits.labelLength}; beliefs and signature_phrases ≤ ${personaLimits.statementCount} statements of ≤ ${personaLimits.statementLength}; emotional_style ≤ ${personaLimits.emotionalStyleLength}; traits in [0, 1].`,
+    `- Batch: ≤ ${MAX_BATCH_ITEMS} personas. List: limit ≤ ${listLimits.max} (default ${listLimits.default}).`,
+    `- Search: query ≤ ${searchLimits.queryLength} characters; limit 1–${searchLimits.maxLimit} (default ${searchLimits.defaultLimit}); offset ≤ ${searchLimits.maxOffset}.`,
+  ].join('\n');
+
+const API_DESCRIPTION = [
+  'Personas stored in DynamoDB (the source of truth) and mirrored into a vector index (Qdrant) for semantic and personality search.',
+  '',
+  '## Errors',
+  '',
+  'Every error is an RFC 9457 problem document (`application/problem+json`) with a stable `type` URI (https://persona-db.dev/problems/<slug>). Validation errors list each invalid field in `errors` as `{pointer, detail}`, where pointer is a JSON Pointer into the body, or `#/query/<name>` / `#/path/<name>`. A request no route matches is a 404 `route-not-found`; a known path with another method is a 405 `method-not-allowed` with an Allow header.',
+  '',
+  '## Concurrency',
+  '',
+  'Every persona response carries its version as the ETag. PUT requires If-Match; PATCH and DELETE accept it. A stale ETag is a 412 `stale-version`.',
+  '',
+  limitsSummary(),
+].join('\n');
+
+/** Path parameters by placeholder name, as components. */
+const PATH_PARAMETERS: Record<string, string> = { id: 'PersonaId' };
+
+/**
+ * The OpenAPI 3.1 document of every route in shared/routes.ts. A route without documentation in
+ * operations.ts, or documentation without a route, is an error rather than a silent gap.
+ */
+export function buildOpenApiDocument(): OpenApiDocument {
+  const paths: OpenApiDocument['paths'] = {};
+  const documented = new Set<string>();
+  for (const route of routes) {
+    if (route.path === '$default') continue;
+    const spec = operations[route.name];
+    if (!spec) throw new Error(`Route ${route.name} (${route.method} ${route.path}) has no entry in shared/openapi/operations.ts`);
+    documented.add(route.name);
+    const pathParameters = [...route.path.matchAll(/\{(\w+)\}/g)].map(([, name]) => {
+      const component = PATH_PARAMETERS[name!];
+      if (!component) throw new Error(`Path parameter {${name}} of ${route.path} has no component in openApiDocument.ts`);
+      return { $ref: `#/components/parameters/${component}` };
+    });
+    const parameters = [...pathParameters, ...(spec.parameters ?? []), ...(route.name === 'similarPersonas' ? similarQueryParameters() : [])];
+    (paths[route.path] ??= {})[route.method.toLowerCase()] = {
+      operationId: route.name,
+      summary: spec.summary,
+      description: spec.description,
+      tags: spec.tags,
+      ...(parameters.length > 0 ? { parameters } : {}),
+      ...(spec.requestBody ? { requestBody: spec.requestBody } : {}),
+      responses: {
+        ...spec.responses,
+        '500': problemSpec('internal-error: the server failed; retry later or report the request id in detail.'),
+      },
+    };
+  }
+  const fallback = routes.find((route) => route.path === '$default');
+  const stale = Object.keys(operations).filter((name) => !documented.has(name));
+  if (stale.length > 0) throw new Error(`shared/openapi/operations.ts documents routes that do not exist: ${stale.join(', ')}`);
+
+  return {
+    openapi: '3.1.1',
+    info: { title: 'persona-db API', version: '1.0.0', description: API_DESCRIPTION },
+    tags: [
+      { name: 'personas', description: 'Create, read, change and delete personas.' },
+      { name: 'search', description: 'Semantic, personality and blended similarity over the vector index.' },
+      { name: 'documentation', description: 'This document.' },
+    ],
+    paths,
+    // API Gateway's `$default` route: OpenAPI has no path for "everything else".
+    ...(fallback
+      ? {
+          'x-unmatched-requests': {
+            operationId: fallback.name,
+            description: 'Any request that no path and method above matches.',
+            responses: {
+              '404': problemSpec('route-not-found: no route has this path.'),
+              '405': problemSpec('method-not-allowed: the path exists with other methods, listed in Allow.', { Allow: { $ref: '#/components/headers/Allow' } }),
+            },
+          },
+        }
+      : {}),
+    components: {
+      schemas: componentSchemas(),
+      parameters: {
+        PersonaId: { name: 'id', in: 'path', required: true, description: 'The persona id (a UUID).', schema: { type: 'string', format: 'uuid' }, example: EXAMPLE_ID },
+        IfMatch: {
+          name: 'If-Match',
+          in: 'header',
+          required: false,
+          description: 'The ETag of the version you read ("3", or W/"3"), or * for any version.',
+          schema: { type: 'string' },
+          example: '"1"',
+        },
+        IfMatchRequired: {
+          name: 'If-Match',
+          in: 'header',
+          required: true,
+          description: 'The ETag of the version you read ("3", or W/"3"), or * to replace any version. Missing: 428.',
+          schema: { type: 'string' },
+          example: '"1"',
+        },
+        IdempotencyKey: {
+          name: 'Idempotency-Key',
+          in: 'header',
+          required: false,
+          description: '1 to 255 visible ASCII characters, such as a UUID. A retry with the same key and body replays the first result for 24 hours; the same key with another body is a 422.',
+          schema: { type: 'string', minLength: 1, maxLength: 255 },
+          example: '6a1f3e1c-0b8e-4c55-9a0e-0f1c2d3e4f50',
+        },
+      },
+      headers: {
+        ETag: { description: 'The persona version as an entity tag ("3"); send it in If-Match.', schema: { type: 'string' } },
+        Location: { description: 'The new persona\'s URL path.', schema: { type: 'string' } },
+        IdempotentReplayed: { description: '"true" when this is the stored response of an earlier request with the same Idempotency-Key.', schema: { type: 'string', enum: ['true'] } },
+        RetryAfter: { description: 'Seconds to wait before retrying.', schema: { type: 'integer', minimum: 0 } },
+        AcceptPatch: { description: 'The patch media type this resource accepts.', schema: { type: 'string' } },
+        Allow: { description: 'The methods the path accepts.', schema: { type: 'string' } },
+      },
+    },
+    'x-limits': { body_bytes: bodyLimits, persona: personaLimits, batch_items: MAX_BATCH_ITEMS, list: listLimits, search: searchLimits },
+  };
+}
+
+let built: OpenApiDocument | undefined;
+
+/** Built once per container: it depends on code only. */
+export function openApiDocument(): OpenApiDocument {
+  built ??= buildOpenApiDocument();
+  return built;
+}

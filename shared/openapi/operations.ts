@@ -1,0 +1,248 @@
+import { bodyLimits, MERGE_PATCH_MEDIA_TYPE } from '../http/request';
+import { listLimits } from '../persona/personaService';
+import { BLEND_CANDIDATES, NOT_INDEXED_RETRY_SECONDS } from '../search/personaSearch';
+import { searchLimits } from '../search/searchRequest';
+
+/**
+ * What the API document says about each route of shared/routes.ts, keyed by route name. Schemas
+ * come from the zod schemas (see openApiDocument.ts); this file adds what a schema cannot say:
+ * headers, status codes, problem types and examples.
+ */
+
+type Json = Record<string, unknown>;
+
+export interface OperationSpec {
+  summary: string;
+  description: string;
+  tags: string[];
+  parameters?: Json[];
+  requestBody?: Json;
+  responses: Record<string, Json>;
+}
+
+export const schemaRef = (name: string) => ({ $ref: `#/components/schemas/${name}` });
+const parameterRef = (name: string) => ({ $ref: `#/components/parameters/${name}` });
+const headerRef = (name: string) => ({ $ref: `#/components/headers/${name}` });
+
+const kib = (bytes: number) => `${bytes} bytes (${bytes / 1024} KiB)`;
+
+export const EXAMPLE_ID = '3f2b8c1e-8f7a-4f7e-9a53-2f0d9c6c1b2a';
+
+const einstein = {
+  name: 'Albert Einstein',
+  domain: ['physics', 'philosophy'],
+  modes: ['Educator', 'Debater'],
+  humor_usage: 'low',
+  emotional_style: 'reserved',
+  beliefs: ['Imagination is more important than knowledge'],
+  signature_phrases: ['E=mc²'],
+  traits: { openness: 0.95, conscientiousness: 0.72, extraversion: 0.3, agreeableness: 0.7, neuroticism: 0.25 },
+};
+
+/** Request body examples, by schema; the tests check each against its schema. */
+export const requestExamples = {
+  PersonaInput: { einstein: { summary: 'A persona', value: einstein } },
+  PersonaMergePatch: {
+    traits: { summary: 'Change one trait', value: { traits: { openness: 0.9 } } },
+    remove: { summary: 'Remove an optional field', value: { humor_usage: null } },
+  },
+  BatchCreateRequest: { two: { summary: 'Two personas', value: { personas: [einstein, { ...einstein, name: 'Marie Curie', domain: ['chemistry', 'physics'] }] } } },
+  SearchRequest: {
+    semantic: {
+      summary: 'Semantic search with filters',
+      value: { query: 'a physicist fond of thought experiments', filter: { domain: ['physics'], traits: { openness: { gte: 0.7 } } }, limit: 5 },
+    },
+    personality: {
+      summary: 'Personas with the closest Big Five profile',
+      value: { mode: 'personality', traits: { openness: 0.9, conscientiousness: 0.4, extraversion: 0.8, agreeableness: 0.6, neuroticism: 0.3 }, limit: 5 },
+    },
+    blend: {
+      summary: 'Text and profile, fused',
+      value: {
+        mode: 'blend',
+        query: 'jazz improvisation',
+        traits: { openness: 0.9, conscientiousness: 0.4, extraversion: 0.8, agreeableness: 0.6, neuroticism: 0.3 },
+        filter: { humor_usage: ['medium', 'high'] },
+        hydrate: true,
+      },
+    },
+  },
+} as const;
+
+const json = (description: string, schema: Json, headers?: Json) => ({
+  description,
+  ...(headers ? { headers } : {}),
+  content: { 'application/json': { schema } },
+});
+
+export const problemSpec = (description: string, headers?: Json) => ({
+  description,
+  ...(headers ? { headers } : {}),
+  content: { 'application/problem+json': { schema: schemaRef('Problem') } },
+});
+
+const jsonBody = (schema: string, maxBytes: number, mediaType = 'application/json') => ({
+  required: true,
+  description: `At most ${kib(maxBytes)} of UTF-8 JSON.`,
+  content: { [mediaType]: { schema: schemaRef(schema), examples: requestExamples[schema as keyof typeof requestExamples] } },
+});
+
+const bodyProblems = (maxBytes: number) => ({
+  '413': problemSpec(`body-too-large: the body is over ${kib(maxBytes)}; the problem carries max_bytes.`),
+  '415': problemSpec('unsupported-media-type: Content-Type is missing, not JSON, or not UTF-8.'),
+});
+
+const personaResponse = (description: string, extraHeaders: Json = {}) => json(description, schemaRef('Persona'), { ETag: headerRef('ETag'), ...extraHeaders });
+const malformedId = problemSpec('validation-error at #/path/id: the id is not a UUID.');
+const notFound = problemSpec('persona-not-found: no persona has this id.');
+const staleVersion = problemSpec('stale-version: If-Match names an older version; the problem carries current_version and the current ETag.', { ETag: headerRef('ETag') });
+
+const searchDescription = [
+  'Ranks personas by one of three measures (`mode`):',
+  '',
+  '- `semantic` (default): cosine similarity between the embedding of `query` (with the model\'s query instruction) and each persona\'s text (name, domain, modes, beliefs, signature phrases, humor, emotional style). `score` is higher for closer, at most 1.',
+  '- `personality`: Euclidean distance between the Big Five profile in `traits` and each persona\'s traits. `score` is a distance: lower is closer, 0 is the same profile.',
+  `- \`blend\`: reciprocal rank fusion of both rankings (Qdrant's RRF, score Σ 1/(2 + rank) over the two rankings, rank from 0, each ranking cut at its best ${BLEND_CANDIDATES}).`,
+  '',
+  '`filter` narrows every ranking before it is cut. `score_threshold` drops results worse than it: a minimum score (semantic, blend) or a maximum distance (personality).',
+  '',
+  `Pages: \`limit\` (1–${searchLimits.maxLimit}) results from rank \`offset\` (0–${searchLimits.maxOffset}); \`next_offset\` is the next page's offset or null. Pages of one request never overlap and concatenate to the unpaged ranking (as long as the data does not change).`,
+  '',
+  'Results come from the vector index, which follows the table within seconds of a write. With `hydrate: true` each result is the full persona read from the table now, and results whose persona was deleted meanwhile are left out (the page may then be shorter than `limit`). Before anything is indexed the answer is an empty page.',
+].join('\n');
+
+const similarQueryDescription = [
+  'The neighbours of one persona, ranked by its stored vectors (it is never among its own results); modes, scores, pages and hydrate as in POST /personas/search.',
+  '',
+  'Query string: `mode`, `limit`, `offset`, `score_threshold`, `hydrate` as in the search body; filters as `domain`, `modes`, `humor_usage`, `emotional_style` (comma-separated lists: `domain=physics,philosophy`; a comma inside a value is `%2C`; a repeated parameter adds to its list) and `traits.<trait>.gte` / `traits.<trait>.lte` (`traits.openness.gte=0.7`). An unknown parameter is a 400.',
+].join('\n');
+
+export const operations: Record<string, OperationSpec> = {
+  createPersona: {
+    summary: 'Create a persona',
+    description: 'Validates and stores a persona at version 1. With an Idempotency-Key, a retry of the same request replays the first response instead of creating a second persona.',
+    tags: ['personas'],
+    parameters: [parameterRef('IdempotencyKey')],
+    requestBody: jsonBody('PersonaInput', bodyLimits.single),
+    responses: {
+      '201': personaResponse('Created.', { Location: headerRef('Location'), 'Idempotent-Replayed': headerRef('IdempotentReplayed') }),
+      '400': problemSpec('validation-error (with errors[]), malformed-json, or invalid-idempotency-key.'),
+      ...bodyProblems(bodyLimits.single),
+      '422': problemSpec('idempotency-key-reused: the key was used with a different body.'),
+    },
+  },
+  listPersonas: {
+    summary: 'List personas',
+    description: 'Pages through all personas in table order (not sorted). Follow next_cursor until it is null.',
+    tags: ['personas'],
+    parameters: [
+      { name: 'limit', in: 'query', required: false, description: 'Personas per page.', schema: { type: 'integer', minimum: 1, maximum: listLimits.max, default: listLimits.default } },
+      { name: 'cursor', in: 'query', required: false, description: 'next_cursor of the previous page, unchanged.', schema: { type: 'string' } },
+    ],
+    responses: {
+      '200': json('One page.', schemaRef('PersonaListPage')),
+      '400': problemSpec('validation-error at #/query/limit, or invalid-cursor.'),
+    },
+  },
+  batchCreatePersonas: {
+    summary: 'Create up to 100 personas',
+    description:
+      'Validates each item on its own and writes the valid ones; the answer has one result per item. With an Idempotency-Key, item ids derive from the key, so a retried batch writes only what is missing and never duplicates.',
+    tags: ['personas'],
+    parameters: [parameterRef('IdempotencyKey')],
+    requestBody: jsonBody('BatchCreateRequest', bodyLimits.batch),
+    responses: {
+      '200': json('Per-item results (also when some items failed).', schemaRef('BatchResult')),
+      '400': problemSpec('validation-error (the envelope: not an object, no personas, too many), malformed-json, or invalid-idempotency-key.'),
+      ...bodyProblems(bodyLimits.batch),
+      '422': problemSpec('idempotency-key-reused: the key was used with a different body.'),
+    },
+  },
+  getPersona: {
+    summary: 'Read a persona',
+    description: 'Strongly consistent read from the table. The ETag is the version, for If-Match.',
+    tags: ['personas'],
+    responses: { '200': personaResponse('The persona.'), '400': malformedId, '404': notFound },
+  },
+  replacePersona: {
+    summary: 'Replace a persona',
+    description: 'Replaces every writable field. If-Match is required, so that no concurrent change is lost.',
+    tags: ['personas'],
+    parameters: [parameterRef('IfMatchRequired')],
+    requestBody: jsonBody('PersonaInput', bodyLimits.single),
+    responses: {
+      '200': personaResponse('The new version.'),
+      '400': problemSpec('validation-error, malformed-json, malformed id, or invalid-precondition (If-Match is not an ETag).'),
+      '404': notFound,
+      '412': staleVersion,
+      ...bodyProblems(bodyLimits.single),
+      '428': problemSpec('precondition-required: If-Match is missing.'),
+    },
+  },
+  patchPersona: {
+    summary: 'Change some fields of a persona (JSON Merge Patch)',
+    description:
+      'RFC 7396: members replace, null removes an optional member, objects (traits) merge. The result must be a valid persona. With If-Match the patch applies only to that version; without it, a concurrent change makes the server re-read and reapply (up to 3 times).',
+    tags: ['personas'],
+    parameters: [parameterRef('IfMatch')],
+    requestBody: jsonBody('PersonaMergePatch', bodyLimits.single, MERGE_PATCH_MEDIA_TYPE),
+    responses: {
+      '200': personaResponse('The new version.'),
+      '400': problemSpec('validation-error (of the patched persona), malformed-json, malformed id, or invalid-precondition.'),
+      '404': notFound,
+      '412': staleVersion,
+      '413': bodyProblems(bodyLimits.single)['413'],
+      '415': problemSpec(`unsupported-media-type: Content-Type must be ${MERGE_PATCH_MEDIA_TYPE}.`, { 'Accept-Patch': headerRef('AcceptPatch') }),
+    },
+  },
+  deletePersona: {
+    summary: 'Delete a persona',
+    description: 'Deletes the persona (a second delete is a 404). With If-Match, only that version is deleted. Its point leaves the vector index within seconds.',
+    tags: ['personas'],
+    parameters: [parameterRef('IfMatch')],
+    responses: {
+      '204': { description: 'Deleted.' },
+      '400': problemSpec('Malformed id, or invalid-precondition.'),
+      '404': notFound,
+      '412': staleVersion,
+    },
+  },
+  searchPersonas: {
+    summary: 'Search personas by meaning, personality or both',
+    description: searchDescription,
+    tags: ['search'],
+    requestBody: jsonBody('SearchRequest', bodyLimits.single),
+    responses: {
+      '200': json('One page of ranked results.', schemaRef('SearchResults')),
+      '400': problemSpec('validation-error with a pointer per invalid field (unknown field or trait, gte > lte, bounds, wrong type, unknown mode, a field the mode does not use), or malformed-json.'),
+      ...bodyProblems(bodyLimits.single),
+    },
+  },
+  similarPersonas: {
+    summary: 'Personas similar to one persona',
+    description: similarQueryDescription,
+    tags: ['search'],
+    // The query parameters are generated from the search option schema (openApiDocument.ts).
+    responses: {
+      '200': json('One page of ranked results, without the persona itself.', schemaRef('SearchResults')),
+      '400': problemSpec('validation-error with a pointer #/query/<parameter> per invalid parameter, or a malformed id.'),
+      '404': notFound,
+      '409': problemSpec(
+        `persona-not-indexed: the persona exists but the vector index does not have it yet (it was just written); retry after Retry-After (${NOT_INDEXED_RETRY_SECONDS} s).`,
+        { 'Retry-After': headerRef('RetryAfter') },
+      ),
+    },
+  },
+  openApiDocument: {
+    summary: 'This API document',
+    description: 'The OpenAPI 3.1 document of every route, generated from the same schemas that validate requests.',
+    tags: ['documentation'],
+    responses: { '200': json('The document.', { type: 'object' }) },
+  },
+  apiDocsPage: {
+    summary: 'The API document as a web page',
+    description: 'A self-contained HTML page (no external assets) rendered from GET /openapi.json.',
+    tags: ['documentation'],
+    responses: { '200': { description: 'The page.', content: { 'text/html': { schema: { type: 'string' } } } } },
+  },
+};
