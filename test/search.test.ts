@@ -7,9 +7,11 @@ import { personaEmbeddingText } from '../shared/persona/personaText';
 import { TRAIT_NAMES, type Persona } from '../shared/persona/schema';
 import { BLEND_CANDIDATES, searchPersonas } from '../shared/search/personaSearch';
 import type { SearchFilter, SearchMode } from '../shared/search/searchRequest';
+import { parseSimilarQuery } from '../shared/search/similarQuery';
 import { searchResultsSchema, type SearchResults } from '../shared/search/searchResults';
 import { createQdrantClient } from '../shared/vectorIndex/qdrantConnection';
 import { einstein } from './support/apiClient';
+import { jazzDrummer, pastryChef } from './support/searchFixtures';
 import { startTestSystem } from './support/localSystem';
 
 /**
@@ -65,26 +67,6 @@ function generatedPersona(n: number): Record<string, unknown> {
   };
 }
 
-const pastryChef = {
-  name: 'Chloé Martin',
-  domain: ['cooking', 'pastry'],
-  modes: ['Educator'],
-  humor_usage: 'medium',
-  emotional_style: 'warm',
-  beliefs: ['Butter, flour and patience make every croissant'],
-  signature_phrases: ['Laminate the dough once more'],
-  traits: { openness: 0.7, conscientiousness: 0.9, extraversion: 0.6, agreeableness: 0.8, neuroticism: 0.3 },
-};
-const jazzDrummer = {
-  name: 'Max Beat',
-  domain: ['music', 'jazz'],
-  modes: ['Storyteller'],
-  humor_usage: 'high',
-  emotional_style: 'passionate',
-  beliefs: ['Swing is a conversation between the snare and the cymbals'],
-  signature_phrases: ['Keep the groove'],
-  traits: { openness: 0.85, conscientiousness: 0.4, extraversion: 0.9, agreeableness: 0.6, neuroticism: 0.4 },
-};
 /** The only persona that uses astronomy words. */
 const cometHunter = {
   name: 'Vera Skies',
@@ -436,6 +418,17 @@ describe('GET /personas/{id}/similar', () => {
     expect(ids).toEqual(unpaged.items.map((item) => item.id));
     const hydrated = await similar(einsteinId(), 'limit=3&hydrate=true');
     expect(hydrated.items.every((item) => 'beliefs' in item && 'version' in item)).toBe(true);
+  });
+
+  it('reads comma lists, %2C inside a value, repeated lists and dotted trait bounds from the query string', () => {
+    expect(parseSimilarQuery('domain=physics,arts%2C%20crafts&domain=music&traits.openness.gte=0.7&hydrate=true&limit=&mode=blend')).toEqual({
+      mode: 'blend',
+      limit: 10,
+      offset: 0,
+      hydrate: true,
+      filter: { domain: ['physics', 'arts, crafts', 'music'], traits: { openness: { gte: 0.7 } } },
+    });
+    expect(parseSimilarQuery(undefined)).toEqual({ mode: 'semantic', limit: 10, offset: 0, hydrate: false });
   });
 
   it('is a 404 problem for an unknown persona and a 409 persona-not-indexed with Retry-After for one the index lacks', async () => {

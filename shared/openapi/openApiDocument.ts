@@ -3,9 +3,9 @@ import { bodyLimits } from '../http/request';
 import { listLimits, MAX_BATCH_ITEMS } from '../persona/personaService';
 import { personaInputSchema, personaLimits, personaSchema, TRAIT_NAMES } from '../persona/schema';
 import { routes } from '../routes';
-import { searchFilterSchema, searchLimits, searchRequestSchema, similarRequestSchema } from '../search/searchRequest';
+import { LIST_FILTER_FIELDS, searchFilterSchema, searchLimits, searchRequestSchema, similarRequestSchema } from '../search/searchRequest';
 import { hydratedSearchHitSchema, searchHitSchema, searchResultsSchema } from '../search/searchResults';
-import { LIST_PARAMETERS, SCALAR_PARAMETERS, TRAIT_BOUNDS, traitParameter } from '../search/similarQuery';
+import { SCALAR_PARAMETERS, TRAIT_BOUNDS, traitParameter } from '../search/similarQuery';
 import { batchCreateRequestSchema, batchResultSchema, personaListPageSchema, problemSchema } from './apiSchemas';
 import { EXAMPLE_ID, operations, problemSpec } from './operations';
 
@@ -61,7 +61,7 @@ function similarQueryParameters(): Record<string, unknown>[] {
     const schema = options.properties![name]!;
     return { name, in: 'query', required: false, description: schema.description, schema: withoutDescription(schema) };
   });
-  const lists = LIST_PARAMETERS.map((name) => {
+  const lists = LIST_FILTER_FIELDS.map((name) => {
     const { example, ...schema } = filter.properties![name]!;
     return {
       name,

@@ -14,12 +14,14 @@ import { LIST_FILTER_FIELDS, similarRequestSchema, type SimilarRequest } from '.
  * search body, and every problem is reported at `#/query/<parameter>`.
  */
 
-export const SCALAR_PARAMETERS = ['mode', 'limit', 'offset', 'score_threshold', 'hydrate'] as const;
-export const LIST_PARAMETERS = LIST_FILTER_FIELDS;
+export const SCALAR_PARAMETERS = ['mode', 'limit', 'offset', 'score_threshold', 'hydrate'] as const satisfies ReadonlyArray<
+  Exclude<keyof SimilarRequest, 'filter'>
+>;
 export const TRAIT_BOUNDS = ['gte', 'lte'] as const;
 export const traitParameter = (trait: string, bound: string) => `traits.${trait}.${bound}`;
 
 type Scalar = (typeof SCALAR_PARAMETERS)[number];
+type Parsed = { value: unknown } | { invalid: string };
 
 const NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
 
@@ -31,13 +33,13 @@ function decode(raw: string): string | undefined {
   }
 }
 
-function scalarValue(name: Scalar, value: string): unknown {
-  if (name === 'mode') return value;
-  if (name === 'hydrate') return value === 'true' ? true : value === 'false' ? false : { invalid: 'must be true or false' };
-  return NUMBER.test(value) ? Number(value) : { invalid: name === 'score_threshold' ? 'must be a number' : 'must be an integer' };
+/** The JSON type a parameter has in the search body; the schema then checks the value. */
+function scalarValue(name: Scalar, text: string): Parsed {
+  if (name === 'mode') return { value: text };
+  if (name === 'hydrate') return text === 'true' || text === 'false' ? { value: text === 'true' } : { invalid: 'must be true or false' };
+  if (NUMBER.test(text)) return { value: Number(text) };
+  return { invalid: name === 'score_threshold' ? 'must be a number' : 'must be an integer' };
 }
-
-const isInvalid = (value: unknown): value is { invalid: string } => typeof value === 'object' && value !== null && 'invalid' in value;
 
 /** Where a problem in the parsed request is, as the query parameter that carried it. */
 function queryPointer(bodyPointer: string): string {
@@ -62,7 +64,7 @@ export function parseSimilarQuery(rawQueryString: string | undefined): SimilarRe
     const pointer = `#/query/${name}`;
     if (rawValue === '') continue;
 
-    if ((LIST_PARAMETERS as readonly string[]).includes(name)) {
+    if ((LIST_FILTER_FIELDS as readonly string[]).includes(name)) {
       const values = rawValue.split(',').map(decode);
       if (values.some((value) => value === undefined)) errors.push({ pointer, detail: 'is not valid percent-encoding' });
       else (lists[name] ??= []).push(...(values as string[]));
@@ -83,15 +85,15 @@ export function parseSimilarQuery(rawQueryString: string | undefined): SimilarRe
     if ((SCALAR_PARAMETERS as readonly string[]).includes(name)) {
       const parsed = scalarValue(name as Scalar, value);
       if (options[name] !== undefined) errors.push({ pointer, detail: 'must be given once' });
-      else if (isInvalid(parsed)) errors.push({ pointer, detail: `${parsed.invalid}, got '${value}'` });
-      else options[name] = parsed;
+      else if ('invalid' in parsed) errors.push({ pointer, detail: `${parsed.invalid}, got '${value}'` });
+      else options[name] = parsed.value;
       continue;
     }
     errors.push({
       pointer,
       detail: trait
         ? `unknown trait bound; use traits.<trait>.gte or .lte with a trait among ${TRAIT_NAMES.join(', ')}`
-        : `unknown query parameter; use ${[...SCALAR_PARAMETERS, ...LIST_PARAMETERS].join(', ')} or traits.<trait>.gte/lte`,
+        : `unknown query parameter; use ${[...SCALAR_PARAMETERS, ...LIST_FILTER_FIELDS].join(', ')} or traits.<trait>.gte/lte`,
     });
   }
 
