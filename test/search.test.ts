@@ -376,6 +376,15 @@ describe('POST /personas/search', () => {
     );
     expect(results).toEqual({ mode: 'semantic', score_type: 'cosine_similarity', items: [], limit: 10, offset: 0, next_offset: null });
   });
+
+  it('is a 503 search-unavailable problem with Retry-After when the vector index does not answer', async () => {
+    const unreachable = createQdrantClient({ url: 'http://127.0.0.1:9', apiKey: undefined });
+    const search = searchPersonas(
+      { repository: repository(), qdrant: unreachable, collection: env.collection, embedder: await getEmbedder() },
+      { query: QUERY, mode: 'semantic', limit: 10, offset: 0, hydrate: false },
+    );
+    await expect(search).rejects.toMatchObject({ status: 503, type: 'search-unavailable', headers: { 'Retry-After': '2' } });
+  });
 });
 
 describe('GET /personas/{id}/similar', () => {

@@ -1,6 +1,6 @@
 import { bodyLimits, MERGE_PATCH_MEDIA_TYPE } from '../http/request';
 import { listLimits } from '../persona/personaService';
-import { BLEND_CANDIDATES, NOT_INDEXED_RETRY_SECONDS } from '../search/personaSearch';
+import { BLEND_CANDIDATES, NOT_INDEXED_RETRY_SECONDS, UNAVAILABLE_RETRY_SECONDS } from '../search/personaSearch';
 import { searchLimits } from '../search/searchRequest';
 
 /**
@@ -96,6 +96,10 @@ const personaResponse = (description: string, extraHeaders: Json = {}) => json(d
 const malformedId = problemSpec('validation-error at #/path/id: the id is not a UUID.');
 const notFound = problemSpec('persona-not-found: no persona has this id.');
 const staleVersion = problemSpec('stale-version: If-Match names an older version; the problem carries current_version and the current ETag.', { ETag: headerRef('ETag') });
+
+const searchUnavailable = problemSpec(`search-unavailable: the vector index did not answer; retry after Retry-After (${UNAVAILABLE_RETRY_SECONDS} s).`, {
+  'Retry-After': headerRef('RetryAfter'),
+});
 
 const searchDescription = [
   'Ranks personas by one of three measures (`mode`):',
@@ -216,6 +220,7 @@ export const operations: Record<string, OperationSpec> = {
       '200': json('One page of ranked results.', schemaRef('SearchResults')),
       '400': problemSpec('validation-error with a pointer per invalid field (unknown field or trait, gte > lte, bounds, wrong type, unknown mode, a field the mode does not use), or malformed-json.'),
       ...bodyProblems(bodyLimits.single),
+      '503': searchUnavailable,
     },
   },
   similarPersonas: {
@@ -231,6 +236,7 @@ export const operations: Record<string, OperationSpec> = {
         `persona-not-indexed: the persona exists but the vector index does not have it yet (it was just written); retry after Retry-After (${NOT_INDEXED_RETRY_SECONDS} s).`,
         { 'Retry-After': headerRef('RetryAfter') },
       ),
+      '503': searchUnavailable,
     },
   },
   openApiDocument: {

@@ -6,6 +6,7 @@ import { getPersona } from '../persona/personaService';
 import { orderPersonaKeys } from '../persona/schema';
 import { TEXT_VECTOR, TRAITS_VECTOR } from '../vectorIndex/personaCollection';
 import { traitsVector, type PersonaPayload } from '../vectorIndex/personaPoint';
+import { isTransient, withRetries } from '../vectorIndex/retry';
 import { qdrantFilter } from './qdrantFilter';
 import { searchLimits, type SearchRequest, type SimilarRequest } from './searchRequest';
 import { SCORE_TYPES, type HydratedSearchHit, type SearchHit, type SearchResults } from './searchResults';
@@ -26,6 +27,10 @@ export const BLEND_CANDIDATES = searchLimits.maxOffset + searchLimits.maxLimit;
 
 /** Seconds a client should wait before asking again for a persona that is not indexed yet. */
 export const NOT_INDEXED_RETRY_SECONDS = 1;
+
+/** A search waits for one quick retry at most: a user is waiting, the indexer's longer backoff is not for them. */
+const SEARCH_RETRY_DELAYS_MS = [100];
+export const UNAVAILABLE_RETRY_SECONDS = 2;
 
 const SUMMARY_FIELDS = ['name', 'domain', 'modes', 'humor_usage', 'emotional_style', 'traits'] as const;
 
@@ -61,9 +66,14 @@ async function rankedPage(
 ): Promise<SearchResults | undefined> {
   let points: Schemas['ScoredPoint'][];
   try {
-    ({ points } = await deps.qdrant.query(deps.collection, queryRequest(options, references, filter)));
+    ({ points } = await withRetries(() => deps.qdrant.query(deps.collection, queryRequest(options, references, filter)), SEARCH_RETRY_DELAYS_MS));
   } catch (error) {
     if ((error as { status?: unknown }).status === 404) return undefined;
+    if (isTransient(error)) {
+      throw new ProblemError(503, 'search-unavailable', `The vector index did not answer; retry after ${UNAVAILABLE_RETRY_SECONDS} s.`, {
+        headers: { 'Retry-After': String(UNAVAILABLE_RETRY_SECONDS) },
+      });
+    }
     throw error;
   }
   const page = points.slice(0, options.limit);
