@@ -301,6 +301,18 @@ describe('points', () => {
     expect(left.points.map((p) => [p.id, p.payload])).toEqual([[2, { n: 2, batch: true }]]);
   });
 
+  it('filters and searches see a replaced point as it is now, after an earlier scroll', async () => {
+    await client.createCollection('replaced', { vectors: { size: 2, distance: 'Dot' } });
+    await client.upsert('replaced', { wait: true, points: [1, 2, 3].map((id) => ({ id, vector: [1, 0], payload: { tag: 'old' } })) });
+    // The first scroll builds the sorted view that later filters and searches read.
+    expect(ids((await client.scroll('replaced', { filter: { must: [{ key: 'tag', match: { value: 'old' } }] } })).points)).toEqual([1, 2, 3]);
+    await client.upsert('replaced', { wait: true, points: [{ id: 2, vector: [0, 1], payload: { tag: 'new' } }] });
+    const filter = { must: [{ key: 'tag', match: { value: 'new' } }] };
+    expect(ids((await client.scroll('replaced', { filter })).points)).toEqual([2]);
+    const found = await client.query('replaced', { query: [0, 1], filter, with_vector: true });
+    expect(found.points.map((point) => [point.id, point.vector])).toEqual([[2, [0, 1]]]);
+  });
+
   it('deletes by ids and by filter; without wait the result is only acknowledged', async () => {
     const byFilter = await raw('POST', '/collections/crud/points/delete', {
       filter: { must: [{ key: 'name', match: { value: 'three' } }] },

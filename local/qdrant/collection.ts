@@ -110,8 +110,28 @@ export class Collection {
 
   put(point: StoredPoint): void {
     const key = pointKey(point.id);
-    if (!this.points.has(key)) this.sortedCache = undefined;
+    const previous = this.points.get(key);
     this.points.set(key, point);
+    if (!previous) {
+      this.sortedCache = undefined;
+    } else if (this.sortedCache) {
+      // The cache holds the point objects themselves: a replaced point must be replaced there
+      // too, or filters, scroll and search keep seeing its old payload and vectors.
+      this.sortedCache[this.sortedIndexOf(point.id)] = point;
+    }
+  }
+
+  /** Position of an id in the sorted cache (binary search; the id is known to be there). */
+  private sortedIndexOf(id: PointId): number {
+    const sorted = this.sortedCache!;
+    let low = 0;
+    let high = sorted.length - 1;
+    while (low < high) {
+      const middle = (low + high) >> 1;
+      if (comparePointIds(sorted[middle]!.id, id) < 0) low = middle + 1;
+      else high = middle;
+    }
+    return low;
   }
 
   remove(id: PointId): boolean {
