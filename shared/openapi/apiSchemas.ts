@@ -9,7 +9,7 @@ import { personaInputSchema, personaSchema } from '../persona/schema';
  * and its type a compile error, so the API document cannot drift from what the API sends.
  */
 
-export const fieldErrorSchema = z.object({
+const fieldErrorSchema = z.object({
   pointer: z.string().meta({ description: 'JSON Pointer (RFC 6901) into the request body, or #/query/<name>, #/path/<name>.', example: '#/traits/openness' }),
   detail: z.string().meta({ example: 'must be between 0 and 1' }),
 });

@@ -20,7 +20,7 @@ export interface OperationSpec {
   responses: Record<string, Json>;
 }
 
-export const schemaRef = (name: string) => ({ $ref: `#/components/schemas/${name}` });
+const schemaRef = (name: string) => ({ $ref: `#/components/schemas/${name}` });
 const parameterRef = (name: string) => ({ $ref: `#/components/parameters/${name}` });
 const headerRef = (name: string) => ({ $ref: `#/components/headers/${name}` });
 

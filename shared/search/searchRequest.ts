@@ -33,7 +33,7 @@ const traitBound = z
   .min(0, { message: 'must be between 0 and 1' })
   .max(1, { message: 'must be between 0 and 1' });
 
-export const traitRangeSchema = z
+const traitRangeSchema = z
   .strictObject({ gte: traitBound.optional(), lte: traitBound.optional() })
   .refine((range) => range.gte !== undefined || range.lte !== undefined, { message: 'give gte, lte or both' })
   .refine((range) => range.gte === undefined || range.lte === undefined || range.gte <= range.lte, {
