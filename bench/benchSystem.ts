@@ -1,0 +1,136 @@
+/**
+ * The local runtime laid out as separate processes, so each one's CPU and memory can be told
+ * apart, and on free ports, so a running `npm start` or test run is never touched:
+ *
+ *   DynamoDB Local (Java, in memory)   local/dynamodbLocal.ts
+ *   Qdrant-compatible server           local/qdrant/main.ts
+ *   API server (all routes' handlers)  bench/processes/apiServerProcess.ts → local/apiServer.ts
+ *   stream worker + indexer handler    bench/processes/streamIndexerProcess.ts → local/streamWorker.ts
+ *
+ * The bench itself only drives them over HTTP, like a client.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { PROJECT_ROOT } from '../infra/bundling';
+import { startDynamoDbLocal, type DynamoDbLocal } from '../local/dynamodbLocal';
+import { ensureTables } from '../local/tables';
+import { tableConfig, type TableConfig } from '../shared/config';
+import { freePort } from '../test/support/globalSetup';
+
+/** Peak resident set size (VmHWM) of a live process, in MiB; undefined once it has exited. */
+export function peakRssMiB(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const match = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return match ? Math.round(Number(match[1]) / 1024) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export interface ServiceProcess {
+  name: string;
+  child: ChildProcess;
+  /** What the process printed to say it is ready (a URL, or '' when it serves none). */
+  url: string;
+  peakRssMiB(): number | undefined;
+  stop(): Promise<void>;
+}
+
+function stopChild(child: ChildProcess): Promise<void> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resolve();
+    child.once('exit', () => resolve());
+    child.kill('SIGTERM');
+    setTimeout(() => child.kill('SIGKILL'), 5_000).unref();
+  });
+}
+
+/**
+ * Runs a TypeScript entry in a fresh Node process (tsx's loader, as `npm start` runs) and waits
+ * until its stdout matches `ready`; the first capture group is the URL it serves.
+ */
+export function startTsProcess(name: string, entry: string, env: NodeJS.ProcessEnv, ready: RegExp, timeoutMs = 60_000): Promise<ServiceProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(PROJECT_ROOT, entry)], {
+    cwd: PROJECT_ROOT,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  const collect = (chunk: Buffer) => {
+    output = (output + chunk.toString()).slice(-20_000);
+  };
+  child.stderr!.on('data', collect);
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => fail(new Error(`${name} was not ready within ${timeoutMs} ms`)), timeoutMs);
+    const fail = (error: Error) => {
+      clearTimeout(timer);
+      void stopChild(child);
+      reject(new Error(`${error.message}\n--- ${name} output ---\n${output}`));
+    };
+    child.once('exit', (code, signal) => fail(new Error(`${name} exited (${code ?? signal}) before it was ready`)));
+    child.stdout!.on('data', (chunk: Buffer) => {
+      collect(chunk);
+      const match = ready.exec(output);
+      if (!match) return;
+      clearTimeout(timer);
+      child.removeAllListeners('exit');
+      child.stdout!.removeAllListeners('data');
+      child.stdout!.resume();
+      resolve({ name, child, url: match[1] ?? '', peakRssMiB: () => peakRssMiB(child.pid), stop: () => stopChild(child) });
+    });
+  });
+}
+
+export interface BenchInfrastructure {
+  dynamodb: DynamoDbLocal;
+  qdrant: ServiceProcess;
+  /** Environment for processes that use this DynamoDB Local and Qdrant server. */
+  env: NodeJS.ProcessEnv;
+  stop(): Promise<void>;
+}
+
+/** DynamoDB Local and the Qdrant-compatible server, each on a free port, in memory. */
+export async function startInfrastructure(baseEnv: NodeJS.ProcessEnv): Promise<BenchInfrastructure> {
+  const dynamodb = await startDynamoDbLocal({ port: await freePort(), quiet: true });
+  try {
+    const qdrant = await startTsProcess('qdrant', 'local/qdrant/main.ts', { ...baseEnv, QDRANT_PORT: '0', QDRANT_DATA_DIR: '' }, /listening on (http:\/\/\S+)/);
+    return {
+      dynamodb,
+      qdrant,
+      env: { ...baseEnv, DYNAMODB_ENDPOINT: dynamodb.endpoint, QDRANT_URL: qdrant.url, AWS_ACCESS_KEY_ID: 'local', AWS_SECRET_ACCESS_KEY: 'local' },
+      stop: async () => {
+        await qdrant.stop();
+        await dynamodb.stop();
+      },
+    };
+  } catch (error) {
+    await dynamodb.stop();
+    throw error;
+  }
+}
+
+/** One data set: its own persona table (with stream) and idempotency table, and its own collection alias. */
+export interface Dataset {
+  name: string;
+  tables: TableConfig;
+  collection: string;
+  env: NodeJS.ProcessEnv;
+}
+
+export async function createDataset(infrastructure: BenchInfrastructure, name: string): Promise<Dataset> {
+  const env = { ...infrastructure.env, TABLE_NAME: `bench-${name}`, IDEMPOTENCY_TABLE_NAME: `bench-${name}-idempotency`, QDRANT_COLLECTION: `bench-${name}` };
+  const tables = tableConfig(env);
+  const client = new DynamoDBClient({ region: tables.region, endpoint: tables.dynamodbEndpoint!, credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
+  await ensureTables(client, tables);
+  client.destroy();
+  return { name, tables, collection: env.QDRANT_COLLECTION, env };
+}
+
+export const startApiProcess = (dataset: Dataset) =>
+  startTsProcess('api', 'bench/processes/apiServerProcess.ts', dataset.env, /^api ready (http:\/\/\S+)$/m);
+
+export const startIndexerProcess = (dataset: Dataset) =>
+  startTsProcess('indexer', 'bench/processes/streamIndexerProcess.ts', dataset.env, /^indexer ready()$/m);

@@ -1,0 +1,198 @@
+/**
+ * `npm run bench`: the performance figures of the whole system on this machine, separate from
+ * the tests. Fixed seeds (bench/personaCorpus.ts), its own DynamoDB Local and Qdrant server on
+ * free ports, the generated test model unless EMBEDDING_MODEL_DIR names a real one. Prints the
+ * machine and a markdown table, and writes everything measured to bench/results/<date>-<model>.json.
+ *
+ * Options (environment): BENCH_QUICK=1 shortens every phase (a smoke run; its figures are not
+ * comparable), BENCH_SKIP=phase,phase skips phases (embedding, lag, import, search100k, coldstart).
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { PROJECT_ROOT } from '../infra/bundling';
+import { generateTestModel } from '../scripts/generateTestModel';
+import { createEmbedder } from '../shared/embedding';
+import { personaEmbeddingText } from '../shared/persona/personaText';
+import { routes } from '../shared/routes';
+import { createQdrantClient } from '../shared/vectorIndex/qdrantConnection';
+import { apiClient } from '../test/support/apiClient';
+import { createDataset, startApiProcess, startIndexerProcess, startInfrastructure, type ServiceProcess } from './benchSystem';
+import { measureBulkImport } from './bulkImport';
+import { coldStartTargets, measureColdStarts } from './coldStart';
+import { measureCeiling, measureIndexerComparison, measureNaive } from './embeddingThroughput';
+import { machineInfo } from './machineInfo';
+import { benchPersona, benchPersonas, benchStoredPersona, BENCH_SEED } from './personaCorpus';
+import { markdownTable, type BenchResults } from './resultsReport';
+import { measureSearchLatency, seedIndexDirectly } from './searchLatency';
+import { runLag, type LagRunResult } from './syncLag';
+
+const quick = process.env.BENCH_QUICK === '1';
+const skip = new Set((process.env.BENCH_SKIP ?? '').split(',').filter(Boolean));
+/** Files a run writes on the way (import files, bundles); ignored by git. */
+const scratchDir = path.join(PROJECT_ROOT, 'bench', 'scratch');
+const log = (line: string) => console.log(`[bench ${new Date().toISOString().slice(11, 19)}] ${line}`);
+
+/** Sizes and durations of every phase; quick mode only checks that everything runs. */
+const plan = quick
+  ? { texts: 256, batchSizes: [1, 8, 32], timing: { budgetMs: 300, repetitions: 2 }, rounds: 2, naive: 5, lagMs: 4_000, lagRates: [5, 20], stepRates: [50], stepMs: 4_000, importCount: 1_000, searchSizes: [300, 1_000, 2_000], searchRequests: 30, coldRuns: 1 }
+  : { texts: 2_048, batchSizes: [1, 4, 8, 16, 32, 64, 128], timing: { budgetMs: 1_000, repetitions: 3 }, rounds: 5, naive: 40, lagMs: 20_000, lagRates: [5, 20, 50], stepRates: [100, 150, 200, 300], stepMs: 15_000, importCount: 10_000, searchSizes: [1_000, 10_000, 100_000], searchRequests: 300, coldRuns: 3 };
+
+async function main(): Promise<void> {
+  const startedAt = performance.now();
+  const machine = machineInfo();
+  let modelSource = 'EMBEDDING_MODEL_DIR';
+  if (!process.env.EMBEDDING_MODEL_DIR) {
+    process.env.EMBEDDING_MODEL_DIR = (await generateTestModel()).dir;
+    process.env.EMBEDDING_ALLOW_REMOTE = 'false';
+    modelSource = 'generated test model';
+  }
+  Object.assign(process.env, {
+    POWERTOOLS_LOG_LEVEL: process.env.POWERTOOLS_LOG_LEVEL ?? 'ERROR',
+    POWERTOOLS_METRICS_DISABLED: 'true',
+    AWS_REGION: process.env.AWS_REGION ?? 'us-east-1',
+    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+  });
+  console.log(`persona-db benchmark${quick ? ' (QUICK: smoke run, figures not comparable)' : ''}`);
+  console.log(`machine: ${machine.cores} cores (${machine.cpuModel}), ${machine.memoryGiB} GiB, Node ${machine.node}, ${machine.platform}`);
+  console.log(`load average at start: ${machine.loadAverage.start}; commit ${machine.gitCommit}${machine.gitDirty ? ' (uncommitted changes)' : ''}; seed ${BENCH_SEED}`);
+
+  const embedder = await createEmbedder();
+  console.log(`model: ${embedder.model.id} (${modelSource}, ${embedder.model.dtype}, ${embedder.model.dimension} dims, ${process.env.EMBEDDING_MODEL_DIR})`);
+  const searchRoute = routes.some((route) => route.name === 'searchPersonas');
+  const results: BenchResults = { machine, quick, seed: BENCH_SEED, model: { ...embedder.model, source: modelSource, dir: process.env.EMBEDDING_MODEL_DIR! }, notes: [] };
+  if (!searchRoute) results.notes.push('POST /personas/search is not in the route table: search latency and search-API visibility not measured.');
+
+  log('starting DynamoDB Local and the Qdrant server on free ports');
+  const infrastructure = await startInfrastructure(process.env);
+  const qdrant = createQdrantClient({ url: infrastructure.qdrant.url, apiKey: undefined });
+  const running: ServiceProcess[] = [];
+  const stopAll = async () => {
+    for (const service of running.splice(0)) await service.stop();
+  };
+  try {
+    if (!skip.has('embedding')) {
+      const personas = Array.from({ length: plan.texts }, (_, i) => benchStoredPersona(i));
+      const texts = personas.map(personaEmbeddingText);
+      log(`embedding ceiling: raw ONNX session, batch sizes ${plan.batchSizes.join(', ')}`);
+      const ceiling = await measureCeiling(texts, plan.batchSizes, plan.timing);
+      log(`ceiling ${ceiling.best.personasPerSecond.toFixed(0)}/s at batch ${ceiling.best.batchSize}; comparing with the indexer's path (${plan.rounds} interleaved rounds)`);
+      const comparison = await measureIndexerComparison(personas, embedder, ceiling.best.batchSize, { budgetMs: plan.timing.budgetMs, rounds: plan.rounds });
+      log('naive approach (new pipeline and Qdrant client per persona)');
+      const naive = await measureNaive(personas, infrastructure.qdrant.url, embedder, { maxPersonas: plan.naive, budgetMs: 15_000 });
+      results.embedding = { texts: texts.length, meanTextChars: Math.round(texts.reduce((sum, text) => sum + text.length, 0) / texts.length), ceiling, comparison, naive };
+    }
+
+    if (!skip.has('lag') || searchRoute) {
+      const dataset = await createDataset(infrastructure, 'a');
+      log(`data set A: starting the indexer and API processes`);
+      const indexer = await startIndexerProcess(dataset);
+      running.push(indexer);
+      const api = await startApiProcess(dataset);
+      running.push(api);
+      log('importing 1,000 personas');
+      const seeded = await measureBulkImport(api.url, qdrant, dataset.collection, benchPersonas(1_000), { batchSize: 100, concurrency: 4, workDir: scratchDir, runId: 'a', expectedPoints: 1_000 });
+      results.seed1k = seeded;
+      if (searchRoute) {
+        log('search latency at 1,000 personas');
+        (results.search ??= []).push(await measureSearchLatency(api.url, embedder, { points: 1_000, seededBy: 'api-import', requests: plan.searchRequests, warmup: 20 }));
+      }
+      if (!skip.has('lag')) {
+        const patchTargets = await listIds(api.url);
+        const lag: LagRunResult[] = [];
+        const run = async (rate: number, durationMs: number, visibility: LagRunResult['visibility']) => {
+          log(`lag at ${rate} writes/s for ${durationMs / 1000} s (${visibility})`);
+          const result = await runLag({ apiUrl: api.url, qdrant, collection: dataset.collection, patchTargets, ratePerSecond: rate, durationMs, visibility, pollIntervalMs: 10, runId: `${visibility}-${rate}` });
+          log(`  p50 ${result.lagMs.p50} p95 ${result.lagMs.p95} p99 ${result.lagMs.p99} ms, ${result.keptUp ? 'kept up' : 'did not keep up'}`);
+          lag.push(result);
+          return result;
+        };
+        for (const rate of plan.lagRates) await run(rate, plan.lagMs, 'qdrant-retrieve');
+        if (searchRoute) await run(20, plan.lagMs, 'search-api');
+        for (const rate of plan.stepRates) if (!(await run(rate, plan.stepMs, 'qdrant-retrieve')).keptUp) break;
+        results.lag = lag;
+      }
+      results.memory = { lagPhase: { apiMiB: api.peakRssMiB(), indexerMiB: indexer.peakRssMiB() } };
+      await stopAll();
+    }
+
+    if (!skip.has('import')) {
+      const dataset = await createDataset(infrastructure, 'b');
+      log('data set B: starting the indexer and API processes');
+      const indexer = await startIndexerProcess(dataset);
+      running.push(indexer);
+      const api = await startApiProcess(dataset);
+      running.push(api);
+      log(`bulk import of ${plan.importCount} personas`);
+      results.bulkImport = await measureBulkImport(api.url, qdrant, dataset.collection, benchPersonas(plan.importCount, 100_000), { batchSize: 100, concurrency: 4, workDir: scratchDir, runId: 'b', expectedPoints: plan.importCount });
+      log(`  accepted in ${results.bulkImport.importSeconds} s, indexed in ${results.bulkImport.indexedSeconds} s`);
+      if (searchRoute) {
+        log(`search latency at ${plan.importCount} personas`);
+        (results.search ??= []).push(await measureSearchLatency(api.url, embedder, { points: plan.importCount, seededBy: 'api-import', requests: plan.searchRequests, warmup: 20 }));
+      }
+      (results.memory ??= {}).importPhase = { apiMiB: api.peakRssMiB(), indexerMiB: indexer.peakRssMiB() };
+      await stopAll();
+    }
+
+    const largest = plan.searchSizes.at(-1)!;
+    if (searchRoute && !skip.has('search100k')) {
+      const dataset = await createDataset(infrastructure, 'c');
+      log(`data set C: seeding ${largest} points straight into Qdrant (production point builders, embedDocuments)`);
+      const seeding = await seedIndexDirectly(qdrant, dataset.collection, embedder, largest);
+      log(`  seeded in ${seeding.seconds} s`);
+      const api = await startApiProcess(dataset);
+      running.push(api);
+      log(`search latency at ${largest} personas`);
+      (results.search ??= []).push({ ...(await measureSearchLatency(api.url, embedder, { points: largest, seededBy: 'direct-qdrant-upsert', requests: plan.searchRequests, warmup: 20 })), seedingSeconds: seeding.seconds });
+      (results.memory ??= {}).search100kPhase = { apiMiB: api.peakRssMiB() };
+      await stopAll();
+    }
+    (results.memory ??= {}).qdrantServerMiB = infrastructure.qdrant.peakRssMiB();
+
+    if (!skip.has('coldstart')) {
+      const dataset = await createDataset(infrastructure, 'cold');
+      const workDir = path.join(scratchDir, 'coldstart');
+      mkdirSync(workDir, { recursive: true });
+      log('cold starts: bundling like the CDK stack, then fresh Node processes');
+      results.coldStart = await measureColdStarts(coldStartTargets(benchPersona(0)), workDir, dataset.env, plan.coldRuns);
+    }
+  } finally {
+    await stopAll();
+    await infrastructure.stop();
+    await embedder.dispose();
+  }
+
+  machine.loadAverage.end = Math.round(os.loadavg()[0]! * 100) / 100;
+  results.totalSeconds = Math.round((performance.now() - startedAt) / 1000);
+  const table = markdownTable(results);
+  results.markdown = table;
+  console.log(`\n${table}\n`);
+  console.log(`total ${results.totalSeconds} s; load average at end ${machine.loadAverage.end}`);
+  const dir = path.join(PROJECT_ROOT, 'bench', 'results');
+  mkdirSync(dir, { recursive: true });
+  const slug = path.basename(results.model.dir).replace(/[^\w.-]+/g, '-');
+  const file = path.join(dir, `${machine.date.slice(0, 19).replace(/[:T]/g, '-')}-${slug}${quick ? '-quick' : ''}.json`);
+  writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`);
+  console.log(`results: ${path.relative(PROJECT_ROOT, file)}`);
+}
+
+/** Ids of every persona in the data set, through the API's own paging. */
+async function listIds(apiUrl: string): Promise<string[]> {
+  const api = apiClient(apiUrl);
+  const ids: string[] = [];
+  let cursor: string | null = null;
+  do {
+    const response = await api('GET', `/personas?limit=100${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`);
+    ids.push(...(response.json.items as Array<{ id: string }>).map((item) => item.id));
+    cursor = response.json.next_cursor as string | null;
+  } while (cursor);
+  return ids;
+}
+
+main().then(
+  () => process.exit(0),
+  (error: Error) => {
+    console.error(`bench failed: ${error.stack ?? error.message}`);
+    process.exit(1);
+  },
+);
