@@ -10,6 +10,7 @@ import { DEFAULT_API_URL, type ApiTarget } from '../shared/operations/personaApi
 import { exportPersonas } from '../shared/operations/personaExport';
 import { PERSONA_FILE_FORMATS, type PersonaFileFormat } from '../shared/operations/personaFileRecords';
 import { importPersonas } from '../shared/operations/personaImport';
+import { reindexCollection } from '../shared/operations/collectionReindex';
 import { reconcileIndex, type ReconcileReport } from '../shared/operations/indexReconciler';
 import { indexStatus } from '../shared/operations/indexStatus';
 import { connectToStage } from '../shared/operations/stageConnections';
@@ -231,6 +232,70 @@ async function runStatus(args: string[]): Promise<number> {
   return 0;
 }
 
+async function runReindex(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      ...common,
+      'model-dir': { type: 'string' },
+      dtype: { type: 'string' },
+      'model-id': { type: 'string' },
+      revision: { type: 'string' },
+      segments: { type: 'string' },
+      'grace-seconds': { type: 'string' },
+      'keep-old': { type: 'boolean' },
+    },
+  });
+  if (values.help) return usage();
+  const dtype = values.dtype as EmbeddingDtype | undefined;
+  if (dtype && dtype !== 'q8' && dtype !== 'fp32') throw new UsageError('--dtype takes q8 or fp32');
+  const stage = await connectToStage(stageEnv(values));
+  const embedder = await embedderFor(values, {
+    ...(values['model-dir'] ? { modelDir: values['model-dir'] } : {}),
+    ...(dtype ? { dtype } : {}),
+    ...(values['model-id'] ? { modelId: values['model-id'] } : {}),
+    ...(values.revision ? { revision: values.revision } : {}),
+  });
+  const bar = progressBar();
+  const started = performance.now();
+  try {
+    const report = await reindexCollection(
+      { repository: stage.repository, qdrant: stage.qdrant, alias: stage.alias, tables: stage.tables, embedder },
+      {
+        segments: wholeNumber(values, 'segments', 4),
+        ...(values['grace-seconds'] !== undefined ? { graceMs: wholeNumber(values, 'grace-seconds', 1) * 1000 } : {}),
+        keepOld: !!values['keep-old'],
+        onPhase: (phase, detail) => {
+          bar.done();
+          process.stderr.write(`reindex: ${phase}: ${detail}\n`);
+        },
+        // The table's size is not known up front (a scan would cost as much as the backfill): count and rate only.
+        onBackfillProgress: (personas) => bar.update({ done: 0, total: 0, items: personas, unit: 'personas embedded', elapsedMs: performance.now() - started }),
+      },
+    );
+    const changed = report.from.model !== report.to.model;
+    print(
+      values,
+      report,
+      [
+        `${report.alias} now points at ${report.to.collection} (${report.to.model}); it was ${report.from.collection} (${report.from.model ?? 'unknown model'})${report.oldCollectionDropped ? ', now dropped' : ', kept (--keep-old)'}`,
+        `backfill: ${report.backfill.personas} personas in ${(report.backfill.durationMs / 1000).toFixed(1)} s = ${report.backfill.personasPerSecond.toFixed(0)} personas/s; ${report.liveChanges} live changes followed`,
+        `verified: ${report.personas} personas, zero differences (${report.repairedBeforeSwap} repaired before the swap, ${report.repairedAfterSwap} after)`,
+        ...(changed
+          ? [
+              `The model changed: restart or redeploy the indexer and the search functions with ${report.to.model} now (EMBEDDING_MODEL_DIR / EMBEDDING_DTYPE; in AWS: npm run deploy with that model).`,
+              'Until then the indexer refuses to write into the new collection (its changes are retried, then land in the failure destination); run `personas reconcile --repair` after the restart.',
+            ]
+          : []),
+      ].join('\n'),
+    );
+    return 0;
+  } finally {
+    bar.done();
+    await embedder.dispose();
+  }
+}
+
 function usage(): number {
   console.log(USAGE);
   return 0;
@@ -239,6 +304,7 @@ function usage(): number {
 const commands: Record<string, (args: string[]) => Promise<number>> = {
   import: runImport,
   export: runExport,
+  reindex: runReindex,
   reconcile: runReconcile,
   status: runStatus,
 };

@@ -9,7 +9,7 @@ import type { QdrantClient } from '@qdrant/js-client-rest';
 import type { PersonaRepository } from '../persona/personaRepository';
 import type { Persona } from '../persona/schema';
 import { findDrift, scrollPoints, type Drift, type DriftKind, type IndexedPoint } from '../vectorIndex/indexDrift';
-import { modelLabel, readIndexedModel, sameModel, EmbeddingModelMismatchError, type IndexedModel } from '../vectorIndex/personaCollection';
+import { modelLabel, readIndexedModel, sameModel, EmbeddingModelMismatchError, TEXT_VECTOR, TRAITS_VECTOR, type IndexedModel } from '../vectorIndex/personaCollection';
 import { syncPersonaChanges, type SyncAction, type SyncDeps } from '../vectorIndex/syncPersonaChanges';
 
 export interface IndexSnapshotDeps {
@@ -105,6 +105,47 @@ export async function repairIds(deps: IndexSnapshotDeps & { embedder: SyncDeps['
   return { actions, errors };
 }
 
+/** Differences for just these ids, read fresh from both sides. */
+export async function differencesOf(deps: IndexSnapshotDeps, collection: string, model: IndexedModel, ids: readonly string[]): Promise<Drift[]> {
+  const [rows, points] = await Promise.all([
+    deps.repository.getMany(ids),
+    deps.qdrant.retrieve(collection, { ids: [...ids], with_payload: true, with_vector: true }),
+  ]);
+  const indexed: IndexedPoint[] = points.map((point) => {
+    const vectors = (point.vector ?? {}) as Record<string, unknown>;
+    return { id: String(point.id), payload: point.payload ?? {}, hasTextVector: Array.isArray(vectors[TEXT_VECTOR]), hasTraitsVector: Array.isArray(vectors[TRAITS_VECTOR]) };
+  });
+  const wanted = new Set(ids);
+  // findDrift calls a point without a row an orphan; only the asked-for ids count here.
+  return findDrift(rows.values(), indexed, modelLabel(model)).filter((entry) => wanted.has(entry.id));
+}
+
+const REPAIR_ROUNDS = 5;
+
+/**
+ * Repairs `drift` and checks those ids again, a few rounds: a persona written again between the
+ * repair and the check (live traffic) is simply repaired once more. Returns what still differs.
+ */
+export async function repairUntilEqual(deps: IndexSnapshotDeps & { embedder: SyncDeps['embedder'] }, collection: string, drift: readonly Drift[]) {
+  const totals: Record<SyncAction, number> = { embedded: 0, 'payload-only': 0, deleted: 0, skipped: 0, failed: 0 };
+  const errors: string[] = [];
+  let remaining = [...drift];
+  for (let round = 0; round < REPAIR_ROUNDS && remaining.length > 0; round++) {
+    const ids = [...new Set(remaining.map((entry) => entry.id))];
+    const { actions, errors: roundErrors } = await repairIds(deps, collection, ids);
+    for (const [action, count] of Object.entries(actions)) totals[action as SyncAction] += count;
+    errors.push(...roundErrors.slice(0, 10 - errors.length));
+    // The sync deletes an orphan only at the version it saw; an orphan with no version at all was
+    // never written by the indexer, so it goes by id.
+    const orphans = remaining.filter((entry) => entry.kind === 'orphan').map((entry) => entry.id);
+    if (orphans.length > 0) {
+      await deps.qdrant.delete(collection, { wait: true, filter: { must: [{ has_id: orphans }, { is_empty: { key: 'version' } }] } });
+    }
+    remaining = await differencesOf(deps, collection, deps.embedder.model, ids);
+  }
+  return { actions: totals, errors, remaining };
+}
+
 export async function reconcileIndex(deps: ReconcileDeps, options: { repair: boolean }): Promise<ReconcileReport> {
   const started = performance.now();
   const collection = await resolveCollection(deps.qdrant, deps.collection);
@@ -121,21 +162,9 @@ export async function reconcileIndex(deps: ReconcileDeps, options: { repair: boo
     points: found.points,
     drift: found.drift,
     byKind: countByKind(found.drift),
+    ...(options.repair ? { repair: await repairUntilEqual({ ...deps, embedder: deps.embedder! }, collection, found.drift) } : {}),
     durationMs: 0,
   };
-  if (options.repair && found.drift.length > 0) {
-    const { actions, errors } = await repairIds({ ...deps, embedder: deps.embedder! }, collection, [...new Set(found.drift.map((entry) => entry.id))]);
-    // The sync deletes an orphan only at the version it saw; an orphan with no version at all was
-    // never written by the indexer, so it goes by id.
-    const orphans = found.drift.filter((entry) => entry.kind === 'orphan').map((entry) => entry.id);
-    if (orphans.length > 0) {
-      await deps.qdrant.delete(collection, { wait: true, filter: { must: [{ has_id: orphans }, { is_empty: { key: 'version' } }] } });
-    }
-    const again = await compareIndex(deps, collection, model, deps.segments);
-    report.repair = { actions, errors, remaining: again.drift };
-  } else if (options.repair) {
-    report.repair = { actions: { embedded: 0, 'payload-only': 0, deleted: 0, skipped: 0, failed: 0 }, errors: [], remaining: [] };
-  }
   report.durationMs = performance.now() - started;
   return report;
 }

@@ -1,18 +1,24 @@
 import { createDocumentClient } from '../aws/dynamodb';
 import { tableConfig } from '../config';
 import { personaRepository } from '../persona/personaRepository';
-import { ensurePersonaCollection } from './personaCollection';
+import { ALIAS_RECHECK_MS, ensurePersonaCollection } from './personaCollection';
 import type { SyncDeps } from './syncPersonaChanges';
 import { vectorIndexDeps } from './vectorIndexDeps';
 
 let loading: Promise<SyncDeps> | undefined;
+let target: { collection: string; checkedAt: number } | undefined;
 
 /**
  * Everything the indexer needs, built once per warm container: the model (loaded once), the
  * Qdrant client, the collection checked against the model, and the table reader. A failed
  * initialisation is retried on the next invocation instead of being cached.
+ *
+ * Writes go to the physical collection behind the alias, resolved and checked against this
+ * model at most ALIAS_RECHECK_MS ago: after a reindex swaps the alias, the indexer moves to the
+ * new collection within that time, and if the new collection holds another model's vectors it
+ * refuses (EmbeddingModelMismatchError, so the records are retried) instead of mixing models.
  */
-export function indexerDeps(): Promise<SyncDeps> {
+export async function indexerDeps(): Promise<SyncDeps> {
   loading ??= (async () => {
     const config = tableConfig();
     const repository = personaRepository(createDocumentClient(config), {
@@ -20,11 +26,14 @@ export function indexerDeps(): Promise<SyncDeps> {
       idempotency: config.idempotencyTableName,
     });
     const { qdrant, collection, embedder } = await vectorIndexDeps();
-    await ensurePersonaCollection(qdrant, collection, embedder.model);
     return { readPersonas: (ids: readonly string[]) => repository.getMany(ids), qdrant, collection, embedder };
   })().catch((error: unknown) => {
     loading = undefined;
     throw error;
   });
-  return loading;
+  const deps = await loading;
+  if (!target || Date.now() - target.checkedAt >= ALIAS_RECHECK_MS) {
+    target = { collection: await ensurePersonaCollection(deps.qdrant, deps.collection, deps.embedder.model), checkedAt: Date.now() };
+  }
+  return { ...deps, collection: target.collection };
 }

@@ -38,6 +38,13 @@ export const sameModel = (a: IndexedModel | undefined, b: IndexedModel) =>
 
 export const modelLabel = (model: IndexedModel) => `${model.id}@${model.revision}/${model.dtype}`;
 
+/**
+ * How long the indexer keeps writing to the physical collection it resolved (and checked against
+ * its model) before it resolves the alias again. A reindex keeps the old collection's changes
+ * flowing into the new one for longer than this after its alias swap, so none falls between.
+ */
+export const ALIAS_RECHECK_MS = 10_000;
+
 async function resolveAlias(client: QdrantClient, name: string): Promise<string | undefined> {
   const { aliases } = await client.getAliases();
   return aliases.find((alias) => alias.alias_name === name)?.collection_name;
