@@ -18,9 +18,11 @@ import {
 } from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpIamAuthorizer, HttpJwtAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
-import { Alarm, ComparisonOperator, TreatMissingData, type IMetric } from 'aws-cdk-lib/aws-cloudwatch';
+import { Alarm, ComparisonOperator, Metric, TreatMissingData, type IMetric } from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import { AttributeType, BillingMode, StreamViewType, Table } from 'aws-cdk-lib/aws-dynamodb';
+import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
+import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
 import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Key } from 'aws-cdk-lib/aws-kms';
 import { Architecture, Runtime, StartingPosition, type CfnFunction } from 'aws-cdk-lib/aws-lambda';
@@ -50,6 +52,7 @@ export interface PersonaDbStackProps extends StackProps {
   /** The route table; tests may add routes (e.g. one with `embeds: true`). */
   readonly routes?: readonly RouteDefinition[];
   readonly indexerEntry?: string;
+  readonly reconcilerEntry?: string;
 }
 
 /** The Lambda runtime of every function (nodejs22.x). */
@@ -57,6 +60,12 @@ export const LAMBDA_RUNTIME = Runtime.NODEJS_22_X;
 
 /** Logical id of the indexer function, next to the route names (which are the API functions' logical ids). */
 export const INDEXER_LOGICAL_ID = 'indexer';
+
+/** The scheduled reconciler: the same code as `personas reconcile --repair`. */
+export const RECONCILER_LOGICAL_ID = 'reconciler';
+export const RECONCILER_ENTRY = 'functions/reconciler/handler.ts';
+/** Powertools service name of the reconciler: the dimension of its drift metrics. */
+export const RECONCILER_SERVICE = 'persona-db-reconciler';
 
 interface FunctionSpec {
   readonly id: string;
@@ -76,6 +85,8 @@ export class PersonaDbStack extends Stack {
   readonly api: HttpApi;
   readonly apiFunctions: ReadonlyMap<string, NodejsFunction>;
   readonly indexer: NodejsFunction;
+  readonly reconciler: NodejsFunction;
+  readonly reconcilerSchedule: Rule;
   readonly failureQueue: Queue;
   readonly qdrantSecret: ISecret;
   readonly alarmTopic: Topic;
@@ -235,8 +246,30 @@ export class PersonaDbStack extends Stack {
     );
     acknowledgeNagRule(indexer.role!, 'AwsSolutions-IAM5[Resource::*]', 'dynamodb:ListStreams has no resource-level permissions (IAM only accepts "*"); the event source mapping grant adds it. The stream read actions themselves are scoped to this table\'s stream ARN.');
 
+    // ---- Reconciler -------------------------------------------------------------------------
+    const reconciler = (this.reconciler = this.createFunction({
+      id: RECONCILER_LOGICAL_ID,
+      entry: props.reconcilerEntry ?? RECONCILER_ENTRY,
+      description: `${config.namePrefix} scheduled table/index reconciliation and repair`,
+      embeds: true,
+      memoryMb: config.functions.reconciler.memoryMb,
+      timeoutSeconds: config.functions.reconciler.timeoutSeconds,
+      serviceName: RECONCILER_SERVICE,
+      environment: { ...commonEnvironment, ...qdrantEnvironment },
+    }));
+    this.qdrantSecret.grantRead(reconciler);
+    // A parallel Scan of the whole table and a consistent BatchGetItem of the rows that differ;
+    // it never writes to the table and does not read its stream.
+    this.table.grant(reconciler, 'dynamodb:Scan', 'dynamodb:BatchGetItem');
+    this.reconcilerSchedule = new Rule(this, 'ReconcilerSchedule', {
+      description: `Runs the ${config.namePrefix} reconciler every ${config.reconciler.intervalMinutes} minutes`,
+      schedule: Schedule.rate(Duration.minutes(config.reconciler.intervalMinutes)),
+      // The next scheduled run retries a failed one; repairs are idempotent.
+      targets: [new LambdaFunction(reconciler, { retryAttempts: 0 })],
+    });
+
     // ---- Alarms -----------------------------------------------------------------------------
-    this.createAlarms([...apiFunctions.entries(), [INDEXER_LOGICAL_ID, indexer]]);
+    this.createAlarms([...apiFunctions.entries(), [INDEXER_LOGICAL_ID, indexer], [RECONCILER_LOGICAL_ID, reconciler]]);
 
     // ---- Outputs ----------------------------------------------------------------------------
     new CfnOutput(this, 'ApiUrl', { value: this.api.apiEndpoint, description: 'Base URL of the HTTP API ($default stage)' });
@@ -402,6 +435,18 @@ export class PersonaDbStack extends Stack {
       this.failureQueue.metricApproximateNumberOfMessagesVisible({ statistic: 'Maximum', period: Duration.minutes(1) }),
       1,
       'Stream batches the indexer gave up on are waiting in the on-failure queue: re-index those records.',
+    );
+    alarm(
+      'ReconcilerDriftRemaining',
+      new Metric({
+        namespace: 'PersonaDb',
+        metricName: 'DriftRemaining',
+        dimensionsMap: { service: RECONCILER_SERVICE },
+        statistic: 'Maximum',
+        period: Duration.minutes(this.config.reconciler.intervalMinutes),
+      }),
+      1,
+      'The reconciler could not repair every difference between the table and the index: run `personas reconcile` and read the reconciler logs.',
     );
     for (const [name, fn] of functions) {
       alarm(`${name}Errors`, fn.metricErrors({ statistic: 'Sum', period: Duration.minutes(5) }), 1, `${name} invocations failed.`);

@@ -80,6 +80,12 @@ export interface StageConfig {
     readonly embeddingApi: FunctionSizing;
     /** The DynamoDB Streams indexer: embeds up to one batch per invocation. */
     readonly indexer: FunctionSizing;
+    /** The scheduled reconciler: scans the table and the index, re-embeds what differs. */
+    readonly reconciler: FunctionSizing;
+  };
+  readonly reconciler: {
+    /** Minutes between two runs of the reconciler (EventBridge schedule). */
+    readonly intervalMinutes: number;
   };
   /** Powertools log level for every function. */
   readonly logLevel: 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
@@ -126,7 +132,9 @@ export const stageDefaults: Record<Stage, StageConfig> = {
       api: { memoryMb: 512, timeoutSeconds: 10 },
       embeddingApi: { memoryMb: 2048, timeoutSeconds: 29 },
       indexer: { memoryMb: 2048, timeoutSeconds: 120 },
+      reconciler: { memoryMb: 2048, timeoutSeconds: 900 },
     },
+    reconciler: { intervalMinutes: 60 },
     logLevel: 'DEBUG',
     logRetentionDays: 30,
     qdrant: { initialUrl: 'https://replace-me.qdrant.invalid:6333', collection: 'personas' },
@@ -146,7 +154,9 @@ export const stageDefaults: Record<Stage, StageConfig> = {
       api: { memoryMb: 1024, timeoutSeconds: 10 },
       embeddingApi: { memoryMb: 3008, timeoutSeconds: 29 },
       indexer: { memoryMb: 3008, timeoutSeconds: 180 },
+      reconciler: { memoryMb: 3008, timeoutSeconds: 900 },
     },
+    reconciler: { intervalMinutes: 60 },
     logLevel: 'INFO',
     logRetentionDays: 365,
     qdrant: { initialUrl: 'https://replace-me.qdrant.invalid:6333', collection: 'personas' },

@@ -12,14 +12,15 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { App, Validations } from 'aws-cdk-lib';
+import { App, Duration, Validations } from 'aws-cdk-lib';
+import { Schedule } from 'aws-cdk-lib/aws-events';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import type { IConstruct } from 'constructs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ML_PACKAGES, PROJECT_ROOT } from '../infra/bundling';
 import { addNagChecks } from '../infra/nag';
-import { INDEXER_LOGICAL_ID, PersonaDbStack } from '../infra/personaDbStack';
+import { INDEXER_LOGICAL_ID, PersonaDbStack, RECONCILER_ENTRY, RECONCILER_LOGICAL_ID, RECONCILER_SERVICE } from '../infra/personaDbStack';
 import { buildStageConfig, stackName, stageConfigFromContext, stageDefaults, type Stage, type StageConfig } from '../infra/stageConfig';
 import { TEST_MODEL_HINT_DIR } from '../shared/embedding/config';
 import { indexerEntry, routes, type RouteDefinition } from '../shared/routes';
@@ -97,7 +98,7 @@ function synthesize(stage: Stage, options: { routes?: readonly RouteDefinition[]
 const synths = {} as Record<Stage, Synth>;
 
 beforeAll(() => {
-  for (const entry of [...routes.map((route) => route.entry), indexerEntry]) {
+  for (const entry of [...routes.map((route) => route.entry), indexerEntry, RECONCILER_ENTRY]) {
     expect(existsSync(path.join(PROJECT_ROOT, entry)), `handler ${entry} must exist to synth`).toBe(true);
   }
   synths.dev = synthesize('dev', { routes: [...routes, probeEmbeddingRoute] });
@@ -193,8 +194,8 @@ function filesUnder(dir: string): string[] {
 
 const sizeOf = (dir: string) => filesUnder(dir).reduce((total, file) => total + statSync(file).size, 0);
 
-const functionIds = (synth: Synth) => [...synth.routes.map((route) => route.name), INDEXER_LOGICAL_ID];
-const embeddingIds = (synth: Synth) => [...synth.routes.filter((route) => route.embeds).map((route) => route.name), INDEXER_LOGICAL_ID];
+const functionIds = (synth: Synth) => [...synth.routes.map((route) => route.name), INDEXER_LOGICAL_ID, RECONCILER_LOGICAL_ID];
+const embeddingIds = (synth: Synth) => [...synth.routes.filter((route) => route.embeds).map((route) => route.name), INDEXER_LOGICAL_ID, RECONCILER_LOGICAL_ID];
 const plainApiIds = (synth: Synth) => synth.routes.filter((route) => !route.embeds).map((route) => route.name);
 
 // ---- stage config ----------------------------------------------------------------------------
@@ -329,7 +330,7 @@ describe.each(['dev', 'prod'] as const)('%s stack', (stage) => {
   });
 
   describe('Lambda functions', () => {
-    it('one nodejs22.x arm64 ESM function per route plus the indexer, with its own log group and retention', () => {
+    it('one nodejs22.x arm64 ESM function per route plus the indexer and the reconciler, with its own log group and retention', () => {
       const { resources, config } = s();
       const functions = ofType(resources, 'AWS::Lambda::Function');
       expect(functions.map(([id]) => id).sort()).toEqual(functionIds(s()).sort());
@@ -352,6 +353,10 @@ describe.each(['dev', 'prod'] as const)('%s stack', (stage) => {
         MemorySize: config.functions.indexer.memoryMb,
         Timeout: config.functions.indexer.timeoutSeconds,
       });
+      expect(resources[RECONCILER_LOGICAL_ID]!.Properties).toMatchObject({
+        MemorySize: config.functions.reconciler.memoryMb,
+        Timeout: config.functions.reconciler.timeoutSeconds,
+      });
     });
 
     it('environment: table names, Powertools, source maps; Qdrant only as a secret ARN and only where it is used', () => {
@@ -364,7 +369,7 @@ describe.each(['dev', 'prod'] as const)('%s stack', (stage) => {
         expect(variables, id).toMatchObject({
           NODE_OPTIONS: '--enable-source-maps',
           TABLE_NAME: { Ref: tableId },
-          POWERTOOLS_SERVICE_NAME: id === INDEXER_LOGICAL_ID ? 'persona-db-indexer' : 'persona-db-api',
+          POWERTOOLS_SERVICE_NAME: { [INDEXER_LOGICAL_ID]: 'persona-db-indexer', [RECONCILER_LOGICAL_ID]: RECONCILER_SERVICE }[id] ?? 'persona-db-api',
           POWERTOOLS_METRICS_NAMESPACE: 'PersonaDb',
           POWERTOOLS_LOG_LEVEL: synth.config.logLevel,
           STAGE: synth.config.stage,
@@ -382,7 +387,7 @@ describe.each(['dev', 'prod'] as const)('%s stack', (stage) => {
         } else {
           for (const name of ['QDRANT_SECRET_ARN', 'QDRANT_COLLECTION', 'EMBEDDING_MODEL_DIR']) expect(variables[name], `${id} ${name}`).toBeUndefined();
         }
-        if (id !== INDEXER_LOGICAL_ID) {
+        if (id !== INDEXER_LOGICAL_ID && id !== RECONCILER_LOGICAL_ID) {
           expect(variables.IDEMPOTENCY_TABLE_NAME).toEqual({ Ref: idempotencyId });
           // Resolved by CloudFormation from the cursor secret: no literal key in the template.
           expect(JSON.stringify(variables.CURSOR_SIGNING_KEY)).toMatch(/\{\{resolve:secretsmanager:/);
@@ -462,6 +467,32 @@ describe.each(['dev', 'prod'] as const)('%s stack', (stage) => {
     });
   });
 
+  describe('reconciler', () => {
+    it('least privilege: Scan and BatchGetItem on the persona table (no writes, no stream), the Qdrant secret, its logs', () => {
+      const synth = s();
+      const actions = actionMap(grantsOf(synth, RECONCILER_LOGICAL_ID));
+      const tableId = logicalIdOf(synth, synth.stack.table);
+      expectOnlyServices(actions, ['dynamodb', 'logs', 'secretsmanager'], 'reconciler');
+      const dynamo = Object.fromEntries([...actions].filter(([action]) => action.startsWith('dynamodb:')).map(([action, targets]) => [action, [...targets]]));
+      expect(dynamo).toEqual({ 'dynamodb:Scan': [tableId], 'dynamodb:BatchGetItem': [tableId] });
+      expect(env(synth, RECONCILER_LOGICAL_ID)).toMatchObject({ QDRANT_COLLECTION: synth.config.qdrant.collection, POWERTOOLS_SERVICE_NAME: RECONCILER_SERVICE });
+    });
+
+    it('runs on an EventBridge schedule from the stage config, without retries (the next run retries)', () => {
+      const synth = s();
+      const rules = ofType(synth.resources, 'AWS::Events::Rule');
+      expect(rules).toHaveLength(1);
+      const [[, rule]] = rules as [[string, Resource]];
+      expect(rule.Properties).toMatchObject({ ScheduleExpression: Schedule.rate(Duration.minutes(synth.config.reconciler.intervalMinutes)).expressionString, State: 'ENABLED' });
+      expect(rule.Properties!.Targets).toEqual([expect.objectContaining({ Arn: { 'Fn::GetAtt': [RECONCILER_LOGICAL_ID, 'Arn'] }, RetryPolicy: { MaximumRetryAttempts: 0 } })]);
+      synth.template.hasResourceProperties('AWS::Lambda::Permission', {
+        Action: 'lambda:InvokeFunction',
+        FunctionName: { 'Fn::GetAtt': [RECONCILER_LOGICAL_ID, 'Arn'] },
+        Principal: 'events.amazonaws.com',
+      });
+    });
+  });
+
   describe('indexer event source', () => {
     it('DynamoDB stream mapping uses exactly shared/streamSettings.ts, with the SQS on-failure destination', () => {
       const synth = s();
@@ -527,7 +558,10 @@ describe.each(['dev', 'prod'] as const)('%s stack', (stage) => {
         expect(find('Errors', { Ref: id }), id).toHaveLength(1);
         expect(find('Throttles', { Ref: id }), id).toHaveLength(1);
       }
-      expect(alarms).toHaveLength(2 + 2 * functionIds(synth).length);
+      expect(find('DriftRemaining', { Name: 'service', Value: RECONCILER_SERVICE })).toEqual([
+        expect.objectContaining({ Namespace: 'PersonaDb', Statistic: 'Maximum', Threshold: 1, Period: synth.config.reconciler.intervalMinutes * 60 }),
+      ]);
+      expect(alarms).toHaveLength(3 + 2 * functionIds(synth).length);
       synth.template.hasResourceProperties('AWS::SNS::Topic', { KmsMasterKeyId: Match.anyValue() });
       synth.template.hasResourceProperties('AWS::KMS::Key', {
         EnableKeyRotation: true,

@@ -1,7 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { handler as reconcilerHandler } from '../functions/reconciler/handler';
+import { lambdaContext } from '../local/lambdaEvent';
 import { resolveCollection } from '../shared/operations/indexReconciler';
 import { samplePersona } from './support/apiClient';
 import { startTestSystem } from './support/localSystem';
@@ -90,5 +92,32 @@ describe('personas reconcile', () => {
     const other = await runCli(['reconcile', '--repair'], { env: { EMBEDDING_DTYPE: 'fp32' } });
     expect(other.code).toBe(1);
     expect(other.stderr).toMatch(/holds vectors of .* but this function embeds with .*personas reindex/s);
+  });
+
+  it('the scheduled reconciler function repairs drift and publishes DriftFound, DriftRepaired and DriftRemaining', async () => {
+    const collection = await resolveCollection(env.qdrant, env.collection!);
+    await env.qdrant.delete(collection, { wait: true, points: ids.slice(20, 23) });
+    const [template] = await env.qdrant.retrieve(collection, { ids: [ids[30]!], with_payload: true, with_vector: true });
+    await env.qdrant.upsert(collection, { wait: true, points: [{ id: randomUUID(), vector: template!.vector as Record<string, number[]>, payload: template!.payload! }] });
+
+    const written: string[] = [];
+    const spy = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      written.push(String(chunk));
+      return true;
+    });
+    let result: { found: number; remaining: number };
+    try {
+      result = await reconcilerHandler({}, lambdaContext('reconciler'));
+    } finally {
+      spy.mockRestore();
+    }
+    expect(result).toMatchObject({ collection, found: 4, remaining: 0 });
+    expect((await indexDifferences()).drift).toEqual([]);
+    const metrics = written
+      .flatMap((chunk) => chunk.split('\n'))
+      .filter((line) => line.includes('"DriftFound"'))
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(metrics).toHaveLength(1);
+    expect(metrics[0]).toMatchObject({ DriftFound: 4, DriftMissing: 3, DriftOrphan: 1, DriftStaleVersion: 0, DriftRepaired: 4, DriftRemaining: 0 });
   });
 });
