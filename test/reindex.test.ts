@@ -107,10 +107,11 @@ describe('personas reindex', () => {
       report = await reindexCollection(
         { repository: stage.repository, qdrant: stage.qdrant, alias: stage.alias, tables: stage.tables, embedder: fp32 },
         {
-          onPhase: (phase) => {
+          onPhase: async (phase) => {
             phases.push([phase, Date.now() - started]);
-            // Writes stop just before the swap; those still in flight are followed by the tail.
-            if (phase === 'verified') void writes.stop();
+            // Every write is acknowledged before the swap. (One acknowledged after it is the
+            // indexer's, which refuses this new model: see the next test.)
+            if (phase === 'verified') await writes.stop();
           },
         },
       );

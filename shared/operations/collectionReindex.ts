@@ -41,7 +41,8 @@ export interface ReindexOptions {
   graceMs?: number;
   /** Keep the old collection (default: drop it). */
   keepOld?: boolean;
-  onPhase?: (phase: ReindexPhase, detail: string) => void;
+  /** Awaited: a caller may finish its own work at a phase (e.g. settle writes before the swap). */
+  onPhase?: (phase: ReindexPhase, detail: string) => void | Promise<void>;
   onBackfillProgress?: (personas: number) => void;
 }
 
@@ -90,7 +91,7 @@ async function verifyAndRepair(deps: ReindexDeps, collection: string): Promise<n
 
 export async function reindexCollection(deps: ReindexDeps, options: ReindexOptions = {}): Promise<ReindexReport> {
   const started = performance.now();
-  const phase = options.onPhase ?? (() => undefined);
+  const phase = async (name: ReindexPhase, detail: string) => options.onPhase?.(name, detail);
   const segments = options.segments ?? 4;
   const { qdrant, alias } = deps;
   const from = await resolveCollection(qdrant, alias);
@@ -99,7 +100,7 @@ export async function reindexCollection(deps: ReindexDeps, options: ReindexOptio
   const target = await nextCollectionName(qdrant, alias);
   const newModel = modelLabel(deps.embedder.model);
   await createPersonaCollection(qdrant, target, deps.embedder.model);
-  phase('created', `${target} for ${newModel} (the alias stays on ${from}${fromModel ? `, ${modelLabel(fromModel)}` : ''})`);
+  await phase('created', `${target} for ${newModel} (the alias stays on ${from}${fromModel ? `, ${modelLabel(fromModel)}` : ''})`);
 
   const tail = await tailPersonaChanges({
     tables: deps.tables,
@@ -129,11 +130,11 @@ export async function reindexCollection(deps: ReindexDeps, options: ReindexOptio
       }),
     );
     const backfillMs = performance.now() - backfillStarted;
-    phase('backfilled', `${backfilled} personas in ${(backfillMs / 1000).toFixed(1)} s`);
+    await phase('backfilled', `${backfilled} personas in ${(backfillMs / 1000).toFixed(1)} s`);
 
     await tail.caughtUp(Date.now());
     const repairedBeforeSwap = await verifyAndRepair(deps, target);
-    phase('verified', `${target} equals the table (${repairedBeforeSwap} differences repaired on the way)`);
+    await phase('verified', `${target} equals the table (${repairedBeforeSwap} differences repaired on the way)`);
 
     // One request, applied atomically: searches see the old collection or the new one, never none.
     await qdrant.updateCollectionAliases({
@@ -141,18 +142,18 @@ export async function reindexCollection(deps: ReindexDeps, options: ReindexOptio
     });
     swapped = true;
     const swappedAt = Date.now();
-    phase('swapped', `${alias} -> ${target}`);
+    await phase('swapped', `${alias} -> ${target}`);
 
     const graceMs = options.graceMs ?? ALIAS_RECHECK_MS + 5_000;
     await new Promise((resolve) => setTimeout(resolve, graceMs));
     await tail.caughtUp(swappedAt + graceMs);
     await tail.stop();
     const repairedAfterSwap = await verifyAndRepair(deps, target);
-    phase('drained', `${tail.stats.records} live changes followed; ${repairedAfterSwap} late differences repaired`);
+    await phase('drained', `${tail.stats.records} live changes followed; ${repairedAfterSwap} late differences repaired`);
 
     if (!options.keepOld) {
       await qdrant.deleteCollection(from);
-      phase('dropped', from);
+      await phase('dropped', from);
     }
     const { personas } = await compareIndex(deps, target, deps.embedder.model);
     return {
