@@ -49,7 +49,7 @@ export [--out FILE] [--from api|table]
 reindex [--model-dir DIR] [--dtype q8|fp32] [--model-id ID] [--revision REV] [--segments 4]
         [--grace-seconds N] [--keep-old]
 reconcile [--repair] [--segments 4]      exit code 3 when differences remain
-status [--failure-file .data/indexer-failures.jsonl] [--queue-url SQS_URL]
+status [--failure-file $LOCAL_DATA_DIR/indexer-failures.jsonl (default .data/…)] [--queue-url SQS_URL]
 
 Common: --json (print the report as JSON), -h/--help.`;
 
@@ -214,7 +214,7 @@ async function runStatus(args: string[]): Promise<number> {
     tableName: stage.tables.personaTableName,
     ...(queueUrl
       ? { failureQueueDepth: () => import('../shared/operations/failureQueueDepth').then(({ failureQueueDepth }) => failureQueueDepth(queueUrl, stage.tables.region)) }
-      : { failureFile: values['failure-file'] ?? '.data/indexer-failures.jsonl' }),
+      : { failureFile: values['failure-file'] ?? `${process.env.LOCAL_DATA_DIR ?? '.data'}/indexer-failures.jsonl` }),
   });
   const lag = report.syncLagMs === null ? 'n/a' : report.syncLagMs === 0 ? '0 (index has the newest write)' : `${(report.syncLagMs / 1000).toFixed(1)} s`;
   print(

@@ -41,7 +41,9 @@ function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
 }
 
 function advice(status: number): string {
-  if (status === 401 || status === 403) return 'the API refused the credentials: pass --header "authorization: Bearer <token>" for a JWT stage';
+  if (status === 401 || status === 403) {
+    return 'the API refused the request: for a stage with auth=jwt pass --header "authorization: Bearer <token>"; requests are not SigV4-signed, so a stage with auth=iam needs -c auth=jwt (or none) for bulk operations';
+  }
   if (status === 404) return 'no such route: check --api-url (the stack output ApiUrl, or http://localhost:3000 for npm start)';
   return 'see the problem document above';
 }
