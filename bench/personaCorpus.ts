@@ -53,9 +53,6 @@ export function benchPersona(n: number, seed = BENCH_SEED): PersonaInput {
   };
 }
 
-/** Personas `from` .. `from + count - 1`. */
-export const benchPersonas = (count: number, from = 0): PersonaInput[] => Array.from({ length: count }, (_, i) => benchPersona(from + i));
-
 /** Persona `n` as the table would hold it, with a deterministic UUID (for seeding the index directly). */
 export function benchStoredPersona(n: number, seed = BENCH_SEED): Persona {
   const hex = createHash('sha256').update(`persona-db-bench:${seed}:${n}`).digest('hex');
