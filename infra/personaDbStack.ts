@@ -356,7 +356,8 @@ export class PersonaDbStack extends Stack {
               allowOrigins: [...apiConfig.cors.allowOrigins],
               allowHeaders: [...apiConfig.cors.allowHeaders],
               allowMethods: [...methods.filter((method) => method !== 'ANY').map((method) => CorsHttpMethod[method]), CorsHttpMethod.OPTIONS],
-              exposeHeaders: ['etag', 'location'],
+              // Headers a browser client must read: versions, created resources, retry hints, replays, 405/415 hints.
+              exposeHeaders: ['etag', 'location', 'retry-after', 'idempotent-replayed', 'allow', 'accept-patch'],
               maxAge: Duration.seconds(apiConfig.cors.maxAgeSeconds),
             },
           }

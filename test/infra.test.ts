@@ -322,7 +322,8 @@ describe.each(['dev', 'prod'] as const)('%s stack', (stage) => {
         const cors = api.Properties!.CorsConfiguration as Record<string, string[]>;
         expect(cors.AllowOrigins).toEqual(['*']);
         expect([...cors.AllowMethods!].sort()).toEqual(['DELETE', 'GET', 'OPTIONS', 'PATCH', 'POST', 'PUT']);
-        expect(cors.AllowHeaders).toEqual(expect.arrayContaining(['content-type', 'idempotency-key']));
+        expect(cors.AllowHeaders).toEqual(expect.arrayContaining(['content-type', 'idempotency-key', 'if-match']));
+        expect(cors.ExposeHeaders).toEqual(expect.arrayContaining(['etag', 'location', 'retry-after', 'idempotent-replayed']));
       } else {
         template.hasResourceProperties('AWS::ApiGatewayV2::Api', { CorsConfiguration: Match.absent() });
       }
