@@ -1,9 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { DynamoDBRecord } from 'aws-lambda';
-import { createDocumentClient } from '../shared/aws/dynamodb';
 import { tableConfig } from '../shared/config';
 import { getEmbedder } from '../shared/embedding';
-import { personaRepository } from '../shared/persona/personaRepository';
+import { personaRepositoryFor } from '../shared/persona/personaRepository';
 import type { Persona } from '../shared/persona/schema';
 import { findDrift, scrollPoints, type IndexedPoint } from '../shared/vectorIndex/indexDrift';
 import { ensurePersonaCollection, modelLabel } from '../shared/vectorIndex/personaCollection';
@@ -31,7 +30,7 @@ const mergePatch = { 'content-type': 'application/merge-patch+json' };
 
 async function tableState(): Promise<Persona[]> {
   const config = tableConfig();
-  const repository = personaRepository(createDocumentClient(config), { personas: config.personaTableName, idempotency: config.idempotencyTableName });
+  const repository = personaRepositoryFor(config);
   const personas: Persona[] = [];
   for await (const page of repository.scanAll()) personas.push(...page);
   return personas;
@@ -125,7 +124,7 @@ describe('indexer through the local runtime', () => {
     // The idempotency record of the first batch still replays; a new key with the same derivation is not possible,
     // so re-create through the repository as an operator restore would, at version 1.
     const config = tableConfig();
-    const repository = personaRepository(createDocumentClient(config), { personas: config.personaTableName, idempotency: config.idempotencyTableName });
+    const repository = personaRepositoryFor(config);
     const now = new Date().toISOString();
     await repository.create({ ...(samplePersona(42) as Omit<Persona, 'id' | 'version' | 'created_at' | 'updated_at'>), id, version: 1, created_at: now, updated_at: now } as Persona);
     await env.system.streamWorker.drain();

@@ -6,10 +6,9 @@ import { startQdrantServer } from '../local/qdrant/server';
 import { replayFailures, type StreamHandler } from '../local/streamWorker';
 import { lambdaContext } from '../local/lambdaEvent';
 import { handler as indexerHandler } from '../functions/indexer/handler';
-import { createDocumentClient } from '../shared/aws/dynamodb';
 import { tableConfig } from '../shared/config';
 import { getEmbedder } from '../shared/embedding';
-import { personaRepository } from '../shared/persona/personaRepository';
+import { personaRepositoryFor } from '../shared/persona/personaRepository';
 import type { Persona } from '../shared/persona/schema';
 import { findDrift, scrollPoints, type IndexedPoint } from '../shared/vectorIndex/indexDrift';
 import { modelLabel } from '../shared/vectorIndex/personaCollection';
@@ -143,7 +142,7 @@ it('converges to zero differences after 500 random changes with Qdrant outages a
   expect(replay.stillFailing).toBe(0);
 
   const config = tableConfig();
-  const repository = personaRepository(createDocumentClient(config), { personas: config.personaTableName, idempotency: config.idempotencyTableName });
+  const repository = personaRepositoryFor(config);
   const personas: Persona[] = [];
   for await (const page of repository.scanAll()) personas.push(...page);
   const points: IndexedPoint[] = [];

@@ -1,8 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createDocumentClient } from '../shared/aws/dynamodb';
 import { tableConfig } from '../shared/config';
 import { getEmbedder } from '../shared/embedding';
-import { personaRepository } from '../shared/persona/personaRepository';
+import { personaRepositoryFor } from '../shared/persona/personaRepository';
 import { personaEmbeddingText } from '../shared/persona/personaText';
 import { TRAIT_NAMES, type Persona } from '../shared/persona/schema';
 import { BLEND_CANDIDATES, searchPersonas } from '../shared/search/personaSearch';
@@ -90,7 +89,7 @@ interface Ranked {
 
 const repository = () => {
   const config = tableConfig();
-  return personaRepository(createDocumentClient(config), { personas: config.personaTableName, idempotency: config.idempotencyTableName });
+  return personaRepositoryFor(config);
 };
 
 async function tablePersonas(): Promise<Persona[]> {

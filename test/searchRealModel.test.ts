@@ -3,9 +3,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startQdrantServer, type QdrantServer } from '../local/qdrant/server';
-import { createDocumentClient } from '../shared/aws/dynamodb';
 import { createEmbedder, type Embedder } from '../shared/embedding';
-import { personaRepository } from '../shared/persona/personaRepository';
+import { personaRepositoryFor } from '../shared/persona/personaRepository';
 import { personaInputSchema, type Persona } from '../shared/persona/schema';
 import { searchPersonas } from '../shared/search/personaSearch';
 import { ensurePersonaCollection } from '../shared/vectorIndex/personaCollection';
@@ -48,7 +47,7 @@ describe('semantic search with a real embedding model', () => {
     async () => {
       // The real path minus HTTP and the stream: DynamoDB Local, the indexer's sync, the search function.
       const tables = await useFreshTables('personas-real');
-      const repository = personaRepository(createDocumentClient(tables), { personas: tables.personaTableName, idempotency: tables.idempotencyTableName });
+      const repository = personaRepositoryFor(tables);
       const now = new Date().toISOString();
       const stored: Persona[] = Object.values(personas).map((input, index) => ({
         id: `00000000-0000-4000-8000-00000000000${index + 1}`,

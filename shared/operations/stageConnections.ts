@@ -1,7 +1,6 @@
 import type { QdrantClient } from '@qdrant/js-client-rest';
-import { createDocumentClient } from '../aws/dynamodb';
 import { tableConfig, type TableConfig } from '../config';
-import { personaRepository, type PersonaRepository } from '../persona/personaRepository';
+import { personaRepositoryFor, type PersonaRepository } from '../persona/personaRepository';
 import { createQdrantClient, qdrantSettings } from '../vectorIndex/qdrantConnection';
 
 /** The table and the index of one stage, as the operator commands and the reconciler reach them. */
@@ -24,7 +23,7 @@ export async function connectToStage(env: NodeJS.ProcessEnv = process.env): Prom
   const settings = await qdrantSettings(env);
   return {
     tables,
-    repository: personaRepository(createDocumentClient(tables), { personas: tables.personaTableName, idempotency: tables.idempotencyTableName }),
+    repository: personaRepositoryFor(tables),
     qdrant: createQdrantClient(settings),
     alias: settings.collection,
     qdrantUrl: settings.url,

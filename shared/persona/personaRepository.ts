@@ -10,6 +10,8 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import { ConditionalCheckFailedException, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
+import { createDocumentClient } from '../aws/dynamodb';
+import { tableConfig, type TableConfig } from '../config';
 import type { Persona } from './schema';
 
 export interface StoredIdempotencyRecord {
@@ -221,6 +223,11 @@ export function personaRepository(client: DynamoDBDocumentClient, tables: { pers
 }
 
 export type PersonaRepository = ReturnType<typeof personaRepository>;
+
+/** The repository for the configured tables (TABLE_NAME, IDEMPOTENCY_TABLE_NAME, DYNAMODB_ENDPOINT by default). */
+export function personaRepositoryFor(config: TableConfig = tableConfig()): PersonaRepository {
+  return personaRepository(createDocumentClient(config), { personas: config.personaTableName, idempotency: config.idempotencyTableName });
+}
 
 /** Another request with the same Idempotency-Key finished first. */
 export class IdempotencyRaceError extends Error {

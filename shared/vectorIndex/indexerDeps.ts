@@ -1,6 +1,4 @@
-import { createDocumentClient } from '../aws/dynamodb';
-import { tableConfig } from '../config';
-import { personaRepository } from '../persona/personaRepository';
+import { personaRepositoryFor } from '../persona/personaRepository';
 import { ALIAS_RECHECK_MS, ensurePersonaCollection } from './personaCollection';
 import type { SyncDeps } from './syncPersonaChanges';
 import { vectorIndexDeps } from './vectorIndexDeps';
@@ -20,11 +18,7 @@ let target: { collection: string; checkedAt: number } | undefined;
  */
 export async function indexerDeps(): Promise<SyncDeps> {
   loading ??= (async () => {
-    const config = tableConfig();
-    const repository = personaRepository(createDocumentClient(config), {
-      personas: config.personaTableName,
-      idempotency: config.idempotencyTableName,
-    });
+    const repository = personaRepositoryFor();
     const { qdrant, collection, embedder } = await vectorIndexDeps();
     return { readPersonas: (ids: readonly string[]) => repository.getMany(ids), qdrant, collection, embedder };
   })().catch((error: unknown) => {
