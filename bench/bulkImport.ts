@@ -4,7 +4,7 @@
  * function: streamed, validated, POST /personas/batch with 4 requests in flight), then a wait
  * until every persona is in the index at its version, and a table-to-index comparison.
  */
-import { mkdirSync, mkdtempSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { runImportBenchmark } from '../scripts/importBenchmark';
 import type { Dataset } from './benchSystem';
@@ -26,7 +26,8 @@ export async function measureBulkImport(apiUrl: string, dataset: Dataset, count:
   // runImportBenchmark reaches the table and the index through the environment (connectToStage).
   Object.assign(process.env, dataset.env);
   mkdirSync(workDir, { recursive: true });
-  const result = await runImportBenchmark({ apiUrl, count, dir: mkdtempSync(path.join(workDir, `import-${dataset.name}-`)) });
+  const dir = mkdtempSync(path.join(workDir, `import-${dataset.name}-`));
+  const result = await runImportBenchmark({ apiUrl, count, dir }).finally(() => rmSync(dir, { recursive: true, force: true }));
   return {
     personas: result.import.personasSent,
     method: 'importPersonas: POST /personas/batch, 100 a request, 4 in flight',

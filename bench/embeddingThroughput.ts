@@ -4,7 +4,8 @@
  * - ceiling: the model's ONNX file in an onnxruntime-node InferenceSession of its own, fed by the
  *   model's tokenizer. Per batch: tokenise (padding to the batch's longest text), wrap the ids as
  *   int64 tensors, session.run, take each row's CLS vector and L2-normalise it. That is the least
- *   work that turns texts into unit vectors; swept over batch sizes, the best one counts.
+ *   work that turns texts into unit vectors; the texts come grouped by length (windows of 128
+ *   sorted), so batches pad little, and swept over batch sizes, the best one counts.
  * - indexer: the production code. `embedDocuments` called with the indexer's stream batches (the
  *   event source mapping's batch size), and `syncPersonaChanges` end to end with the table read
  *   from memory and a Qdrant stand-in that answers at once (so it counts everything but I/O).
@@ -46,6 +47,16 @@ type EmbedBatch = (batch: string[]) => Promise<unknown>;
 function textCycle(texts: readonly string[]) {
   let cursor = 0;
   return (count: number) => Array.from({ length: count }, () => texts[cursor++ % texts.length]!);
+}
+
+/** Windows of texts sorted by length: consecutive batches then pad little, as any batcher can arrange. */
+export const CEILING_SORT_WINDOW = 128;
+function groupedByLength(texts: readonly string[]): string[] {
+  const grouped: string[] = [];
+  for (let start = 0; start < texts.length; start += CEILING_SORT_WINDOW) {
+    grouped.push(...texts.slice(start, start + CEILING_SORT_WINDOW).sort((a, b) => a.length - b.length));
+  }
+  return grouped;
 }
 
 /** One timed sample: whole batches until `budgetMs` has passed; personas per second. */
@@ -103,7 +114,7 @@ export interface CeilingResult {
 /** The raw session swept over batch sizes; the best median rate is the ceiling. */
 export async function measureCeiling(texts: readonly string[], batchSizes: readonly number[], timing: { budgetMs: number; repetitions: number }): Promise<CeilingResult> {
   const raw = await rawOnnxEmbedder();
-  const next = textCycle(texts);
+  const next = textCycle(groupedByLength(texts));
   const results: CeilingResult['batchSizes'] = [];
   for (const batchSize of batchSizes) {
     await raw.embedBatch(next(batchSize)); // warm-up: the first run of a shape allocates
@@ -164,16 +175,17 @@ export async function measureIndexerComparison(
     if (report.counts.failed > 0) throw new Error(`sync failed: ${[...report.errors.values()][0]?.message}`);
   };
   const raw = await rawOnnxEmbedder();
-  const contenders: Array<[keyof Pick<IndexerComparison, 'ceiling' | 'embedDocuments' | 'syncWithoutIo'>, number, EmbedBatch]> = [
-    ['ceiling', ceilingBatchSize, raw.embedBatch],
-    ['embedDocuments', streamBatchSize, (batch) => embedder.embedDocuments(batch)],
-    ['syncWithoutIo', streamBatchSize, sync],
+  // Each contender walks its own cycle over the same texts; the ceiling's is grouped by length, while
+  // the indexer's path gets them as they come (embedDocuments sorts each call itself).
+  const contenders: Array<[keyof Pick<IndexerComparison, 'ceiling' | 'embedDocuments' | 'syncWithoutIo'>, number, EmbedBatch, (count: number) => string[]]> = [
+    ['ceiling', ceilingBatchSize, raw.embedBatch, textCycle(groupedByLength(texts))],
+    ['embedDocuments', streamBatchSize, (batch) => embedder.embedDocuments(batch), textCycle(texts)],
+    ['syncWithoutIo', streamBatchSize, sync, textCycle(texts)],
   ];
   const samples = { ceiling: [] as number[], embedDocuments: [] as number[], syncWithoutIo: [] as number[] };
-  const next = textCycle(texts);
-  for (const [, batchSize, embedBatch] of contenders) await embedBatch(next(batchSize));
+  for (const [, batchSize, embedBatch, next] of contenders) await embedBatch(next(batchSize));
   for (let round = 0; round < timing.rounds; round++) {
-    for (const [name, batchSize, embedBatch] of contenders) samples[name].push(await sampleRate(next, batchSize, embedBatch, timing.budgetMs));
+    for (const [name, batchSize, embedBatch, next] of contenders) samples[name].push(await sampleRate(next, batchSize, embedBatch, timing.budgetMs));
   }
   await raw.release();
   return {

@@ -56,8 +56,8 @@ export function markdownTable(results: BenchResults): string {
     const share = indexer / comparison.ceiling.personasPerSecond;
     const overNaive = indexer / naive.personasPerSecond;
     rows.push([
-      `Embedding ceiling: raw ONNX session (tokenise + session.run + CLS + normalise), best of batch ${ceiling.batchSizes.map((size) => size.batchSize).join('/')}`,
-      `${thousands(comparison.ceiling.personasPerSecond)} personas/s (batch ${comparison.ceilingBatchSize}; sweep best ${thousands(ceiling.best.personasPerSecond)})`,
+      `Embedding ceiling: raw ONNX session (tokenise + session.run + CLS + normalise; texts grouped by length), best of batch ${ceiling.batchSizes.map((size) => size.batchSize).join('/')}`,
+      `${thousands(comparison.ceiling.personasPerSecond)} personas/s at batch ${comparison.ceilingBatchSize} (in the sweep: ${thousands(ceiling.best.personasPerSecond)})`,
       '',
       '',
     ]);
