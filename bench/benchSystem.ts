@@ -89,23 +89,36 @@ export interface BenchInfrastructure {
   qdrant: ServiceProcess;
   /** Environment for processes that use this DynamoDB Local and Qdrant server. */
   env: NodeJS.ProcessEnv;
+  /**
+   * Replaces DynamoDB Local with an empty one (new port, `env` updated): the data of one phase,
+   * kept in its Java heap and streams, would otherwise slow the next phase's writes.
+   */
+  freshDynamoDb(): Promise<void>;
   stop(): Promise<void>;
 }
 
 /** DynamoDB Local and the Qdrant-compatible server, each on a free port, in memory. */
 export async function startInfrastructure(baseEnv: NodeJS.ProcessEnv): Promise<BenchInfrastructure> {
-  const dynamodb = await startDynamoDbLocal({ port: await freePort(), quiet: true });
+  const startDynamoDb = async () => startDynamoDbLocal({ port: await freePort(), quiet: true });
+  let dynamodb = await startDynamoDb();
   try {
     const qdrant = await startTsProcess('qdrant', 'local/qdrant/main.ts', { ...baseEnv, QDRANT_PORT: '0', QDRANT_DATA_DIR: '' }, /listening on (http:\/\/\S+)/);
-    return {
+    const infrastructure: BenchInfrastructure = {
       dynamodb,
       qdrant,
       env: { ...baseEnv, DYNAMODB_ENDPOINT: dynamodb.endpoint, QDRANT_URL: qdrant.url, AWS_ACCESS_KEY_ID: 'local', AWS_SECRET_ACCESS_KEY: 'local' },
+      freshDynamoDb: async () => {
+        await dynamodb.stop();
+        dynamodb = await startDynamoDb();
+        infrastructure.dynamodb = dynamodb;
+        infrastructure.env.DYNAMODB_ENDPOINT = dynamodb.endpoint;
+      },
       stop: async () => {
         await qdrant.stop();
         await dynamodb.stop();
       },
     };
+    return infrastructure;
   } catch (error) {
     await dynamodb.stop();
     throw error;
