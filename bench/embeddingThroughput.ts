@@ -70,6 +70,7 @@ async function sampleRate(next: (count: number) => string[], batchSize: number, 
   return done / ((performance.now() - started) / 1000);
 }
 
+const roundShare = (ratio: number) => Math.round(ratio * 1000) / 1000;
 const rate = (samples: number[]): RateMeasurement => ({ personasPerSecond: Math.round(median(samples)), samples: samples.map(Math.round) });
 
 /** The least work from texts to unit vectors on the model's ONNX file (see the file comment). */
@@ -138,6 +139,12 @@ export interface IndexerComparison {
   embedDocuments: RateMeasurement;
   /** syncPersonaChanges with the table read from memory and Qdrant answering at once. */
   syncWithoutIo: RateMeasurement;
+  /**
+   * Median over the rounds of each round's rate / that round's ceiling: neighbours in time share
+   * the machine's load of the moment, so this holds up better than a ratio of medians when that
+   * load drifts.
+   */
+  shareOfCeiling: { embedDocuments: number; syncWithoutIo: number };
 }
 
 /** A Qdrant stand-in for syncPersonaChanges: no point exists yet, and every write succeeds at once. */
@@ -195,6 +202,10 @@ export async function measureIndexerComparison(
     ceiling: rate(samples.ceiling),
     embedDocuments: rate(samples.embedDocuments),
     syncWithoutIo: rate(samples.syncWithoutIo),
+    shareOfCeiling: {
+      embedDocuments: roundShare(median(samples.embedDocuments.map((value, round) => value / samples.ceiling[round]!))),
+      syncWithoutIo: roundShare(median(samples.syncWithoutIo.map((value, round) => value / samples.ceiling[round]!))),
+    },
   };
 }
 
