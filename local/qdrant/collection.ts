@@ -149,11 +149,7 @@ export class Collection {
   readonly textIndex: TextIndexLookup = (key) => textIndexOptions(this.payloadIndexes.get(key));
 
   subject(point: StoredPoint): FilterSubject {
-    return {
-      payload: point.payload,
-      idKey: pointKey(point.id),
-      hasVector: (name) => point.vectors[name] !== undefined,
-    };
+    return new PointSubject(point);
   }
 
   matches(point: StoredPoint, filter: Filter | undefined): boolean {
@@ -243,5 +239,19 @@ export class Collection {
     for (const [field, index] of Object.entries(snapshot.payloadIndexes)) collection.payloadIndexes.set(field, index);
     for (const point of snapshot.points) collection.put(point);
     return collection;
+  }
+}
+
+/** A point as filters see it. Only has_id conditions read the key, so it is formatted on demand. */
+class PointSubject implements FilterSubject {
+  readonly payload: JsonObject;
+  constructor(private readonly point: StoredPoint) {
+    this.payload = point.payload;
+  }
+  get idKey(): string {
+    return pointKey(this.point.id);
+  }
+  hasVector(name: string): boolean {
+    return this.point.vectors[name] !== undefined;
   }
 }

@@ -25,18 +25,31 @@ export type TextIndexLookup = (key: string) => TextIndexOptions | undefined;
 
 const noTextIndexes: TextIndexLookup = () => undefined;
 
+// Plain loops, no per-call closures: this runs for every point of every filtered scan.
 export function matchesFilter(filter: Filter, subject: FilterSubject, textIndex: TextIndexLookup = noTextIndexes): boolean {
-  const check = (condition: Condition) => checkCondition(condition, subject, textIndex);
-  if (filter.should && !filter.should.some(check)) return false;
+  if (filter.should) {
+    let any = false;
+    for (const condition of filter.should) {
+      if (checkCondition(condition, subject, textIndex)) {
+        any = true;
+        break;
+      }
+    }
+    if (!any) return false;
+  }
   if (filter.minShould) {
     let passed = 0;
     for (const condition of filter.minShould.conditions) {
-      if (check(condition) && ++passed >= filter.minShould.minCount) break;
+      if (checkCondition(condition, subject, textIndex) && ++passed >= filter.minShould.minCount) break;
     }
     if (passed < filter.minShould.minCount) return false;
   }
-  if (filter.must && !filter.must.every(check)) return false;
-  if (filter.mustNot && filter.mustNot.some(check)) return false;
+  if (filter.must) {
+    for (const condition of filter.must) if (!checkCondition(condition, subject, textIndex)) return false;
+  }
+  if (filter.mustNot) {
+    for (const condition of filter.mustNot) if (checkCondition(condition, subject, textIndex)) return false;
+  }
   return true;
 }
 

@@ -71,23 +71,25 @@ const sameItem = (a: PathItem, b: PathItem) =>
 /** All values at the path; empty when the path leads nowhere. */
 export function getValues(payload: JsonObject, path: JsonPath): JsonValue[] {
   const result: JsonValue[] = [];
-  const walk = (items: PathItem[], value: JsonValue | undefined) => {
-    if (value === undefined) return;
-    const [head, ...tail] = items;
-    if (!head) {
-      result.push(value);
-      return;
-    }
-    if ('key' in head) {
-      if (isObject(value)) walk(tail, value[head.key]);
-    } else if ('index' in head) {
-      if (Array.isArray(value)) walk(tail, value[head.index]);
-    } else if (Array.isArray(value)) {
-      for (const element of value) walk(tail, element);
-    }
-  };
-  walk(path.rest, payload[path.first]);
+  collectValues(path.rest, 0, payload[path.first], result);
   return result;
+}
+
+/** Walks `items` from `position`; a module-level function with an index, since filters call it for every point. */
+function collectValues(items: PathItem[], position: number, value: JsonValue | undefined, result: JsonValue[]): void {
+  if (value === undefined) return;
+  const head = items[position];
+  if (!head) {
+    result.push(value);
+    return;
+  }
+  if ('key' in head) {
+    if (isObject(value)) collectValues(items, position + 1, value[head.key], result);
+  } else if ('index' in head) {
+    if (Array.isArray(value)) collectValues(items, position + 1, value[head.index], result);
+  } else if (Array.isArray(value)) {
+    for (const element of value) collectValues(items, position + 1, element, result);
+  }
 }
 
 /** Qdrant's `merge_map`: a `null` in the source removes the key rather than storing null. */

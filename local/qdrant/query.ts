@@ -58,11 +58,31 @@ function idfWeights(collection: Collection, name: string): (index: number) => nu
   };
 }
 
+/**
+ * Keeps the best `limit` of a stream of scored points in order (insertion into a short sorted
+ * array), so ranking n points costs n·limit at worst instead of sorting all n.
+ */
+function topScored(limit: number, largerBetter: boolean) {
+  const best: Scored[] = [];
+  const before = (a: Scored, b: Scored) =>
+    (largerBetter ? a.score > b.score : a.score < b.score) || (a.score === b.score && comparePointIds(a.point.id, b.point.id) < 0);
+  return {
+    offer(candidate: Scored) {
+      if (best.length >= limit && !before(candidate, best[best.length - 1]!)) return;
+      let index = best.length;
+      while (index > 0 && before(candidate, best[index - 1]!)) index--;
+      best.splice(index, 0, candidate);
+      if (best.length > limit) best.pop();
+    },
+    best,
+  };
+}
+
 /** Ranks `pool` against the target; points without the vector are skipped, as in Qdrant. */
 function search(collection: Collection, pool: StoredPoint[], target: Target, limit: number, threshold?: number): Scored[] {
-  const scored: Scored[] = [];
   const largerBetter = target.kind === 'sparse' || higherIsBetter(target.distance);
   const weight = target.kind === 'sparse' && target.idf ? idfWeights(collection, target.name) : () => 1;
+  const ranking = topScored(limit, largerBetter);
   for (const point of pool) {
     const stored = point.vectors[target.name];
     if (!stored) continue;
@@ -72,10 +92,9 @@ function search(collection: Collection, pool: StoredPoint[], target: Target, lim
     if (score === undefined) continue;
     // Qdrant's `check_threshold` is strict: better than the threshold, not equal to it.
     if (threshold !== undefined && !(largerBetter ? score > threshold : score < threshold)) continue;
-    scored.push({ point, score });
+    ranking.offer({ point, score });
   }
-  scored.sort((a, b) => (largerBetter ? b.score - a.score : a.score - b.score) || comparePointIds(a.point.id, b.point.id));
-  return scored.slice(0, limit);
+  return ranking.best;
 }
 
 function runStage(collection: Collection, stage: Stage, inherited: Filter | undefined, limit: number): Scored[] {
