@@ -179,7 +179,9 @@ async function main(): Promise<void> {
   const dir = path.join(PROJECT_ROOT, 'bench', 'results');
   mkdirSync(dir, { recursive: true });
   const slug = path.basename(results.model.dir).replace(/[^\w.-]+/g, '-');
-  const file = path.join(dir, `${machine.date.slice(0, 19).replace(/[:T]/g, '-')}-${slug}${quick ? '-quick' : ''}.json`);
+  // Quick and partial runs are kept apart (and out of git): their figures are not the bench's.
+  const kind = quick ? '-quick' : skip.size > 0 ? '-partial' : '';
+  const file = path.join(dir, `${machine.date.slice(0, 19).replace(/[:T]/g, '-')}-${slug}${kind}.json`);
   writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`);
   console.log(`results: ${path.relative(PROJECT_ROOT, file)}`);
 }
