@@ -12,10 +12,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { PROJECT_ROOT } from '../infra/bundling';
 import { startDynamoDbLocal, type DynamoDbLocal } from '../local/dynamodbLocal';
 import { ensureTables } from '../local/tables';
+import { createDynamoDbClient } from '../shared/aws/dynamodb';
 import { tableConfig, type TableConfig } from '../shared/config';
 import { freePort } from '../test/support/globalSetup';
 
@@ -136,7 +136,7 @@ export interface Dataset {
 export async function createDataset(infrastructure: BenchInfrastructure, name: string): Promise<Dataset> {
   const env = { ...infrastructure.env, TABLE_NAME: `bench-${name}`, IDEMPOTENCY_TABLE_NAME: `bench-${name}-idempotency`, QDRANT_COLLECTION: `bench-${name}` };
   const tables = tableConfig(env);
-  const client = new DynamoDBClient({ region: tables.region, endpoint: tables.dynamodbEndpoint!, credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
+  const client = createDynamoDbClient(tables);
   await ensureTables(client, tables);
   client.destroy();
   return { name, tables, collection: env.QDRANT_COLLECTION, env };

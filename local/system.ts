@@ -1,4 +1,4 @@
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { createDynamoDbClient } from '../shared/aws/dynamodb';
 import { resolve } from 'node:path';
 import { tableConfig } from '../shared/config';
 import { startApiServer, type ApiServer } from './apiServer';
@@ -62,11 +62,7 @@ export async function startLocalSystem(options: LocalSystemOptions): Promise<Loc
     process.env.DYNAMODB_ENDPOINT = dynamodbEndpoint;
 
     const tables = tableConfig();
-    const client = new DynamoDBClient({
-      region: tables.region,
-      endpoint: dynamodbEndpoint,
-      credentials: { accessKeyId: process.env.AWS_ACCESS_KEY_ID ?? 'local', secretAccessKey: process.env.AWS_SECRET_ACCESS_KEY ?? 'local' },
-    });
+    const client = createDynamoDbClient(tables);
     await ensureTables(client, tables);
     client.destroy();
 

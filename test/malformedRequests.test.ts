@@ -1,7 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb';
 import type { TableConfig } from '../shared/config';
-import { useFreshTables } from './support/tables';
+import { countTableItems, useFreshTables } from './support/tables';
 import { einstein, startTestApi, type ApiRequest } from './support/apiClient';
 
 /**
@@ -216,12 +215,8 @@ describe('malformed requests', () => {
   });
 
   it('left nothing in the tables: the seeded persona is unchanged and alone', async () => {
-    const client = new DynamoDBClient({ region: 'us-east-1', endpoint: config.dynamodbEndpoint!, credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
-    const personas = await client.send(new ScanCommand({ TableName: config.personaTableName }));
-    const idempotency = await client.send(new ScanCommand({ TableName: config.idempotencyTableName }));
-    client.destroy();
-    expect(personas.Count).toBe(1);
-    expect(idempotency.Count).toBe(0);
+    expect(await countTableItems(config.personaTableName)).toBe(1);
+    expect(await countTableItems(config.idempotencyTableName)).toBe(0);
     expect((await api('GET', `/personas/${seeded.id}`)).json).toEqual(seeded);
   });
 });

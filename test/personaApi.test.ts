@@ -1,7 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb';
 import type { TableConfig } from '../shared/config';
-import { useFreshTables } from './support/tables';
+import { countTableItems, useFreshTables } from './support/tables';
 import { einstein, einsteinJson, samplePersona, startTestApi, type ApiResponse } from './support/apiClient';
 
 let config: TableConfig;
@@ -28,19 +27,6 @@ const create = async (body: unknown = einstein, headers: Record<string, string> 
   return response;
 };
 const pick = (object: Record<string, unknown>, keys: string[]) => Object.fromEntries(keys.map((key) => [key, object[key]]));
-
-async function countItems(table: string): Promise<number> {
-  const client = new DynamoDBClient({ region: 'us-east-1', endpoint: config.dynamodbEndpoint!, credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
-  let count = 0;
-  let start: Record<string, any> | undefined;
-  do {
-    const page = await client.send(new ScanCommand({ TableName: table, Select: 'COUNT', ...(start ? { ExclusiveStartKey: start } : {}) }));
-    count += page.Count ?? 0;
-    start = page.LastEvaluatedKey;
-  } while (start);
-  client.destroy();
-  return count;
-}
 
 describe('POST /personas', () => {
   it('creates a persona with server-managed fields, Location and ETag', async () => {
@@ -99,13 +85,13 @@ describe('POST /personas', () => {
 
   it('creates exactly one persona when the same Idempotency-Key is sent concurrently', async () => {
     const key = `concurrent-${Date.now()}`;
-    const before = await countItems(config.personaTableName);
+    const before = await countTableItems(config.personaTableName);
     const responses = await Promise.all(
       Array.from({ length: 5 }, () => api('POST', '/personas', { body: samplePersona(1), headers: { 'idempotency-key': key } })),
     );
     expect(responses.map((response) => response.status)).toEqual([201, 201, 201, 201, 201]);
     expect(new Set(responses.map((response) => response.json.id)).size).toBe(1);
-    expect(await countItems(config.personaTableName)).toBe(before + 1);
+    expect(await countTableItems(config.personaTableName)).toBe(before + 1);
   });
 });
 
@@ -239,12 +225,12 @@ describe('POST /personas/batch', () => {
   it('writes 100 items, and a retry with the same Idempotency-Key duplicates nothing', async () => {
     const personas = Array.from({ length: 100 }, (_, n) => samplePersona(1000 + n));
     const key = `batch-${Date.now()}`;
-    const before = await countItems(config.personaTableName);
+    const before = await countTableItems(config.personaTableName);
     const first = await api('POST', '/personas/batch', { body: { personas }, headers: { 'idempotency-key': key } });
     expect(first.json.created).toBe(100);
     const retry = await api('POST', '/personas/batch', { body: { personas }, headers: { 'idempotency-key': key } });
     expect(retry.json).toEqual(first.json);
-    expect(await countItems(config.personaTableName)).toBe(before + 100);
+    expect(await countTableItems(config.personaTableName)).toBe(before + 100);
     const mismatch = await api('POST', '/personas/batch', { body: { personas: personas.slice(1) }, headers: { 'idempotency-key': key } });
     expectProblem(mismatch, 422);
   });
@@ -252,14 +238,14 @@ describe('POST /personas/batch', () => {
   it('completes an interrupted batch on retry without duplicates (items already written are kept)', async () => {
     const personas = Array.from({ length: 30 }, (_, n) => samplePersona(2000 + n));
     const key = `interrupted-${Date.now()}`;
-    const before = await countItems(config.personaTableName);
+    const before = await countTableItems(config.personaTableName);
     // Two concurrent attempts with one key model a client retrying while the first is in flight.
     const [a, b] = await Promise.all([
       api('POST', '/personas/batch', { body: { personas }, headers: { 'idempotency-key': key } }),
       api('POST', '/personas/batch', { body: { personas }, headers: { 'idempotency-key': key } }),
     ]);
     expect(a.json.results.map((result: { id: string }) => result.id)).toEqual(b.json.results.map((result: { id: string }) => result.id));
-    expect(await countItems(config.personaTableName)).toBe(before + 30);
+    expect(await countTableItems(config.personaTableName)).toBe(before + 30);
   });
 
   it('rejects an empty or oversized batch', async () => {

@@ -1,21 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { personaEmbeddingText, textHash } from '../shared/persona/personaText';
 import type { Persona } from '../shared/persona/schema';
+import { einstein } from './support/apiClient';
 
-const persona: Persona = {
+const persona = {
+  ...einstein,
   id: '3f2b8c1e-8f7a-4f7e-9a53-2f0d9c6c1b2a',
-  name: 'Albert Einstein',
-  domain: ['physics', 'philosophy'],
-  modes: ['Educator', 'Debater'],
-  humor_usage: 'low',
-  emotional_style: 'reserved',
-  beliefs: ['Imagination is more important than knowledge'],
-  signature_phrases: ['E=mc²'],
-  traits: { openness: 0.95, conscientiousness: 0.72, extraversion: 0.3, agreeableness: 0.7, neuroticism: 0.25 },
   version: 3,
   created_at: '2026-01-01T00:00:00.000Z',
   updated_at: '2026-01-02T00:00:00.000Z',
-};
+} as Persona;
 
 describe('personaEmbeddingText', () => {
   it('holds every semantic field in a fixed order', () => {

@@ -3,11 +3,11 @@ import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { TableConfig } from '../config';
 
 /**
- * A document client for the configured endpoint. DynamoDB Local accepts any credentials, so
- * local runs get fixed dummy ones instead of failing on a machine with no AWS profile.
+ * A client for the configured endpoint. DynamoDB Local accepts any credentials, so local runs
+ * get fixed dummy ones instead of failing on a machine with no AWS profile.
  */
-export function createDocumentClient(config: TableConfig): DynamoDBDocumentClient {
-  const client = new DynamoDBClient({
+export function createDynamoDbClient(config: Pick<TableConfig, 'region' | 'dynamodbEndpoint'>): DynamoDBClient {
+  return new DynamoDBClient({
     region: config.region,
     ...(config.dynamodbEndpoint
       ? {
@@ -20,7 +20,10 @@ export function createDocumentClient(config: TableConfig): DynamoDBDocumentClien
       : {}),
     maxAttempts: 5,
   });
-  return DynamoDBDocumentClient.from(client, {
+}
+
+export function createDocumentClient(config: TableConfig): DynamoDBDocumentClient {
+  return DynamoDBDocumentClient.from(createDynamoDbClient(config), {
     marshallOptions: { removeUndefinedValues: true, convertClassInstanceToMap: false },
     unmarshallOptions: { wrapNumbers: false },
   });
