@@ -6,6 +6,9 @@
  *   <dir>/tokenizer.json              BERT WordPiece tokenizer (lowercasing, [CLS] ... [SEP])
  *   <dir>/tokenizer_config.json
  *   <dir>/special_tokens_map.json
+ *   <dir>/modules.json                sentence-transformers modules: Transformer, Pooling, Normalize
+ *   <dir>/1_Pooling/config.json       CLS pooling, as bge-small-en-v1.5 on the hub
+ *   <dir>/config_sentence_transformers.json  prompts: bge's retrieval instruction for queries
  *   <dir>/onnx/model.onnx             fp32 weights   (dtype "fp32")
  *   <dir>/onnx/model_quantized.onnx   int8 weights   (dtype "q8", the production default)
  *
@@ -27,6 +30,8 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+
+import { BGE_QUERY_PREFIX } from '../shared/embedding/config';
 
 export const TEST_MODEL_ID = 'persona-db/persona-test-model';
 export const TEST_MODEL_HIDDEN_SIZE = 384;
@@ -685,6 +690,38 @@ function configJson(vocabSize: number, dim: number): unknown {
   };
 }
 
+/**
+ * The sentence-transformers description of the model, as bge-small-en-v1.5 carries it on the hub
+ * (modules.json, 1_Pooling/config.json), plus the query prompt the embedder would otherwise assume:
+ * the model says how it pools, normalises and prompts, like any model directory.
+ */
+function sentenceTransformersFiles(dim: number): Array<[string, unknown]> {
+  return [
+    [
+      'modules.json',
+      [
+        { idx: 0, name: '0', path: '', type: 'sentence_transformers.models.Transformer' },
+        { idx: 1, name: '1', path: '1_Pooling', type: 'sentence_transformers.models.Pooling' },
+        { idx: 2, name: '2', path: '2_Normalize', type: 'sentence_transformers.models.Normalize' },
+      ],
+    ],
+    [
+      '1_Pooling/config.json',
+      {
+        word_embedding_dimension: dim,
+        pooling_mode_cls_token: true,
+        pooling_mode_mean_tokens: false,
+        pooling_mode_max_tokens: false,
+        pooling_mode_mean_sqrt_len_tokens: false,
+      },
+    ],
+    [
+      'config_sentence_transformers.json',
+      { prompts: { query: BGE_QUERY_PREFIX, document: '' }, default_prompt_name: null, similarity_fn_name: 'cosine' },
+    ],
+  ];
+}
+
 /** The files of the model, relative path -> bytes. */
 export function buildTestModelFiles(dim: number = TEST_MODEL_HIDDEN_SIZE): Map<string, Bytes> {
   const vocab = buildTestVocab();
@@ -707,6 +744,7 @@ export function buildTestModelFiles(dim: number = TEST_MODEL_HIDDEN_SIZE): Map<s
       }),
     ],
     ['special_tokens_map.json', json(SPECIAL_TOKENS_MAP)],
+    ...sentenceTransformersFiles(dim).map(([file, value]): [string, Bytes] => [file, json(value)]),
     ['onnx/model.onnx', buildOnnxModel(vocab, dim, false)],
     ['onnx/model_quantized.onnx', buildOnnxModel(vocab, dim, true)],
   ]);

@@ -69,7 +69,17 @@ describe('embedding module with the generated test model', () => {
     const result = await generateTestModel(again);
     expect(performance.now() - started).toBeLessThan(5_000);
     expect(result.files).toEqual(
-      expect.arrayContaining(['config.json', 'tokenizer.json', 'tokenizer_config.json', 'onnx/model.onnx', 'onnx/model_quantized.onnx']),
+      expect.arrayContaining([
+        'config.json',
+        'tokenizer.json',
+        'tokenizer_config.json',
+        'onnx/model.onnx',
+        'onnx/model_quantized.onnx',
+        // The sentence-transformers description a hub model carries: pooling, normalisation, prompts.
+        'modules.json',
+        '1_Pooling/config.json',
+        'config_sentence_transformers.json',
+      ]),
     );
     let total = 0;
     for (const file of result.files) {
