@@ -56,7 +56,7 @@ describe('semantic search with a real embedding model', () => {
         created_at: now,
         updated_at: now,
       }));
-      expect(await repository.putMany(stored)).toEqual(new Set());
+      expect([...(await repository.createMany(stored)).values()].every((outcome) => outcome.kind === 'created')).toBe(true);
 
       embedder = await createEmbedder({ modelDir: realModel!, allowRemote: false });
       qdrant = await startQdrantServer({ port: 0 });

@@ -1,11 +1,12 @@
 import { httpHandler } from '../../shared/http/httpHandler';
-import { bodyLimits, idempotencyKey, readJsonBody } from '../../shared/http/request';
+import { bodyLimits, idempotencyRequest, readJsonBody } from '../../shared/http/request';
 import { jsonResponse } from '../../shared/http/response';
 import { batchCreatePersonas } from '../../shared/persona/personaService';
 import { personaServiceDeps } from '../../shared/persona/personaServiceDeps';
 
-export const handler = httpHandler(async (event) => {
-  const key = idempotencyKey(event);
+export const handler = httpHandler(async (event, context) => {
+  const idempotency = idempotencyRequest(event, context);
   const body = readJsonBody(event, { maxBytes: bodyLimits.batch });
-  return jsonResponse(200, await batchCreatePersonas(personaServiceDeps(), body, key));
+  const { result, replayed } = await batchCreatePersonas(personaServiceDeps(), body, idempotency);
+  return jsonResponse(200, result, replayed ? { 'Idempotent-Replayed': 'true' } : {});
 });

@@ -1,13 +1,13 @@
 import { httpHandler } from '../../shared/http/httpHandler';
 import { personaResponse } from '../../shared/http/personaResponses';
-import { bodyLimits, idempotencyKey, readJsonBody } from '../../shared/http/request';
+import { bodyLimits, idempotencyRequest, readJsonBody } from '../../shared/http/request';
 import { createPersona } from '../../shared/persona/personaService';
 import { personaServiceDeps } from '../../shared/persona/personaServiceDeps';
 
-export const handler = httpHandler(async (event) => {
-  const key = idempotencyKey(event);
+export const handler = httpHandler(async (event, context) => {
+  const idempotency = idempotencyRequest(event, context);
   const body = readJsonBody(event, { maxBytes: bodyLimits.single });
-  const { persona, replayed } = await createPersona(personaServiceDeps(), body, key);
+  const { persona, replayed } = await createPersona(personaServiceDeps(), body, idempotency);
   return personaResponse(201, persona, {
     Location: `/personas/${persona.id}`,
     ...(replayed ? { 'Idempotent-Replayed': 'true' } : {}),

@@ -1,4 +1,5 @@
-import type { APIGatewayProxyEventV2 } from 'aws-lambda';
+import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
+import type { IdempotencyRequest } from '../persona/idempotency';
 import { ProblemError, validationProblem } from './problem';
 
 export const JSON_MEDIA_TYPE = 'application/json';
@@ -97,6 +98,35 @@ export function ifMatchVersion(event: APIGatewayProxyEventV2): number | '*' | un
     throw new ProblemError(400, 'invalid-precondition', `If-Match must be an ETag from a previous response, such as "3"; got '${value}'.`);
   }
   return Number(match[1]);
+}
+
+/**
+ * The caller as API Gateway's authorizer identified it: the JWT issuer and subject, or the IAM
+ * principal. 'anonymous' when the route has no authorizer (the local runtime, a stage without auth).
+ */
+export function callerIdentity(event: APIGatewayProxyEventV2): string {
+  const authorizer = (event.requestContext as { authorizer?: AuthorizerContext }).authorizer;
+  const claims = authorizer?.jwt?.claims;
+  if (claims?.sub !== undefined) return `jwt:${String(claims.iss ?? '')}:${String(claims.sub)}`;
+  const iam = authorizer?.iam;
+  if (iam?.userArn || iam?.callerId) return `iam:${iam.accountId ?? ''}:${iam.userArn ?? iam.callerId}`;
+  return 'anonymous';
+}
+
+interface AuthorizerContext {
+  jwt?: { claims?: Record<string, string | number | boolean | string[]> };
+  iam?: { accountId?: string; callerId?: string; userArn?: string };
+}
+
+/** The function's timeout when no Lambda context tells the remaining time. */
+const DEFAULT_LEASE_MS = 10_000;
+
+/** The Idempotency-Key of a request, scoped to its caller, with the time this invocation may still run. */
+export function idempotencyRequest(event: APIGatewayProxyEventV2, context?: Pick<Context, 'getRemainingTimeInMillis'>): IdempotencyRequest | undefined {
+  const key = idempotencyKey(event);
+  if (key === undefined) return undefined;
+  const remaining = context?.getRemainingTimeInMillis?.();
+  return { key, caller: callerIdentity(event), leaseMs: remaining && remaining > 0 ? remaining : DEFAULT_LEASE_MS };
 }
 
 export function idempotencyKey(event: APIGatewayProxyEventV2): string | undefined {

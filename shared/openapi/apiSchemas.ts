@@ -45,7 +45,13 @@ export const batchResultSchema = z.object({
   failed: z.int(),
   results: z.array(
     z.discriminatedUnion('status', [
-      z.object({ index: z.int(), status: z.literal(201), id: z.string(), version: z.int() }),
+      z.object({
+        index: z.int(),
+        status: z.literal(201),
+        id: z.string(),
+        version: z.int(),
+        deleted: z.literal(true).optional().meta({ description: 'Only in a replay (Idempotent-Replayed: true): the persona has been deleted since this request created it.' }),
+      }),
       z.object({ index: z.int(), status: z.literal(400), errors: batchItemErrors }),
       z.object({ index: z.int(), status: z.literal(503), id: z.string(), errors: batchItemErrors }),
     ]),

@@ -121,6 +121,10 @@ const similarQueryDescription = [
   'Query string: `mode`, `limit`, `offset`, `score_threshold`, `hydrate` as in the search body; filters as `domain`, `modes`, `humor_usage`, `emotional_style` (comma-separated lists: `domain=physics,philosophy`; a comma inside a value is `%2C`; a repeated parameter adds to its list) and `traits.<trait>.gte` / `traits.<trait>.lte` (`traits.openness.gte=0.7`). An unknown parameter is a 400.',
 ].join('\n');
 
+const idempotencyInProgress = problemSpec('idempotency-request-in-progress: a request with this Idempotency-Key and the same body is still running (waited for up to 8 s); retry after Retry-After for its response.', {
+  'Retry-After': headerRef('RetryAfter'),
+});
+
 export const operations: Record<string, OperationSpec> = {
   createPersona: {
     summary: 'Create a persona',
@@ -132,6 +136,8 @@ export const operations: Record<string, OperationSpec> = {
       '201': personaResponse('Created.', { Location: headerRef('Location'), 'Idempotent-Replayed': headerRef('IdempotentReplayed') }),
       '400': problemSpec('validation-error (with errors[]), malformed-json, or invalid-idempotency-key.'),
       ...bodyProblems(bodyLimits.single),
+      '409': idempotencyInProgress,
+      '410': problemSpec('persona-deleted: a replay whose persona has been deleted since the first request created it; `id` names it. Send a new Idempotency-Key to create it again.'),
       '422': problemSpec('idempotency-key-reused: the key was used with a different body.'),
     },
   },
@@ -151,14 +157,15 @@ export const operations: Record<string, OperationSpec> = {
   batchCreatePersonas: {
     summary: 'Create up to 100 personas',
     description:
-      'Validates each item on its own and writes the valid ones; the answer has one result per item. With an Idempotency-Key, item ids derive from the key, so a retried batch writes only what is missing and never duplicates.',
+      'Validates each item on its own and writes the valid ones, each only if its id is free; the answer has one result per item. With an Idempotency-Key the key is claimed before anything is written and item ids derive from the key and the body, so a retried batch writes only what is missing and never duplicates; a replay marks items deleted since with `deleted: true`.',
     tags: ['personas'],
     parameters: [parameterRef('IdempotencyKey')],
     requestBody: jsonBody('BatchCreateRequest', bodyLimits.batch),
     responses: {
-      '200': json('Per-item results (also when some items failed).', schemaRef('BatchResult')),
+      '200': json('Per-item results (also when some items failed).', schemaRef('BatchResult'), { 'Idempotent-Replayed': headerRef('IdempotentReplayed') }),
       '400': problemSpec('validation-error (the envelope: not an object, no personas, too many), malformed-json, or invalid-idempotency-key.'),
       ...bodyProblems(bodyLimits.batch),
+      '409': idempotencyInProgress,
       '422': problemSpec('idempotency-key-reused: the key was used with a different body.'),
     },
   },

@@ -1,26 +1,21 @@
 import {
   BatchGetCommand,
-  BatchWriteCommand,
   DeleteCommand,
   GetCommand,
   PutCommand,
   ScanCommand,
-  TransactWriteCommand,
+  UpdateCommand,
   type DynamoDBDocumentClient,
 } from '@aws-sdk/lib-dynamodb';
-import { ConditionalCheckFailedException, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import { createDocumentClient } from '../aws/dynamodb';
 import { tableConfig, type TableConfig } from '../config';
+import type { ClaimOutcome, StoredIdempotencyRecord } from './idempotency';
 import type { Persona } from './schema';
 
-export interface StoredIdempotencyRecord {
-  key: string;
-  request_hash: string;
-  status_code: number;
-  response_body: string;
-  expires_at: number;
-}
+/** What a conditional create found: the id was free, or a persona already has it. */
+export type CreateOutcome = { kind: 'created' } | { kind: 'exists'; current: Persona } | { kind: 'failed'; reason: string };
 
 /** What a conditional write found instead of the expected state. */
 export type WriteConflict = { kind: 'missing' } | { kind: 'version-mismatch'; current: Persona } | { kind: 'exists' };
@@ -37,8 +32,17 @@ export interface PersonaPage {
   lastKey: string | undefined;
 }
 
-const BATCH_WRITE_SIZE = 25;
 const BATCH_GET_SIZE = 100;
+/** Conditional puts in flight at once for a batch create. */
+const CREATE_CONCURRENCY = 16;
+/** Errors DynamoDB answers when it is overloaded; an item that still meets one is reported, not lost. */
+const RETRYABLE_ERRORS = new Set([
+  'ProvisionedThroughputExceededException',
+  'ThrottlingException',
+  'RequestLimitExceeded',
+  'InternalServerError',
+  'ServiceUnavailable',
+]);
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const backoff = (attempt: number) => Math.min(2_000, 50 * 2 ** attempt) * (0.5 + Math.random() / 2);
@@ -50,6 +54,43 @@ const backoff = (attempt: number) => Math.min(2_000, 50 * 2 ** attempt) * (0.5 +
 export function personaRepository(client: DynamoDBDocumentClient, tables: { personas: string; idempotency: string }) {
   const conflictFrom = (item: Record<string, unknown> | undefined): WriteConflict =>
     item ? { kind: 'version-mismatch', current: item as Persona } : { kind: 'missing' };
+
+  const createIfAbsent = async (persona: Persona): Promise<CreateOutcome> => {
+    try {
+      await client.send(
+        new PutCommand({
+          TableName: tables.personas,
+          Item: persona,
+          ConditionExpression: 'attribute_not_exists(id)',
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+        }),
+      );
+      return { kind: 'created' };
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      return { kind: 'exists', current: (error.Item ? unmarshall(error.Item) : persona) as Persona };
+    }
+  };
+
+  /** A conditional update of an idempotency record that only its current owner may make. */
+  const ownerUpdate = async (key: string, owner: string, update: string, values: Record<string, unknown>): Promise<boolean> => {
+    try {
+      await client.send(
+        new UpdateCommand({
+          TableName: tables.idempotency,
+          Key: { key },
+          UpdateExpression: update,
+          ConditionExpression: '#owner = :owner',
+          ExpressionAttributeNames: { '#owner': 'owner', ...(update.includes('#status') ? { '#status': 'status' } : {}) },
+          ExpressionAttributeValues: { ':owner': owner, ...values },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return false;
+      throw error;
+    }
+  };
 
   return {
     async get(id: string): Promise<Persona | undefined> {
@@ -74,44 +115,33 @@ export function personaRepository(client: DynamoDBDocumentClient, tables: { pers
       return found;
     },
 
-    /** Creates a persona that must not exist yet, together with its idempotency record when given. */
-    async create(persona: Persona, idempotencyRecord?: StoredIdempotencyRecord): Promise<void> {
-      if (!idempotencyRecord) {
-        try {
-          await client.send(
-            new PutCommand({ TableName: tables.personas, Item: persona, ConditionExpression: 'attribute_not_exists(id)' }),
-          );
-        } catch (error) {
-          if (error instanceof ConditionalCheckFailedException) throw new WriteConflictError({ kind: 'exists' });
-          throw error;
+    /** Creates a persona that must not exist yet. */
+    async create(persona: Persona): Promise<void> {
+      const outcome = await createIfAbsent(persona);
+      if (outcome.kind === 'exists') throw new WriteConflictError({ kind: 'exists' });
+    },
+
+    /**
+     * Creates each persona whose id is still free, several at a time, each write conditional on
+     * the id being free. An id that exists is reported with the stored persona, never overwritten;
+     * a write DynamoDB still throttles after the SDK's retries is reported as failed.
+     */
+    async createMany(personas: readonly Persona[]): Promise<Map<string, CreateOutcome>> {
+      const outcomes = new Map<string, CreateOutcome>();
+      let next = 0;
+      const worker = async () => {
+        while (next < personas.length) {
+          const persona = personas[next++]!;
+          try {
+            outcomes.set(persona.id, await createIfAbsent(persona));
+          } catch (error) {
+            if (!RETRYABLE_ERRORS.has((error as Error).name)) throw error;
+            outcomes.set(persona.id, { kind: 'failed', reason: (error as Error).name });
+          }
         }
-        return;
-      }
-      try {
-        await client.send(
-          new TransactWriteCommand({
-            TransactItems: [
-              { Put: { TableName: tables.personas, Item: persona, ConditionExpression: 'attribute_not_exists(id)' } },
-              {
-                Put: {
-                  TableName: tables.idempotency,
-                  Item: idempotencyRecord,
-                  ConditionExpression: 'attribute_not_exists(#key) OR expires_at < :now',
-                  ExpressionAttributeNames: { '#key': 'key' },
-                  ExpressionAttributeValues: { ':now': Math.floor(Date.now() / 1000) },
-                },
-              },
-            ],
-          }),
-        );
-      } catch (error) {
-        if (error instanceof TransactionCanceledException) {
-          const reasons = error.CancellationReasons ?? [];
-          if (reasons[1]?.Code === 'ConditionalCheckFailed') throw new IdempotencyRaceError();
-          if (reasons[0]?.Code === 'ConditionalCheckFailed') throw new WriteConflictError({ kind: 'exists' });
-        }
-        throw error;
-      }
+      };
+      await Promise.all(Array.from({ length: Math.min(CREATE_CONCURRENCY, personas.length) }, worker));
+      return outcomes;
     },
 
     /** Overwrites a persona whose stored version is `expectedVersion` (or any version, for '*'). */
@@ -189,35 +219,41 @@ export function personaRepository(client: DynamoDBDocumentClient, tables: { pers
       } while (exclusiveStartKey);
     },
 
-    /**
-     * Writes new personas in batches of 25, retrying DynamoDB's unprocessed items with backoff.
-     * Returns the ids that still could not be written, so the caller reports them instead of losing them.
-     */
-    async putMany(personas: readonly Persona[], maxAttempts = 8): Promise<Set<string>> {
-      const failed = new Set<string>();
-      for (let start = 0; start < personas.length; start += BATCH_WRITE_SIZE) {
-        let requests = personas.slice(start, start + BATCH_WRITE_SIZE).map((Item) => ({ PutRequest: { Item } }));
-        for (let attempt = 0; requests.length > 0 && attempt < maxAttempts; attempt++) {
-          if (attempt > 0) await sleep(backoff(attempt));
-          const result = await client.send(new BatchWriteCommand({ RequestItems: { [tables.personas]: requests } }));
-          requests = (result.UnprocessedItems?.[tables.personas] ?? []) as typeof requests;
-        }
-        for (const request of requests) failed.add(String(request.PutRequest.Item.id));
+    async claimIdempotencyKey(record: StoredIdempotencyRecord): Promise<ClaimOutcome> {
+      const now = Date.now();
+      try {
+        await client.send(
+          new PutCommand({
+            TableName: tables.idempotency,
+            Item: record,
+            // Free, expired, or abandoned by a request with the same body (its lease is over).
+            ConditionExpression:
+              'attribute_not_exists(#key) OR expires_at < :nowSeconds OR (#status = :inProgress AND lease_expires_at < :nowMs AND request_hash = :hash)',
+            ExpressionAttributeNames: { '#key': 'key', '#status': 'status' },
+            ExpressionAttributeValues: { ':nowSeconds': Math.floor(now / 1000), ':nowMs': now, ':inProgress': 'in-progress', ':hash': record.request_hash },
+            ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+          }),
+        );
+        return { kind: 'claimed', owner: record.owner };
+      } catch (error) {
+        if (!(error instanceof ConditionalCheckFailedException)) throw error;
+        const existing = (error.Item && unmarshall(error.Item)) as StoredIdempotencyRecord | undefined;
+        if (!existing) return { kind: 'in-progress' };
+        if (existing.request_hash !== record.request_hash) return { kind: 'mismatch' };
+        return existing.status === 'completed' ? { kind: 'completed', record: existing } : { kind: 'in-progress' };
       }
-      return failed;
     },
 
-    async getIdempotencyRecord(key: string): Promise<StoredIdempotencyRecord | undefined> {
-      const result = await client.send(
-        new GetCommand({ TableName: tables.idempotency, Key: { key }, ConsistentRead: true }),
-      );
-      const record = result.Item as StoredIdempotencyRecord | undefined;
-      if (record && record.expires_at < Math.floor(Date.now() / 1000)) return undefined;
-      return record;
+    async completeIdempotencyKey(key: string, owner: string, statusCode: number, responseBody: string): Promise<boolean> {
+      return ownerUpdate(key, owner, 'SET #status = :completed, status_code = :statusCode, response_body = :body', {
+        ':completed': 'completed',
+        ':statusCode': statusCode,
+        ':body': responseBody,
+      });
     },
 
-    async putIdempotencyRecord(record: StoredIdempotencyRecord): Promise<void> {
-      await client.send(new PutCommand({ TableName: tables.idempotency, Item: record }));
+    async releaseIdempotencyKey(key: string, owner: string): Promise<void> {
+      await ownerUpdate(key, owner, 'SET lease_expires_at = :zero', { ':zero': 0 });
     },
   };
 }
@@ -229,10 +265,3 @@ export function personaRepositoryFor(config: TableConfig = tableConfig()): Perso
   return personaRepository(createDocumentClient(config), { personas: config.personaTableName, idempotency: config.idempotencyTableName });
 }
 
-/** Another request with the same Idempotency-Key finished first. */
-export class IdempotencyRaceError extends Error {
-  constructor() {
-    super('another request with the same Idempotency-Key completed first');
-    this.name = 'IdempotencyRaceError';
-  }
-}

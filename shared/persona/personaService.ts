@@ -1,9 +1,9 @@
-import { createHash, randomUUID } from 'node:crypto';
-import { IDEMPOTENCY_TTL_SECONDS } from '../config';
+import { randomUUID } from 'node:crypto';
 import { ProblemError, fieldErrorsFromZod, jsonTypeOf, validationProblem, type FieldError } from '../http/problem';
 import { applyMergePatch, isPlainObject } from './mergePatch';
 import { decodeCursor, encodeCursor } from './pageCursor';
-import { IdempotencyRaceError, WriteConflictError, type PersonaRepository, type StoredIdempotencyRecord } from './personaRepository';
+import { requestHash, runIdempotent, scopedIdempotencyKey, stableUuid, type IdempotencyRequest } from './idempotency';
+import { WriteConflictError, type PersonaRepository } from './personaRepository';
 import { SERVER_MANAGED_FIELDS, orderPersonaKeys, personaInputSchema, type Persona, type PersonaInput } from './schema';
 
 export interface PersonaServiceDeps {
@@ -27,36 +27,9 @@ export function parsePersonaInput(body: unknown, pointerPrefix: readonly Propert
   return result.data;
 }
 
-const requestHash = (body: unknown) => createHash('sha256').update(JSON.stringify(body)).digest('hex');
-
 function newPersona(deps: PersonaServiceDeps, input: PersonaInput, id: string): Persona {
   const timestamp = nowIso(deps);
   return orderPersonaKeys({ id, ...input, version: 1, created_at: timestamp, updated_at: timestamp });
-}
-
-function idempotencyMismatch(): ProblemError {
-  return new ProblemError(
-    422,
-    'idempotency-key-reused',
-    'This Idempotency-Key was already used with a different request body; use a new key for a new request.',
-  );
-}
-
-function idempotencyRecord(key: string, hash: string, statusCode: number, body: unknown): StoredIdempotencyRecord {
-  return {
-    key,
-    request_hash: hash,
-    status_code: statusCode,
-    response_body: JSON.stringify(body),
-    expires_at: Math.floor(Date.now() / 1000) + IDEMPOTENCY_TTL_SECONDS,
-  };
-}
-
-async function replayIfKnown(repository: PersonaRepository, key: string, hash: string) {
-  const record = await repository.getIdempotencyRecord(key);
-  if (!record) return undefined;
-  if (record.request_hash !== hash) throw idempotencyMismatch();
-  return record;
 }
 
 export interface CreateResult {
@@ -65,25 +38,45 @@ export interface CreateResult {
   replayed: boolean;
 }
 
-/** POST /personas: creates a persona; with an Idempotency-Key, a retry replays the first result. */
-export async function createPersona(deps: PersonaServiceDeps, body: unknown, idempotencyKey?: string): Promise<CreateResult> {
-  const key = idempotencyKey && `createPersona#${idempotencyKey}`;
+/**
+ * POST /personas: creates a persona. With an Idempotency-Key the key is claimed first and the id
+ * derives from the key and the body, so a retry replays the first result and never creates twice.
+ */
+export async function createPersona(deps: PersonaServiceDeps, body: unknown, idempotency?: IdempotencyRequest): Promise<CreateResult> {
+  const input = parsePersonaInput(body);
+  if (!idempotency) {
+    const persona = newPersona(deps, input, deps.newId?.() ?? randomUUID());
+    await deps.repository.create(persona);
+    return { persona, replayed: false };
+  }
   const hash = requestHash(body);
-  if (key) {
-    const known = await replayIfKnown(deps.repository, key, hash);
-    if (known) return { persona: JSON.parse(known.response_body) as Persona, replayed: true };
-  }
-  const persona = newPersona(deps, parsePersonaInput(body), deps.newId?.() ?? randomUUID());
-  try {
-    await deps.repository.create(persona, key ? idempotencyRecord(key, hash, 201, persona) : undefined);
-  } catch (error) {
-    if (error instanceof IdempotencyRaceError && key) {
-      const known = await replayIfKnown(deps.repository, key, hash);
-      if (known) return { persona: JSON.parse(known.response_body) as Persona, replayed: true };
+  const storedKey = scopedIdempotencyKey('createPersona', idempotency);
+  const outcome = await runIdempotent(deps.repository, storedKey, hash, idempotency, async () => {
+    const created = newPersona(deps, input, stableUuid(`${storedKey}\0${hash}`));
+    const written = (await deps.repository.createMany([created])).get(created.id);
+    if (written?.kind === 'failed') {
+      throw new ProblemError(503, 'throttled', 'DynamoDB is throttling writes; retry the same request with the same Idempotency-Key.', {
+        headers: { 'Retry-After': '1' },
+      });
     }
-    throw error;
-  }
-  return { persona, replayed: false };
+    // An earlier attempt of this same request wrote it before it could answer: that is the result.
+    const persona = written?.kind === 'exists' ? orderPersonaKeys(written.current) : created;
+    return { statusCode: 201, body: persona, final: true };
+  });
+  if (!outcome.replayed) return { persona: outcome.result, replayed: false };
+  const persona = outcome.body as Persona;
+  if (!(await deps.repository.get(persona.id))) throw deletedSinceCreated(persona.id);
+  return { persona, replayed: true };
+}
+
+/** A replay must not present a persona that no longer exists as if it did. */
+function deletedSinceCreated(id: string): ProblemError {
+  return new ProblemError(
+    410,
+    'persona-deleted',
+    `The first request with this Idempotency-Key created persona ${id}, which has since been deleted; to create it again, send the request with a new Idempotency-Key.`,
+    { extensions: { id } },
+  );
 }
 
 export async function getPersona(deps: PersonaServiceDeps, id: string): Promise<Persona> {
@@ -204,7 +197,7 @@ export async function listPersonas(deps: PersonaServiceDeps, limit: number, curs
 }
 
 export type BatchItemResult =
-  | { index: number; status: 201; id: string; version: number }
+  | { index: number; status: 201; id: string; version: number; deleted?: true }
   | { index: number; status: 400; errors: FieldError[] }
   | { index: number; status: 503; id: string; errors: FieldError[] };
 
@@ -212,15 +205,6 @@ export interface BatchResult {
   created: number;
   failed: number;
   results: BatchItemResult[];
-}
-
-/** A stable id per (Idempotency-Key, item position), so a retried batch rewrites nothing and duplicates nothing. */
-function batchItemId(idempotencyKey: string, index: number): string {
-  const bytes = createHash('sha256').update(`batch\0${idempotencyKey}\0${index}`).digest().subarray(0, 16);
-  bytes[6] = (bytes[6]! & 0x0f) | 0x50;
-  bytes[8] = (bytes[8]! & 0x3f) | 0x80;
-  const hex = bytes.toString('hex');
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }
 
 function parseBatchBody(body: unknown): unknown[] {
@@ -236,25 +220,35 @@ function parseBatchBody(body: unknown): unknown[] {
 }
 
 /**
- * POST /personas/batch: validates each item on its own and writes the valid ones. With an
- * Idempotency-Key, item ids are derived from the key, items already written by an earlier attempt
- * are skipped, and a completed request is replayed.
+ * POST /personas/batch: validates each item on its own and writes the valid ones, each write
+ * conditional on its id being free. With an Idempotency-Key the key is claimed first and item ids
+ * derive from the key, the body and the item's position: a retry writes only what is missing, a
+ * completed request is replayed, and another body with the same key is a 422.
  */
-export async function batchCreatePersonas(deps: PersonaServiceDeps, body: unknown, idempotencyKey?: string): Promise<BatchResult> {
+export async function batchCreatePersonas(
+  deps: PersonaServiceDeps,
+  body: unknown,
+  idempotency?: IdempotencyRequest,
+): Promise<{ result: BatchResult; replayed: boolean }> {
   const items = parseBatchBody(body);
-  const key = idempotencyKey && `batchCreatePersonas#${idempotencyKey}`;
+  if (!idempotency) return { result: (await writeBatch(deps, items, () => deps.newId?.() ?? randomUUID())).result, replayed: false };
   const hash = requestHash(body);
-  if (key) {
-    const known = await replayIfKnown(deps.repository, key, hash);
-    if (known) return JSON.parse(known.response_body) as BatchResult;
-  }
+  const storedKey = scopedIdempotencyKey('batchCreatePersonas', idempotency);
+  const outcome = await runIdempotent(deps.repository, storedKey, hash, idempotency, async () => {
+    const { result, complete } = await writeBatch(deps, items, (index) => stableUuid(`${storedKey}\0${hash}\0${index}`));
+    // An incomplete batch is not remembered as final, so its retry writes the missing items.
+    return { statusCode: 200, body: result, final: complete };
+  });
+  if (!outcome.replayed) return { result: outcome.result, replayed: false };
+  return { result: await markDeletedSince(deps, outcome.body as BatchResult), replayed: true };
+}
 
+async function writeBatch(deps: PersonaServiceDeps, items: unknown[], idFor: (index: number) => string) {
   const results: BatchItemResult[] = [];
   const toWrite: Persona[] = [];
   items.forEach((item, index) => {
     try {
-      const id = idempotencyKey ? batchItemId(idempotencyKey, index) : deps.newId?.() ?? randomUUID();
-      const persona = newPersona(deps, parsePersonaInput(item, ['personas', index]), id);
+      const persona = newPersona(deps, parsePersonaInput(item, ['personas', index]), idFor(index));
       toWrite.push(persona);
       results.push({ index, status: 201, id: persona.id, version: persona.version });
     } catch (error) {
@@ -262,11 +256,12 @@ export async function batchCreatePersonas(deps: PersonaServiceDeps, body: unknow
       results.push({ index, status: 400, errors: error.errors ?? [] });
     }
   });
-
-  const alreadyWritten = key ? await deps.repository.getMany(toWrite.map((persona) => persona.id)) : new Map<string, Persona>();
-  const failedIds = await deps.repository.putMany(toWrite.filter((persona) => !alreadyWritten.has(persona.id)));
+  const outcomes = await deps.repository.createMany(toWrite);
   for (const [position, result] of results.entries()) {
-    if (result.status === 201 && failedIds.has(result.id)) {
+    if (result.status !== 201) continue;
+    const outcome = outcomes.get(result.id);
+    if (outcome?.kind === 'exists') results[position] = { ...result, version: outcome.current.version };
+    if (outcome?.kind === 'failed') {
       results[position] = {
         index: result.index,
         status: 503,
@@ -276,8 +271,15 @@ export async function batchCreatePersonas(deps: PersonaServiceDeps, body: unknow
     }
   }
   const created = results.filter((result) => result.status === 201).length;
-  const batchResult: BatchResult = { created, failed: results.length - created, results };
-  // An incomplete batch is not remembered, so its retry writes the missing items.
-  if (key && failedIds.size === 0) await deps.repository.putIdempotencyRecord(idempotencyRecord(key, hash, 200, batchResult));
-  return batchResult;
+  return { result: { created, failed: results.length - created, results } satisfies BatchResult, complete: results.every((result) => result.status !== 503) };
+}
+
+/** A replayed batch says which of the personas it created have since been deleted. */
+async function markDeletedSince(deps: PersonaServiceDeps, result: BatchResult): Promise<BatchResult> {
+  const ids = result.results.flatMap((item) => (item.status === 201 ? [item.id] : []));
+  const existing = await deps.repository.getMany(ids);
+  return {
+    ...result,
+    results: result.results.map((item) => (item.status === 201 && !existing.has(item.id) ? { ...item, deleted: true as const } : item)),
+  };
 }
