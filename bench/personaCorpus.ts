@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import type { Persona, PersonaInput } from '../shared/persona/schema';
 import { HUMOR_LEVELS } from '../shared/persona/schema';
-import { mulberry32 as seededRandom } from '../scripts/generateTestModel';
+import { mulberry32 } from '../lib/seededRandom';
 
 export const BENCH_SEED = 20261127;
 
@@ -34,7 +34,7 @@ const score = (random: () => number) => Math.round(random() * 100) / 100;
 
 /** Persona number `n` of the corpus: a function of (seed, n) only, so any slice can be made alone. */
 export function benchPersona(n: number, seed = BENCH_SEED): PersonaInput {
-  const random = seededRandom(seed ^ Math.imul(n + 1, 0x9e3779b1));
+  const random = mulberry32(seed ^ Math.imul(n + 1, 0x9e3779b1));
   return {
     name: `${pick(random, FIRST)} ${pick(random, LAST)} ${n}`,
     domain: pickSome(random, DOMAINS, 1, 3),
@@ -63,6 +63,6 @@ export function benchStoredPersona(n: number, seed = BENCH_SEED): Persona {
 
 /** Deterministic search queries (what a user might type). */
 export function benchQueries(count: number, seed = BENCH_SEED + 1): string[] {
-  const random = seededRandom(seed);
+  const random = mulberry32(seed);
   return Array.from({ length: count }, () => `a ${pick(random, STYLES)} ${pick(random, MODES).toLowerCase()} who knows ${pick(random, DOMAINS)} and values ${pick(random, SUBJECTS)}`);
 }

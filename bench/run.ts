@@ -11,7 +11,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { PROJECT_ROOT } from '../infra/bundling';
-import { generateTestModel } from '../scripts/generateTestModel';
+import { generateTestModel } from '../lib/generatedModels/testModel';
 import { createEmbedder } from '../shared/embedding';
 import { personaEmbeddingText } from '../shared/persona/personaText';
 import { routes } from '../shared/routes';

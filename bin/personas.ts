@@ -94,7 +94,7 @@ function wholeNumber(values: Values, name: string, fallback: number): number {
 async function embedderFor(values: Values, overrides: { modelDir?: string; dtype?: EmbeddingDtype; modelId?: string; revision?: string } = {}) {
   let modelDir = overrides.modelDir ?? process.env.EMBEDDING_MODEL_DIR;
   if (!modelDir && !values.aws) {
-    const { generateTestModel } = await import('../scripts/generateTestModel');
+    const { generateTestModel } = await import('../lib/generatedModels/testModel');
     modelDir = (await generateTestModel()).dir;
     process.stderr.write(`embedding model: the generated test model in ${TEST_MODEL_HINT_DIR} (set EMBEDDING_MODEL_DIR or --model-dir for a real one)\n`);
   }

@@ -16,7 +16,7 @@ process.env.QDRANT_URL ??= `http://127.0.0.1:${config.qdrantPort}`;
 process.env.POWERTOOLS_METRICS_DISABLED ??= 'true';
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 if (!process.env.EMBEDDING_MODEL_DIR) {
-  const { generateTestModel } = await import('../scripts/generateTestModel');
+  const { generateTestModel } = await import('../lib/generatedModels/testModel');
   process.env.EMBEDDING_MODEL_DIR = (await generateTestModel()).dir;
   process.env.EMBEDDING_ALLOW_REMOTE ??= 'false';
 }

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { generateTestModel } from '../scripts/generateTestModel';
+import { generateTestModel } from '../lib/generatedModels/testModel';
 import { localRuntimeConfig } from './localConfig';
 import { startLocalSystem } from './system';
 

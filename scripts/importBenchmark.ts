@@ -79,7 +79,7 @@ async function main(): Promise<void> {
     process.env.POWERTOOLS_METRICS_DISABLED ??= 'true';
     process.env.TABLE_NAME ??= `personas-bench-${Date.now()}`;
     process.env.QDRANT_COLLECTION ??= 'personas';
-    const { generateTestModel } = await import('./generateTestModel');
+    const { generateTestModel } = await import('../lib/generatedModels/testModel');
     process.env.EMBEDDING_MODEL_DIR ??= (await generateTestModel()).dir;
     process.env.EMBEDDING_ALLOW_REMOTE ??= 'false';
     const { startLocalSystem } = await import('../local/system');

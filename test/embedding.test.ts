@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { generateTestModel, TEST_MODEL_HIDDEN_SIZE, TEST_MODEL_ID } from '../scripts/generateTestModel';
+import { generateTestModel, TEST_MODEL_HIDDEN_SIZE, TEST_MODEL_ID } from '../lib/generatedModels/testModel';
 import {
   BGE_QUERY_PREFIX,
   createEmbedder,

@@ -1,7 +1,7 @@
 import { createServer } from 'node:net';
 import type { TestProject } from 'vitest/node';
 import { startDynamoDbLocal, type DynamoDbLocal } from '../../local/dynamodbLocal';
-import { generateTestModel } from '../../scripts/generateTestModel';
+import { generateTestModel } from '../../lib/generatedModels/testModel';
 
 declare module 'vitest' {
   export interface ProvidedContext {

@@ -3,7 +3,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inject } from 'vitest';
-import { generateTestModel } from '../../scripts/generateTestModel';
+import { generateTestModel } from '../../lib/generatedModels/testModel';
 import { startLocalSystem, type LocalSystem, type LocalSystemOptions } from '../../local/system';
 import { createQdrantClient } from '../../shared/vectorIndex/qdrantConnection';
 import { useFreshTables } from './tables';

@@ -27,11 +27,11 @@
  * Usage: `npm run model:test [-- <dir>]`; the directory also comes from TEST_MODEL_DIR, else
  * `.cache/models/persona-test-model`. Files whose bytes are already right are left alone.
  */
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { seededRandom } from '../seededRandom';
+import { bertTokenizerFiles, BERT_SPECIAL_TOKENS, jsonFile, sentenceTransformersFiles, writeModelDirectory, type GenerateResult, type ModelFiles } from './modelDirectory';
+import { encodeOnnxModel, floatTensor, GraphBuilder, int64Tensor, int8Tensor, OnnxDataType, valueInfo } from './onnxWriter';
 
-import { BGE_QUERY_PREFIX } from '../shared/embedding/config';
+export type { GenerateResult } from './modelDirectory';
 
 export const TEST_MODEL_ID = 'persona-db/persona-test-model';
 export const TEST_MODEL_HIDDEN_SIZE = 384;
@@ -42,8 +42,6 @@ const SEED = 'persona-test-model/v1';
 const TOPIC_MIX = 0.6;
 /** Share of a token's own vector in its position of last_hidden_state (on top of the sentence mean). */
 const TOKEN_SHARE = 0.1;
-
-const SPECIAL_TOKENS = ['[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]'] as const;
 
 const WEIGHT = {
   special: 0.01,
@@ -58,9 +56,10 @@ const WEIGHT = {
 // Vocabulary
 // ---------------------------------------------------------------------------------------------
 
-const PUNCTUATION = '!"#$%&\'()*+,-./:;<=>?@[\\]^_`{|}~';
-const LETTERS = 'abcdefghijklmnopqrstuvwxyz';
-const DIGITS = '0123456789';
+/** The single characters of a WordPiece vocabulary (punctuation splits words; digits and letters spell anything). */
+export const PUNCTUATION = '!"#$%&\'()*+,-./:;<=>?@[\\]^_`{|}~';
+export const LETTERS = 'abcdefghijklmnopqrstuvwxyz';
+export const DIGITS = '0123456789';
 
 /** Frequent word endings, as WordPiece continuation pieces. */
 const SUFFIXES = `s es ed ing er ers est ly ist ists ism isms ian ians ic ical al ally ion ions tion
@@ -334,7 +333,7 @@ export function buildTestVocab(): TestVocabEntry[] {
     seen.add(token);
     entries.push({ token, weight, topic });
   };
-  for (const t of SPECIAL_TOKENS) add(t, t === '[UNK]' ? WEIGHT.unknown : WEIGHT.special);
+  for (const t of BERT_SPECIAL_TOKENS) add(t, t === '[UNK]' ? WEIGHT.unknown : WEIGHT.special);
   for (const c of PUNCTUATION) add(c, WEIGHT.piece);
   for (const c of DIGITS + LETTERS) add(c, WEIGHT.piece);
   for (const c of DIGITS + LETTERS) add(`##${c}`, WEIGHT.piece);
@@ -351,34 +350,13 @@ export function buildTestVocab(): TestVocabEntry[] {
 // Deterministic vectors
 // ---------------------------------------------------------------------------------------------
 
-/** FNV-1a over the UTF-16 code units of a string. */
-function fnv1a(text: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) {
-    h ^= text.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
-  return h >>> 0;
-}
-
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /**
  * A pseudo-random unit vector keyed by a string. Only + - * / and sqrt (all exactly rounded in
  * IEEE 754) are used, so the bytes are the same on every platform; the coordinates are roughly
  * normal (sum of four uniforms).
  */
 function unitVector(key: string, dim: number): Float64Array {
-  const next = mulberry32(fnv1a(`${SEED}:${key}`));
+  const next = seededRandom(`${SEED}:${key}`);
   const v = new Float64Array(dim);
   for (let j = 0; j < dim; j++) v[j] = next() + next() + next() + next() - 2;
   return normalize(v);
@@ -412,259 +390,72 @@ export function buildTokenTable(vocab: TestVocabEntry[], dim: number): Float32Ar
   return table;
 }
 
-// ---------------------------------------------------------------------------------------------
-// A minimal protobuf writer for the parts of onnx.proto that the graph needs
-// ---------------------------------------------------------------------------------------------
-
-type Bytes = Uint8Array;
-
-function concat(parts: Bytes[]): Bytes {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let offset = 0;
-  for (const p of parts) {
-    out.set(p, offset);
-    offset += p.length;
-  }
-  return out;
-}
-
-function varint(value: number | bigint): Bytes {
-  // Negative int64 values are encoded as their 64-bit two's complement (10 bytes).
-  let v = BigInt.asUintN(64, BigInt(value));
-  const out: number[] = [];
-  do {
-    let byte = Number(v & 0x7fn);
-    v >>= 7n;
-    if (v !== 0n) byte |= 0x80;
-    out.push(byte);
-  } while (v !== 0n);
-  return Uint8Array.from(out);
-}
-
-const WIRE_VARINT = 0;
-const WIRE_FIXED32 = 5;
-const WIRE_LEN = 2;
-
-const key = (field: number, wire: number): Bytes => varint((field << 3) | wire);
-const pbInt = (field: number, value: number | bigint): Bytes => concat([key(field, WIRE_VARINT), varint(value)]);
-const pbBytes = (field: number, value: Bytes): Bytes => concat([key(field, WIRE_LEN), varint(value.length), value]);
-const pbString = (field: number, value: string): Bytes => pbBytes(field, new TextEncoder().encode(value));
-const pbMessage = (field: number, ...parts: Bytes[]): Bytes => pbBytes(field, concat(parts));
-const pbFloat = (field: number, value: number): Bytes => {
-  const b = new Uint8Array(4);
-  new DataView(b.buffer).setFloat32(0, value, true);
-  return concat([key(field, WIRE_FIXED32), b]);
-};
-
-/** onnx.TensorProto.DataType */
-const DT = { FLOAT: 1, INT8: 3, INT64: 7 } as const;
-/** onnx.AttributeProto.AttributeType */
-const ATTR = { FLOAT: 1, INT: 2, INT_LIST: 7 } as const;
-
-interface Tensor {
-  name: string;
-  dataType: number;
-  dims: number[];
-  raw: Bytes;
-}
-
-function floatTensor(name: string, dims: number[], values: Float32Array): Tensor {
-  return { name, dataType: DT.FLOAT, dims, raw: littleEndian(values) };
-}
-
-function int64Tensor(name: string, dims: number[], values: number[]): Tensor {
-  const raw = new Uint8Array(values.length * 8);
-  const view = new DataView(raw.buffer);
-  values.forEach((v, i) => view.setBigInt64(i * 8, BigInt(v), true));
-  return { name, dataType: DT.INT64, dims, raw };
-}
-
-function int8Tensor(name: string, dims: number[], values: Int8Array): Tensor {
-  return { name, dataType: DT.INT8, dims, raw: new Uint8Array(values.buffer, values.byteOffset, values.byteLength) };
-}
-
-function littleEndian(values: Float32Array): Bytes {
-  const raw = new Uint8Array(values.length * 4);
-  const view = new DataView(raw.buffer);
-  values.forEach((v, i) => view.setFloat32(i * 4, v, true));
-  return raw;
-}
-
-/** TensorProto: dims=1, data_type=2, name=8, raw_data=9. */
-function encodeTensor(t: Tensor): Bytes {
-  return concat([...t.dims.map((d) => pbInt(1, d)), pbInt(2, t.dataType), pbString(8, t.name), pbBytes(9, t.raw)]);
-}
-
-type Attribute =
-  | { name: string; int: number }
-  | { name: string; float: number }
-  | { name: string; ints: number[] };
-
-/** AttributeProto: name=1, f=2, i=3, ints=8, type=20. */
-function encodeAttribute(a: Attribute): Bytes {
-  if ('int' in a) return concat([pbString(1, a.name), pbInt(3, a.int), pbInt(20, ATTR.INT)]);
-  if ('float' in a) return concat([pbString(1, a.name), pbFloat(2, a.float), pbInt(20, ATTR.FLOAT)]);
-  return concat([pbString(1, a.name), ...a.ints.map((i) => pbInt(8, i)), pbInt(20, ATTR.INT_LIST)]);
-}
-
-interface Node {
-  op: string;
-  inputs: string[];
-  outputs: string[];
-  attributes?: Attribute[];
-}
-
-/** NodeProto: input=1, output=2, name=3, op_type=4, attribute=5. */
-function encodeNode(n: Node, index: number): Bytes {
-  return concat([
-    ...n.inputs.map((i) => pbString(1, i)),
-    ...n.outputs.map((o) => pbString(2, o)),
-    pbString(3, `${n.op}_${index}`),
-    pbString(4, n.op),
-    ...(n.attributes ?? []).map((a) => pbMessage(5, encodeAttribute(a))),
-  ]);
-}
-
-/** ValueInfoProto(name=1, type=2) > TypeProto(tensor_type=1) > Tensor(elem_type=1, shape=2) > dim=1. */
-function encodeValueInfo(name: string, elemType: number, dims: (number | string)[]): Bytes {
-  const shape = dims.map((d) => pbMessage(1, typeof d === 'number' ? pbInt(1, d) : pbString(2, d)));
-  return concat([pbString(1, name), pbMessage(2, pbMessage(1, pbInt(1, elemType), pbMessage(2, ...shape)))]);
-}
-
-const OPSET = 13;
-const IR_VERSION = 7;
 
 /**
  * The model graph. With `quantized`, the token table is int8 and the gathered rows go through
  * DequantizeLinear; otherwise it is float32.
  */
-export function buildOnnxModel(vocab: TestVocabEntry[], dim: number, quantized: boolean): Bytes {
+export function buildOnnxModel(vocab: TestVocabEntry[], dim: number, quantized: boolean): Uint8Array {
   const table = buildTokenTable(vocab, dim);
   const weights = Float32Array.from(vocab, (e) => e.weight);
   // Token type 0 adds nothing; type 1 (second segment of a pair) adds a small fixed offset.
   const typeTable = new Float32Array(2 * dim);
   unitVector('token_type:1', dim).forEach((x, j) => (typeTable[dim + j] = 0.05 * x));
 
-  const initializers: Tensor[] = [
-    floatTensor('token_weight', [vocab.length], weights),
-    floatTensor('token_type_embeddings', [2, dim], typeTable),
-    int64Tensor('axis_seq', [1], [1]),
-    int64Tensor('axis_last', [1], [2]),
-    floatTensor('one', [], Float32Array.of(1)),
-    floatTensor('token_share', [], Float32Array.of(TOKEN_SHARE)),
-  ];
-  const nodes: Node[] = [];
+  const g = new GraphBuilder();
+  g.initializer(floatTensor('token_weight', [vocab.length], weights));
+  g.initializer(floatTensor('token_type_embeddings', [2, dim], typeTable));
+  g.initializer(int64Tensor('axis_seq', [1], [1]));
+  g.initializer(int64Tensor('axis_last', [1], [2]));
+  g.initializer(floatTensor('one', [], Float32Array.of(1)));
+  g.initializer(floatTensor('token_share', [], Float32Array.of(TOKEN_SHARE)));
   if (quantized) {
     let maxAbs = 0;
     for (const x of table) maxAbs = Math.max(maxAbs, Math.abs(x));
     const scale = Math.fround(maxAbs / 127);
     const q = Int8Array.from(table, (x) => Math.max(-127, Math.min(127, Math.round(x / scale))));
-    initializers.push(
-      int8Tensor('word_embeddings_int8', [vocab.length, dim], q),
-      floatTensor('word_embeddings_scale', [], Float32Array.of(scale)),
-      int8Tensor('word_embeddings_zero_point', [], Int8Array.of(0)),
-    );
-    nodes.push(
-      { op: 'Gather', inputs: ['word_embeddings_int8', 'input_ids'], outputs: ['token_q'], attributes: [{ name: 'axis', int: 0 }] },
-      { op: 'DequantizeLinear', inputs: ['token_q', 'word_embeddings_scale', 'word_embeddings_zero_point'], outputs: ['token'] },
-    );
+    g.initializer(int8Tensor('word_embeddings_int8', [vocab.length, dim], q));
+    g.initializer(floatTensor('word_embeddings_scale', [], Float32Array.of(scale)));
+    g.initializer(int8Tensor('word_embeddings_zero_point', [], Int8Array.of(0)));
+    g.node('Gather', ['word_embeddings_int8', 'input_ids'], ['token_q'], { axis: 0 });
+    g.node('DequantizeLinear', ['token_q', 'word_embeddings_scale', 'word_embeddings_zero_point'], ['token']);
   } else {
-    initializers.push(floatTensor('word_embeddings', [vocab.length, dim], table));
-    nodes.push({ op: 'Gather', inputs: ['word_embeddings', 'input_ids'], outputs: ['token'], attributes: [{ name: 'axis', int: 0 }] });
+    g.initializer(floatTensor('word_embeddings', [vocab.length, dim], table));
+    g.node('Gather', ['word_embeddings', 'input_ids'], ['token'], { axis: 0 });
   }
-  nodes.push(
-    // weighted[b,s,:] = token vector * token weight
-    { op: 'Gather', inputs: ['token_weight', 'input_ids'], outputs: ['weight'], attributes: [{ name: 'axis', int: 0 }] },
-    { op: 'Unsqueeze', inputs: ['weight', 'axis_last'], outputs: ['weight_3d'] },
-    { op: 'Mul', inputs: ['token', 'weight_3d'], outputs: ['weighted'] },
-    // masked mean over the sequence: [batch, 1, hidden]
-    { op: 'Cast', inputs: ['attention_mask'], outputs: ['mask'], attributes: [{ name: 'to', int: DT.FLOAT }] },
-    { op: 'Unsqueeze', inputs: ['mask', 'axis_last'], outputs: ['mask_3d'] },
-    { op: 'Mul', inputs: ['weighted', 'mask_3d'], outputs: ['masked'] },
-    { op: 'ReduceSum', inputs: ['masked', 'axis_seq'], outputs: ['sum'], attributes: [{ name: 'keepdims', int: 1 }] },
-    { op: 'ReduceSum', inputs: ['mask_3d', 'axis_seq'], outputs: ['count_raw'], attributes: [{ name: 'keepdims', int: 1 }] },
-    { op: 'Max', inputs: ['count_raw', 'one'], outputs: ['count'] },
-    { op: 'Div', inputs: ['sum', 'count'], outputs: ['sentence'] },
-    // every position = sentence vector + a small share of its own token (+ token type) vector
-    { op: 'Gather', inputs: ['token_type_embeddings', 'token_type_ids'], outputs: ['type'], attributes: [{ name: 'axis', int: 0 }] },
-    { op: 'Add', inputs: ['weighted', 'type'], outputs: ['own'] },
-    { op: 'Mul', inputs: ['own', 'token_share'], outputs: ['own_scaled'] },
-    { op: 'Add', inputs: ['sentence', 'own_scaled'], outputs: ['last_hidden_state'] },
-  );
+  // weighted[b,s,:] = token vector * token weight
+  g.node('Gather', ['token_weight', 'input_ids'], ['weight'], { axis: 0 });
+  g.node('Unsqueeze', ['weight', 'axis_last'], ['weight_3d']);
+  g.node('Mul', ['token', 'weight_3d'], ['weighted']);
+  // masked mean over the sequence: [batch, 1, hidden]
+  g.node('Cast', ['attention_mask'], ['mask'], { to: OnnxDataType.FLOAT });
+  g.node('Unsqueeze', ['mask', 'axis_last'], ['mask_3d']);
+  g.node('Mul', ['weighted', 'mask_3d'], ['masked']);
+  g.node('ReduceSum', ['masked', 'axis_seq'], ['sum'], { keepdims: 1 });
+  g.node('ReduceSum', ['mask_3d', 'axis_seq'], ['count_raw'], { keepdims: 1 });
+  g.node('Max', ['count_raw', 'one'], ['count']);
+  g.node('Div', ['sum', 'count'], ['sentence']);
+  // every position = sentence vector + a small share of its own token (+ token type) vector
+  g.node('Gather', ['token_type_embeddings', 'token_type_ids'], ['type'], { axis: 0 });
+  g.node('Add', ['weighted', 'type'], ['own']);
+  g.node('Mul', ['own', 'token_share'], ['own_scaled']);
+  g.node('Add', ['sentence', 'own_scaled'], ['last_hidden_state']);
 
-  const graph = concat([
-    ...nodes.map((n, i) => pbMessage(1, encodeNode(n, i))),
-    pbString(2, 'persona_test_model'),
-    ...initializers.map((t) => pbMessage(5, encodeTensor(t))),
-    pbMessage(11, encodeValueInfo('input_ids', DT.INT64, ['batch_size', 'sequence_length'])),
-    pbMessage(11, encodeValueInfo('attention_mask', DT.INT64, ['batch_size', 'sequence_length'])),
-    pbMessage(11, encodeValueInfo('token_type_ids', DT.INT64, ['batch_size', 'sequence_length'])),
-    pbMessage(12, encodeValueInfo('last_hidden_state', DT.FLOAT, ['batch_size', 'sequence_length', dim])),
-  ]);
-  // ModelProto: ir_version=1, producer_name=2, producer_version=3, doc_string=6, graph=7, opset_import=8.
-  return concat([
-    pbInt(1, IR_VERSION),
-    pbString(2, 'persona-db scripts/generateTestModel.ts'),
-    pbString(3, SEED),
-    pbString(6, `Deterministic test embedding model (${quantized ? 'int8 token table' : 'fp32'}); not a semantic model.`),
-    pbMessage(7, graph),
-    pbMessage(8, pbString(1, ''), pbInt(2, OPSET)),
-  ]);
+  const ids = (name: string) => valueInfo(name, OnnxDataType.INT64, ['batch_size', 'sequence_length']);
+  return encodeOnnxModel({
+    graphName: 'persona_test_model',
+    graph: g,
+    inputs: [ids('input_ids'), ids('attention_mask'), ids('token_type_ids')],
+    outputs: [valueInfo('last_hidden_state', OnnxDataType.FLOAT, ['batch_size', 'sequence_length', dim])],
+    producerName: 'persona-db lib/generatedModels/testModel.ts',
+    producerVersion: SEED,
+    docString: `Deterministic test embedding model (${quantized ? 'int8 token table' : 'fp32'}); not a semantic model.`,
+  });
 }
 
 // ---------------------------------------------------------------------------------------------
-// Tokenizer and config files
+// Config files
 // ---------------------------------------------------------------------------------------------
-
-function tokenizerJson(vocab: TestVocabEntry[]): unknown {
-  const ids = Object.fromEntries(vocab.map((e, id) => [e.token, id]));
-  const idOf = (token: string): number => {
-    const id = ids[token];
-    if (id === undefined) throw new Error(`token ${token} missing from the vocabulary`);
-    return id;
-  };
-  const template = (seq: 'A' | 'B', typeId: number) => [{ Sequence: { id: seq, type_id: typeId } }, { SpecialToken: { id: '[SEP]', type_id: typeId } }];
-  return {
-    version: '1.0',
-    truncation: null,
-    padding: null,
-    added_tokens: SPECIAL_TOKENS.map((content) => ({
-      id: idOf(content),
-      content,
-      single_word: false,
-      lstrip: false,
-      rstrip: false,
-      normalized: false,
-      special: true,
-    })),
-    normalizer: { type: 'BertNormalizer', clean_text: true, handle_chinese_chars: true, strip_accents: null, lowercase: true },
-    pre_tokenizer: { type: 'BertPreTokenizer' },
-    post_processor: {
-      type: 'TemplateProcessing',
-      single: [{ SpecialToken: { id: '[CLS]', type_id: 0 } }, ...template('A', 0)],
-      pair: [{ SpecialToken: { id: '[CLS]', type_id: 0 } }, ...template('A', 0), ...template('B', 1)],
-      special_tokens: Object.fromEntries(
-        ['[CLS]', '[SEP]'].map((t) => [t, { id: t, ids: [idOf(t)], tokens: [t] }]),
-      ),
-    },
-    decoder: { type: 'WordPiece', prefix: '##', cleanup: true },
-    model: {
-      type: 'WordPiece',
-      unk_token: '[UNK]',
-      continuing_subword_prefix: '##',
-      max_input_chars_per_word: 100,
-      vocab: ids,
-    },
-  };
-}
-
-const SPECIAL_TOKENS_MAP = {
-  cls_token: '[CLS]',
-  mask_token: '[MASK]',
-  pad_token: '[PAD]',
-  sep_token: '[SEP]',
-  unk_token: '[UNK]',
-};
 
 function configJson(vocabSize: number, dim: number): unknown {
   return {
@@ -683,109 +474,26 @@ function configJson(vocabSize: number, dim: number): unknown {
     layer_norm_eps: 1e-12,
     torch_dtype: 'float32',
     persona_test_model: {
-      generator: 'scripts/generateTestModel.ts',
+      generator: 'lib/generatedModels/testModel.ts',
       seed: SEED,
       note: 'Deterministic bag-of-words fixture with BERT inputs/outputs; CLS position = masked mean of weighted token vectors.',
     },
   };
 }
 
-/**
- * The sentence-transformers description of the model, as bge-small-en-v1.5 carries it on the hub
- * (modules.json, 1_Pooling/config.json), plus the query prompt the embedder would otherwise assume:
- * the model says how it pools, normalises and prompts, like any model directory.
- */
-function sentenceTransformersFiles(dim: number): Array<[string, unknown]> {
-  return [
-    [
-      'modules.json',
-      [
-        { idx: 0, name: '0', path: '', type: 'sentence_transformers.models.Transformer' },
-        { idx: 1, name: '1', path: '1_Pooling', type: 'sentence_transformers.models.Pooling' },
-        { idx: 2, name: '2', path: '2_Normalize', type: 'sentence_transformers.models.Normalize' },
-      ],
-    ],
-    [
-      '1_Pooling/config.json',
-      {
-        word_embedding_dimension: dim,
-        pooling_mode_cls_token: true,
-        pooling_mode_mean_tokens: false,
-        pooling_mode_max_tokens: false,
-        pooling_mode_mean_sqrt_len_tokens: false,
-      },
-    ],
-    [
-      'config_sentence_transformers.json',
-      { prompts: { query: BGE_QUERY_PREFIX, document: '' }, default_prompt_name: null, similarity_fn_name: 'cosine' },
-    ],
-  ];
-}
-
 /** The files of the model, relative path -> bytes. */
-export function buildTestModelFiles(dim: number = TEST_MODEL_HIDDEN_SIZE): Map<string, Bytes> {
+export function buildTestModelFiles(dim: number = TEST_MODEL_HIDDEN_SIZE): ModelFiles {
   const vocab = buildTestVocab();
-  const json = (value: unknown): Bytes => new TextEncoder().encode(`${JSON.stringify(value, null, 2)}\n`);
-  return new Map<string, Bytes>([
-    ['config.json', json(configJson(vocab.length, dim))],
-    ['tokenizer.json', new TextEncoder().encode(`${JSON.stringify(tokenizerJson(vocab))}\n`)],
-    [
-      'tokenizer_config.json',
-      json({
-        ...SPECIAL_TOKENS_MAP,
-        clean_up_tokenization_spaces: true,
-        do_basic_tokenize: true,
-        do_lower_case: true,
-        model_max_length: 512,
-        never_split: null,
-        strip_accents: null,
-        tokenize_chinese_chars: true,
-        tokenizer_class: 'BertTokenizer',
-      }),
-    ],
-    ['special_tokens_map.json', json(SPECIAL_TOKENS_MAP)],
-    ...sentenceTransformersFiles(dim).map(([file, value]): [string, Bytes] => [file, json(value)]),
+  return new Map([
+    ['config.json', jsonFile(configJson(vocab.length, dim))],
+    ...bertTokenizerFiles(vocab.map((entry) => entry.token)),
+    ...sentenceTransformersFiles(dim),
     ['onnx/model.onnx', buildOnnxModel(vocab, dim, false)],
     ['onnx/model_quantized.onnx', buildOnnxModel(vocab, dim, true)],
   ]);
 }
 
-export interface GenerateResult {
-  dir: string;
-  /** Relative paths of all files of the model. */
-  files: string[];
-  /** Relative paths that were (re)written; empty when the model on disk was already identical. */
-  written: string[];
-}
-
 /** Writes the test model into `dir` (default: TEST_MODEL_DIR or .cache/models/persona-test-model). */
 export async function generateTestModel(dir?: string): Promise<GenerateResult> {
-  const target = path.resolve(dir ?? process.env.TEST_MODEL_DIR ?? DEFAULT_TEST_MODEL_DIR);
-  const files = buildTestModelFiles();
-  const written: string[] = [];
-  for (const [rel, bytes] of files) {
-    const file = path.join(target, rel);
-    const current = await readFile(file).catch(() => null);
-    if (current && Buffer.compare(current, bytes) === 0) continue;
-    await mkdir(path.dirname(file), { recursive: true });
-    await writeFile(file, bytes);
-    written.push(rel);
-  }
-  return { dir: target, files: [...files.keys()], written };
-}
-
-const invokedDirectly = process.argv[1] !== undefined && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url);
-if (invokedDirectly) {
-  const started = Date.now();
-  generateTestModel(process.argv[2]).then(
-    (result) => {
-      const state = result.written.length === 0 ? 'already up to date' : `wrote ${result.written.join(', ')}`;
-      console.log(`test embedding model in ${result.dir}: ${state} (${Date.now() - started} ms)`);
-      console.log(`use it with EMBEDDING_MODEL_DIR=${result.dir}`);
-    },
-    (error: unknown) => {
-      console.error(error);
-      process.exitCode = 1;
-    },
-  );
+  return writeModelDirectory(dir ?? process.env.TEST_MODEL_DIR ?? DEFAULT_TEST_MODEL_DIR, buildTestModelFiles());
 }
