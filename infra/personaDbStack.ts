@@ -34,7 +34,7 @@ import { Topic } from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
-import { indexerEntry as defaultIndexerEntry, routes as defaultRoutes, type RouteDefinition } from '../shared/routes';
+import { indexerEntry as defaultIndexerEntry, routeMethods, routes as defaultRoutes, type RouteDefinition } from '../shared/routes';
 import { indexerStreamSettings } from '../shared/streamSettings';
 import {
   LAMBDA_TASK_ROOT,
@@ -344,7 +344,7 @@ export class PersonaDbStack extends Stack {
     if (apiConfig.auth === 'jwt') {
       authorizer = new HttpJwtAuthorizer('JwtAuthorizer', apiConfig.jwt!.issuer, { jwtAudience: [...apiConfig.jwt!.audience] });
     }
-    const methods = [...new Set(routeTable.map((route) => route.method))];
+    const methods = [...new Set(routeTable.flatMap(routeMethods))];
     const api = new HttpApi(this, 'HttpApi', {
       apiName: namePrefix,
       description: `persona-db HTTP API (${this.config.stage})`,
@@ -400,10 +400,10 @@ export class PersonaDbStack extends Stack {
       // default authorizer like the others.
       const created =
         route.path === '$default'
-          ? new HttpRoute(this, `${route.name}Route`, { httpApi: api, routeKey: HttpRouteKey.DEFAULT, integration, ...(authorizer ? { authorizer } : {}) })
-          : api.addRoutes({ path: route.path, methods: [HttpMethod[route.method]], integration })[0];
-      if (apiConfig.auth === 'none' && created) {
-        acknowledgeNagRule(created, 'AwsSolutions-APIG4', `Stage ${this.config.stage} is configured with auth=none (a development stage, throttled); prod defaults to IAM and any stage can switch with -c auth=iam|jwt.`);
+          ? [new HttpRoute(this, `${route.name}Route`, { httpApi: api, routeKey: HttpRouteKey.DEFAULT, integration, ...(authorizer ? { authorizer } : {}) })]
+          : api.addRoutes({ path: route.path, methods: routeMethods(route).map((method) => HttpMethod[method]), integration });
+      for (const routeResource of apiConfig.auth === 'none' ? created : []) {
+        acknowledgeNagRule(routeResource, 'AwsSolutions-APIG4', `Stage ${this.config.stage} is configured with auth=none (a development stage, throttled); prod defaults to IAM and any stage can switch with -c auth=iam|jwt.`);
       }
     }
     return api;

@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
@@ -21,7 +22,9 @@ export function toApiGatewayEvent(
   for (const [name, value] of url.searchParams) {
     queryStringParameters[name] = name in queryStringParameters ? `${queryStringParameters[name]},${value}` : value;
   }
-  const isText = TEXT_CONTENT_TYPE.test(headers['content-type'] ?? '');
+  // A text body that is not valid UTF-8 is passed base64-encoded: decoding it here would replace
+  // the bad bytes with U+FFFD, and the function could no longer tell (and reject) them.
+  const isText = TEXT_CONTENT_TYPE.test(headers['content-type'] ?? '') && isUtf8(body);
   const now = new Date();
   const cookies = request.headers.cookie?.split(';').map((cookie) => cookie.trim());
   return {

@@ -2,7 +2,7 @@
  * The one route table. The CDK stack creates one Lambda function and one HTTP API route per
  * entry; the local runtime matches requests against the same entries and calls the same module.
  */
-export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE' | 'ANY';
+export type HttpMethod = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE' | 'ANY';
 
 export interface RouteDefinition {
   /** Stable name: the Lambda function's logical id and the handler file under functions/api/. */
@@ -48,6 +48,12 @@ export const routes: readonly RouteDefinition[] = [
   // Answers unmatched requests with problem+json 404/405 instead of API Gateway's plain 404.
   route('routeNotFound', 'ANY', '$default'),
 ];
+
+/**
+ * The methods a route answers: a GET route answers HEAD too (same function, body dropped). In an
+ * HTTP API each method is a route of its own, so the stack declares both.
+ */
+export const routeMethods = (route: RouteDefinition): HttpMethod[] => (route.method === 'GET' ? ['GET', 'HEAD'] : [route.method]);
 
 /** The stream consumer: not an HTTP route, listed here so infra and local share its entry. */
 export const indexerEntry = 'functions/indexer/handler.ts';

@@ -23,7 +23,7 @@ import { addNagChecks } from '../infra/nag';
 import { INDEXER_LOGICAL_ID, PersonaDbStack, RECONCILER_ENTRY, RECONCILER_LOGICAL_ID, RECONCILER_SERVICE } from '../infra/personaDbStack';
 import { buildStageConfig, stackName, stageConfigFromContext, stageDefaults, type Stage, type StageConfig } from '../infra/stageConfig';
 import { TEST_MODEL_HINT_DIR } from '../shared/embedding/config';
-import { indexerEntry, routes, type RouteDefinition } from '../shared/routes';
+import { indexerEntry, routeMethods, routes, type RouteDefinition } from '../shared/routes';
 import { indexerStreamSettings } from '../shared/streamSettings';
 
 type Resource = { Type: string; Properties?: Record<string, any>; DeletionPolicy?: string; UpdateReplacePolicy?: string };
@@ -272,18 +272,22 @@ describe.each(['dev', 'prod'] as const)('%s stack', (stage) => {
   });
 
   describe('HTTP API', () => {
-    it('has exactly one route per route-table entry, each to its own function with payload format 2.0', () => {
+    // HTTP API routes are "METHOD /path" and HEAD is a method of its own: a GET route does not
+    // answer HEAD, so each GET entry gets a HEAD route to the same function.
+    // https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-develop-routes.html
+    it('has exactly one route per route-table entry and method (GET with HEAD), each to its own function with payload format 2.0', () => {
       const { resources, routes: table } = s();
       const apiRoutes = ofType(resources, 'AWS::ApiGatewayV2::Route');
-      expect(apiRoutes.map(([, route]) => route.Properties!.RouteKey).sort()).toEqual(
-        table.map((route) => (route.path === '$default' ? '$default' : `${route.method} ${route.path}`)).sort(),
-      );
+      const keysOf = (route: RouteDefinition) => (route.path === '$default' ? ['$default'] : routeMethods(route).map((method) => `${method} ${route.path}`));
+      expect(apiRoutes.map(([, route]) => route.Properties!.RouteKey).sort()).toEqual(table.flatMap(keysOf).sort());
+      expect(apiRoutes.map(([, route]) => route.Properties!.RouteKey)).toContain('HEAD /personas/{id}');
       for (const route of table) {
-        const key = route.path === '$default' ? '$default' : `${route.method} ${route.path}`;
-        const [, apiRoute] = apiRoutes.find(([, candidate]) => candidate.Properties!.RouteKey === key)!;
-        const integration = resources[refs(apiRoute.Properties!.Target)[0]!]!;
-        expect(integration.Properties).toMatchObject({ IntegrationType: 'AWS_PROXY', PayloadFormatVersion: '2.0' });
-        expect(refs(integration.Properties!.IntegrationUri)).toEqual([route.name]);
+        for (const key of keysOf(route)) {
+          const [, apiRoute] = apiRoutes.find(([, candidate]) => candidate.Properties!.RouteKey === key)!;
+          const integration = resources[refs(apiRoute.Properties!.Target)[0]!]!;
+          expect(integration.Properties).toMatchObject({ IntegrationType: 'AWS_PROXY', PayloadFormatVersion: '2.0' });
+          expect(refs(integration.Properties!.IntegrationUri)).toEqual([route.name]);
+        }
         expect(resources[route.name]!.Type).toBe('AWS::Lambda::Function');
       }
       s().template.hasResourceProperties('AWS::ApiGatewayV2::Api', { ProtocolType: 'HTTP' });
@@ -321,7 +325,7 @@ describe.each(['dev', 'prod'] as const)('%s stack', (stage) => {
         const [[, api]] = ofType(s().resources, 'AWS::ApiGatewayV2::Api') as [[string, Resource]];
         const cors = api.Properties!.CorsConfiguration as Record<string, string[]>;
         expect(cors.AllowOrigins).toEqual(['*']);
-        expect([...cors.AllowMethods!].sort()).toEqual(['DELETE', 'GET', 'OPTIONS', 'PATCH', 'POST', 'PUT']);
+        expect([...cors.AllowMethods!].sort()).toEqual(['DELETE', 'GET', 'HEAD', 'OPTIONS', 'PATCH', 'POST', 'PUT']);
         expect(cors.AllowHeaders).toEqual(expect.arrayContaining(['content-type', 'idempotency-key', 'if-match']));
         expect(cors.ExposeHeaders).toEqual(expect.arrayContaining(['etag', 'location', 'retry-after', 'idempotent-replayed']));
       } else {

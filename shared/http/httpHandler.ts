@@ -5,6 +5,11 @@ import { logger } from '../observability';
 import { ProblemError } from './problem';
 import { problemResponse, type HttpResponse } from './response';
 
+/** HEAD runs the GET route's handler and answers its status and headers without the body (RFC 9110 §9.3.2). */
+function dropBodyOfHead(event: APIGatewayProxyEventV2 | undefined, response: HttpResponse | null | undefined): void {
+  if (response && event?.requestContext?.http?.method === 'HEAD') response.body = '';
+}
+
 export type RouteHandler = (event: APIGatewayProxyEventV2, context: Context) => Promise<HttpResponse>;
 
 /**
@@ -21,6 +26,7 @@ export function httpHandler(handle: RouteHandler) {
         if (request.error instanceof ProblemError) {
           if (request.error.status >= 500) logger.error('request failed', { error: request.error });
           request.response = problemResponse(request.error, instance);
+          dropBodyOfHead(request.event, request.response);
           return;
         }
         const requestId = request.context?.awsRequestId ?? request.event?.requestContext?.requestId;
@@ -29,7 +35,9 @@ export function httpHandler(handle: RouteHandler) {
           new ProblemError(500, 'internal-error', `The server failed to handle this request; retry later or report request id ${requestId ?? 'unknown'}.`),
           instance,
         );
+        dropBodyOfHead(request.event, request.response);
       },
+      after: async (request) => dropBodyOfHead(request.event, request.response),
     })
     .handler(handle);
 }

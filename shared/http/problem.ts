@@ -90,7 +90,7 @@ export function fieldErrorsFromZod(error: z.ZodError, prefix: readonly PropertyK
 
 const SERVER_MANAGED = new Set(['id', 'version', 'created_at', 'updated_at']);
 
-function unknownFieldDetail(key: string): string {
+export function unknownFieldDetail(key: string): string {
   if (SERVER_MANAGED.has(key)) return `'${key}' is set by the server and cannot be written; remove it from the body`;
   return `unknown field '${key}'; remove it (allowed fields are listed in GET /openapi.json)`;
 }

@@ -1,6 +1,10 @@
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 import type { IdempotencyRequest } from '../persona/idempotency';
-import { ProblemError, validationProblem } from './problem';
+import { ProblemError, toJsonPointer, validationProblem } from './problem';
+import { methodNotAllowedProblem, allowedMethodsForPath } from '../routeMatching';
+
+/** Deepest nesting of arrays and objects a request body may have (the body itself is level 1). */
+export const MAX_JSON_DEPTH = 32;
 
 export const JSON_MEDIA_TYPE = 'application/json';
 export const MERGE_PATCH_MEDIA_TYPE = 'application/merge-patch+json';
@@ -24,9 +28,45 @@ function bodyBytes(event: APIGatewayProxyEventV2): Buffer {
   return event.isBase64Encoded ? Buffer.from(event.body, 'base64') : Buffer.from(event.body, 'utf8');
 }
 
+/** Lone UTF-16 surrogates (from escapes such as "\ud800"): valid JSON, but no UTF-8 can encode them. */
+const LONE_SURROGATE = /\p{Cs}/u;
+
 /**
- * Reads a JSON body: checks media type (415), size (413), UTF-8 and JSON syntax (400).
- * Returns the parsed value, still untyped; schemas validate it next.
+ * Checks what JSON.parse lets through but nothing after it may see: nesting deeper than
+ * MAX_JSON_DEPTH (hashing, merging and validating recurse) and strings or member names with lone
+ * surrogates (they would be stored altered). Iterative, so any depth is safe to inspect.
+ */
+function assertStorableJson(root: unknown): void {
+  const pending: Array<{ value: unknown; path: string[] }> = [{ value: root, path: [] }];
+  while (pending.length > 0) {
+    const { value, path } = pending.pop()!;
+    if (typeof value === 'string') {
+      if (LONE_SURROGATE.test(value)) throw surrogateProblem(path, 'string');
+      continue;
+    }
+    if (typeof value !== 'object' || value === null) continue;
+    if (path.length >= MAX_JSON_DEPTH) {
+      throw validationProblem(
+        [{ pointer: toJsonPointer(path), detail: `is nested too deeply: request bodies may nest arrays and objects at most ${MAX_JSON_DEPTH} levels deep` }],
+        `The request body nests deeper than ${MAX_JSON_DEPTH} levels.`,
+      );
+    }
+    for (const [key, member] of Object.entries(value)) {
+      if (LONE_SURROGATE.test(key)) throw surrogateProblem([...path, key], 'member name');
+      pending.push({ value: member, path: [...path, key] });
+    }
+  }
+}
+
+function surrogateProblem(path: string[], what: string): ProblemError {
+  return validationProblem([
+    { pointer: toJsonPointer(path), detail: `this ${what} contains a lone UTF-16 surrogate (an unpaired \\ud800-\\udfff escape), which cannot be encoded as UTF-8; send the character's full surrogate pair or the character itself` },
+  ]);
+}
+
+/**
+ * Reads a JSON body: checks media type (415), size (413), UTF-8 and JSON syntax (400), nesting
+ * depth and lone surrogates (400). Returns the parsed value, still untyped; schemas validate it next.
  */
 export function readJsonBody(
   event: APIGatewayProxyEventV2,
@@ -65,11 +105,14 @@ export function readJsonBody(
   } catch {
     throw new ProblemError(400, 'malformed-json', 'The request body is not valid UTF-8.');
   }
+  let value: unknown;
   try {
-    return JSON.parse(text) as unknown;
+    value = JSON.parse(text) as unknown;
   } catch (error) {
     throw new ProblemError(400, 'malformed-json', `The request body is not valid JSON: ${(error as Error).message}`);
   }
+  assertStorableJson(value);
+  return value;
 }
 
 const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -78,6 +121,11 @@ const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{
 export function personaIdFromPath(event: APIGatewayProxyEventV2): string {
   const id = event.pathParameters?.id;
   if (!id || !UUID_PATTERN.test(id)) {
+    // API Gateway sends GET /personas/batch to GET /personas/{id} (no GET route is more specific):
+    // that path is a resource of its own, so the answer is its 405, not "malformed id".
+    const method = event.requestContext.http.method;
+    const allowed = allowedMethodsForPath(event.rawPath);
+    if (!allowed.includes(method)) throw methodNotAllowedProblem(method, event.rawPath, allowed);
     throw validationProblem([{ pointer: '#/path/id', detail: `'${id ?? ''}' is not a persona id; ids are UUIDs such as 3f2b8c1e-8f7a-4f7e-9a53-2f0d9c6c1b2a` }], 'The persona id in the path is malformed.');
   }
   return id.toLowerCase();

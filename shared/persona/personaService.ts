@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { ProblemError, fieldErrorsFromZod, jsonTypeOf, validationProblem, type FieldError } from '../http/problem';
+import { ProblemError, fieldErrorsFromZod, jsonTypeOf, toJsonPointer, unknownFieldDetail, validationProblem, type FieldError } from '../http/problem';
 import { applyMergePatch, isPlainObject } from './mergePatch';
 import { decodeCursor, encodeCursor } from './pageCursor';
 import { requestHash, runIdempotent, scopedIdempotencyKey, stableUuid, type IdempotencyRequest } from './idempotency';
 import { WriteConflictError, type PersonaRepository } from './personaRepository';
-import { SERVER_MANAGED_FIELDS, orderPersonaKeys, personaInputSchema, type Persona, type PersonaInput } from './schema';
+import { SERVER_MANAGED_FIELDS, TRAIT_NAMES, orderPersonaKeys, personaInputSchema, type Persona, type PersonaInput } from './schema';
 
 export interface PersonaServiceDeps {
   repository: PersonaRepository;
@@ -143,6 +143,26 @@ export async function replacePersona(
 
 const PATCH_ATTEMPTS = 3;
 
+/**
+ * A merge patch's null removes a member; removing one the schema does not have would pass
+ * validation unnoticed (the merged result never shows it), so such names are rejected here, as
+ * POST rejects them. Non-null unknown members reach the schema through the merge.
+ */
+function assertKnownNullMembers(patch: Record<string, unknown>): void {
+  const known = new Set(Object.keys(personaInputSchema.shape));
+  const traitNames = new Set<string>(TRAIT_NAMES);
+  const errors: FieldError[] = [];
+  for (const [key, value] of Object.entries(patch)) {
+    if (value === null && !known.has(key)) errors.push({ pointer: toJsonPointer([key]), detail: unknownFieldDetail(key) });
+    if (key === 'traits' && isPlainObject(value)) {
+      for (const [trait, score] of Object.entries(value)) {
+        if (score === null && !traitNames.has(trait)) errors.push({ pointer: toJsonPointer([key, trait]), detail: unknownFieldDetail(trait) });
+      }
+    }
+  }
+  if (errors.length > 0) throw validationProblem(errors);
+}
+
 /** PATCH /personas/{id}: JSON Merge Patch. Without If-Match, a concurrent change makes it re-read and reapply. */
 export async function patchPersona(
   deps: PersonaServiceDeps,
@@ -153,6 +173,7 @@ export async function patchPersona(
   if (!isPlainObject(patch)) {
     throw validationProblem([{ pointer: '#', detail: `a merge patch must be a JSON object, not ${jsonTypeOf(patch)}` }]);
   }
+  assertKnownNullMembers(patch);
   for (let attempt = 1; ; attempt++) {
     const current = await deps.repository.get(id);
     if (!current) throw notFound(id);

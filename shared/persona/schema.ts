@@ -35,10 +35,19 @@ const nonBlankString = (maxLength: number) =>
 const stringList = (maxItems: number, maxLength: number) =>
   z.array(nonBlankString(maxLength)).max(maxItems, { message: `must have at most ${maxItems} items` });
 
+/**
+ * DynamoDB stores numbers from 1e-130 to 9.99…e125 in magnitude, and zero; a smaller non-zero
+ * number is rejected at write time ("Number underflow"), so every stored number is checked here.
+ */
+export const DYNAMODB_SMALLEST_NUMBER = 1e-130;
+const DYNAMODB_LARGEST_NUMBER = 9.9999999999999999999999999999999999999e125;
+const isDynamoDbNumber = (value: number) => value === 0 || (Math.abs(value) >= DYNAMODB_SMALLEST_NUMBER && Math.abs(value) <= DYNAMODB_LARGEST_NUMBER);
+
 const traitScore = z
   .number({ message: 'must be a number between 0 and 1' })
   .min(0, { message: 'must be between 0 and 1' })
-  .max(1, { message: 'must be between 0 and 1' });
+  .max(1, { message: 'must be between 0 and 1' })
+  .refine(isDynamoDbNumber, { message: `must be 0 or at least ${DYNAMODB_SMALLEST_NUMBER} (the smallest number DynamoDB stores); round it to 0` });
 
 export const traitsSchema = z
   .strictObject({
