@@ -2,6 +2,7 @@ import { bodyLimits, MERGE_PATCH_MEDIA_TYPE } from '../http/request';
 import { listLimits } from '../persona/personaService';
 import { BLEND_CANDIDATES, NOT_INDEXED_RETRY_SECONDS, UNAVAILABLE_RETRY_SECONDS } from '../search/personaSearch';
 import { searchLimits } from '../search/searchRequest';
+import { MAX_PARAMETER_LENGTH } from '../search/similarQuery';
 
 /**
  * What the API document says about each route of shared/routes.ts, keyed by route name. Schemas
@@ -118,7 +119,8 @@ const searchDescription = [
 const similarQueryDescription = [
   'The neighbours of one persona, ranked by its stored vectors (it is never among its own results); modes, scores, pages and hydrate as in POST /personas/search.',
   '',
-  'Query string: `mode`, `limit`, `offset`, `score_threshold`, `hydrate` as in the search body; filters as `domain`, `modes`, `humor_usage`, `emotional_style` (comma-separated lists: `domain=physics,philosophy`; a comma inside a value is `%2C`; a repeated parameter adds to its list) and `traits.<trait>.gte` / `traits.<trait>.lte` (`traits.openness.gte=0.7`). An unknown parameter is a 400.',
+  'Query string: `mode`, `limit`, `offset`, `score_threshold`, `hydrate` as in the search body; filters as `domain`, `modes`, `humor_usage`, `emotional_style` (comma-separated lists: `domain=physics,philosophy`; a comma inside a value is `%2C`; a repeated parameter adds to its list) and `traits.<trait>.gte` / `traits.<trait>.lte` (`traits.openness.gte=0.7`). An unknown parameter, or a value longer than ' +
+    `${MAX_PARAMETER_LENGTH} characters (percent-encoded), is a 400.`,
 ].join('\n');
 
 const idempotencyInProgress = problemSpec('idempotency-request-in-progress: a request with this Idempotency-Key and the same body is still running (waited for up to 8 s); retry after Retry-After for its response.', {

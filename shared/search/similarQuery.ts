@@ -23,7 +23,14 @@ export const traitParameter = (trait: string, bound: string) => `traits.${trait}
 type Scalar = (typeof SCALAR_PARAMETERS)[number];
 type Parsed = { value: unknown } | { invalid: string };
 
-const NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+/**
+ * A decimal number. Every part is unambiguous (digits, then an optional dot-and-digits), so a
+ * mismatch is found in linear time; `\d+\.?\d*` backtracked quadratically on long digit runs.
+ */
+const NUMBER = /^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$/;
+
+/** Longest raw (percent-encoded) value of one parameter; longer values are rejected before any parsing. */
+export const MAX_PARAMETER_LENGTH = 4096;
 
 function decode(raw: string): string | undefined {
   try {
@@ -61,8 +68,12 @@ export function parseSimilarQuery(rawQueryString: string | undefined): SimilarRe
     const rawName = separator < 0 ? part : part.slice(0, separator);
     const rawValue = separator < 0 ? '' : part.slice(separator + 1);
     const name = decode(rawName) ?? rawName;
-    const pointer = `#/query/${name}`;
+    const pointer = `#/query/${name.slice(0, 100)}`;
     if (rawValue === '') continue;
+    if (rawValue.length > MAX_PARAMETER_LENGTH || rawName.length > MAX_PARAMETER_LENGTH) {
+      errors.push({ pointer, detail: `must be at most ${MAX_PARAMETER_LENGTH} characters (percent-encoded), got ${Math.max(rawValue.length, rawName.length)}` });
+      continue;
+    }
 
     if ((LIST_FILTER_FIELDS as readonly string[]).includes(name)) {
       const values = rawValue.split(',').map(decode);
