@@ -5,6 +5,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { formatError, QdrantError } from './errors';
+import { Float64, toQdrantJson } from './floatJson';
 
 /** Qdrant's default `max_request_size_mb`. */
 const MAX_BODY_BYTES = 32 * 1024 * 1024;
@@ -28,7 +29,8 @@ export async function readJsonBody(request: IncomingMessage): Promise<unknown> {
   }
 }
 
-const elapsedSeconds = (startedAt: number) => (performance.now() - startedAt) / 1000;
+/** `time` is an f64 in Qdrant's response envelope, written as a float. */
+const elapsedSeconds = (startedAt: number) => new Float64((performance.now() - startedAt) / 1000);
 
 function send(response: ServerResponse, status: number, contentType: string, body: string): void {
   response.writeHead(status, { 'content-type': contentType, 'content-length': Buffer.byteLength(body) });
@@ -36,7 +38,7 @@ function send(response: ServerResponse, status: number, contentType: string, bod
 }
 
 export const sendJson = (response: ServerResponse, status: number, body: unknown) =>
-  send(response, status, 'application/json', JSON.stringify(body));
+  send(response, status, 'application/json', toQdrantJson(body));
 
 export const sendText = (response: ServerResponse, status: number, body: string) =>
   send(response, status, 'text/plain; charset=utf-8', body);

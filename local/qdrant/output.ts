@@ -4,8 +4,9 @@
  */
 import type { StoredPoint } from './collection';
 import { formatError } from './errors';
-import { expectString, isObject, type JsonObject, type JsonValue } from './json';
+import { expectString, isObject, type JsonObject } from './json';
 import { excludeAll, includeOnly, parseJsonPath, type JsonPath } from './jsonPath';
+import { Float32, Float32List } from './floatJson';
 import { DEFAULT_VECTOR, type StoredVector } from './vectors';
 
 export type PayloadSelection =
@@ -49,24 +50,37 @@ function selectPayload(payload: JsonObject, selection: PayloadSelection): JsonOb
   }
 }
 
-const vectorJson = (vector: StoredVector): JsonValue =>
-  Array.isArray(vector) ? [...vector] : { indices: [...vector.indices], values: [...vector.values] };
+/** Vector elements are f32 in Qdrant and are written as floats (see floatJson.ts). */
+const vectorJson = (vector: StoredVector): unknown =>
+  Array.isArray(vector)
+    ? new Float32List(vector)
+    : { indices: [...vector.indices], values: new Float32List(vector.values) };
 
 /** A lone unnamed vector is returned bare; anything else as a map from name to vector. */
-function selectVectors(vectors: Record<string, StoredVector>, selection: VectorSelection): JsonValue {
-  if (selection === false) return null;
-  const names = selection === true ? Object.keys(vectors) : selection.filter((name) => vectors[name] !== undefined);
+function selectVectors(vectors: Record<string, StoredVector>, selection: VectorSelection): unknown {
+  const names = selection === true ? Object.keys(vectors) : (selection as string[]).filter((name) => vectors[name] !== undefined);
   const only = names.length === 1 ? names[0] : undefined;
   if (only === DEFAULT_VECTOR) return vectorJson(vectors[DEFAULT_VECTOR]!);
   return Object.fromEntries(names.map((name) => [name, vectorJson(vectors[name]!)]));
 }
 
-export function recordJson(point: StoredPoint, payload: PayloadSelection, vectors: VectorSelection): JsonObject {
-  return {
-    id: point.id,
-    payload: selectPayload(point.payload, payload),
-    vector: selectVectors(point.vectors, vectors),
-  };
+/**
+ * The selected parts of a point. Qdrant's `Record` and `ScoredPoint` skip `payload` and `vector`
+ * when they were not asked for (`#[serde(skip_serializing_if = "Option::is_none")]` in
+ * lib/api/src/rest/schema.rs) instead of writing `null`.
+ */
+function selectedParts(point: StoredPoint, payload: PayloadSelection, vectors: VectorSelection): OutputObject {
+  const parts: OutputObject = {};
+  if (payload.kind !== 'none') parts.payload = selectPayload(point.payload, payload);
+  if (vectors !== false) parts.vector = selectVectors(point.vectors, vectors);
+  return parts;
+}
+
+/** A response object that may hold float markers; the server writes it with toQdrantJson. */
+export type OutputObject = Record<string, unknown>;
+
+export function recordJson(point: StoredPoint, payload: PayloadSelection, vectors: VectorSelection): OutputObject {
+  return { id: point.id, ...selectedParts(point, payload, vectors) };
 }
 
 export function scoredPointJson(
@@ -74,12 +88,7 @@ export function scoredPointJson(
   score: number,
   payload: PayloadSelection,
   vectors: VectorSelection,
-): JsonObject {
-  return {
-    id: point.id,
-    version: point.version,
-    score,
-    payload: selectPayload(point.payload, payload),
-    vector: selectVectors(point.vectors, vectors),
-  };
+): OutputObject {
+  // Scores are f32 in Qdrant (`ScoreType`).
+  return { id: point.id, version: point.version, score: new Float32(score), ...selectedParts(point, payload, vectors) };
 }

@@ -2,6 +2,7 @@
  * The REST surface: Qdrant's paths, methods and result shapes, each mapped onto the storage,
  * update, query and scroll modules. Handlers return the `result` value; the server wraps it.
  */
+import { createHash } from 'node:crypto';
 import type { Collection } from './collection';
 import { pointNotFound } from './errors';
 import { expectArray, expectObject, expectString } from './json';
@@ -15,6 +16,13 @@ import { countPoints, retrievePoints, scrollPoints } from './scroll';
 import type { Storage } from './storage';
 
 export const QDRANT_VERSION = '1.19.0';
+
+/**
+ * Qdrant's `GET /` reports the git commit it was built from, a 40-character hex hash
+ * (`VersionInfo` in lib/api/src/grpc/models.rs, filled from the build's GIT_COMMIT_ID); the local
+ * server reports a fixed hash of its own name and version in that shape.
+ */
+export const LOCAL_BUILD_COMMIT = createHash('sha1').update(`persona-db local qdrant ${QDRANT_VERSION}`).digest('hex');
 
 export interface RouteContext {
   params: Record<string, string>;
@@ -88,7 +96,7 @@ export const routes: Route[] = [
     method: 'GET',
     path: '/',
     reply: 'raw',
-    handle: () => ({ title: 'qdrant - vector search engine', version: QDRANT_VERSION, commit: null }),
+    handle: () => ({ title: 'qdrant - vector search engine', version: QDRANT_VERSION, commit: LOCAL_BUILD_COMMIT }),
   },
   { method: 'GET', path: '/healthz', reply: 'text', handle: () => 'healthz check passed' },
   { method: 'GET', path: '/livez', reply: 'text', handle: () => 'healthz check passed' },

@@ -18,16 +18,16 @@ import {
   type JsonValue,
 } from './json';
 import { formatJsonPath, getValues, parseJsonPath } from './jsonPath';
-import { parseWithPayload, parseWithVector, recordJson } from './output';
+import { parseWithPayload, parseWithVector, recordJson, type OutputObject } from './output';
 import { comparePointIds, parsePointId } from './pointId';
 
-export function retrievePoints(collection: Collection, body: unknown): JsonObject[] {
+export function retrievePoints(collection: Collection, body: unknown): OutputObject[] {
   const object = expectObject(body, '');
   const ids = expectArray(object.ids, 'ids').map((id, i) => parsePointId(id, `ids[${i}]`));
   const withPayload = parseWithPayload(object.with_payload, true);
   const withVector = parseWithVector(object.with_vector, false);
   const seen = new Set<StoredPoint>();
-  const records: JsonObject[] = [];
+  const records: OutputObject[] = [];
   for (const id of ids) {
     const point = collection.get(id);
     if (!point || seen.has(point)) continue;
@@ -37,7 +37,7 @@ export function retrievePoints(collection: Collection, body: unknown): JsonObjec
   return records;
 }
 
-export function scrollPoints(collection: Collection, body: unknown): JsonObject {
+export function scrollPoints(collection: Collection, body: unknown): OutputObject {
   const object = expectObject(body, '');
   const filter = optional(object.filter, (raw) => parseFilter(raw));
   const limit = optional(object.limit, (raw) => expectUnsigned(raw, 'limit')) ?? 10;
