@@ -3,6 +3,7 @@
  * Qdrant does and cites the Qdrant source it comes from (paths in github.com/qdrant/qdrant).
  */
 import { beforeAll, describe, expect, it } from 'vitest';
+import { ensurePersonaCollection } from '../shared/vectorIndex/personaCollection';
 import { useLocalQdrant } from './support/localQdrant';
 
 const local = useLocalQdrant();
@@ -74,5 +75,58 @@ describe('number and field output', () => {
     // Qdrant: `VersionInfo::commit` comes from the build's GIT_COMMIT_ID (lib/api/src/grpc/models.rs).
     const root = await raw('GET', '/');
     expect(root.json).toEqual({ title: 'qdrant - vector search engine', version: '1.19.0', commit: expect.stringMatching(/^[0-9a-f]{40}$/) });
+  });
+});
+
+describe('aliases', () => {
+  beforeAll(async () => {
+    for (const name of ['alias-a', 'alias-b']) await local.client.createCollection(name, { vectors: { size: 2, distance: 'Dot' } });
+  });
+
+  const aliasesNamed = async (name: string) => (await local.client.getAliases()).aliases.filter((alias) => alias.alias_name === name);
+
+  it('applies alias actions in order and keeps the earlier ones when a later one fails (item 2)', async () => {
+    // Qdrant: `update_aliases` (lib/storage/src/content_manager/toc/collection_meta_ops.rs) loops over
+    // the actions, saving each one (`AliasPersistence::insert/remove` in alias_mapping.rs) before
+    // checking the next with `validate_collection_exists` (404 for a missing collection).
+    await local.client.updateCollectionAliases({ actions: [{ create_alias: { collection_name: 'alias-a', alias_name: 'current' } }] });
+    const failed = await raw('POST', '/collections/aliases', {
+      actions: [
+        { create_alias: { collection_name: 'alias-b', alias_name: 'kept' } },
+        { delete_alias: { alias_name: 'current' } },
+        { create_alias: { collection_name: 'missing', alias_name: 'current' } },
+        { create_alias: { collection_name: 'alias-b', alias_name: 'never' } },
+      ],
+    });
+    expect(failed.status).toBe(404);
+    expect(failed.json.status.error).toBe("Not found: Collection `missing` doesn't exist!");
+    expect(await aliasesNamed('kept')).toEqual([{ alias_name: 'kept', collection_name: 'alias-b' }]);
+    expect(await aliasesNamed('current')).toEqual([]);
+    expect(await aliasesNamed('never')).toEqual([]);
+    // create_alias re-points an alias that exists (AliasPersistence::insert overwrites), and deleting
+    // an alias that does not exist is no error (AliasPersistence::remove returns Ok(None)).
+    await local.client.updateCollectionAliases({
+      actions: [{ delete_alias: { alias_name: 'no-such-alias' } }, { create_alias: { collection_name: 'alias-a', alias_name: 'kept' } }],
+    });
+    expect(await aliasesNamed('kept')).toEqual([{ alias_name: 'kept', collection_name: 'alias-a' }]);
+  });
+
+  it('answers 400 to creating a collection under an alias name (item 3)', async () => {
+    // Qdrant: create_collection (lib/storage/src/content_manager/toc/create_collection.rs) checks
+    // `check_alias_exists` and returns `StorageError::bad_input` (400), not "already exists" (409).
+    await local.client.updateCollectionAliases({ actions: [{ create_alias: { collection_name: 'alias-a', alias_name: 'taken' } }] });
+    const created = await raw('PUT', '/collections/taken', { vectors: { size: 2, distance: 'Dot' } });
+    expect(created.status).toBe(400);
+    expect(created.json.status.error).toBe("Wrong input: Can't create collection with name taken. Alias with the same name already exists");
+  });
+
+  it('the product explains that 400 instead of treating it as "already created" (item 3)', async () => {
+    // ensurePersonaCollection would create 'shop-v1' behind the alias 'shop'; here 'shop-v1' is an alias.
+    await local.client.updateCollectionAliases({ actions: [{ create_alias: { collection_name: 'alias-b', alias_name: 'shop-v1' } }] });
+    const model = { id: 'test/model', revision: 'r1', dimension: 2, dtype: 'fp32' };
+    await expect(ensurePersonaCollection(local.client, 'shop', model)).rejects.toThrow(
+      "Cannot create the collection 'shop-v1' for 'shop': 'shop-v1' is an alias of 'alias-b'",
+    );
+    expect(await aliasesNamed('shop')).toEqual([]);
   });
 });

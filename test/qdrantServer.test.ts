@@ -171,7 +171,9 @@ describe('aliases', () => {
     expect((await client.getCollectionAliases('people_v1')).aliases).toEqual([]);
   });
 
-  it('applies none of the actions when one fails', async () => {
+  it('applies actions in order and keeps the earlier ones when a later one fails, as Qdrant does', async () => {
+    // Qdrant's update_aliases (lib/storage/src/content_manager/toc/collection_meta_ops.rs) applies
+    // and saves each action before checking the next: the delete stays applied.
     await expectQdrantError(
       client.updateCollectionAliases({
         actions: [
@@ -182,6 +184,8 @@ describe('aliases', () => {
       404,
       'Collection `no_such_collection` doesn\'t exist!',
     );
+    await expectQdrantError(generationVia('people'), 404, 'Collection `people` doesn\'t exist!');
+    await client.updateCollectionAliases({ actions: [{ create_alias: { collection_name: 'people_v2', alias_name: 'people' } }] });
     expect(await generationVia('people')).toBe(2);
   });
 

@@ -5,7 +5,7 @@
  */
 import { Collection, settingsFromCreateRequest } from './collection';
 import { DiskStore } from './diskStore';
-import { alreadyExists, collectionExists, collectionNotFound, formatError, notFound, validationError } from './errors';
+import { collectionExists, collectionNotFound, formatError, notFound, validationError, wrongInput } from './errors';
 import { expectArray, expectObject, expectString, type JsonObject } from './json';
 import { parseVectorSchema } from './vectors';
 
@@ -51,7 +51,8 @@ export class Storage {
   async create(name: string, body: JsonObject): Promise<void> {
     validateCollectionName(name);
     if (this.collections.has(name)) throw collectionExists(name);
-    if (this.aliases.has(name)) throw alreadyExists(`Alias with the same name \`${name}\` already exists`);
+    // Qdrant answers 400, not 409, here (create_collection.rs: `StorageError::bad_input`).
+    if (this.aliases.has(name)) throw wrongInput(`Can't create collection with name ${name}. Alias with the same name already exists`);
     const collection = new Collection(name, parseVectorSchema(body.vectors, body.sparse_vectors), settingsFromCreateRequest(body));
     this.collections.set(name, collection);
     await this.persist(collection);
@@ -75,37 +76,42 @@ export class Storage {
     await this.disk?.saveCollection(collection.toSnapshot());
   }
 
-  /** Applies all actions or none: a failing action leaves the aliases as they were. */
+  /**
+   * Applies the actions in order, as Qdrant's `update_aliases` does
+   * (lib/storage/src/content_manager/toc/collection_meta_ops.rs): each action takes effect (and is
+   * saved) before the next one is checked, so when one fails the earlier ones stay applied. The
+   * body is parsed whole first, so a malformed action changes nothing.
+   */
   async updateAliases(body: unknown): Promise<void> {
-    const actions = expectArray(expectObject(body, '').actions, 'actions');
-    const next = new Map(this.aliases);
-    actions.forEach((raw, i) => {
-      const at = `actions[${i}]`;
-      const action = expectObject(raw, at);
-      if (action.create_alias !== undefined) {
-        const spec = expectObject(action.create_alias, `${at}.create_alias`);
-        const collection = expectString(spec.collection_name, `${at}.create_alias.collection_name`);
-        const alias = expectString(spec.alias_name, `${at}.create_alias.alias_name`);
-        if (!this.collections.has(collection)) throw collectionNotFound(collection);
-        if (this.collections.has(alias)) throw collectionExists(alias);
-        next.set(alias, collection);
-      } else if (action.delete_alias !== undefined) {
-        const spec = expectObject(action.delete_alias, `${at}.delete_alias`);
-        next.delete(expectString(spec.alias_name, `${at}.delete_alias.alias_name`));
-      } else if (action.rename_alias !== undefined) {
-        const spec = expectObject(action.rename_alias, `${at}.rename_alias`);
-        const from = expectString(spec.old_alias_name, `${at}.rename_alias.old_alias_name`);
-        const to = expectString(spec.new_alias_name, `${at}.rename_alias.new_alias_name`);
-        const target = next.get(from);
-        if (target === undefined) throw notFound(`Alias ${from} does not exists!`);
-        next.delete(from);
-        next.set(to, target);
-      } else {
-        throw formatError(`data did not match any variant of untagged enum AliasOperations at ${at}`);
+    const actions = expectArray(expectObject(body, '').actions, 'actions').map((raw, i) => parseAliasAction(raw, `actions[${i}]`));
+    const before = new Map(this.aliases);
+    try {
+      for (const action of actions) this.applyAliasAction(action);
+    } finally {
+      const changed = before.size !== this.aliases.size || [...this.aliases].some(([alias, target]) => before.get(alias) !== target);
+      if (changed) await this.disk?.saveAliases(Object.fromEntries(this.aliases));
+    }
+  }
+
+  private applyAliasAction(action: AliasAction): void {
+    switch (action.kind) {
+      case 'create':
+        if (!this.collections.has(action.collection)) throw collectionNotFound(action.collection);
+        if (this.collections.has(action.alias)) throw collectionExists(action.alias);
+        // An existing alias of that name is re-pointed (AliasPersistence::insert overwrites).
+        this.aliases.set(action.alias, action.collection);
+        return;
+      case 'delete':
+        // Deleting an alias that does not exist is not an error (AliasPersistence::remove).
+        this.aliases.delete(action.alias);
+        return;
+      case 'rename': {
+        const target = this.aliases.get(action.from);
+        if (target === undefined) throw notFound(`Alias ${action.from} does not exists!`);
+        this.aliases.delete(action.from);
+        this.aliases.set(action.to, target);
       }
-    });
-    this.aliases = next;
-    await this.disk?.saveAliases(Object.fromEntries(this.aliases));
+    }
   }
 
   aliasList(collection?: string): { alias_name: string; collection_name: string }[] {
@@ -117,4 +123,34 @@ export class Storage {
   async flush(): Promise<void> {
     await this.disk?.flush();
   }
+}
+
+type AliasAction =
+  | { kind: 'create'; collection: string; alias: string }
+  | { kind: 'delete'; alias: string }
+  | { kind: 'rename'; from: string; to: string };
+
+function parseAliasAction(raw: unknown, at: string): AliasAction {
+  const action = expectObject(raw, at);
+  if (action.create_alias !== undefined) {
+    const spec = expectObject(action.create_alias, `${at}.create_alias`);
+    return {
+      kind: 'create',
+      collection: expectString(spec.collection_name, `${at}.create_alias.collection_name`),
+      alias: expectString(spec.alias_name, `${at}.create_alias.alias_name`),
+    };
+  }
+  if (action.delete_alias !== undefined) {
+    const spec = expectObject(action.delete_alias, `${at}.delete_alias`);
+    return { kind: 'delete', alias: expectString(spec.alias_name, `${at}.delete_alias.alias_name`) };
+  }
+  if (action.rename_alias !== undefined) {
+    const spec = expectObject(action.rename_alias, `${at}.rename_alias`);
+    return {
+      kind: 'rename',
+      from: expectString(spec.old_alias_name, `${at}.rename_alias.old_alias_name`),
+      to: expectString(spec.new_alias_name, `${at}.rename_alias.new_alias_name`),
+    };
+  }
+  throw formatError(`data did not match any variant of untagged enum AliasOperations at ${at}`);
 }

@@ -1,7 +1,8 @@
 /**
  * Zero-downtime reindex: build `<alias>-v<n+1>` with another model (or the same one, for new
- * collection settings) while searches keep using the alias, then swap the alias atomically and
- * drop the old collection.
+ * collection settings) while searches keep using the alias, then move the alias (aliasSwap.ts:
+ * checked, read back and repaired, since Qdrant's alias actions are not atomic on error) and drop
+ * the old collection.
  *
  * Live changes: before the table scan starts, a tail of the table's stream is opened at its end
  * (personaChangeTail.ts); every persona changed from then on is synced into the new collection with
@@ -18,6 +19,7 @@ import type { PersonaRepository } from '../persona/personaRepository';
 import type { Persona } from '../persona/schema';
 import { ALIAS_RECHECK_MS, createPersonaCollection, modelLabel, readIndexedModel } from '../vectorIndex/personaCollection';
 import { syncPersonaChanges, type SyncDeps } from '../vectorIndex/syncPersonaChanges';
+import { swapAlias } from './aliasSwap';
 import { compareIndex, repairIds, repairUntilEqual, resolveCollection } from './indexReconciler';
 import { tailPersonaChanges } from './personaChangeTail';
 
@@ -59,16 +61,22 @@ export interface ReindexReport {
   /** Differences a last comparison found after the tail stopped (repaired; normally 0). */
   repairedAfterSwap: number;
   oldCollectionDropped: boolean;
+  /** Set when the alias swap failed part-way and was repaired (see aliasSwap.ts). */
+  aliasRecovery?: string;
   durationMs: number;
 }
 
 const SCAN_PAGE = 128;
 
-/** `<alias>-v<n>` with n one above every existing version. */
+/**
+ * `<alias>-v<n>` with n one above every existing version, among collections and aliases alike:
+ * Qdrant refuses (400) to create a collection under a name an alias already has.
+ */
 async function nextCollectionName(qdrant: QdrantClient, alias: string): Promise<string> {
-  const { collections } = await qdrant.getCollections();
+  const [{ collections }, { aliases }] = await Promise.all([qdrant.getCollections(), qdrant.getAliases()]);
+  const names = [...collections.map((collection) => collection.name), ...aliases.map((entry) => entry.alias_name)];
   const pattern = new RegExp(`^${alias.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}-v(\\d+)$`);
-  const versions = collections.map((collection) => Number(pattern.exec(collection.name)?.[1] ?? 0));
+  const versions = names.map((name) => Number(pattern.exec(name)?.[1] ?? 0));
   return `${alias}-v${Math.max(0, ...versions) + 1}`;
 }
 
@@ -136,13 +144,11 @@ export async function reindexCollection(deps: ReindexDeps, options: ReindexOptio
     const repairedBeforeSwap = await verifyAndRepair(deps, target);
     await phase('verified', `${target} equals the table (${repairedBeforeSwap} differences repaired on the way)`);
 
-    // One request, applied atomically: searches see the old collection or the new one, never none.
-    await qdrant.updateCollectionAliases({
-      actions: [{ delete_alias: { alias_name: alias } }, { create_alias: { collection_name: target, alias_name: alias } }],
-    });
+    // Throws with the alias back on `from` when the swap cannot complete.
+    const { recovery } = await swapAlias(qdrant, alias, from, target);
     swapped = true;
     const swappedAt = Date.now();
-    await phase('swapped', `${alias} -> ${target}`);
+    await phase('swapped', `${alias} -> ${target}${recovery ? ` (repaired: ${recovery})` : ''}`);
 
     const graceMs = options.graceMs ?? ALIAS_RECHECK_MS + 5_000;
     await new Promise((resolve) => setTimeout(resolve, graceMs));
@@ -166,6 +172,7 @@ export async function reindexCollection(deps: ReindexDeps, options: ReindexOptio
       repairedBeforeSwap,
       repairedAfterSwap,
       oldCollectionDropped: !options.keepOld,
+      ...(recovery ? { aliasRecovery: recovery } : {}),
       durationMs: performance.now() - started,
     };
   } catch (error) {

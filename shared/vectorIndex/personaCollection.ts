@@ -79,7 +79,7 @@ export async function createPersonaCollection(client: QdrantClient, physicalName
  * created (`<name>-v1` behind the alias, so a reindex can swap it later); an existing one is
  * never recreated or wiped, and a model mismatch is an error rather than mixed vectors.
  */
-export async function ensurePersonaCollection(client: QdrantClient, name: string, model: IndexedModel): Promise<string> {
+export async function ensurePersonaCollection(client: QdrantClient, name: string, model: IndexedModel, retries = 2): Promise<string> {
   const target = (await resolveAlias(client, name)) ?? ((await client.collectionExists(name)).exists ? name : undefined);
   if (target) {
     const indexed = await readIndexedModel(client, target);
@@ -87,12 +87,22 @@ export async function ensurePersonaCollection(client: QdrantClient, name: string
     return target;
   }
   const physicalName = `${name}-v1`;
+  // Qdrant refuses (400) to create a collection under a name an alias has (create_collection.rs).
+  const aliased = await resolveAlias(client, physicalName);
+  if (aliased) {
+    throw new Error(
+      `Cannot create the collection '${physicalName}' for '${name}': '${physicalName}' is an alias of '${aliased}'. ` +
+        `Delete that alias, or point '${name}' at a collection yourself, or configure another collection name.`,
+    );
+  }
   try {
     if (!(await client.collectionExists(physicalName)).exists) await createPersonaCollection(client, physicalName, model);
     await client.updateCollectionAliases({ actions: [{ create_alias: { collection_name: physicalName, alias_name: name } }] });
   } catch (error) {
-    // Another cold start created it first; use theirs.
-    if ((error as { status?: number }).status !== 409) throw error;
+    // Another cold start created it first (a 4xx "already exists"): use theirs. Anything else is a failure.
+    const status = (error as { status?: number }).status;
+    if ((status !== 409 && status !== 400) || retries <= 0) throw error;
+    if (!(await client.collectionExists(physicalName)).exists) throw error;
   }
-  return ensurePersonaCollection(client, name, model);
+  return ensurePersonaCollection(client, name, model, retries - 1);
 }
