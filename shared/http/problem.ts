@@ -6,6 +6,21 @@ export interface FieldError {
   detail: string;
 }
 
+/**
+ * At most this many field errors in one response (the rest are counted in `more_errors`), and no
+ * pointer or detail longer than MAX_ECHO_LENGTH: a small request must not make a huge answer.
+ */
+export const MAX_REPORTED_ERRORS = 100;
+export const MAX_ECHO_LENGTH = 300;
+
+const clip = (text: string, max = MAX_ECHO_LENGTH) => (text.length > max ? `${text.slice(0, max - 1)}…` : text);
+
+/** The first `max` errors, each with its pointer and detail clipped, and how many were left out. */
+export function capFieldErrors(errors: readonly FieldError[], max = MAX_REPORTED_ERRORS): { errors: FieldError[]; more_errors?: number } {
+  const shown = errors.slice(0, Math.max(0, max)).map((error) => ({ pointer: clip(error.pointer), detail: clip(error.detail) }));
+  return errors.length > shown.length ? { errors: shown, more_errors: errors.length - shown.length } : { errors: shown };
+}
+
 export interface ProblemDocument {
   type: string;
   title: string;
@@ -13,6 +28,8 @@ export interface ProblemDocument {
   detail: string;
   instance?: string;
   errors?: FieldError[];
+  /** How many field errors were left out after the first MAX_REPORTED_ERRORS. */
+  more_errors?: number;
   [extension: string]: unknown;
 }
 
@@ -61,9 +78,9 @@ export class ProblemError extends Error {
       type: `https://persona-db.dev/problems/${this.type}`,
       title: TITLES[this.status] ?? 'Error',
       status: this.status,
-      detail: this.message,
-      ...(instance ? { instance } : {}),
-      ...(this.errors ? { errors: this.errors } : {}),
+      detail: clip(this.message, 4 * MAX_ECHO_LENGTH),
+      ...(instance ? { instance: clip(instance) } : {}),
+      ...(this.errors ? capFieldErrors(this.errors) : {}),
       ...this.extensions,
     };
   }

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { FieldError, ProblemDocument } from '../http/problem';
+import { MAX_REPORTED_ERRORS, type FieldError, type ProblemDocument } from '../http/problem';
 import { MAX_BATCH_ITEMS, type BatchResult, type PersonaListPage } from '../persona/personaService';
 import { personaInputSchema, personaSchema } from '../persona/schema';
 
@@ -21,7 +21,8 @@ export const problemSchema = z
     status: z.int().meta({ example: 400 }),
     detail: z.string().meta({ description: 'What went wrong and what to do, for a human.' }),
     instance: z.string().optional().meta({ description: 'The request path.' }),
-    errors: z.array(fieldErrorSchema).optional().meta({ description: 'One entry per invalid field or parameter.' }),
+    errors: z.array(fieldErrorSchema).optional().meta({ description: `One entry per invalid field or parameter, the first ${MAX_REPORTED_ERRORS} of them.` }),
+    more_errors: z.int().optional().meta({ description: `How many more errors there were after the first ${MAX_REPORTED_ERRORS}.` }),
   })
   .meta({ description: 'An RFC 9457 problem document (application/problem+json). Some types add members, such as current_version or max_bytes.' });
 
@@ -52,7 +53,12 @@ export const batchResultSchema = z.object({
         version: z.int(),
         deleted: z.literal(true).optional().meta({ description: 'Only in a replay (Idempotent-Replayed: true): the persona has been deleted since this request created it.' }),
       }),
-      z.object({ index: z.int(), status: z.literal(400), errors: batchItemErrors }),
+      z.object({
+        index: z.int(),
+        status: z.literal(400),
+        errors: batchItemErrors,
+        more_errors: z.int().optional().meta({ description: `Errors of this item left out: a batch reports at most ${MAX_REPORTED_ERRORS} errors over all its items.` }),
+      }),
       z.object({ index: z.int(), status: z.literal(503), id: z.string(), errors: batchItemErrors }),
     ]),
   ).meta({ description: 'One result per item, in request order: 201 written, 400 invalid, 503 not written (retry with the same Idempotency-Key).' }),

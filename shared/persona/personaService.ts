@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { ProblemError, fieldErrorsFromZod, jsonTypeOf, toJsonPointer, unknownFieldDetail, validationProblem, type FieldError } from '../http/problem';
+import { MAX_REPORTED_ERRORS, ProblemError, capFieldErrors, fieldErrorsFromZod, jsonTypeOf, toJsonPointer, unknownFieldDetail, validationProblem, type FieldError } from '../http/problem';
 import { applyMergePatch, isPlainObject } from './mergePatch';
 import { decodeCursor, encodeCursor } from './pageCursor';
 import { requestHash, runIdempotent, scopedIdempotencyKey, stableUuid, type IdempotencyRequest } from './idempotency';
@@ -219,7 +219,7 @@ export async function listPersonas(deps: PersonaServiceDeps, limit: number, curs
 
 export type BatchItemResult =
   | { index: number; status: 201; id: string; version: number; deleted?: true }
-  | { index: number; status: 400; errors: FieldError[] }
+  | { index: number; status: 400; errors: FieldError[]; more_errors?: number }
   | { index: number; status: 503; id: string; errors: FieldError[] };
 
 export interface BatchResult {
@@ -277,6 +277,7 @@ async function writeBatch(deps: PersonaServiceDeps, items: unknown[], idFor: (in
       results.push({ index, status: 400, errors: error.errors ?? [] });
     }
   });
+  reportAtMostMaxErrors(results);
   const outcomes = await deps.repository.createMany(toWrite);
   for (const [position, result] of results.entries()) {
     if (result.status !== 201) continue;
@@ -293,6 +294,17 @@ async function writeBatch(deps: PersonaServiceDeps, items: unknown[], idFor: (in
   }
   const created = results.filter((result) => result.status === 201).length;
   return { result: { created, failed: results.length - created, results } satisfies BatchResult, complete: results.every((result) => result.status !== 503) };
+}
+
+/** A batch answer reports at most MAX_REPORTED_ERRORS field errors over all its items, in item order. */
+function reportAtMostMaxErrors(results: BatchItemResult[]): void {
+  let budget = MAX_REPORTED_ERRORS;
+  for (const [position, result] of results.entries()) {
+    if (result.status !== 400) continue;
+    const capped = capFieldErrors(result.errors, budget);
+    budget -= capped.errors.length;
+    results[position] = { index: result.index, status: 400, ...capped };
+  }
 }
 
 /** A replayed batch says which of the personas it created have since been deleted. */
