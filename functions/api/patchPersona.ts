@@ -4,10 +4,10 @@ import { MERGE_PATCH_MEDIA_TYPE, bodyLimits, ifMatchVersion, personaIdFromPath, 
 import { patchPersona } from '../../shared/persona/personaService';
 import { personaServiceDeps } from '../../shared/persona/personaServiceDeps';
 
-export const handler = httpHandler(async (event) => {
+export const handler = httpHandler(async (event, context) => {
   const id = personaIdFromPath(event);
   const expectedVersion = ifMatchVersion(event);
   const patch = readJsonBody(event, { maxBytes: bodyLimits.single, mediaTypes: [MERGE_PATCH_MEDIA_TYPE] });
-  const persona = await patchPersona(personaServiceDeps(), id, patch, expectedVersion);
+  const persona = await patchPersona(personaServiceDeps(), id, patch, expectedVersion, context.getRemainingTimeInMillis());
   return personaResponse(200, persona);
 });

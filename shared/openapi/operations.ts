@@ -1,5 +1,5 @@
 import { bodyLimits, MERGE_PATCH_MEDIA_TYPE } from '../http/request';
-import { listLimits } from '../persona/personaService';
+import { PATCH_RETRY_BOUNDS, listLimits } from '../persona/personaService';
 import { BLEND_CANDIDATES, NOT_INDEXED_RETRY_SECONDS, UNAVAILABLE_RETRY_SECONDS } from '../search/personaSearch';
 import { searchLimits } from '../search/searchRequest';
 import { MAX_PARAMETER_LENGTH } from '../search/similarQuery';
@@ -195,7 +195,7 @@ export const operations: Record<string, OperationSpec> = {
   patchPersona: {
     summary: 'Change some fields of a persona (JSON Merge Patch)',
     description:
-      'RFC 7396: members replace, null removes an optional member, objects (traits) merge. The result must be a valid persona. With If-Match the patch applies only to that version; without it, a concurrent change makes the server re-read and reapply (up to 3 times).',
+      `RFC 7396: members replace, null removes an optional member, objects (traits) merge. The result must be a valid persona. With If-Match the patch applies only to that version; without it, a concurrent change makes the server re-read and reapply (up to ${PATCH_RETRY_BOUNDS.attempts} tries, until shortly before the function's timeout).`,
     tags: ['personas'],
     parameters: [parameterRef('IfMatch')],
     requestBody: jsonBody('PersonaMergePatch', bodyLimits.single, MERGE_PATCH_MEDIA_TYPE),
@@ -203,6 +203,7 @@ export const operations: Record<string, OperationSpec> = {
       '200': personaResponse('The new version.'),
       '400': problemSpec('validation-error (of the patched persona), malformed-json, malformed id, or invalid-precondition.'),
       '404': notFound,
+      '409': problemSpec('edit-conflict: without If-Match, other writes kept getting in first past the retry bounds; nothing was written. Retry after Retry-After.', { 'Retry-After': headerRef('RetryAfter') }),
       '412': staleVersion,
       '413': bodyProblems(bodyLimits.single)['413'],
       '415': problemSpec(`unsupported-media-type: Content-Type must be ${MERGE_PATCH_MEDIA_TYPE}.`, { 'Accept-Patch': headerRef('AcceptPatch') }),

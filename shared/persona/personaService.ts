@@ -141,7 +141,26 @@ export async function replacePersona(
   return replacement;
 }
 
-const PATCH_ATTEMPTS = 3;
+/**
+ * How long a PATCH without If-Match keeps reapplying while other writes get in first: at most
+ * `attempts` tries, and until `marginMs` before the function's timeout (`totalMs` when the caller
+ * gives no deadline). Past either bound it answers 409 with Retry-After; nothing was written.
+ */
+export const PATCH_RETRY_BOUNDS = { attempts: 100, totalMs: 8_000, marginMs: 1_500 } as const;
+const PATCH_RETRY_BACKOFF_MS = { base: 5, max: 200 } as const;
+
+/** Full jitter: concurrent patchers spread out instead of colliding again in step. */
+const patchRetryDelay = (attempt: number) => Math.random() * Math.min(PATCH_RETRY_BACKOFF_MS.max, PATCH_RETRY_BACKOFF_MS.base * 2 ** attempt);
+
+function editConflict(attempts: number): ProblemError {
+  // README: the PATCH row states these bounds.
+  return new ProblemError(
+    409,
+    'edit-conflict',
+    `Other writes to this persona kept getting in first; the patch was reapplied ${attempts} times and is not written. Retry it after the time in Retry-After.`,
+    { headers: { 'Retry-After': '1' } },
+  );
+}
 
 /**
  * A merge patch's null removes a member; removing one the schema does not have would pass
@@ -169,13 +188,16 @@ export async function patchPersona(
   id: string,
   patch: unknown,
   expectedVersion: number | '*' | undefined,
+  /** Milliseconds the caller has left (Lambda's getRemainingTimeInMillis). */
+  remainingMs?: number,
 ): Promise<Persona> {
   if (!isPlainObject(patch)) {
     throw validationProblem([{ pointer: '#', detail: `a merge patch must be a JSON object, not ${jsonTypeOf(patch)}` }]);
   }
   assertKnownNullMembers(patch);
+  const deadline = Date.now() + (remainingMs === undefined ? PATCH_RETRY_BOUNDS.totalMs : remainingMs - PATCH_RETRY_BOUNDS.marginMs);
+  let current = await deps.repository.get(id);
   for (let attempt = 1; ; attempt++) {
-    const current = await deps.repository.get(id);
     if (!current) throw notFound(id);
     if (typeof expectedVersion === 'number' && current.version !== expectedVersion) throw staleVersion(current);
     const writable: Record<string, unknown> = { ...current };
@@ -186,9 +208,12 @@ export async function patchPersona(
       return patched;
     } catch (error) {
       if (!(error instanceof WriteConflictError)) throw error;
-      if (expectedVersion !== undefined || attempt >= PATCH_ATTEMPTS || error.conflict.kind === 'missing') {
-        throw conflictProblem(id, error);
-      }
+      if (expectedVersion !== undefined || error.conflict.kind !== 'version-mismatch') throw conflictProblem(id, error);
+      const delay = patchRetryDelay(attempt);
+      if (attempt >= PATCH_RETRY_BOUNDS.attempts || Date.now() + delay > deadline) throw editConflict(attempt);
+      await new Promise((resolve) => setTimeout(resolve, delay));
+      // The failed condition returned the row as it is now (ALL_OLD): reapply onto that, no re-read.
+      current = error.conflict.current;
     }
   }
 }
