@@ -10,7 +10,9 @@ import { isObject, type JsonObject, type JsonValue } from './json';
 import { formatJsonPath, parseJsonPath } from './jsonPath';
 import { payloadSchemaInfo, textIndexOptions, type PayloadIndex } from './payloadIndex';
 import { comparePointIds, pointKey, type PointId } from './pointId';
+import { SparseVectorIndex } from './sparseIndex';
 import {
+  isSparse,
   parseVectorSchema,
   sparseConfigOutput,
   vectorsConfigOutput,
@@ -86,6 +88,8 @@ export interface CollectionSnapshot {
 export class Collection {
   readonly points = new Map<string, StoredPoint>();
   readonly payloadIndexes = new Map<string, PayloadIndex>();
+  /** One inverted index per named sparse vector, kept current by every write below. */
+  readonly sparseIndexes = new Map<string, SparseVectorIndex>();
   private lastOperationId = -1;
   private sortedCache: StoredPoint[] | undefined;
 
@@ -93,7 +97,29 @@ export class Collection {
     readonly name: string,
     readonly schema: VectorSchema,
     public settings: CollectionSettings,
-  ) {}
+  ) {
+    for (const vectorName of schema.sparse.keys()) this.sparseIndexes.set(vectorName, new SparseVectorIndex(vectorName));
+  }
+
+  private indexSparse(point: StoredPoint, names: Iterable<string>, change: 'add' | 'remove'): void {
+    for (const vectorName of names) {
+      const vector = point.vectors[vectorName];
+      const index = this.sparseIndexes.get(vectorName);
+      if (index && vector && isSparse(vector)) index[change](point, vector);
+    }
+  }
+
+  /** Replaces some named vectors of a stored point (the others stay). */
+  setVectors(point: StoredPoint, vectors: Record<string, StoredVector>): void {
+    this.indexSparse(point, Object.keys(vectors), 'remove');
+    Object.assign(point.vectors, vectors);
+    this.indexSparse(point, Object.keys(vectors), 'add');
+  }
+
+  deleteVectors(point: StoredPoint, names: readonly string[]): void {
+    this.indexSparse(point, names, 'remove');
+    for (const vectorName of names) delete point.vectors[vectorName];
+  }
 
   /** Every update gets the next id; it becomes the `version` of the points it touches. */
   nextOperationId(): number {
@@ -111,7 +137,9 @@ export class Collection {
   put(point: StoredPoint): void {
     const key = pointKey(point.id);
     const previous = this.points.get(key);
+    if (previous) this.indexSparse(previous, Object.keys(previous.vectors), 'remove');
     this.points.set(key, point);
+    this.indexSparse(point, Object.keys(point.vectors), 'add');
     if (!previous) {
       this.sortedCache = undefined;
     } else if (this.sortedCache) {
@@ -135,9 +163,13 @@ export class Collection {
   }
 
   remove(id: PointId): boolean {
-    const removed = this.points.delete(pointKey(id));
-    if (removed) this.sortedCache = undefined;
-    return removed;
+    const key = pointKey(id);
+    const previous = this.points.get(key);
+    if (!previous) return false;
+    this.indexSparse(previous, Object.keys(previous.vectors), 'remove');
+    this.points.delete(key);
+    this.sortedCache = undefined;
+    return true;
   }
 
   /** Points in Qdrant's id order, the order scroll pages through. */

@@ -196,7 +196,7 @@ export function updateVectors(collection: Collection, body: unknown): void {
   const version = collection.nextOperationId();
   for (const { point, vectors } of targets) {
     if (!collection.matches(point, updateFilter)) continue;
-    Object.assign(point.vectors, vectors);
+    collection.setVectors(point, vectors);
     point.version = version;
   }
 }
@@ -210,7 +210,7 @@ export function deleteVectors(collection: Collection, body: unknown): void {
     }
   }
   touch(collection, selectExisting(collection, parseSelector(object)), (point) => {
-    for (const name of names) delete point.vectors[name];
+    collection.deleteVectors(point, names);
   });
 }
 

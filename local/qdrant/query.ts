@@ -14,14 +14,13 @@ import {
   higherIsBetter,
   isSparse,
   prepareVector,
-  sparseScore,
   type Distance,
   type SparseVector,
 } from './vectors';
 
-type Target =
-  | { kind: 'dense'; name: string; distance: Distance; vector: number[] }
-  | { kind: 'sparse'; name: string; idf: boolean; vector: SparseVector };
+type DenseTarget = { kind: 'dense'; name: string; distance: Distance; vector: number[] };
+type SparseTarget = { kind: 'sparse'; name: string; idf: boolean; vector: SparseVector };
+type Target = DenseTarget | SparseTarget;
 
 /** Resolves what to search for; a point id means "that point's stored vector" (the point itself stays a candidate). */
 function resolveTarget(collection: Collection, using: string, input: NearestInput): Target {
@@ -40,22 +39,6 @@ function resolveTarget(collection: Collection, using: string, input: NearestInpu
   if (dense && !isSparse(vector)) return { kind: 'dense', name: using, distance: dense.distance, vector };
   if (sparse && isSparse(vector)) return { kind: 'sparse', name: using, idf: sparse.idf, vector };
   throw wrongInput('Conversion between sparse and regular vectors failed');
-}
-
-/** BM25-style IDF over every point carrying the sparse vector, as Qdrant's `idf` modifier computes it. */
-function idfWeights(collection: Collection, name: string): (index: number) => number {
-  let total = 0;
-  const frequency = new Map<number, number>();
-  for (const point of collection.points.values()) {
-    const vector = point.vectors[name];
-    if (!vector || !isSparse(vector)) continue;
-    total++;
-    for (const index of vector.indices) frequency.set(index, (frequency.get(index) ?? 0) + 1);
-  }
-  return (index) => {
-    const n = frequency.get(index) ?? 0;
-    return Math.log((total - n + 0.5) / (n + 0.5) + 1);
-  };
 }
 
 /**
@@ -78,23 +61,59 @@ function topScored(limit: number, largerBetter: boolean) {
   };
 }
 
-/** Ranks `pool` against the target; points without the vector are skipped, as in Qdrant. */
-function search(collection: Collection, pool: StoredPoint[], target: Target, limit: number, threshold?: number): Scored[] {
-  const largerBetter = target.kind === 'sparse' || higherIsBetter(target.distance);
-  const weight = target.kind === 'sparse' && target.idf ? idfWeights(collection, target.name) : () => 1;
+/** Ranks `pool` against a dense target; points without the vector are skipped, as in Qdrant. */
+function denseSearch(pool: StoredPoint[], target: DenseTarget, limit: number, threshold?: number): Scored[] {
+  const largerBetter = higherIsBetter(target.distance);
   const ranking = topScored(limit, largerBetter);
   for (const point of pool) {
     const stored = point.vectors[target.name];
-    if (!stored) continue;
-    let score: number | undefined;
-    if (target.kind === 'dense' && !isSparse(stored)) score = denseScore(target.distance, target.vector, stored);
-    else if (target.kind === 'sparse' && isSparse(stored)) score = sparseScore(target.vector, stored, weight);
-    if (score === undefined) continue;
+    if (!stored || isSparse(stored)) continue;
+    const score = denseScore(target.distance, target.vector, stored);
     // Qdrant's `check_threshold` is strict: better than the threshold, not equal to it.
     if (threshold !== undefined && !(largerBetter ? score > threshold : score < threshold)) continue;
     ranking.offer({ point, score });
   }
   return ranking.best;
+}
+
+/**
+ * Ranks the accepted points that share a dimension with a sparse target, through the vector's
+ * inverted index; with the `idf` modifier each query weight is scaled by the dimension's IDF
+ * (see sparseIndex.ts for Qdrant's formula and statistics).
+ */
+function sparseSearch(
+  collection: Collection,
+  target: SparseTarget,
+  accept: (point: StoredPoint) => boolean,
+  limit: number,
+  threshold?: number,
+): Scored[] {
+  const index = collection.sparseIndexes.get(target.name)!;
+  const ranking = topScored(limit, true);
+  for (const [point, score] of index.score(target.vector, target.idf ? (dimension) => index.idf(dimension) : () => 1)) {
+    if (!accept(point)) continue;
+    if (threshold !== undefined && !(score > threshold)) continue;
+    ranking.offer({ point, score });
+  }
+  return ranking.best;
+}
+
+function search(
+  collection: Collection,
+  target: Target,
+  candidates: { filter: Filter | undefined } | { points: StoredPoint[] },
+  limit: number,
+  threshold?: number,
+): Scored[] {
+  if (target.kind === 'dense') {
+    const pool = 'points' in candidates ? candidates.points : collection.filtered(candidates.filter);
+    return denseSearch(pool, target, limit, threshold);
+  }
+  const accept =
+    'points' in candidates
+      ? ((members: Set<StoredPoint>) => (point: StoredPoint) => members.has(point))(new Set(candidates.points))
+      : (point: StoredPoint) => collection.matches(point, candidates.filter);
+  return sparseSearch(collection, target, accept, limit, threshold);
 }
 
 function runStage(collection: Collection, stage: Stage, inherited: Filter | undefined, limit: number): Scored[] {
@@ -104,7 +123,7 @@ function runStage(collection: Collection, stage: Stage, inherited: Filter | unde
     if (!query) return collection.filtered(filter).slice(0, limit).map((point) => ({ point, score: 0 }));
     if (query.kind !== 'nearest') throw badRequest('cannot apply Fusion without prefetches');
     const target = resolveTarget(collection, stage.using, query.input);
-    return search(collection, collection.filtered(filter), target, limit, stage.scoreThreshold);
+    return search(collection, target, { filter }, limit, stage.scoreThreshold);
   }
   const sources = stage.prefetch.map((prefetch) => runStage(collection, prefetch, filter, prefetch.limit));
   if (!query) {
@@ -123,7 +142,7 @@ function runStage(collection: Collection, stage: Stage, inherited: Filter | unde
   const candidates = new Map<string, StoredPoint>();
   for (const item of sources.flat()) candidates.set(pointKey(item.point.id), item.point);
   const target = resolveTarget(collection, stage.using, query.input);
-  return search(collection, [...candidates.values()], target, limit, stage.scoreThreshold);
+  return search(collection, target, { points: [...candidates.values()] }, limit, stage.scoreThreshold);
 }
 
 export function runQuery(collection: Collection, request: QueryRequest): Scored[] {

@@ -171,27 +171,3 @@ export function denseScore(distance: Distance, query: number[], stored: number[]
       return total;
   }
 }
-
-/**
- * Dot product over the shared indices, each query weight scaled by `weight(index)` (the IDF
- * modifier); `undefined` when the vectors share no index, since such points are not candidates
- * in Qdrant's inverted index.
- */
-export function sparseScore(query: SparseVector, stored: SparseVector, weight: (index: number) => number): number | undefined {
-  let total = 0;
-  let overlap = false;
-  let i = 0;
-  let j = 0;
-  while (i < query.indices.length && j < stored.indices.length) {
-    const a = query.indices[i]!;
-    const b = stored.indices[j]!;
-    if (a === b) {
-      total += weight(a) * query.values[i]! * stored.values[j]!;
-      overlap = true;
-      i++;
-      j++;
-    } else if (a < b) i++;
-    else j++;
-  }
-  return overlap ? total : undefined;
-}

@@ -1,5 +1,6 @@
 import type { QdrantClient } from '@qdrant/js-client-rest';
 import { TRAIT_NAMES } from '../persona/schema';
+import { KEYWORD_SETTINGS } from './keywordVector';
 
 /** What produced a collection's `text` vectors; stored in the collection's metadata. */
 export interface IndexedModel {
@@ -11,6 +12,8 @@ export interface IndexedModel {
 
 export const TEXT_VECTOR = 'text';
 export const TRAITS_VECTOR = 'traits';
+/** Sparse BM25 vector of the same text (keywordVector.ts); Qdrant applies the IDF. */
+export const KEYWORDS_VECTOR = 'keywords';
 
 /** Payload fields that filters use, with their index types. */
 export const PAYLOAD_INDEXES: ReadonlyArray<readonly [string, 'keyword' | 'float' | 'integer']> = [
@@ -56,8 +59,19 @@ export async function readIndexedModel(client: QdrantClient, collection: string)
 }
 
 /**
+ * Whether a collection has the `keywords` sparse vector. Collections created before it existed
+ * have only `text` and `traits` until `personas reindex` rebuilds them.
+ */
+export async function hasKeywordsVector(client: QdrantClient, collection: string): Promise<boolean> {
+  const info = await client.getCollection(collection);
+  return info.config.params.sparse_vectors?.[KEYWORDS_VECTOR] !== undefined;
+}
+
+/**
  * Creates a physical collection for `model`: named vectors `text` (cosine) and `traits`
- * (Euclidean: trait profiles differ by level, which cosine would ignore), and the payload indexes.
+ * (Euclidean: trait profiles differ by level, which cosine would ignore), the sparse vector
+ * `keywords` with Qdrant's IDF modifier, and the payload indexes. The metadata records the keyword
+ * settings its vectors were computed with.
  */
 export async function createPersonaCollection(client: QdrantClient, physicalName: string, model: IndexedModel): Promise<void> {
   // Through the raw API: the 1.18 client's createCollection() drops `metadata`.
@@ -67,7 +81,8 @@ export async function createPersonaCollection(client: QdrantClient, physicalName
       [TEXT_VECTOR]: { size: model.dimension, distance: 'Cosine' },
       [TRAITS_VECTOR]: { size: TRAIT_NAMES.length, distance: 'Euclid' },
     },
-    metadata: { embedding_model: { ...model }, created_at: new Date().toISOString() },
+    sparse_vectors: { [KEYWORDS_VECTOR]: { modifier: 'idf' } },
+    metadata: { embedding_model: { ...model }, keywords: { ...KEYWORD_SETTINGS }, created_at: new Date().toISOString() },
   });
   for (const [field, schema] of PAYLOAD_INDEXES) {
     await client.createPayloadIndex(physicalName, { field_name: field, field_schema: schema, wait: true });

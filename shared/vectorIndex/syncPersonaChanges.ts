@@ -1,7 +1,8 @@
 import type { QdrantClient } from '@qdrant/js-client-rest';
 import type { Persona } from '../persona/schema';
 import { personaEmbeddingText } from '../persona/personaText';
-import { modelLabel, TEXT_VECTOR, TRAITS_VECTOR, type IndexedModel } from './personaCollection';
+import { keywordDocumentVector } from './keywordVector';
+import { hasKeywordsVector, KEYWORDS_VECTOR, modelLabel, TEXT_VECTOR, TRAITS_VECTOR, type IndexedModel } from './personaCollection';
 import { jsonEqual, personaPayload, traitsVector, type PersonaPayload } from './personaPoint';
 import { withRetries } from './retry';
 
@@ -39,6 +40,7 @@ export interface SyncReport {
 interface ExistingPoint {
   payload: Partial<PersonaPayload>;
   textVector: number[] | undefined;
+  hasKeywords: boolean;
 }
 
 interface UpsertPlan {
@@ -74,9 +76,13 @@ export async function syncPersonaChanges(deps: SyncDeps, changes: readonly Perso
   };
 
   try {
-    const [current, existing] = await Promise.all([retry(() => deps.readPersonas(ids)), retry(() => retrievePoints(deps, ids))]);
+    // A collection created before the keywords vector existed gets text and traits only, until a reindex.
+    const [current, existing] = await Promise.all([
+      retry(() => deps.readPersonas(ids)),
+      retry(() => hasKeywordsVector(deps.qdrant, deps.collection)).then((keywords) => retry(() => retrievePoints(deps, ids, keywords))),
+    ]);
     const label = modelLabel(deps.embedder.model);
-    const plans = new Map(ids.map((id) => [id, planChange(current.get(id), existing.get(id), label)]));
+    const plans = new Map(ids.map((id) => [id, planChange(current.get(id), existing.points.get(id), label, existing.keywords)]));
 
     const toEmbed = [...plans.entries()].filter((entry): entry is [string, UpsertPlan] => entry[1].action === 'embedded');
     if (toEmbed.length > 0) {
@@ -100,9 +106,14 @@ export async function syncPersonaChanges(deps: SyncDeps, changes: readonly Perso
         : retry(() =>
             deps.qdrant.upsert(deps.collection, {
               wait: true,
+              // All vectors of a point in one write: the keywords are recomputed from the text (cheap, no model).
               points: upserts.map(([id, plan]) => ({
                 id,
-                vector: { [TEXT_VECTOR]: plan.vector!, [TRAITS_VECTOR]: traitsVector(plan.persona) },
+                vector: {
+                  [TEXT_VECTOR]: plan.vector!,
+                  [TRAITS_VECTOR]: traitsVector(plan.persona),
+                  ...(existing.keywords ? { [KEYWORDS_VECTOR]: keywordDocumentVector(plan.text) } : {}),
+                },
                 payload: plan.payload as unknown as Record<string, unknown>,
               })),
               // One request for the batch; each existing point is only overwritten when its own guard holds.
@@ -137,17 +148,32 @@ export async function syncPersonaChanges(deps: SyncDeps, changes: readonly Perso
   return { actions, failedRecordIds, errors, counts };
 }
 
-async function retrievePoints(deps: SyncDeps, ids: readonly string[]): Promise<Map<string, ExistingPoint>> {
-  const points = await deps.qdrant.retrieve(deps.collection, { ids: [...ids], with_payload: true, with_vector: [TEXT_VECTOR] });
-  return new Map(
-    points.map((point) => {
-      const vector = (point.vector as Record<string, unknown> | undefined)?.[TEXT_VECTOR];
-      return [String(point.id), { payload: (point.payload ?? {}) as Partial<PersonaPayload>, textVector: Array.isArray(vector) ? (vector as number[]) : undefined }];
-    }),
-  );
+async function retrievePoints(deps: SyncDeps, ids: readonly string[], keywords: boolean) {
+  const points = await deps.qdrant.retrieve(deps.collection, {
+    ids: [...ids],
+    with_payload: true,
+    with_vector: keywords ? [TEXT_VECTOR, KEYWORDS_VECTOR] : [TEXT_VECTOR],
+  });
+  return {
+    keywords,
+    points: new Map<string, ExistingPoint>(
+      points.map((point) => {
+        const vectors = point.vector as Record<string, unknown> | undefined;
+        const vector = vectors?.[TEXT_VECTOR];
+        return [
+          String(point.id),
+          {
+            payload: (point.payload ?? {}) as Partial<PersonaPayload>,
+            textVector: Array.isArray(vector) ? (vector as number[]) : undefined,
+            hasKeywords: vectors?.[KEYWORDS_VECTOR] !== undefined,
+          },
+        ];
+      }),
+    ),
+  };
 }
 
-function planChange(persona: Persona | undefined, point: ExistingPoint | undefined, label: string): Plan {
+function planChange(persona: Persona | undefined, point: ExistingPoint | undefined, label: string, keywords: boolean): Plan {
   const pointVersion = typeof point?.payload.version === 'number' ? point.payload.version : undefined;
   if (!persona) {
     return point && pointVersion !== undefined ? { action: 'deleted', observedVersion: pointVersion } : { action: 'skipped' };
@@ -155,7 +181,8 @@ function planChange(persona: Persona | undefined, point: ExistingPoint | undefin
   const payload = personaPayload(persona, label);
   if (point && pointVersion !== undefined) {
     const pointIsNewer = pointVersion > persona.version && String(point.payload.updated_at ?? '') >= persona.updated_at;
-    if (pointIsNewer || (jsonEqual(point.payload, payload) && point.textVector)) return { action: 'skipped' };
+    const complete = point.textVector && (point.hasKeywords || !keywords);
+    if (pointIsNewer || (jsonEqual(point.payload, payload) && complete)) return { action: 'skipped' };
   }
   // A persona deleted and created again restarts at version 1: then replace exactly the version seen.
   const guard =
