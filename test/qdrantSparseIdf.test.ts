@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { QdrantClient } from '@qdrant/js-client-rest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startQdrantServer, type QdrantServer } from '../local/qdrant/server';
-import { mulberry32 } from '../scripts/generateTestModel';
+import { mulberry32 } from '../lib/seededRandom';
 import { KEYWORD_SETTINGS, keywordDocumentVector, keywordQueryVector, keywordTokens } from '../shared/vectorIndex/keywordVector';
 
 /**
