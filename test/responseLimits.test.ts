@@ -1,18 +1,20 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { MAX_REPORTED_ERRORS } from '../shared/http/problem';
-import { useFreshTables } from './support/tables';
-import { einstein, samplePersona, startTestApi } from './support/apiClient';
+import { LAMBDA_RESPONSE_LIMIT_BYTES } from '../shared/http/response';
+import { lambdaContext } from '../local/lambdaEvent';
+import { einstein, samplePersona } from './support/apiClient';
+import { startTestSystem } from './support/localSystem';
+import { waitFor } from './support/operationsHelpers';
 
-let api: Awaited<ReturnType<typeof startTestApi>>['api'];
-let close: () => Promise<void>;
+let env: Awaited<ReturnType<typeof startTestSystem>>;
+let api: Awaited<ReturnType<typeof startTestSystem>>['api'];
 
 beforeAll(async () => {
-  await useFreshTables('persona-limits');
-  const started = await startTestApi();
-  api = started.api;
-  close = started.server.close;
+  env = await startTestSystem();
+  api = env.api;
 });
-afterAll(() => close());
+afterAll(() => env?.system.stop());
 
 /** Members k0 … k{n-1}, each an unknown field. */
 const unknownKeys = (n: number, prefix = 'k') => Object.fromEntries(Array.from({ length: n }, (_, i) => [`${prefix}${i}`, 1]));
@@ -64,4 +66,84 @@ describe('error responses stay small however many errors a request has', () => {
     expect(Buffer.byteLength(response.text)).toBeLessThan(4 * 1024);
     expect(response.json.errors[0].pointer).toMatch(/^#\/n+…$/);
   });
+});
+
+/**
+ * Lambda answers a synchronous invocation with at most 6 MB: 6,291,556 bytes of the JSON document the
+ * function returns, in which the body is one escaped string (AWS Lambda quotas, "Invocation payload
+ * (request and response)"; the runtime's error reads "Exceeded maximum allowed payload size (6291556
+ * bytes)"). So the tests call the deployed handler modules and measure what they return, encoded.
+ */
+describe('pages fit in a Lambda response', () => {
+  /** A persona of about 61 KB of request body, 30,000 of it quotes: each is 2 bytes in the body, 4 in the Lambda response. */
+  const quoteHeavy = (n: number) => ({
+    ...samplePersona(n),
+    beliefs: Array.from({ length: 50 }, () => '"'.repeat(300)),
+    signature_phrases: Array.from({ length: 50 }, () => '"'.repeat(300)),
+  });
+  const PERSONAS = 100;
+
+  const invoke = async (entry: string, event: Partial<APIGatewayProxyEventV2>) => {
+    const { handler } = (await import(`../functions/api/${entry}.ts`)) as { handler: (event: unknown, context: unknown) => Promise<{ statusCode: number; body: string }> };
+    const result = await handler(
+      { version: '2.0', rawPath: '/', rawQueryString: '', headers: {}, isBase64Encoded: false, requestContext: { http: { method: 'GET' } }, ...event },
+      lambdaContext(entry),
+    );
+    return { result, encodedBytes: Buffer.byteLength(JSON.stringify(result)), json: JSON.parse(result.body) };
+  };
+
+  beforeAll(async () => {
+    expect(JSON.stringify(quoteHeavy(0)).length).toBeLessThan(64 * 1024);
+    for (let start = 0; start < PERSONAS; start += 16) {
+      const personas = Array.from({ length: Math.min(16, PERSONAS - start) }, (_, i) => quoteHeavy(start + i));
+      const response = await api('POST', '/personas/batch', { body: { personas } });
+      expect(response.json.failed, response.text).toBe(0);
+    }
+  }, 120_000);
+
+  it('GET /personas?limit=100 of large personas ends the page early with a cursor; following it returns each persona once', async () => {
+    const seen: string[] = [];
+    let cursor: string | undefined;
+    let pages = 0;
+    do {
+      const queryStringParameters: Record<string, string> = { limit: '100', ...(cursor ? { cursor } : {}) };
+      const { result, encodedBytes, json } = await invoke('listPersonas', { queryStringParameters });
+      expect(result.statusCode, result.body.slice(0, 300)).toBe(200);
+      expect(encodedBytes).toBeLessThanOrEqual(LAMBDA_RESPONSE_LIMIT_BYTES);
+      if (pages === 0) {
+        expect(json.items.length).toBeLessThan(100);
+        expect(encodedBytes).toBeGreaterThan(LAMBDA_RESPONSE_LIMIT_BYTES * 0.7);
+      }
+      seen.push(...json.items.filter((item: { beliefs: string[] }) => item.beliefs[0]?.startsWith('"')).map((item: { id: string }) => item.id));
+      cursor = json.next_cursor ?? undefined;
+      pages++;
+    } while (cursor);
+    expect(seen).toHaveLength(PERSONAS);
+    expect(new Set(seen).size).toBe(PERSONAS);
+    expect(pages).toBeGreaterThanOrEqual(3);
+  });
+
+  it('a hydrated search of 100 large personas ends early with next_offset at the first result left out', async () => {
+    const body = JSON.stringify({ mode: 'personality', traits: samplePersona(0).traits, limit: 100, hydrate: true });
+    const search = (offset: number) =>
+      invoke('searchPersonas', {
+        rawPath: '/personas/search',
+        headers: { 'content-type': 'application/json' },
+        body: body.replace('"limit":100', `"limit":100,"offset":${offset}`),
+        requestContext: { http: { method: 'POST' } } as never,
+      });
+    await waitFor(async () => ((await env.qdrant.count(env.collection!, { exact: true })).count === PERSONAS ? true : undefined), 90_000, 'the large personas to be indexed');
+    const first = await search(0);
+    expect(first.result.statusCode).toBe(200);
+    expect(first.encodedBytes).toBeLessThanOrEqual(LAMBDA_RESPONSE_LIMIT_BYTES);
+    expect(first.json.items.length).toBeLessThan(100);
+    expect(first.encodedBytes).toBeGreaterThan(LAMBDA_RESPONSE_LIMIT_BYTES * 0.7);
+    expect(first.json.next_offset).toBe(first.json.items.length);
+    const second = await search(first.json.next_offset);
+    expect(second.encodedBytes).toBeLessThanOrEqual(LAMBDA_RESPONSE_LIMIT_BYTES);
+    const third = second.json.next_offset ? await search(second.json.next_offset) : undefined;
+    const ids = [...first.json.items, ...second.json.items, ...(third?.json.items ?? [])].map((item: { id: string }) => item.id);
+    expect(ids).toHaveLength(PERSONAS);
+    expect(new Set(ids).size).toBe(PERSONAS);
+  }, 120_000);
 });

@@ -113,7 +113,7 @@ const searchDescription = [
   '',
   `Pages: \`limit\` (1–${searchLimits.maxLimit}) results from rank \`offset\` (0–${searchLimits.maxOffset}); \`next_offset\` is the next page's offset or null. Pages of one request never overlap and concatenate to the unpaged ranking (as long as the data does not change).`,
   '',
-  'Results come from the vector index, which follows the table within seconds of a write. With `hydrate: true` each result is the full persona read from the table now, and results whose persona was deleted meanwhile are left out (the page may then be shorter than `limit`). Before anything is indexed the answer is an empty page.',
+  'Results come from the vector index, which follows the table within seconds of a write. With `hydrate: true` each result is the full persona read from the table now, and results whose persona was deleted meanwhile are left out (the page may then be shorter than `limit`); a page of large personas also ends early, so that it fits in 5 MB, with `next_offset` at the first result left out. Before anything is indexed the answer is an empty page.',
 ].join('\n');
 
 const similarQueryDescription = [
@@ -145,7 +145,7 @@ export const operations: Record<string, OperationSpec> = {
   },
   listPersonas: {
     summary: 'List personas',
-    description: 'Pages through all personas in table order (not sorted). Follow next_cursor until it is null.',
+    description: 'Pages through all personas in table order (not sorted). Follow next_cursor until it is null. A page of large personas may end before `limit` (every response fits in 5 MB, under Lambda\'s 6 MB response limit); its next_cursor continues after its last item.',
     tags: ['personas'],
     parameters: [
       { name: 'limit', in: 'query', required: false, description: 'Personas per page.', schema: { type: 'integer', minimum: 1, maximum: listLimits.max, default: listLimits.default } },

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { MAX_REPORTED_ERRORS, ProblemError, capFieldErrors, fieldErrorsFromZod, jsonTypeOf, toJsonPointer, unknownFieldDetail, validationProblem, type FieldError } from '../http/problem';
+import { itemsWithinBudget } from '../http/response';
 import { applyMergePatch, isPlainObject } from './mergePatch';
 import { decodeCursor, encodeCursor } from './pageCursor';
 import { requestHash, runIdempotent, scopedIdempotencyKey, stableUuid, type IdempotencyRequest } from './idempotency';
@@ -236,10 +237,11 @@ export interface PersonaListPage {
 export async function listPersonas(deps: PersonaServiceDeps, limit: number, cursor: string | undefined): Promise<PersonaListPage> {
   const startAfter = cursor === undefined ? undefined : decodeCursor(cursor);
   const page = await deps.repository.list(limit, startAfter);
-  return {
-    items: page.items.map(orderPersonaKeys),
-    next_cursor: page.lastKey ? encodeCursor(page.lastKey) : null,
-  };
+  const items = page.items.map(orderPersonaKeys);
+  // A page of large personas ends early, with a cursor after its last item, so it fits a Lambda response.
+  const fitting = itemsWithinBudget(items);
+  if (fitting < items.length) return { items: items.slice(0, fitting), next_cursor: encodeCursor(items[fitting - 1]!.id) };
+  return { items, next_cursor: page.lastKey ? encodeCursor(page.lastKey) : null };
 }
 
 export type BatchItemResult =

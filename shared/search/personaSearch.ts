@@ -1,6 +1,7 @@
 import type { QdrantClient, Schemas } from '@qdrant/js-client-rest';
 import type { Embedder } from '../embedding';
 import { ProblemError } from '../http/problem';
+import { itemsWithinBudget } from '../http/response';
 import type { PersonaRepository } from '../persona/personaRepository';
 import { getPersona } from '../persona/personaService';
 import { orderPersonaKeys } from '../persona/schema';
@@ -76,13 +77,25 @@ async function rankedPage(
     }
     throw error;
   }
-  const page = points.slice(0, options.limit);
-  const items = options.hydrate ? await hydrate(deps, page) : page.map(summaryHit);
-  const nextOffset = options.offset + options.limit;
+  let page = points.slice(0, options.limit);
+  let more = points.length > options.limit;
+  let items: Array<SearchHit | HydratedSearchHit>;
+  if (!options.hydrate) items = page.map(summaryHit);
+  else {
+    const hydrated = await hydrate(deps, page);
+    // Full personas can be large: the page ends early, at a rank, when the next one would not fit a Lambda response.
+    const fitting = itemsWithinBudget(hydrated);
+    if (fitting < page.length) {
+      page = page.slice(0, fitting);
+      more = true;
+    }
+    items = hydrated.slice(0, page.length).flatMap((hit) => (hit ? [hit] : []));
+  }
+  const nextOffset = options.offset + page.length;
   return {
     ...emptyPage(options),
     items,
-    next_offset: points.length > options.limit && nextOffset <= searchLimits.maxOffset ? nextOffset : null,
+    next_offset: more && nextOffset <= searchLimits.maxOffset ? nextOffset : null,
   };
 }
 
@@ -100,14 +113,14 @@ function summaryHit(point: Schemas['ScoredPoint']): SearchHit {
   };
 }
 
-/** Full records from the table, in rank order; a hit whose persona is gone (deleted, index not yet synced) is left out. */
-async function hydrate(deps: SearchDeps, points: Schemas['ScoredPoint'][]): Promise<HydratedSearchHit[]> {
+/** Full records from the table, one per point in rank order; undefined where the persona is gone (deleted, index not yet synced). */
+async function hydrate(deps: SearchDeps, points: Schemas['ScoredPoint'][]): Promise<Array<HydratedSearchHit | undefined>> {
   const personas = await deps.repository.getMany(points.map((point) => String(point.id)));
-  return points.flatMap((point) => {
+  return points.map((point) => {
     const persona = personas.get(String(point.id));
-    if (!persona) return [];
+    if (!persona) return undefined;
     const { id, ...fields } = orderPersonaKeys(persona);
-    return [{ id, score: point.score, ...fields }];
+    return { id, score: point.score, ...fields };
   });
 }
 

@@ -32,7 +32,7 @@ export const searchResultsSchema = z
     score_type: z.enum(Object.values(SCORE_TYPES) as [string, ...string[]]).meta({ description: 'What `score` measures.' }),
     items: z
       .array(z.union([searchHitSchema, hydratedSearchHitSchema]))
-      .meta({ description: 'Best first. With hydrate, a page may hold fewer than `limit` items (deleted personas are left out).' }),
+      .meta({ description: 'Best first. With hydrate, a page may hold fewer than `limit` items (deleted personas are left out, and a page of large personas ends early to fit in 5 MB).' }),
     limit: z.int().min(1).max(searchLimits.maxLimit),
     offset: z.int().min(0).max(searchLimits.maxOffset),
     next_offset: z
