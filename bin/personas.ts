@@ -7,6 +7,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { createEmbedder, type EmbeddingDtype } from '../shared/embedding';
 import { TEST_MODEL_HINT_DIR } from '../shared/embedding/config';
 import { DEFAULT_API_URL, type ApiTarget } from '../shared/operations/personaApiClient';
+import { localEndpoints } from '../local/localConfig';
 import { exportPersonas } from '../shared/operations/personaExport';
 import { PERSONA_FILE_FORMATS, type PersonaFileFormat } from '../shared/operations/personaFileRecords';
 import { importPersonas } from '../shared/operations/personaImport';
@@ -30,12 +31,13 @@ Commands:
   status          Counts in table and index, pending and failed changes, sync lag.
 
 Target (defaults reach \`npm start\`):
-  --api-url URL          API for import/export (env PERSONAS_API_URL, default ${DEFAULT_API_URL})
+  --api-url URL          API for import/export (env PERSONAS_API_URL, default ${DEFAULT_API_URL}, or
+                         http://localhost:$API_PORT when API_PORT is set, as for npm start)
   --header "NAME: VALUE" extra request header, repeatable (e.g. "authorization: Bearer …" for auth=jwt)
   --aws                  use DynamoDB in AWS (credentials and region from the AWS profile/env) instead
-                         of DYNAMODB_ENDPOINT (default http://127.0.0.1:8000)
+                         of DYNAMODB_ENDPOINT (default http://127.0.0.1:8000, or $DYNAMODB_PORT)
   Environment, as the functions read it: TABLE_NAME (personas), DYNAMODB_ENDPOINT, AWS_REGION,
-  QDRANT_URL (http://127.0.0.1:6333), QDRANT_API_KEY or QDRANT_SECRET_ARN, QDRANT_COLLECTION (personas),
+  QDRANT_URL (http://127.0.0.1:6333, or $QDRANT_PORT), QDRANT_API_KEY or QDRANT_SECRET_ARN, QDRANT_COLLECTION (personas),
   EMBEDDING_MODEL_DIR, EMBEDDING_DTYPE (q8|fp32), EMBEDDING_MODEL_ID, EMBEDDING_MODEL_REVISION.
   Without EMBEDDING_MODEL_DIR and without --aws, the generated test model is used, as \`npm start\` does.
 
@@ -61,15 +63,15 @@ const common = {
   help: { type: 'boolean', short: 'h' },
 } satisfies ParseArgsConfig['options'];
 
-const LOCAL_DYNAMODB = 'http://127.0.0.1:8000';
 
 class UsageError extends Error {}
 
 type Values = Record<string, string | boolean | string[] | undefined>;
 
 function stageEnv(values: Values): NodeJS.ProcessEnv {
+  const local = localEndpoints();
   // An empty DYNAMODB_ENDPOINT means "the real DynamoDB" to tableConfig().
-  return { ...process.env, DYNAMODB_ENDPOINT: values.aws ? '' : (process.env.DYNAMODB_ENDPOINT ?? LOCAL_DYNAMODB) };
+  return { ...process.env, DYNAMODB_ENDPOINT: values.aws ? '' : local.dynamodbEndpoint, QDRANT_URL: process.env.QDRANT_URL || local.qdrantUrl };
 }
 
 function apiTarget(values: Values, signal?: AbortSignal): ApiTarget {
@@ -79,7 +81,7 @@ function apiTarget(values: Values, signal?: AbortSignal): ApiTarget {
     if (colon <= 0) throw new UsageError(`--header takes "NAME: VALUE", got "${header}"`);
     headers[header.slice(0, colon).trim().toLowerCase()] = header.slice(colon + 1).trim();
   }
-  return { apiUrl: (values['api-url'] as string | undefined) ?? process.env.PERSONAS_API_URL ?? DEFAULT_API_URL, headers, ...(signal ? { signal } : {}) };
+  return { apiUrl: (values['api-url'] as string | undefined) || process.env.PERSONAS_API_URL || localEndpoints().apiUrl, headers, ...(signal ? { signal } : {}) };
 }
 
 function wholeNumber(values: Values, name: string, fallback: number): number {
@@ -135,7 +137,8 @@ async function runImport(args: string[]): Promise<number> {
     concurrency: wholeNumber(values, 'concurrency', 4),
     ...(values.checkpoint ? { checkpointFile: values.checkpoint } : {}),
     ...(values.report ? { reportFile: values.report } : {}),
-    onProgress: (p) => bar.update({ done: p.bytesRead, total: p.totalBytes, items: p.imported, unit: 'personas', elapsedMs: p.elapsedMs, ...(p.rejected ? { note: `${p.rejected} rejected` } : {}) }),
+    // Rows the API has answered (or that were rejected before sending), never rows merely read.
+    onProgress: (p) => bar.update({ done: p.rowsDone, total: p.totalRows, items: p.imported, unit: 'personas', elapsedMs: p.elapsedMs, ...(p.rejected ? { note: `${p.rejected} rejected` } : {}) }),
   }).finally(() => {
     bar.done();
     process.off('SIGINT', onSignal);
@@ -148,7 +151,9 @@ async function runImport(args: string[]): Promise<number> {
       `${report.completed ? 'imported' : 'INTERRUPTED'} ${report.file} (${report.format}): ${report.rows} rows, ${report.valid} valid, ${report.rejected} rejected` +
         (report.rejected ? ` (reasons in ${report.reportFile})` : ''),
       `batches: ${report.batches} (${report.batchesSent} sent, ${report.batchesSkipped} already done by an earlier run)`,
-      `throughput: ${report.personasSent} personas in ${(report.durationMs / 1000).toFixed(1)} s = ${report.personasPerSecond.toFixed(0)} personas/s`,
+      `throughput: ${report.personasWritten} personas written in ${(report.durationMs / 1000).toFixed(1)} s` +
+        (report.personasWritten > 0 ? ` = ${report.personasPerSecond.toFixed(0)} personas/s` : '') +
+        (report.personasReplayed > 0 ? `; ${report.personasReplayed} already imported by an earlier run (answered from its Idempotency-Key, not written again)` : ''),
       report.completed ? `checkpoint: ${report.checkpointFile} (a re-run sends nothing)` : `run the same command again to resume (checkpoint: ${report.checkpointFile})`,
     ].join('\n'),
   );
@@ -301,6 +306,24 @@ function usage(): number {
   return 0;
 }
 
+/** A connection failure names what it tried to reach (the address in the error's cause, matched to the target). */
+function describeFailure(error: unknown): string {
+  const message = (error as Error).message;
+  const cause = (error as { cause?: { code?: string; address?: string; port?: number } }).cause ?? (error as { code?: string; address?: string; port?: number });
+  const code = cause?.code;
+  if (!code || !/^(ECONNREFUSED|ECONNRESET|ENOTFOUND|EHOSTUNREACH|ETIMEDOUT|EAI_AGAIN)$/.test(code)) return message;
+  const stage = stageEnv({});
+  const targets = [
+    { name: 'DynamoDB', url: stage.DYNAMODB_ENDPOINT, settings: 'DYNAMODB_ENDPOINT or DYNAMODB_PORT' },
+    { name: 'Qdrant', url: stage.QDRANT_URL, settings: 'QDRANT_URL or QDRANT_PORT' },
+    { name: 'the API', url: localEndpoints().apiUrl, settings: '--api-url, PERSONAS_API_URL or API_PORT' },
+  ].filter((target) => target.url);
+  const port = cause.port ?? Number(/:(\d+)\b/.exec(message)?.[1]);
+  const reached = targets.filter((target) => Number(new URL(target.url!).port) === port);
+  const named = (reached.length ? reached : targets).map((target) => `${target.name} at ${target.url} (set by ${target.settings})`).join(', or ');
+  return `could not reach ${named}: ${code}${message.includes(code) ? '' : ` (${message})`}; is it running (npm start)?`;
+}
+
 const commands: Record<string, (args: string[]) => Promise<number>> = {
   import: runImport,
   export: runExport,
@@ -321,7 +344,7 @@ export async function main(argv: string[]): Promise<number> {
     return await run(args);
   } catch (error) {
     const usageProblem = error instanceof UsageError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
-    console.error(`personas ${command}: ${(error as Error).message}${usageProblem ? '\n(see personas --help)' : ''}`);
+    console.error(`personas ${command}: ${describeFailure(error)}${usageProblem ? '\n(see personas --help)' : ''}`);
     return usageProblem ? 2 : 1;
   }
 }

@@ -22,3 +22,16 @@ export function localRuntimeConfig(env: NodeJS.ProcessEnv = process.env, argv: r
 }
 
 export type LocalRuntimeConfig = ReturnType<typeof localRuntimeConfig>;
+
+/**
+ * Where `npm start` serves, from the same variables (API_PORT, DYNAMODB_PORT, QDRANT_PORT), unless
+ * DYNAMODB_ENDPOINT / QDRANT_URL name another DynamoDB / Qdrant: the CLI's default targets.
+ */
+export function localEndpoints(env: NodeJS.ProcessEnv = process.env) {
+  const config = localRuntimeConfig(env, []);
+  return {
+    apiUrl: `http://localhost:${config.apiPort}`,
+    dynamodbEndpoint: config.dynamodbEndpoint ?? `http://127.0.0.1:${config.dynamodbPort}`,
+    qdrantUrl: config.qdrantUrl ?? `http://127.0.0.1:${config.qdrantPort}`,
+  };
+}

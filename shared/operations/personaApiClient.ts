@@ -49,7 +49,12 @@ function advice(status: number): string {
 }
 
 /** Sends one JSON request; retries transient failures and returns the parsed JSON body. */
-export async function apiRequest<T>(target: ApiTarget, method: string, path: string, options: { body?: unknown; headers?: Record<string, string> } = {}): Promise<T> {
+export async function apiRequest<T>(
+  target: ApiTarget,
+  method: string,
+  path: string,
+  options: { body?: unknown; headers?: Record<string, string>; onResponseHeaders?: (headers: Headers) => void } = {},
+): Promise<T> {
   const url = new URL(path, target.apiUrl.endsWith('/') ? target.apiUrl : `${target.apiUrl}/`).href;
   const delays = target.retryDelaysMs ?? DEFAULT_RETRY_DELAYS_MS;
   for (let attempt = 0; ; attempt++) {
@@ -62,7 +67,10 @@ export async function apiRequest<T>(target: ApiTarget, method: string, path: str
         ...(target.signal ? { signal: target.signal } : {}),
       });
       const text = await response.text();
-      if (response.ok) return (text ? JSON.parse(text) : undefined) as T;
+      if (response.ok) {
+        options.onResponseHeaders?.(response.headers);
+        return (text ? JSON.parse(text) : undefined) as T;
+      }
       failure = new ApiRequestError(`${method} ${url} answered ${response.status}: ${text.slice(0, 500)}`, response.status);
       if (!retryable(response.status)) throw new ApiRequestError(`${failure.message}\n(${advice(response.status)})`, response.status);
     } catch (error) {

@@ -130,30 +130,27 @@ async function* jsonArrayRecords(chunks: AsyncIterable<string>): AsyncGenerator<
 }
 
 async function* csvRecords(stream: NodeJS.ReadableStream): AsyncGenerator<FileRecord> {
-  const parser = stream.pipe(
-    parseCsv({
-      bom: true,
-      trim: true,
-      skip_empty_lines: true,
-      relax_column_count: true,
-      info: true,
-      columns: (header: string[]) => {
-        const unknown = header.filter((column) => !CSV_COLUMNS.includes(column));
-        if (unknown.length > 0) {
-          throw new Error(`unknown CSV column(s) ${unknown.map((column) => `'${column}'`).join(', ')}; the columns are: ${CSV_COLUMNS.join(', ')}`);
-        }
-        return header;
-      },
-    }),
-  );
+  // Rows come as arrays and are matched to the header here, so a row of the wrong width is
+  // rejected alone (csv-parse's own column check counts bad rows cumulatively, and every row
+  // after the first bad one looked bad too).
+  const parser = stream.pipe(parseCsv({ bom: true, trim: true, skip_empty_lines: true, relax_column_count: true, info: true }));
+  let header: string[] | undefined;
   let index = 0;
-  for await (const { record, info } of parser as AsyncIterable<{ record: Record<string, string>; info: { lines: number; invalid_field_length: number } }>) {
-    const line = info.lines;
-    if (info.invalid_field_length > 0) {
-      yield { index: index++, line, parseError: 'the row has a different number of fields than the header' };
+  for await (const { record, info } of parser as AsyncIterable<{ record: string[]; info: { lines: number } }>) {
+    if (!header) {
+      const unknown = record.filter((column) => !CSV_COLUMNS.includes(column));
+      if (unknown.length > 0) {
+        throw new Error(`unknown CSV column(s) ${unknown.map((column) => `'${column}'`).join(', ')}; the columns are: ${CSV_COLUMNS.join(', ')}`);
+      }
+      header = record;
       continue;
     }
-    yield { index: index++, line, value: personaFromCsvRow(record) };
+    const line = info.lines;
+    if (record.length !== header.length) {
+      yield { index: index++, line, parseError: `the row has ${record.length} fields; the header has ${header.length} (a missing or extra comma, or an unquoted comma inside a cell)` };
+      continue;
+    }
+    yield { index: index++, line, value: personaFromCsvRow(Object.fromEntries(header.map((column, position) => [column, record[position]!]))) };
   }
 }
 

@@ -36,12 +36,17 @@ export interface ImportOptions extends ApiTarget {
   onProgress?: (progress: ImportProgress) => void;
 }
 
+/** Progress counts only what the API has answered (or what was rejected before sending). */
 export interface ImportProgress {
   bytesRead: number;
   totalBytes: number;
+  /** Records in the file (counted before sending) and records read so far. */
+  totalRows: number;
   rows: number;
+  /** Rows finished: personas the API acknowledged (this run and earlier runs' checkpointed batches) plus rejected rows. */
+  rowsDone: number;
   rejected: number;
-  /** Personas in finished batches (this run and, when resuming, earlier runs). */
+  /** Personas the API has acknowledged as created (this run and, when resuming, earlier runs). */
   imported: number;
   elapsedMs: number;
 }
@@ -59,10 +64,13 @@ export interface ImportReport {
   batchesSent: number;
   /** Personas sent in this run. */
   personasSent: number;
+  /** Of those, personas this run wrote, and personas an earlier run had written (answered from its Idempotency-Key). */
+  personasWritten: number;
+  personasReplayed: number;
   /** False when the run was interrupted (signal); run it again to resume. */
   completed: boolean;
   durationMs: number;
-  /** personasSent per second of this run. */
+  /** personasWritten per second of this run (replays are not writes). */
   personasPerSecond: number;
   reportFile: string;
   checkpointFile: string;
@@ -121,6 +129,13 @@ export function validateRecord(record: FileRecord): { persona: PersonaInput } | 
   }
 }
 
+/** Records in the file, for an honest progress fraction (one streamed pass, like the import's own). */
+async function countRecords(file: string, format: PersonaFileFormat): Promise<number> {
+  let records = 0;
+  for await (const record of readPersonaFile(file, format)) records = record.index + 1;
+  return records;
+}
+
 interface Batch {
   index: number;
   personas: PersonaInput[];
@@ -143,12 +158,22 @@ export async function importPersonas(options: ImportOptions): Promise<ImportRepo
     throw error.code === 'ENOENT' ? new Error(`no file ${options.file}; give the path of a .json, .jsonl or .csv file`) : error;
   });
   const fileSha256 = await sha256OfFile(options.file);
+  const totalRows = await countRecords(options.file, format);
   const finished = await loadCheckpoint(checkpointFile, fileSha256, batchSize);
 
-  const counts = { rows: 0, valid: 0, rejected: 0, imported: 0, batches: 0, batchesSkipped: 0, batchesSent: 0, personasSent: 0 };
+  const counts = { rows: 0, valid: 0, rejected: 0, imported: 0, batches: 0, batchesSkipped: 0, batchesSent: 0, personasSent: 0, personasWritten: 0, personasReplayed: 0 };
   const position: ReadPosition = { bytesRead: 0 };
   const progress = () =>
-    options.onProgress?.({ bytesRead: position.bytesRead, totalBytes, rows: counts.rows, rejected: counts.rejected, imported: counts.imported, elapsedMs: performance.now() - started });
+    options.onProgress?.({
+      bytesRead: position.bytesRead,
+      totalBytes,
+      totalRows,
+      rows: counts.rows,
+      rowsDone: counts.imported + counts.rejected,
+      rejected: counts.rejected,
+      imported: counts.imported,
+      elapsedMs: performance.now() - started,
+    });
 
   await mkdir(dirname(reportFile), { recursive: true });
   const report = createWriteStream(reportFile);
@@ -170,10 +195,19 @@ export async function importPersonas(options: ImportOptions): Promise<ImportRepo
 
   const sendBatch = async (batch: Batch) => {
     const key = importBatchKey(fileSha256, batchSize, batch.index);
+    let created = 0;
     for (let attempt = 1; ; attempt++) {
-      const result = await apiRequest<BatchResult>(options, 'POST', 'personas/batch', { body: { personas: batch.personas }, headers: { 'idempotency-key': key } });
+      let replayed = false;
+      const result = await apiRequest<BatchResult>(options, 'POST', 'personas/batch', {
+        body: { personas: batch.personas },
+        headers: { 'idempotency-key': key },
+        onResponseHeaders: (headers) => (replayed = headers.get('idempotent-replayed') === 'true'),
+      });
       const throttled = result.results.filter((item) => item.status === 503);
       if (throttled.length === 0) {
+        created = result.created;
+        if (replayed) counts.personasReplayed += created;
+        else counts.personasWritten += created;
         for (const item of result.results) {
           if (item.status !== 400) continue;
           const origin = batch.origins[item.index]!;
@@ -189,7 +223,7 @@ export async function importPersonas(options: ImportOptions): Promise<ImportRepo
     finished.add(batch.index);
     counts.batchesSent++;
     counts.personasSent += batch.personas.length;
-    counts.imported += batch.personas.length;
+    counts.imported += created;
     await saveCheckpoint();
     progress();
   };
@@ -262,9 +296,11 @@ export async function importPersonas(options: ImportOptions): Promise<ImportRepo
     batchesSkipped: counts.batchesSkipped,
     batchesSent: counts.batchesSent,
     personasSent: counts.personasSent,
+    personasWritten: counts.personasWritten,
+    personasReplayed: counts.personasReplayed,
     completed: !aborted,
     durationMs,
-    personasPerSecond: counts.personasSent / Math.max(durationMs / 1000, 1e-3),
+    personasPerSecond: counts.personasWritten / Math.max(durationMs / 1000, 1e-3),
     reportFile,
     checkpointFile,
   };
