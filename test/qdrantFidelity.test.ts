@@ -130,3 +130,156 @@ describe('aliases', () => {
     expect(await aliasesNamed('shop')).toEqual([]);
   });
 });
+
+describe('collection configuration', () => {
+  it('keeps the default where a config diff says null, so GET answers the spec\'s integer (item 4)', async () => {
+    // Qdrant: diff fields are `Option`s (`WalConfigDiff`, `HnswConfigDiff`, ... in
+    // lib/collection/src/operations/config_diff.rs); `null` is `None` and keeps the default (32 MB WAL).
+    const created = await raw('PUT', '/collections/nulls', {
+      vectors: { size: 2, distance: 'Dot' },
+      wal_config: { wal_capacity_mb: null },
+      hnsw_config: { m: null, ef_construct: 64 },
+    });
+    expect(created.status).toBe(200);
+    const info = (await raw('GET', '/collections/nulls')).json.result;
+    expect(info.config.wal_config.wal_capacity_mb).toBe(32);
+    expect(info.config.hnsw_config).toMatchObject({ m: 16, ef_construct: 64 });
+    await raw('PATCH', '/collections/nulls', { optimizers_config: { indexing_threshold: null, deleted_threshold: 0.5 } });
+    expect((await raw('GET', '/collections/nulls')).json.result.config.optimizer_config).toMatchObject({ indexing_threshold: 10000, deleted_threshold: 0.5 });
+  });
+
+  it('removes a metadata key that a PATCH sets to null (item 9)', async () => {
+    // Qdrant: `UpdateCollection::metadata` (lib/storage/src/content_manager/collection_meta_ops.rs, as
+    // published in openapi-v1.19.json): "merge with existing metadata. Individual keys can be removed
+    // by setting their value to `null`".
+    await raw('PUT', '/collections/meta', { vectors: { size: 2, distance: 'Dot' }, metadata: { keep: 1, drop: 'x' } });
+    await raw('PATCH', '/collections/meta', { metadata: { drop: null, added: true } });
+    expect((await raw('GET', '/collections/meta')).json.result.config.metadata).toEqual({ keep: 1, added: true });
+  });
+
+  it('refuses a shard_number of 0 (422) or below (400) (item 8)', async () => {
+    // Qdrant: `CreateCollection::shard_number` is `Option<u32>` with `#[validate(range(min = 1))]`
+    // (lib/storage/src/content_manager/collection_meta_ops.rs); validation errors are 422 and
+    // deserialization errors 400 (`validation_error_handler` in src/actix/mod.rs).
+    const zero = await raw('PUT', '/collections/shards', { vectors: { size: 2, distance: 'Dot' }, shard_number: 0 });
+    expect(zero.status).toBe(422);
+    expect(zero.json.status.error).toBe('Validation error in JSON body: [shard_number: value 0 invalid, must be 1 or larger]');
+    const negative = await raw('PUT', '/collections/shards', { vectors: { size: 2, distance: 'Dot' }, shard_number: -1 });
+    expect(negative.status).toBe(400);
+    expect(negative.json.status.error).toMatch(/^Format error in JSON body: invalid value: integer `-1`, expected u32/);
+    expect((await raw('GET', '/collections/shards/exists')).json.result.exists).toBe(false);
+  });
+
+  it('refuses an integer index with both lookup and range disabled (item 8)', async () => {
+    // Qdrant: `validate_integer_index_params` (lib/segment/src/data_types/index.rs).
+    await raw('PUT', '/collections/idx', { vectors: { size: 2, distance: 'Dot' } });
+    const index = await raw('PUT', '/collections/idx/index?wait=true', { field_name: 'n', field_schema: { type: 'integer', lookup: false, range: false } });
+    expect(index.status).toBe(422);
+    expect(index.json.status.error).toContain("the 'lookup' and 'range' capabilities can't be both disabled");
+    expect((await raw('GET', '/collections/idx')).json.result.payload_schema).toEqual({});
+  });
+});
+
+describe('query and scroll requests', () => {
+  beforeAll(async () => {
+    await local.client.createCollection('ranked', {
+      vectors: { text: { size: 2, distance: 'Cosine' }, traits: { size: 2, distance: 'Euclid' } },
+    });
+    await local.client.createPayloadIndex('ranked', { field_name: 'year', field_schema: 'integer', wait: true });
+    await local.client.createPayloadIndex('ranked', { field_name: 'weight', field_schema: 'float', wait: true });
+    await local.client.upsert('ranked', {
+      wait: true,
+      points: [
+        { id: 1, vector: { text: [1, 0], traits: [0, 0] }, payload: { year: [2001, 2010], weight: 1 } },
+        { id: 2, vector: { text: [0.9, 0.1], traits: [1, 1] }, payload: { year: 2005, weight: 2.5 } },
+        { id: 3, vector: { text: [0, 1], traits: [2, 2] }, payload: { year: 1999 } },
+      ],
+    });
+  });
+
+  it('leaves the referenced point out of a query by id, also when the id is in a prefetch (item 1)', async () => {
+    // Qdrant: `exclude_referenced_ids` adds `must_not: has_id` for every id used as a query, root or
+    // nested (lib/collection/src/operations/universal_query/collection_query.rs).
+    const byId = await local.client.query('ranked', { query: 1, using: 'text', limit: 3 });
+    expect(byId.points.map((point) => point.id)).toEqual([2, 3]);
+    const fused = await local.client.query('ranked', {
+      prefetch: [
+        { query: 1, using: 'text', limit: 3 },
+        { query: [0, 0], using: 'traits', limit: 3 },
+      ],
+      query: { fusion: 'rrf' },
+    });
+    expect(fused.points.map((point) => point.id).sort()).toEqual([2, 3]);
+  });
+
+  it('refuses an unknown with_vector name and accepts the with_vectors spelling (item 7)', async () => {
+    // Qdrant: a selected vector name the collection lacks is `VectorNameNotExists` (400, "Not existing
+    // vector name error", lib/segment/src/common/operation_error.rs); `with_vector` carries
+    // `#[serde(alias = "with_vectors")]` (lib/api/src/rest/schema.rs).
+    for (const [path, body] of [
+      ['/collections/ranked/points/query', { query: [1, 0], using: 'text', with_vector: ['nope'] }],
+      ['/collections/ranked/points', { ids: [1], with_vector: ['nope'] }],
+      ['/collections/ranked/points/scroll', { with_vector: ['nope'] }],
+    ] as const) {
+      const answer = await raw('POST', path, body);
+      expect(answer.status, path).toBe(400);
+      expect(answer.json.status.error).toBe('Wrong input: Not existing vector name error: nope');
+    }
+    const spelled = await raw('POST', '/collections/ranked/points/query', { query: [1, 0], using: 'text', limit: 1, with_vectors: ['traits'] });
+    expect(spelled.json.result.points[0].vector).toEqual({ traits: [0, 0] });
+    const scrolled = await raw('POST', '/collections/ranked/points/scroll', { limit: 1, with_vectors: true, with_payload: false });
+    expect(scrolled.json.result.points[0].vector).toEqual({ text: [1, 0], traits: [0, 0] });
+  });
+
+  it('refuses prefetches or a score_threshold without a query, and fusion with `using` (item 8)', async () => {
+    // Qdrant: `CollectionQueryRequest::validation` (lib/collection/src/operations/universal_query/collection_query.rs),
+    // run for the root and each prefetch; `CollectionError::bad_request` is a 400 "Bad request".
+    const cases: Array<[unknown, string]> = [
+      [{ prefetch: [{ query: [1, 0], using: 'text' }] }, "A query is needed to merge the prefetches. Can't have prefetches without defining a query."],
+      [{ prefetch: { prefetch: { query: [1, 0], using: 'text' } }, query: { fusion: 'rrf' } }, 'A query is needed to merge the prefetches.'],
+      [{ score_threshold: 0.5 }, "A query is needed to use the score_threshold. Can't have score_threshold without defining a query."],
+      [{ prefetch: { query: [1, 0], using: 'text' }, query: { fusion: 'rrf' }, using: 'text' }, "Fusion queries cannot be combined with the 'using' field."],
+    ];
+    for (const [body, message] of cases) {
+      const answer = await raw('POST', '/collections/ranked/points/query', body);
+      expect(answer.status, JSON.stringify(body)).toBe(400);
+      expect(answer.json.status.error).toContain(`Bad request: ${message}`);
+    }
+  });
+
+  it('refuses a field condition with only a key (422) and accepts a limit of 2^64 − 1 (item 8)', async () => {
+    // Qdrant: `FieldCondition` validation needs one condition besides `key` (lib/segment/src/types.rs),
+    // a validator error, so 422; `limit` is a `usize`, so u64::MAX deserializes.
+    const keyOnly = await raw('POST', '/collections/ranked/points/scroll', { filter: { must: [{ key: 'year' }] } });
+    expect(keyOnly.status).toBe(422);
+    expect(keyOnly.json.status.error).toContain('At least one field condition must be specified');
+    const response = await fetch(`${local.server.url}/collections/ranked/points/query`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{"query": [1, 0], "using": "text", "limit": 18446744073709551615}',
+    });
+    expect(response.status).toBe(200);
+    expect(((await response.json()) as any).result.points).toHaveLength(3);
+  });
+
+  it('lists a point once per value when scrolling with order_by on a multi-valued key (item 10)', async () => {
+    // Qdrant: `Segment::filtered_read_by_index_ordered` (lib/segment/src/segment/order_by.rs) streams
+    // the range index's (value, point) pairs, so point 1 ([2001, 2010]) comes twice.
+    const ordered = await raw('POST', '/collections/ranked/points/scroll', { order_by: 'year', with_payload: false });
+    expect(ordered.json.result.points.map((point: any) => [point.id, point.order_value])).toEqual([
+      [3, 1999],
+      [1, 2001],
+      [2, 2005],
+      [1, 2010],
+    ]);
+    const descending = await raw('POST', '/collections/ranked/points/scroll', { order_by: { key: 'year', direction: 'desc', start_from: 2005 }, with_payload: false });
+    expect(descending.json.result.points.map((point: any) => [point.id, point.order_value])).toEqual([
+      [2, 2005],
+      [1, 2001],
+      [3, 1999],
+    ]);
+    // A float index's order value is an f64, written as a float.
+    const byWeight = await raw('POST', '/collections/ranked/points/scroll', { order_by: 'weight', with_payload: false });
+    expect(byWeight.text).toContain('"order_value":1.0');
+  });
+});

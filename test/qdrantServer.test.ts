@@ -503,11 +503,12 @@ describe('query', () => {
     expect(ids(nearest.points)).toEqual([1, 2]);
   });
 
-  it('queries by point id (integer or UUID) without excluding that point', async () => {
-    expect(ids((await client.query('search', { query: 2, using: 'text', limit: 2 })).points)).toEqual([2, 1]);
+  it('queries by point id (integer or UUID), leaving that point out as Qdrant does', async () => {
+    // Qdrant excludes referenced ids (`exclude_referenced_ids`, collection_query.rs; see qdrantFidelity.test.ts).
+    expect(ids((await client.query('search', { query: 2, using: 'text', limit: 2 })).points)).toEqual([1, 3]);
     const byUuid = await client.query('search', { query: uuid, using: 'text', limit: 2 });
-    expect(ids(byUuid.points)).toEqual([uuid, 5]);
-    expect(byUuid.points[0]?.score).toBeCloseTo(1);
+    expect(ids(byUuid.points)).toEqual([5, 1]);
+    expect(byUuid.points[0]?.score).toBeCloseTo(0.2 / Math.sqrt(1.04));
     await expectQdrantError(client.query('search', { query: 999, using: 'text' }), 404, 'No point with id 999 found');
   });
 
@@ -603,7 +604,7 @@ describe('query', () => {
     expect([...first, ...second]).toEqual(all);
 
     const selected = await client.query('search', {
-      query: 1,
+      query: [1, 0, 0, 0],
       using: 'text',
       limit: 1,
       with_payload: { exclude: ['group'] },

@@ -5,8 +5,8 @@
  */
 import { matchesFilter, type FilterSubject, type TextIndexLookup } from './filterEval';
 import type { Filter } from './filterParse';
-import { vectorNameNotFound } from './errors';
-import { isObject, type JsonObject, type JsonValue } from './json';
+import { validationError, vectorNameNotFound } from './errors';
+import { expectU32, isObject, optional, type JsonObject, type JsonValue } from './json';
 import { formatJsonPath, parseJsonPath } from './jsonPath';
 import { payloadSchemaInfo, textIndexOptions, type PayloadIndex } from './payloadIndex';
 import { comparePointIds, pointKey, type PointId } from './pointId';
@@ -52,13 +52,32 @@ const DEFAULT_OPTIMIZERS: JsonObject = {
 };
 const DEFAULT_WAL: JsonObject = { wal_capacity_mb: 32, wal_segments_ahead: 0, wal_retain_closed: 1 };
 
-const merged = (base: JsonObject, diff: unknown): JsonObject => (isObject(diff) ? { ...base, ...diff } : { ...base });
+/**
+ * In a config diff `null` means "not given": the diff types' fields are `Option`s (e.g. `WalConfigDiff`
+ * in lib/collection/src/operations/config_diff.rs), `null` deserializes to `None`, and a `None`
+ * leaves the default or current value in place.
+ */
+const givenFields = (diff: unknown): JsonObject =>
+  isObject(diff) ? Object.fromEntries(Object.entries(diff).filter(([, value]) => value !== null)) : {};
+
+const merged = (base: JsonObject, diff: unknown): JsonObject => ({ ...base, ...givenFields(diff) });
+
+/**
+ * `shard_number`, `replication_factor` and `write_consistency_factor` are `Option<u32>` with
+ * `#[validate(range(min = 1))]` (`CreateCollection` in lib/storage/src/content_manager/collection_meta_ops.rs):
+ * a negative number does not deserialize (400), a zero fails validation (422).
+ */
+function atLeastOne(body: JsonObject, field: string): number {
+  const value = optional(body[field], (raw) => expectU32(raw, field)) ?? 1;
+  if (value < 1) throw validationError(field, 'value 0 invalid, must be 1 or larger');
+  return value;
+}
 
 export function settingsFromCreateRequest(body: JsonObject): CollectionSettings {
   const params: JsonObject = {
-    shard_number: typeof body.shard_number === 'number' ? body.shard_number : 1,
-    replication_factor: typeof body.replication_factor === 'number' ? body.replication_factor : 1,
-    write_consistency_factor: typeof body.write_consistency_factor === 'number' ? body.write_consistency_factor : 1,
+    shard_number: atLeastOne(body, 'shard_number'),
+    replication_factor: atLeastOne(body, 'replication_factor'),
+    write_consistency_factor: atLeastOne(body, 'write_consistency_factor'),
     on_disk_payload: typeof body.on_disk_payload === 'boolean' ? body.on_disk_payload : true,
   };
   if (typeof body.sharding_method === 'string') params.sharding_method = body.sharding_method;
@@ -72,6 +91,20 @@ export function settingsFromCreateRequest(body: JsonObject): CollectionSettings 
   };
   if (isObject(body.metadata)) settings.metadata = { ...body.metadata };
   return settings;
+}
+
+/**
+ * PATCH merges metadata key by key, and a key set to `null` is removed (Qdrant's `UpdateCollection`
+ * docs in lib/storage/src/content_manager/collection_meta_ops.rs, published in the OpenAPI document:
+ * "Individual keys can be removed by setting their value to `null`").
+ */
+function mergeMetadata(current: JsonObject | undefined, diff: JsonObject): JsonObject {
+  const next: JsonObject = { ...current };
+  for (const [key, value] of Object.entries(diff)) {
+    if (value === null) delete next[key];
+    else next[key] = value;
+  }
+  return next;
 }
 
 export interface CollectionSnapshot {
@@ -208,18 +241,18 @@ export class Collection {
     for (const [name] of vectorDiffs) if (!this.schema.dense.has(name)) throw vectorNameNotFound(name);
     for (const [name] of sparseDiffs) if (!this.schema.sparse.has(name)) throw vectorNameNotFound(name);
     const settings = this.settings;
-    if (isObject(body.params)) Object.assign(settings.params, body.params);
-    if (isObject(body.hnsw_config)) Object.assign(settings.hnsw, body.hnsw_config);
-    if (isObject(body.optimizers_config)) Object.assign(settings.optimizers, body.optimizers_config);
-    if (isObject(body.strict_mode_config)) Object.assign(settings.strictMode, body.strict_mode_config);
+    Object.assign(settings.params, givenFields(body.params));
+    Object.assign(settings.hnsw, givenFields(body.hnsw_config));
+    Object.assign(settings.optimizers, givenFields(body.optimizers_config));
+    Object.assign(settings.strictMode, givenFields(body.strict_mode_config));
     if (body.quantization_config !== undefined && body.quantization_config !== null) {
       settings.quantization = body.quantization_config === 'Disabled' ? null : body.quantization_config;
     }
-    if (isObject(body.metadata)) settings.metadata = { ...settings.metadata, ...body.metadata };
-    for (const [name, diff] of vectorDiffs) if (isObject(diff)) Object.assign(this.schema.dense.get(name)!.config, diff);
+    if (isObject(body.metadata)) settings.metadata = mergeMetadata(settings.metadata, body.metadata);
+    for (const [name, diff] of vectorDiffs) Object.assign(this.schema.dense.get(name)!.config, givenFields(diff));
     for (const [name, diff] of sparseDiffs) {
       const params = this.schema.sparse.get(name)!;
-      if (isObject(diff)) Object.assign(params.config, diff);
+      Object.assign(params.config, givenFields(diff));
       params.idf = params.config.modifier === 'idf';
     }
   }

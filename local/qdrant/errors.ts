@@ -26,9 +26,13 @@ export const alreadyExists = (description: string) => new QdrantError(409, `Wron
 export const formatError = (description: string) =>
   new QdrantError(400, `Format error in JSON body: ${description}`);
 
-/** Body deserialized but failed a declared constraint (the `validator` crate in real Qdrant). */
+/**
+ * Body deserialized but failed a declared constraint (the `validator` crate in real Qdrant), which
+ * Qdrant answers with 422 Unprocessable Entity (`validation_error_handler` in src/actix/mod.rs);
+ * a body that does not deserialize at all is a 400 (`formatError`).
+ */
 export const validationError = (field: string, description: string) =>
-  new QdrantError(400, `Validation error in JSON body: [${field}: ${description}]`);
+  new QdrantError(422, `Validation error in JSON body: [${field}: ${description}]`);
 
 export const collectionNotFound = (name: string) => notFound(`Collection \`${name}\` doesn't exist!`);
 

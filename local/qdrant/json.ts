@@ -43,10 +43,20 @@ export function expectNumber(value: unknown, at: string): number {
   return typeof value === 'number' && Number.isFinite(value) ? value : invalidType(value, 'f64', at);
 }
 
+/** Qdrant's `usize` is 64 bits: up to 2^64 − 1, which JSON.parse rounds to 2^64. */
+const USIZE_MAX = 2 ** 64;
+
 export function expectUnsigned(value: unknown, at: string): number {
-  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0
+  return typeof value === 'number' && Number.isInteger(value) && value >= 0 && value <= USIZE_MAX
     ? value
     : invalidType(value, 'usize', at);
+}
+
+export function expectU32(value: unknown, at: string): number {
+  if (typeof value === 'number' && Number.isInteger(value) && (value < 0 || value > 0xffffffff)) {
+    throw formatError(`invalid value: integer \`${value}\`, expected u32${at ? ` at ${at}` : ''}`);
+  }
+  return typeof value === 'number' && Number.isInteger(value) ? value : invalidType(value, 'u32', at);
 }
 
 export function expectArray(value: unknown, at: string): unknown[] {

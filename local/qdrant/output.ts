@@ -3,11 +3,11 @@
  * `Record` (retrieve, scroll) and `ScoredPoint` (query, search).
  */
 import type { StoredPoint } from './collection';
-import { formatError } from './errors';
+import { formatError, vectorNameNotFound } from './errors';
 import { expectString, isObject, type JsonObject } from './json';
 import { excludeAll, includeOnly, parseJsonPath, type JsonPath } from './jsonPath';
 import { Float32, Float32List } from './floatJson';
-import { DEFAULT_VECTOR, type StoredVector } from './vectors';
+import { DEFAULT_VECTOR, type StoredVector, type VectorSchema } from './vectors';
 
 export type PayloadSelection =
   | { kind: 'all' }
@@ -30,11 +30,26 @@ export function parseWithPayload(value: unknown, fallback: boolean): PayloadSele
   throw formatError('data did not match any variant of untagged enum WithPayloadInterface at with_payload');
 }
 
-export function parseWithVector(value: unknown, fallback: boolean): VectorSelection {
+/**
+ * A request's `with_vector`, also spelt `with_vectors` (`#[serde(alias = "with_vectors")]` on the
+ * request types in lib/api/src/rest/schema.rs).
+ */
+export function parseWithVector(request: JsonObject, fallback: boolean): VectorSelection {
+  const value = request.with_vector ?? request.with_vectors;
   if (value === undefined || value === null) return fallback;
   if (typeof value === 'boolean') return value;
   if (Array.isArray(value)) return value.map((name, i) => expectString(name, `with_vector[${i}]`));
   throw formatError('data did not match any variant of untagged enum WithVector at with_vector');
+}
+
+/**
+ * Asking for a vector the collection does not have is an error in Qdrant (the segment reads each
+ * selected name and fails with `OperationError::VectorNameNotExists`, "Not existing vector name
+ * error", in lib/segment/src/common/operation_error.rs), not an empty selection.
+ */
+export function checkVectorSelection(schema: VectorSchema, selection: VectorSelection): void {
+  if (!Array.isArray(selection)) return;
+  for (const name of selection) if (!schema.dense.has(name) && !schema.sparse.has(name)) throw vectorNameNotFound(name);
 }
 
 function selectPayload(payload: JsonObject, selection: PayloadSelection): JsonObject | null {

@@ -4,7 +4,7 @@
  * `text` index switches `match.text` from substring to token matching.
  */
 import { parseDatetime } from './datetime';
-import { formatError, wrongInput } from './errors';
+import { formatError, validationError, wrongInput } from './errors';
 import { expectObject, isObject, type JsonObject, type JsonValue } from './json';
 import { getValues, parseJsonPath } from './jsonPath';
 import type { TextIndexOptions } from './filterEval';
@@ -59,6 +59,10 @@ export function parsePayloadIndex(
   }
   const params = expectObject(fieldSchema, 'field_schema');
   if (!isSchemaType(params.type)) throw formatError('data did not match any variant of untagged enum PayloadFieldSchema');
+  // `validate_integer_index_params` (lib/segment/src/data_types/index.rs): an integer index must keep one capability.
+  if (params.type === 'integer' && params.lookup === false && params.range === false) {
+    throw validationError('field_schema.lookup', "the 'lookup' and 'range' capabilities can't be both disabled");
+  }
   return { dataType: params.type, params: { ...params } };
 }
 

@@ -22,7 +22,7 @@ type DenseTarget = { kind: 'dense'; name: string; distance: Distance; vector: nu
 type SparseTarget = { kind: 'sparse'; name: string; idf: boolean; vector: SparseVector };
 type Target = DenseTarget | SparseTarget;
 
-/** Resolves what to search for; a point id means "that point's stored vector" (the point itself stays a candidate). */
+/** Resolves what to search for; a point id means "that point's stored vector" (runQuery excludes the point itself). */
 function resolveTarget(collection: Collection, using: string, input: NearestInput): Target {
   const dense = collection.schema.dense.get(using);
   const sparse = collection.schema.sparse.get(using);
@@ -126,11 +126,8 @@ function runStage(collection: Collection, stage: Stage, inherited: Filter | unde
     return search(collection, target, { filter }, limit, stage.scoreThreshold);
   }
   const sources = stage.prefetch.map((prefetch) => runStage(collection, prefetch, filter, prefetch.limit));
-  if (!query) {
-    const [only] = sources;
-    if (sources.length !== 1 || !only) throw badRequest('a query is required when using more than one prefetch');
-    return only.slice(0, limit);
-  }
+  // Unreachable through the API: parseStage refuses prefetches without a query, as Qdrant does.
+  if (!query) throw badRequest('A query is needed to merge the prefetches.');
   if (query.kind === 'rrf' || query.kind === 'dbsf') {
     const fused =
       query.kind === 'rrf' ? reciprocalRankFusion(sources, query.k, query.weights) : distributionBasedScoreFusion(sources);
@@ -145,6 +142,21 @@ function runStage(collection: Collection, stage: Stage, inherited: Filter | unde
   return search(collection, target, { points: [...candidates.values()] }, limit, stage.scoreThreshold);
 }
 
+/** Ids used as query vectors anywhere in the request (root and nested prefetches). */
+function referencedIds(stage: Stage, keys = new Set<string>()): Set<string> {
+  if (stage.query?.kind === 'nearest' && stage.query.input.kind === 'id') keys.add(pointKey(stage.query.input.id));
+  for (const prefetch of stage.prefetch) referencedIds(prefetch, keys);
+  return keys;
+}
+
+/**
+ * Points queried by id are not results: Qdrant adds `must_not: has_id` for every referenced id to
+ * the root filter (`exclude_referenced_ids`, called from `try_into_shard_request` in
+ * lib/collection/src/operations/universal_query/collection_query.rs), and the root filter reaches
+ * every prefetch.
+ */
 export function runQuery(collection: Collection, request: QueryRequest): Scored[] {
-  return runStage(collection, request.stage, undefined, request.stage.limit + request.offset).slice(request.offset);
+  const excluded = referencedIds(request.stage);
+  const exclusion: Filter | undefined = excluded.size > 0 ? { mustNot: [{ type: 'has_id', keys: excluded }] } : undefined;
+  return runStage(collection, request.stage, exclusion, request.stage.limit + request.offset).slice(request.offset);
 }

@@ -3,7 +3,7 @@
  * (`/points/search`) into one tree of stages: each stage has its own prefetches, query, vector
  * name, filter, threshold and limit, which is how Qdrant plans them too.
  */
-import { formatError, unsupported, validationError } from './errors';
+import { badRequest, formatError, unsupported, validationError } from './errors';
 import { parseFilter, type Filter } from './filterParse';
 import {
   expectArray,
@@ -117,7 +117,24 @@ function parseStage(object: JsonObject, at: string): Stage {
   if (filter) stage.filter = filter;
   const threshold = optional(object.score_threshold, (raw) => expectNumber(raw, joinPath(at, 'score_threshold')));
   if (threshold !== undefined) stage.scoreThreshold = threshold;
+  checkStage(stage);
   return stage;
+}
+
+/**
+ * The checks Qdrant makes on every query and prefetch (`CollectionQueryRequest::validation` in
+ * lib/collection/src/operations/universal_query/collection_query.rs), each a 400 "Bad request".
+ */
+function checkStage(stage: Stage): void {
+  if (stage.prefetch.length > 0 && !stage.query) {
+    throw badRequest("A query is needed to merge the prefetches. Can't have prefetches without defining a query.");
+  }
+  if (stage.scoreThreshold !== undefined && !stage.query) {
+    throw badRequest("A query is needed to use the score_threshold. Can't have score_threshold without defining a query.");
+  }
+  if ((stage.query?.kind === 'rrf' || stage.query?.kind === 'dbsf') && stage.using !== DEFAULT_VECTOR) {
+    throw badRequest("Fusion queries cannot be combined with the 'using' field.");
+  }
 }
 
 export function parseQueryRequest(value: unknown, at = ''): QueryRequest {
@@ -126,7 +143,7 @@ export function parseQueryRequest(value: unknown, at = ''): QueryRequest {
     stage: parseStage(object, at),
     offset: optional(object.offset, (raw) => expectUnsigned(raw, joinPath(at, 'offset'))) ?? 0,
     withPayload: parseWithPayload(object.with_payload, false),
-    withVector: parseWithVector(object.with_vector, false),
+    withVector: parseWithVector(object, false),
   };
 }
 
@@ -154,6 +171,6 @@ export function parseSearchRequest(value: unknown, at = ''): QueryRequest {
     stage,
     offset: optional(object.offset, (raw) => expectUnsigned(raw, joinPath(at, 'offset'))) ?? 0,
     withPayload: parseWithPayload(object.with_payload, false),
-    withVector: parseWithVector(object.with_vector, false),
+    withVector: parseWithVector(object, false),
   };
 }

@@ -9,7 +9,7 @@ import { expectArray, expectObject, expectString } from './json';
 import { parsePayloadIndex } from './payloadIndex';
 import { parsePathPointId } from './pointId';
 import * as updates from './pointUpdates';
-import { recordJson, scoredPointJson } from './output';
+import { checkVectorSelection, recordJson, scoredPointJson } from './output';
 import { runQuery } from './query';
 import { parseQueryRequest, parseSearchRequest, type QueryRequest } from './queryParse';
 import { countPoints, retrievePoints, scrollPoints } from './scroll';
@@ -84,6 +84,7 @@ async function finishUpdates(context: RouteContext, collection: Collection, oper
 }
 
 function queryResponse(collection: Collection, request: QueryRequest) {
+  checkVectorSelection(collection.schema, request.withVector);
   return runQuery(collection, request).map(({ point, score }) =>
     scoredPointJson(point, score, request.withPayload, request.withVector),
   );

@@ -18,14 +18,16 @@ import {
   type JsonValue,
 } from './json';
 import { formatJsonPath, getValues, parseJsonPath } from './jsonPath';
-import { parseWithPayload, parseWithVector, recordJson, type OutputObject } from './output';
+import { checkVectorSelection, parseWithPayload, parseWithVector, recordJson, type OutputObject } from './output';
+import { Float64 } from './floatJson';
 import { comparePointIds, parsePointId } from './pointId';
 
 export function retrievePoints(collection: Collection, body: unknown): OutputObject[] {
   const object = expectObject(body, '');
   const ids = expectArray(object.ids, 'ids').map((id, i) => parsePointId(id, `ids[${i}]`));
   const withPayload = parseWithPayload(object.with_payload, true);
-  const withVector = parseWithVector(object.with_vector, false);
+  const withVector = parseWithVector(object, false);
+  checkVectorSelection(collection.schema, withVector);
   const seen = new Set<StoredPoint>();
   const records: OutputObject[] = [];
   for (const id of ids) {
@@ -43,7 +45,8 @@ export function scrollPoints(collection: Collection, body: unknown): OutputObjec
   const limit = optional(object.limit, (raw) => expectUnsigned(raw, 'limit')) ?? 10;
   if (limit < 1) throw validationError('limit', 'value 0 invalid, must be 1 or larger');
   const withPayload = parseWithPayload(object.with_payload, true);
-  const withVector = parseWithVector(object.with_vector, false);
+  const withVector = parseWithVector(object, false);
+  checkVectorSelection(collection.schema, withVector);
   const offset = optional(object.offset, (raw) => parsePointId(raw, 'offset'));
 
   if (object.order_by !== undefined && object.order_by !== null) {
@@ -90,20 +93,22 @@ function orderByField(collection: Collection, raw: JsonValue, points: StoredPoin
     if (typeof value === 'string' && index.dataType === 'datetime') return parseDatetime(value);
     return undefined;
   };
+  // Qdrant streams the range index's (value, point) pairs (`Segment::filtered_read_by_index_ordered`,
+  // lib/segment/src/segment/order_by.rs): a point with several values is listed once per value.
   const entries: { point: StoredPoint; value: number }[] = [];
   for (const point of points) {
     const values = getValues(point.payload, path)
       .flatMap((value) => (Array.isArray(value) ? value : [value]))
       .map(numeric)
       .filter((value): value is number => value !== undefined);
-    if (values.length === 0) continue;
-    // A multi-valued point is listed once, at its first value in the requested direction.
-    const value = descending ? Math.max(...values) : Math.min(...values);
-    if (startFrom !== undefined && (descending ? value > startFrom : value < startFrom)) continue;
-    entries.push({ point, value });
+    for (const value of values) {
+      if (startFrom !== undefined && (descending ? value > startFrom : value < startFrom)) continue;
+      entries.push({ point, value });
+    }
   }
   entries.sort((a, b) => (descending ? b.value - a.value : a.value - b.value) || comparePointIds(a.point.id, b.point.id));
-  return entries;
+  // `OrderValue` is an i64 for integer (and datetime) indexes and an f64 for float ones.
+  return index.dataType === 'float' ? entries.map(({ point, value }) => ({ point, value: new Float64(value) })) : entries;
 }
 
 export function countPoints(collection: Collection, body: unknown): JsonObject {
