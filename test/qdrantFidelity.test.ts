@@ -5,6 +5,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ensurePersonaCollection } from '../shared/vectorIndex/personaCollection';
 import { useLocalQdrant } from './support/localQdrant';
+import { QdrantOpenApi } from './support/qdrantOpenApi';
 
 const local = useLocalQdrant();
 const raw = (method: string, path: string, body?: unknown) => local.raw(method, path, body);
@@ -281,5 +282,43 @@ describe('query and scroll requests', () => {
     // A float index's order value is an f64, written as a float.
     const byWeight = await raw('POST', '/collections/ranked/points/scroll', { order_by: 'weight', with_payload: false });
     expect(byWeight.text).toContain('"order_value":1.0');
+  });
+});
+
+describe.skipIf(!QdrantOpenApi.available())('the OpenAPI check the contract suite applies', () => {
+  it('resolves the document\'s refs and flags an answer Qdrant would never give (item 4)', async () => {
+    // openapi-v1.19.json: `WalConfig.wal_capacity_mb` is an integer (format uint, minimum 1), reached
+    // from the collection answer through #/components/schemas refs.
+    const openApi = new QdrantOpenApi();
+    const answer = await raw('GET', '/collections/nulls');
+    const exchange = { method: 'GET', path: '/collections/nulls', status: 200, contentType: 'application/json', body: answer.text };
+    expect(openApi.check(exchange)).toEqual([]);
+    const broken = structuredClone(answer.json);
+    broken.result.config.wal_config.wal_capacity_mb = null;
+    expect(openApi.check({ ...exchange, body: JSON.stringify(broken) })).toContainEqual(
+      expect.stringContaining('/result/config/wal_config/wal_capacity_mb must be integer'),
+    );
+    const scored = { method: 'POST', path: '/collections/c/points/query', status: 200, contentType: 'application/json' };
+    const point = { id: 1, version: 0, score: 1 };
+    expect(openApi.check({ ...scored, body: JSON.stringify({ result: { points: [point] }, status: 'ok', time: 0.1 }) })).toEqual([]);
+    expect(openApi.check({ ...scored, body: JSON.stringify({ result: { points: [{ ...point, score: 'high' }] }, status: 'ok', time: 0.1 }) })).not.toEqual([]);
+  });
+});
+
+describe('features the local server does not emulate', () => {
+  it('answers a 400 that names the feature', async () => {
+    // Qdrant itself supports these; the local server refuses them clearly instead of answering wrongly.
+    await raw('PUT', '/collections/limits', { vectors: { size: 2, distance: 'Dot' } });
+    const cases: Array<[string, unknown, string]> = [
+      ['/collections/limits/points/query', { query: { recommend: { positive: [1] } } }, 'Recommend query'],
+      ['/collections/limits/points/query', { query: { discover: { target: [1, 0], context: [] } } }, 'Discover query'],
+      ['/collections/limits/points/query', { query: { formula: { sum: ['$score'] } }, prefetch: { query: [1, 0] } }, 'Formula query'],
+      ['/collections/limits/points/query', { query: [[1, 0], [0, 1]] }, 'Multivector query'],
+    ];
+    for (const [path, body, feature] of cases) {
+      const answer = await raw('POST', path, body);
+      expect(answer.status, feature).toBe(400);
+      expect(answer.json.status.error).toBe(`Bad request: ${feature} is not supported by the local Qdrant-compatible server`);
+    }
   });
 });
