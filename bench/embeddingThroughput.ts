@@ -29,7 +29,7 @@ import { median } from './latencyStats';
 type Ort = typeof import('onnxruntime-node');
 
 /** The onnxruntime-node that transformers.js itself loads (the same binary, not merely the same version). */
-function transformersOrt(): Ort {
+export function transformersOrt(): Ort {
   const transformersDir = findPackageDir('@huggingface/transformers', PROJECT_ROOT);
   return createRequire(path.join(transformersDir, 'package.json'))('onnxruntime-node') as Ort;
 }

@@ -1,20 +1,26 @@
 /**
  * `npm run bench`: the performance figures of the whole system on this machine, separate from
  * the tests. Fixed seeds (bench/personaCorpus.ts), its own DynamoDB Local and Qdrant server on
- * free ports, the generated test model unless EMBEDDING_MODEL_DIR names a real one. Prints the
- * machine and a markdown table, and writes everything measured to bench/results/<date>-<model>.json.
+ * free ports. Every phase runs with two generated models, side by side: the test model (no
+ * transformer layers: the system's own overhead) and the MEANINGLESS bge-small-shaped model
+ * (bge-small-en-v1.5's architecture and cost, random weights), on which the targets are judged;
+ * EMBEDDING_MODEL_DIR names one real model to run instead. Prints the machine, a markdown table
+ * and the Lambda sizing table, and writes everything measured to bench/results/<date>-<models>.json.
  *
  * Options (environment): BENCH_QUICK=1 shortens every phase (a smoke run; its figures are not
- * comparable), BENCH_SKIP=phase,phase skips phases (embedding, lag, import, search100k, coldstart).
+ * comparable), BENCH_SKIP=phase,phase skips phases (embedding, lag, import, search100k, coldstart),
+ * BENCH_MODELS=test or bge-shaped runs one of the two generated models.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { PROJECT_ROOT } from '../infra/bundling';
+import { generateBgeShapedModel } from '../lib/generatedModels/bgeShapedModel';
 import { generateTestModel } from '../lib/generatedModels/testModel';
 import { createEmbedder } from '../shared/embedding';
 import { personaEmbeddingText } from '../shared/persona/personaText';
 import { routes } from '../shared/routes';
+import { indexerStreamSettings } from '../shared/streamSettings';
 import { createQdrantClient } from '../shared/vectorIndex/qdrantConnection';
 import { apiClient } from '../test/support/apiClient';
 import { createDataset, startApiProcess, startIndexerProcess, startInfrastructure, type ServiceProcess } from './benchSystem';
@@ -23,7 +29,8 @@ import { coldStartTargets, measureColdStarts } from './coldStart';
 import { measureCeiling, measureIndexerComparison, measureNaive } from './embeddingThroughput';
 import { machineInfo } from './machineInfo';
 import { benchPersona, benchStoredPersona, BENCH_SEED } from './personaCorpus';
-import { markdownTable, type BenchResults } from './resultsReport';
+import { measureOnnxSettings } from './onnxSettings';
+import { markdownTable, sizingMarkdown, sizingTable, type BenchResults, type ModelResults } from './resultsReport';
 import { measureSearchLatency, seedIndexDirectly } from './searchLatency';
 import { runLag, type LagRunResult } from './syncLag';
 
@@ -38,15 +45,29 @@ const plan = quick
   ? { texts: 256, batchSizes: [1, 8, 32], timing: { budgetMs: 300, repetitions: 2 }, rounds: 2, naive: 5, lagMs: 4_000, lagRates: [5, 20], stepRates: [50], stepMs: 4_000, importCount: 1_000, searchSizes: [300, 1_000, 2_000], searchRequests: 30, largestSearchRequests: 10, coldRuns: 1 }
   : { texts: 2_048, batchSizes: [1, 4, 8, 16, 32, 64, 128], timing: { budgetMs: 1_000, repetitions: 3 }, rounds: 7, naive: 40, lagMs: 20_000, lagRates: [5, 20, 50], stepRates: [75, 100, 150, 200, 300, 400, 600], stepMs: 15_000, importCount: 10_000, searchSizes: [1_000, 10_000, 100_000], searchRequests: 300, largestSearchRequests: 100, coldRuns: 3 };
 
+interface BenchModel {
+  label: string;
+  source: string;
+  dir: string;
+  judged: boolean;
+}
+
+/** The models to run: EMBEDDING_MODEL_DIR alone, else the test model and the bge-small-shaped one (BENCH_MODELS=test or bge-shaped picks one). */
+async function benchModels(): Promise<BenchModel[]> {
+  if (process.env.EMBEDDING_MODEL_DIR) return [{ label: path.basename(process.env.EMBEDDING_MODEL_DIR), source: 'EMBEDDING_MODEL_DIR', dir: process.env.EMBEDDING_MODEL_DIR, judged: true }];
+  const wanted = new Set((process.env.BENCH_MODELS ?? 'test,bge-shaped').split(',').filter(Boolean));
+  const models: BenchModel[] = [];
+  if (wanted.has('test')) models.push({ label: 'test model (no layers)', source: 'generated test model', dir: (await generateTestModel()).dir, judged: false });
+  if (wanted.has('bge-shaped')) {
+    const generated = await generateBgeShapedModel();
+    models.push({ label: 'bge-small-shaped (MEANINGLESS random weights)', source: 'generated bge-small-shaped model (random weights)', dir: generated.dir, judged: true });
+  }
+  return models;
+}
+
 async function main(): Promise<void> {
   const startedAt = performance.now();
   const machine = machineInfo();
-  let modelSource = 'EMBEDDING_MODEL_DIR';
-  if (!process.env.EMBEDDING_MODEL_DIR) {
-    process.env.EMBEDDING_MODEL_DIR = (await generateTestModel()).dir;
-    process.env.EMBEDDING_ALLOW_REMOTE = 'false';
-    modelSource = 'generated test model';
-  }
   Object.assign(process.env, {
     POWERTOOLS_LOG_LEVEL: process.env.POWERTOOLS_LOG_LEVEL ?? 'ERROR',
     POWERTOOLS_METRICS_DISABLED: 'true',
@@ -56,11 +77,45 @@ async function main(): Promise<void> {
   console.log(`persona-db benchmark${quick ? ' (QUICK: smoke run, figures not comparable)' : ''}`);
   console.log(`machine: ${machine.cores} cores (${machine.cpuModel}), ${machine.memoryGiB} GiB, Node ${machine.node}, ${machine.platform}`);
   console.log(`load average at start: ${machine.loadAverage.start}; commit ${machine.gitCommit}${machine.gitDirty ? ' (uncommitted changes)' : ''}; seed ${BENCH_SEED}`);
+  const models = await benchModels();
+  const results: BenchResults = { machine, quick, seed: BENCH_SEED, models: [] };
+  for (const model of models) {
+    log(`=== model: ${model.label} (${model.dir}); load average ${os.loadavg()[0]!.toFixed(2)}`);
+    results.models.push(await benchModel(model));
+  }
 
+  const judged = results.models.find((model) => model.judged);
+  const settings = judged?.onnxSettings;
+  if (judged && settings) {
+    const indexerMiB = Math.max(judged.memory?.lagPhase?.indexerMiB ?? 0, judged.memory?.importPhase?.indexerMiB ?? 0) || undefined;
+    results.sizing = sizingTable(judged.label, settings.perPersona, indexerMiB, indexerStreamSettings.batchSize);
+  }
+  machine.loadAverage.end = Math.round(os.loadavg()[0]! * 100) / 100;
+  results.totalSeconds = Math.round((performance.now() - startedAt) / 1000);
+  const table = markdownTable(results.models);
+  results.markdown = results.sizing ? `${table}\n\n${sizingMarkdown(results.sizing)}` : table;
+  console.log(`\n${results.markdown}\n`);
+  for (const model of results.models) for (const note of model.notes) console.log(`note (${model.label}): ${note}`);
+  console.log(`total ${results.totalSeconds} s; load average at end ${machine.loadAverage.end}`);
+  const dir = path.join(PROJECT_ROOT, 'bench', 'results');
+  mkdirSync(dir, { recursive: true });
+  const slug = models.map((model) => path.basename(model.dir)).join('+').replace(/[^\w.+-]+/g, '-');
+  // Quick and partial runs are kept apart (and out of git): their figures are not the bench's.
+  const kind = quick ? '-quick' : skip.size > 0 ? '-partial' : '';
+  const file = path.join(dir, `${machine.date.slice(0, 19).replace(/[:T]/g, '-')}-${slug}${kind}.json`);
+  writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`);
+  console.log(`results: ${path.relative(PROJECT_ROOT, file)}`);
+}
+
+/** Every phase with one model: its own DynamoDB Local and Qdrant server, processes started with EMBEDDING_MODEL_DIR set to it. */
+async function benchModel(benchModel: BenchModel): Promise<ModelResults> {
+  const startedAt = performance.now();
+  process.env.EMBEDDING_MODEL_DIR = benchModel.dir;
+  process.env.EMBEDDING_ALLOW_REMOTE = 'false';
   const embedder = await createEmbedder();
-  console.log(`model: ${embedder.model.id} (${modelSource}, ${embedder.model.dtype}, ${embedder.model.dimension} dims, ${process.env.EMBEDDING_MODEL_DIR})`);
+  console.log(`model: ${embedder.model.id} (${benchModel.source}, ${embedder.model.dtype}, ${embedder.model.dimension} dims, ${benchModel.dir})`);
   const searchRoute = routes.some((route) => route.name === 'searchPersonas');
-  const results: BenchResults = { machine, quick, seed: BENCH_SEED, model: { ...embedder.model, source: modelSource, dir: process.env.EMBEDDING_MODEL_DIR! }, notes: [] };
+  const results: ModelResults = { label: benchModel.label, judged: benchModel.judged, model: { ...embedder.model, source: benchModel.source, dir: benchModel.dir }, notes: [] };
   if (!searchRoute) results.notes.push('POST /personas/search is not in the route table: search latency and search-API visibility not measured.');
 
   log('starting DynamoDB Local and the Qdrant server on free ports');
@@ -81,6 +136,8 @@ async function main(): Promise<void> {
       log('naive approach (new pipeline and Qdrant client per persona)');
       const naive = await measureNaive(personas, infrastructure.qdrant.url, embedder, { maxPersonas: plan.naive, budgetMs: 15_000 });
       results.embedding = { texts: texts.length, meanTextChars: Math.round(texts.reduce((sum, text) => sum + text.length, 0) / texts.length), ceiling, comparison, naive };
+      log('ONNX Runtime settings: reference grid, graph optimisation levels, sequence bucketing, CPU cost per persona');
+      results.onnxSettings = await measureOnnxSettings(benchModel.dir, texts, indexerStreamSettings.batchSize, plan.timing.budgetMs);
     }
 
     if (!skip.has('lag') || searchRoute) {
@@ -106,9 +163,11 @@ async function main(): Promise<void> {
           lag.push(result);
           return result;
         };
-        for (const rate of plan.lagRates) await run(rate, plan.lagMs, 'qdrant-retrieve');
+        let keptUp = true;
+        for (const rate of plan.lagRates) keptUp = (await run(rate, plan.lagMs, 'qdrant-retrieve')).keptUp && keptUp;
         if (searchRoute) await run(20, plan.lagMs, 'search-api');
-        for (const rate of plan.stepRates) if (!(await run(rate, plan.stepMs, 'qdrant-retrieve')).keptUp) break;
+        // Step up from the fixed rates until one is not kept up (a slow model fails early).
+        if (keptUp) for (const rate of plan.stepRates) if (!(await run(rate, plan.stepMs, 'qdrant-retrieve')).keptUp) break;
         results.lag = lag;
       }
       results.memory = { lagPhase: { apiMiB: api.peakRssMiB(), indexerMiB: indexer.peakRssMiB() } };
@@ -168,22 +227,8 @@ async function main(): Promise<void> {
     await infrastructure.stop();
     await embedder.dispose();
   }
-
-  machine.loadAverage.end = Math.round(os.loadavg()[0]! * 100) / 100;
-  results.totalSeconds = Math.round((performance.now() - startedAt) / 1000);
-  const table = markdownTable(results);
-  results.markdown = table;
-  console.log(`\n${table}\n`);
-  for (const note of results.notes) console.log(`note: ${note}`);
-  console.log(`total ${results.totalSeconds} s; load average at end ${machine.loadAverage.end}`);
-  const dir = path.join(PROJECT_ROOT, 'bench', 'results');
-  mkdirSync(dir, { recursive: true });
-  const slug = path.basename(results.model.dir).replace(/[^\w.-]+/g, '-');
-  // Quick and partial runs are kept apart (and out of git): their figures are not the bench's.
-  const kind = quick ? '-quick' : skip.size > 0 ? '-partial' : '';
-  const file = path.join(dir, `${machine.date.slice(0, 19).replace(/[:T]/g, '-')}-${slug}${kind}.json`);
-  writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`);
-  console.log(`results: ${path.relative(PROJECT_ROOT, file)}`);
+  results.seconds = Math.round((performance.now() - startedAt) / 1000);
+  return results;
 }
 
 /** Ids of every persona in the data set, through the API's own paging. */

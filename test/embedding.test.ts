@@ -134,6 +134,17 @@ describe('embedding module with the generated test model', () => {
     }
   });
 
+  it('runs ONNX Runtime on EMBEDDING_THREADS intra-op threads with the same vectors, and rejects a bad count', async () => {
+    const single = await createEmbedder({ env: { EMBEDDING_MODEL_DIR: modelDir, EMBEDDING_THREADS: '1' } });
+    try {
+      const [a, b] = await Promise.all([single.embedDocuments(PERSONAS), embedder.embedDocuments(PERSONAS)]);
+      expect(Math.max(...a.map((v, i) => maxDiff(v, b[i] ?? [])))).toBeLessThan(1e-5);
+    } finally {
+      await single.dispose();
+    }
+    await expect(createEmbedder({ env: { EMBEDDING_MODEL_DIR: modelDir, EMBEDDING_THREADS: 'two' } })).rejects.toThrow(/EMBEDDING_THREADS must be a positive integer/);
+  });
+
   it('ranks the persona that shares distinctive words with the query first', async () => {
     const docs = await embedder.embedDocuments(PERSONAS);
     const queries = [

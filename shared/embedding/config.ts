@@ -16,6 +16,8 @@
  * - EMBEDDING_POOLING        "cls" (default, as bge) or "mean"
  * - EMBEDDING_QUERY_PREFIX   text put before queries (default: bge's retrieval instruction)
  * - EMBEDDING_MAX_BATCH      texts per ONNX run in embedDocuments (default 32)
+ * - EMBEDDING_THREADS        ONNX Runtime intra-op threads (default: ONNX Runtime's, one per core it
+ *                            sees; Lambda shows 2 cores below 3,009 MB whatever CPU share it grants)
  */
 import { access } from 'node:fs/promises';
 import path from 'node:path';
@@ -51,6 +53,8 @@ export interface EmbedderSettingsInput {
   queryPrefix?: string;
   /** Texts per ONNX run in embedDocuments. Env EMBEDDING_MAX_BATCH (default 32). */
   maxBatchSize?: number;
+  /** ONNX Runtime intra-op threads. Env EMBEDDING_THREADS (default: ONNX Runtime's choice). */
+  threads?: number;
   /** Where the EMBEDDING_* variables are read from (default process.env). */
   env?: EnvSource;
 }
@@ -69,6 +73,8 @@ export interface EmbedderSettings {
   pooling: EmbeddingPooling;
   queryPrefix: string;
   maxBatchSize: number;
+  /** Intra-op threads, or undefined for ONNX Runtime's default. */
+  threads: number | undefined;
 }
 
 export class EmbeddingConfigError extends Error {
@@ -102,6 +108,11 @@ export function resolveEmbedderSettings(input: EmbedderSettingsInput = {}): Embe
   if (!Number.isInteger(maxBatchSize) || maxBatchSize < 1) {
     throw new EmbeddingConfigError(`the maximum batch size must be a positive integer, got ${maxBatchSize}`);
   }
+  const threadsText = nonEmpty(env.EMBEDDING_THREADS);
+  const threads = input.threads ?? (threadsText === undefined ? undefined : Number(threadsText));
+  if (threads !== undefined && (!Number.isInteger(threads) || threads < 1)) {
+    throw new EmbeddingConfigError(`EMBEDDING_THREADS must be a positive integer, got ${threadsText ?? threads}`);
+  }
   return {
     modelId: input.modelId ?? nonEmpty(env.EMBEDDING_MODEL_ID),
     modelDir: modelDir === undefined ? undefined : path.resolve(modelDir),
@@ -113,6 +124,7 @@ export function resolveEmbedderSettings(input: EmbedderSettingsInput = {}): Embe
     // An empty EMBEDDING_QUERY_PREFIX is meaningful (no prefix), so it is not folded to undefined.
     queryPrefix: input.queryPrefix ?? env.EMBEDDING_QUERY_PREFIX ?? BGE_QUERY_PREFIX,
     maxBatchSize,
+    threads,
   };
 }
 

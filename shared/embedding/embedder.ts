@@ -110,12 +110,14 @@ async function loadPipeline(
   location: ModelLocation,
 ): Promise<FeatureExtractionPipeline> {
   const { env, pipeline } = transformers;
+  const session_options = settings.threads === undefined ? {} : { session_options: { intraOpNumThreads: settings.threads } };
   if (location.kind === 'remote') {
     try {
       return await pipeline('feature-extraction', location.modelId, {
         dtype: settings.dtype,
         revision: location.revision,
         cache_dir: location.cacheDir,
+        ...session_options,
       });
     } catch (error) {
       throw modelUnavailable(
@@ -127,7 +129,7 @@ async function loadPipeline(
   env.allowLocalModels = true;
   try {
     // An absolute path is not a hub id, so transformers.js reads the files from it and never asks the hub.
-    return await pipeline('feature-extraction', location.dir, { dtype: settings.dtype, local_files_only: true });
+    return await pipeline('feature-extraction', location.dir, { dtype: settings.dtype, local_files_only: true, ...session_options });
   } catch (error) {
     throw new EmbeddingModelUnavailableError(
       `Could not load the embedding model from ${location.dir} (${onnxFileFor(settings.dtype)}): ${describe(error)}`,
