@@ -88,6 +88,8 @@ export interface SettingsResult {
   bucketing: Array<{ order: 'as they come' | 'sorted in windows of 128'; batch: number; paddingShare: number } & CostMeasurement>;
   /** Tokens per persona text with the model's tokenizer ([CLS] and [SEP] included). */
   meanTokens: number;
+  /** The least any uncased WordPiece tokenizer could give: one token per word and punctuation mark, plus [CLS] and [SEP]. */
+  meanWordsAndPunctuation: number;
   /** embedDocuments (the production embedder) in stream batches, with 1 and 2 intra-op threads. */
   embedDocuments: Array<{ threads: number } & CostMeasurement>;
   /** CPU-ms per persona of embedDocuments, for the sizing table. */
@@ -109,7 +111,7 @@ export const REFERENCE_CONFIGS: Array<[EmbeddingDtype, number]> = [
 export async function measureOnnxSettings(modelDir: string, texts: readonly string[], streamBatchSize: number, budgetMs: number): Promise<SettingsResult> {
   const ort = transformersOrt();
   const { vocab_size: vocabSize } = JSON.parse(readFileSync(path.join(modelDir, 'config.json'), 'utf8')) as { vocab_size: number };
-  const result: SettingsResult = { session: [], reference: [], graphOptimization: [], bucketing: [], meanTokens: 0, embedDocuments: [], perPersona: { oneThread: 0, twoThreads: 0 } };
+  const result: SettingsResult = { session: [], reference: [], graphOptimization: [], bucketing: [], meanTokens: 0, meanWordsAndPunctuation: 0, embedDocuments: [], perPersona: { oneThread: 0, twoThreads: 0 } };
 
   for (const [dtype, threads] of REFERENCE_CONFIGS) {
     const { session, loadMs, rssDeltaMiB } = await openSession(ort, modelDir, dtype, threads);
@@ -159,6 +161,8 @@ export async function measureOnnxSettings(modelDir: string, texts: readonly stri
   await session.release();
 
   result.meanTokens = Math.round(([...lengths.values()].reduce((a, b) => a + b, 0) / lengths.size) * 10) / 10;
+  const pieces = texts.map((text) => (text.toLowerCase().match(/[\p{L}\p{N}]+|[^\s\p{L}\p{N}]/gu)?.length ?? 0) + 2);
+  result.meanWordsAndPunctuation = Math.round((pieces.reduce((a, b) => a + b, 0) / pieces.length) * 10) / 10;
   for (const threads of [1, 2]) {
     const embedder = await createEmbedder({ modelDir, threads });
     let cursor = 0;

@@ -121,7 +121,10 @@ function modelRows(results: ModelResults): Row[] {
   }
   const settings = results.onnxSettings;
   if (settings) {
-    rows.push({ measurement: 'Tokens per persona text (model tokenizer, [CLS] and [SEP] included), mean', value: `${settings.meanTokens}` });
+    rows.push({
+      measurement: "Tokens per persona text, mean (the model's tokenizer, [CLS] and [SEP] included; the least any WordPiece vocabulary could give: one per word and punctuation mark)",
+      value: `${settings.meanTokens} (least: ${settings.meanWordsAndPunctuation})`,
+    });
     for (const run of settings.embedDocuments) {
       rows.push({
         measurement: `Per-persona cost of the indexer path (embedDocuments, stream batches of 50), ${run.threads} intra-op thread${run.threads > 1 ? 's' : ''}: CPU-ms per persona (all threads); personas/s wall`,

@@ -81,16 +81,17 @@ export async function seedIndexDirectly(
   qdrant: QdrantClient,
   alias: string,
   embedder: Embedder,
-  options: { count: number; embedLimit: number; batchSize?: number },
+  options: { count: number; embedLimit: number; batchSize?: number; vectors?: number[][] },
 ): Promise<{ seconds: number; embedded: number }> {
   const started = performance.now();
   const batchSize = options.batchSize ?? 500;
   await ensurePersonaCollection(qdrant, alias, embedder.model);
   const label = modelLabel(embedder.model);
-  const embedded: number[][] = [];
+  // Vectors of an earlier seeding of the same personas are reused, not embedded again.
+  const embedded: number[][] = options.vectors ?? [];
   for (let from = 0; from < options.count; from += batchSize) {
     const personas = Array.from({ length: Math.min(batchSize, options.count - from) }, (_, i) => benchStoredPersona(from + i));
-    const toEmbed = personas.filter((_, i) => from + i < options.embedLimit);
+    const toEmbed = personas.filter((_, i) => from + i < options.embedLimit && from + i >= embedded.length);
     if (toEmbed.length > 0) embedded.push(...(await embedder.embedDocuments(toEmbed.map(personaEmbeddingText))));
     await qdrant.upsert(alias, {
       wait: true,

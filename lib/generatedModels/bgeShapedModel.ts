@@ -23,10 +23,11 @@
  *
  * The tokenizer is bge's kind (uncased BERT WordPiece, [CLS] ... [SEP]) with 30,522 entries in
  * bert-base-uncased's layout (ids 0-103 are [PAD], [unused0-98], [UNK], [CLS], [SEP], [MASK]): real
- * English words (the test model's ~2,000), every letter and two-letter word piece, then
- * pronounceable pseudo-words to fill the table. English text outside those words splits into more
- * pieces than bge's real vocabulary would give; the bench reports tokens per text so the difference
- * can be seen.
+ * English words (the test model's ~2,000 and some 250 more common words and first names), the
+ * numbers 0-2030, every letter and two-letter word piece, then pronounceable pseudo-words to fill
+ * the table. English text outside those words splits into more pieces than bge's real vocabulary
+ * would give; the bench reports tokens per text beside the least any WordPiece tokenizer could give
+ * (one per word and punctuation mark), so the difference can be seen.
  */
 import { seededRandom } from '../seededRandom';
 import { bertTokenizerFiles, jsonFile, sentenceTransformersFiles, writeModelDirectory, type GenerateResult, type ModelFiles } from './modelDirectory';
@@ -69,6 +70,27 @@ const ONSETS = 'b c d f g h j k l m n p r s t v w z br cr dr fr gr pr tr bl cl f
 const VOWELS = 'a e i o u ai ea ee ia io oa ou'.split(' ');
 const CODAS = ['', 'n', 'r', 'l', 's', 'm', 't', 'nd', 'st', 'rk'];
 
+/**
+ * Common English words and first names beyond the test model's, which bert-base-uncased's
+ * vocabulary (bge's) keeps whole, so that ordinary English splits into about as many tokens as
+ * with bge's tokenizer (rare names such as Lovelace or Khayyam still split, in both).
+ */
+const MORE_WORDS = `expertise conversational conversation mode modes signature phrase phrases root roots discovery
+  discoveries matter matters anything everything nothing something taught teach teaches teaching
+  talent talents need needs needed practise practised practice daily weekly none medium interviewer
+  measure measured simplicity simple simpler principle principles humility honesty imagination
+  discipline beauty doubt doubts silence courage rigor rigour exuberant reserved intense intensity
+  linguistics linguist oceanography geology geologist sociology sociologist architecture architect
+  dance dancer dancing anthropology economics economist engineering engineer robotics climate
+  journalism journalist finance design designer photography photographer archaeology archaeologist
+  theatre theater film films cooking cook chef music musician painting painter poetry poet law
+  lawyer chess gardening garden sports athlete nutrition education educator debater debate coach
+  critic mentor comedian counselor explorer skeptic sceptic advocate storyteller passionate playful
+  stoic gentle witty curious curiosity kindness evidence patience tradition wonder craft community
+  play memory fast slow young old think through thing try show first simple mistake data question
+  twice beautiful stay leo franklin omar grace isaac alan marie julia carl richard maya sofia priya
+  rosalind nikola emmy frida ada yuki tariq hopper patel rossi tanaka turing curie tesla child`;
+
 /** 30,522 tokens in id order (see the file comment). */
 export function buildBgeShapedVocab(): string[] {
   const { vocabSize } = BGE_SMALL_ARCHITECTURE;
@@ -85,6 +107,9 @@ export function buildBgeShapedVocab(): string[] {
   };
   for (const c of PUNCTUATION + DIGITS + LETTERS) add(c);
   for (const entry of buildTestVocab()) if (!entry.token.startsWith('[')) add(entry.token);
+  for (const word of MORE_WORDS.split(/\s+/)) add(word);
+  // Numbers: bert-base-uncased holds 0-2030 or so whole (years, counts).
+  for (let n = 0; n <= 2030; n++) add(String(n));
   for (const c of DIGITS + LETTERS) add(`##${c}`);
   for (const a of LETTERS) for (const b of LETTERS) add(`##${a}${b}`);
   const random = seededRandom(`${SEED}:vocab`);
