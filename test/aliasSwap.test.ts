@@ -5,57 +5,24 @@
  * front of the local server injects a failure between the swap's `delete_alias` and
  * `create_alias`, while searches run through the alias the whole time.
  */
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { QdrantClient } from '@qdrant/js-client-rest';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { AliasSwapError, swapAlias } from '../shared/operations/aliasSwap';
 import { useLocalQdrant } from './support/localQdrant';
+import { startQdrantProxy, type QdrantProxy } from './support/qdrantProxy';
 
 const local = useLocalQdrant();
 
-type Fault = 'connection-drops-after-delete' | 'target-vanishes';
-
-/** Forwards to the local server; the next alias request suffers `fault` once. */
-let proxy: Server;
+let proxy: QdrantProxy;
 let proxied: QdrantClient;
-let fault: Fault | undefined;
-
-async function forward(method: string, path: string, body: string | undefined) {
-  const response = await fetch(local.server.url + path, { method, headers: { 'content-type': 'application/json' }, body });
-  return { status: response.status, text: await response.text() };
-}
 
 beforeAll(async () => {
-  proxy = createServer(async (request, response) => {
-    const chunks: Buffer[] = [];
-    for await (const chunk of request) chunks.push(chunk as Buffer);
-    const body = chunks.length > 0 ? Buffer.concat(chunks).toString('utf8') : undefined;
-    const injected = request.url === '/collections/aliases' ? fault : undefined;
-    if (injected) fault = undefined;
-    if (injected === 'connection-drops-after-delete') {
-      // Qdrant applied the first action, then the connection broke before the second.
-      const { actions } = JSON.parse(body!) as { actions: unknown[] };
-      await forward('POST', '/collections/aliases', JSON.stringify({ actions: actions.slice(0, 1) }));
-      request.socket.destroy();
-      return;
-    }
-    if (injected === 'target-vanishes') {
-      const { actions } = JSON.parse(body!) as { actions: { create_alias?: { collection_name: string } }[] };
-      const target = actions.find((action) => action.create_alias)!.create_alias!.collection_name;
-      await forward('DELETE', `/collections/${target}`, undefined);
-    }
-    const answer = await forward(request.method!, request.url!, body);
-    response.writeHead(answer.status, { 'content-type': 'application/json' });
-    response.end(answer.text);
-  });
-  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
-  proxied = new QdrantClient({ url: `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`, checkCompatibility: false });
+  proxy = await startQdrantProxy(local.server.url);
+  proxied = new QdrantClient({ url: proxy.url, checkCompatibility: false });
 });
 
 afterAll(async () => {
-  proxy.closeAllConnections();
-  await new Promise((resolve) => proxy.close(resolve));
+  await proxy?.close();
 });
 
 beforeEach(async () => {
@@ -105,12 +72,12 @@ describe('swapAlias', () => {
 
   it('completes the swap when the connection breaks between delete_alias and create_alias; searches recover by themselves', async () => {
     const searches = searchLoop();
-    fault = 'connection-drops-after-delete';
+    proxy.failNextAliasUpdate('connection-drops-after-first-action');
     const result = await swapAlias(proxied, 'people', 'people-v1', 'people-v2');
     const swappedAt = searches.outcomes.length;
     await searches.stopAfter(20);
 
-    expect(fault).toBeUndefined();
+    expect(proxy.faultPending).toBe(false);
     expect(result.aliasTarget).toBe('people-v2');
     expect(result.recovery).toMatch(/left the alias missing .*pointed at 'people-v2' again/);
     expect(await aliasTarget()).toBe('people-v2');
@@ -121,7 +88,7 @@ describe('swapAlias', () => {
 
   it('puts the alias back on the old collection when the target vanishes between the check and the swap', async () => {
     const searches = searchLoop();
-    fault = 'target-vanishes';
+    proxy.failNextAliasUpdate('target-vanishes');
     const failure = await swapAlias(proxied, 'people', 'people-v1', 'people-v2').then(
       () => expect.fail('the swap cannot succeed without its target'),
       (error: unknown) => error,

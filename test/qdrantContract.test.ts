@@ -30,14 +30,14 @@ import {
 import { syncPersonaChanges, type PersonaChange, type SyncDeps } from '../shared/vectorIndex/syncPersonaChanges';
 import { samplePersona } from './support/apiClient';
 import { QdrantOpenApi } from './support/qdrantOpenApi';
-import { startRecordingProxy, type RecordingProxy } from './support/recordingProxy';
+import { startQdrantProxy, type QdrantProxy } from './support/qdrantProxy';
 
 const target = process.env.QDRANT_URL;
 const prefix = `contract-${randomUUID().slice(0, 8)}`;
 const alias = `${prefix}-personas`;
 
 let local: QdrantServer | undefined;
-let proxy: RecordingProxy;
+let proxy: QdrantProxy;
 let qdrant: QdrantClient;
 
 /** A small deterministic embedder (hashed words): the contract is about Qdrant, not the model. */
@@ -77,7 +77,7 @@ const searchDeps = (): SearchDeps => ({ repository: repository as unknown as Sea
 
 beforeAll(async () => {
   if (!target) local = await startQdrantServer({ port: 0 });
-  proxy = await startRecordingProxy(target ?? local!.url);
+  proxy = await startQdrantProxy(target ?? local!.url);
   const apiKey = process.env.QDRANT_API_KEY || undefined;
   qdrant = new QdrantClient({ url: proxy.url, ...(apiKey ? { apiKey } : {}), checkCompatibility: false });
 }, 60_000);

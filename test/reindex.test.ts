@@ -9,10 +9,12 @@ import { reindexCollection, type ReindexPhase } from '../shared/operations/colle
 import { compareIndex, readAllPoints, resolveCollection } from '../shared/operations/indexReconciler';
 import type { Persona } from '../shared/persona/schema';
 import { modelLabel, readIndexedModel } from '../shared/vectorIndex/personaCollection';
+import { createQdrantClient } from '../shared/vectorIndex/qdrantConnection';
 import { routes } from '../shared/routes';
 import { samplePersona } from './support/apiClient';
 import { startTestSystem } from './support/localSystem';
 import { runCli, testStage } from './support/operationsHelpers';
+import { startQdrantProxy } from './support/qdrantProxy';
 
 /**
  * Zero-downtime reindex against the whole local system: searches run the whole time (through
@@ -187,5 +189,42 @@ describe('personas reindex', () => {
     const [point] = await env.qdrant.retrieve(env.collection!, { ids: [created.json.id], with_payload: true });
     expect((point?.payload as Partial<Persona> | undefined)?.version).toBe(1);
     expect(point?.payload?.embedding_model).toBe(modelLabel(q8.model));
+  }, 300_000);
+
+  it('recovers by itself when the swap breaks between delete_alias and create_alias: searches find the alias again', async () => {
+    // Qdrant applies alias actions one by one and keeps those applied (update_aliases,
+    // lib/storage/src/content_manager/toc/collection_meta_ops.rs): here the connection breaks after
+    // the delete, so the alias is gone until the reindex notices and re-creates it.
+    const stage = await testStage();
+    const proxy = await startQdrantProxy(env.system.qdrantUrl);
+    const q8 = await getEmbedder();
+    const searches = searchLoop(await q8.embedQuery('a calm educator'));
+    proxy.failNextAliasUpdate('connection-drops-after-first-action');
+    let report: Awaited<ReturnType<typeof reindexCollection>>;
+    try {
+      report = await reindexCollection(
+        { repository: stage.repository, qdrant: createQdrantClient({ url: proxy.url, apiKey: undefined }), alias: stage.alias, tables: stage.tables, embedder: q8 },
+        { segments: 2, graceMs: 1_000 },
+      );
+    } finally {
+      await proxy.close();
+    }
+    const searchesDuringReindex = searches.counts.qdrant;
+    // No manual step: the very next searches through the alias and the API succeed.
+    const next = await env.qdrant.query(env.collection!, { query: await q8.embedQuery('a calm educator'), using: 'text', limit: 5 });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await searches.stop();
+
+    expect(proxy.faultPending).toBe(false);
+    expect(report.aliasRecovery).toMatch(/left the alias missing .* pointed at '.*' again/);
+    expect(await resolveCollection(env.qdrant, env.collection!)).toBe(report.to.collection);
+    expect(next.points).toHaveLength(5);
+    expect(searches.counts.qdrant).toBeGreaterThan(searchesDuringReindex);
+    if (searchRoute) {
+      const response = await env.api('POST', '/personas/search', { body: { query: 'a calm educator' } });
+      expect(response.status).toBe(200);
+      expect(response.json.items.length).toBeGreaterThan(0);
+    }
+    expect((await compareIndex(stage, report.to.collection, q8.model)).drift).toEqual([]);
   }, 300_000);
 });
