@@ -3,6 +3,7 @@
  * issue's targets judged pass/fail on the bge-small-shaped model (a failed target is reported,
  * never an error), and the Lambda sizing table.
  */
+import { lambdaIntraOpThreads, lambdaVcpuShare } from '../infra/lambdaCpu';
 import type { EmbeddingModelInfo } from '../shared/embedding';
 import type { BulkImportResult } from './bulkImport';
 import type { ColdStartResult } from './coldStart';
@@ -225,14 +226,12 @@ export function markdownTable(models: readonly ModelResults[]): string {
 // Lambda sizing
 // ---------------------------------------------------------------------------------------------
 
-/** Lambda gives a function the equivalent of one vCPU at 1,769 MB, in proportion to memory (AWS Lambda docs, "Configuring Lambda function memory"). */
-export const LAMBDA_MB_PER_VCPU = 1769;
 export const SIZING_MEMORY_MB = [1024, 1769, 2048, 3008, 3538, 5307, 10240] as const;
 
 export interface SizingRow {
   memoryMb: number;
   vcpu: number;
-  /** Intra-op threads the row assumes (1 below 2 vCPU, 2 from 2 vCPU: the measured range). */
+  /** Intra-op threads (EMBEDDING_THREADS as the stack sets it: one per whole vCPU). */
   threads: number;
   personasPerSecond: number;
   /** 100,000 personas through one shard's indexer, in minutes. */
@@ -249,16 +248,16 @@ export interface SizingTable {
 }
 
 /**
- * Indexer throughput per Lambda memory size, from the measured CPU cost per persona:
- * personas/s = vCPU share x 1000 / CPU-ms per persona, with vCPU share = memory / 1,769 MB, the
- * 1-thread cost below 2 vCPU and the 2-thread cost (which includes the threads' overhead) from 2 vCPU.
+ * Indexer throughput per Lambda memory size, from the CPU cost per persona measured here:
+ * personas/s = vCPU share x 1000 / CPU-ms per persona, with vCPU share = memory / 1,769 MB and the
+ * stack's thread count (one per whole vCPU); the 1-thread cost below 2 vCPU, the 2-thread cost
+ * (threads' overhead included) from 2 vCPU, also for 3 threads and more (not measurable on 2 cores).
  */
 export function sizingTable(model: string, cpuMsPerPersona: SizingTable['cpuMsPerPersona'], indexerPeakRssMiB: number | undefined, streamBatchSize: number): SizingTable {
   const rows = SIZING_MEMORY_MB.map((memoryMb) => {
-    const vcpu = memoryMb / LAMBDA_MB_PER_VCPU;
-    const threads = vcpu >= 2 ? 2 : 1;
-    const usable = Math.min(vcpu, threads);
-    const personasPerSecond = (usable * 1000) / (threads === 1 ? cpuMsPerPersona.oneThread : cpuMsPerPersona.twoThreads);
+    const vcpu = lambdaVcpuShare(memoryMb);
+    const threads = lambdaIntraOpThreads(memoryMb);
+    const personasPerSecond = (vcpu * 1000) / (threads === 1 ? cpuMsPerPersona.oneThread : cpuMsPerPersona.twoThreads);
     return {
       memoryMb,
       vcpu: Math.round(vcpu * 100) / 100,

@@ -4,6 +4,7 @@
  * shared/routes.ts, and the alarms. See infra/README.md for deploying it.
  */
 import { Annotations, CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import { lambdaIntraOpThreads } from './lambdaCpu';
 import { acknowledgeNagRule } from './nag';
 import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
 import {
@@ -299,6 +300,8 @@ export class PersonaDbStack extends Stack {
             EMBEDDING_ALLOW_REMOTE: 'false',
             EMBEDDING_DTYPE: this.embeddingModel().dtype,
             EMBEDDING_MODEL_ID: this.embeddingModel().id,
+            // One ONNX Runtime thread per whole vCPU of the function's share (bench: the Lambda sizing table).
+            EMBEDDING_THREADS: String(lambdaIntraOpThreads(spec.memoryMb)),
           },
         }
       : { bundling: apiBundling(), environment: {} };

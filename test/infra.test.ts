@@ -389,6 +389,9 @@ describe.each(['dev', 'prod'] as const)('%s stack', (stage) => {
             EMBEDDING_DTYPE: 'q8',
           });
           expect(typeof variables.EMBEDDING_MODEL_ID).toBe('string');
+          // One intra-op thread per whole vCPU of the share (1,769 MB each): 1 thread at the default 2,048 MB.
+          const memoryMb = synth.resources[id]!.Properties!.MemorySize as number;
+          expect(variables.EMBEDDING_THREADS, id).toBe(String(Math.max(1, Math.floor(memoryMb / 1769))));
         } else {
           for (const name of ['QDRANT_SECRET_ARN', 'QDRANT_COLLECTION', 'EMBEDDING_MODEL_DIR']) expect(variables[name], `${id} ${name}`).toBeUndefined();
         }
