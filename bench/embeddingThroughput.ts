@@ -21,7 +21,7 @@ import { onnxFileFor, resolveEmbedderSettings } from '../shared/embedding/config
 import type { Persona } from '../shared/persona/schema';
 import { personaEmbeddingText } from '../shared/persona/personaText';
 import { indexerStreamSettings } from '../shared/streamSettings';
-import { createPersonaCollection, modelLabel, TEXT_VECTOR, TRAITS_VECTOR } from '../shared/vectorIndex/personaCollection';
+import { createPersonaCollection, KEYWORDS_VECTOR, modelLabel, TEXT_VECTOR, TRAITS_VECTOR } from '../shared/vectorIndex/personaCollection';
 import { personaPayload, traitsVector } from '../shared/vectorIndex/personaPoint';
 import { syncPersonaChanges, type PersonaChange } from '../shared/vectorIndex/syncPersonaChanges';
 import { median } from './latencyStats';
@@ -147,8 +147,9 @@ export interface IndexerComparison {
   shareOfCeiling: { embedDocuments: number; syncWithoutIo: number };
 }
 
-/** A Qdrant stand-in for syncPersonaChanges: no point exists yet, and every write succeeds at once. */
+/** A Qdrant stand-in for syncPersonaChanges: a collection with every vector (keywords too), no point yet, and every write succeeds at once. */
 const instantQdrant = {
+  getCollection: async () => ({ config: { params: { sparse_vectors: { [KEYWORDS_VECTOR]: {} } }, metadata: {} } }),
   retrieve: async () => [],
   upsert: async () => ({ operation_id: 0, status: 'completed' }),
   delete: async () => ({ operation_id: 0, status: 'completed' }),
