@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { importPersonas, type ImportProgress } from '../shared/operations/personaImport';
-import { CSV_COLUMNS } from '../shared/operations/personaFileRecords';
+import { CSV_COLUMNS } from '../shared/operations/personaCsv';
 import { useFreshTables } from './support/tables';
 import { startTestApi } from './support/apiClient';
 import { filePersona, runCli, writeJsonLines } from './support/operationsHelpers';

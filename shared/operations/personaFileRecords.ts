@@ -7,7 +7,7 @@ import { createReadStream } from 'node:fs';
 import { extname } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parse as parseCsv } from 'csv-parse';
-import { TRAIT_NAMES } from '../persona/schema';
+import { CSV_PARSE_OPTIONS, csvHeader, personaFromCsvCells, type CsvRow } from './personaCsv';
 
 export type PersonaFileFormat = 'json' | 'jsonl' | 'csv';
 
@@ -30,11 +30,6 @@ export function formatFromFileName(file: string): PersonaFileFormat {
   if (extension === '.csv') return 'csv';
   throw new Error(`Cannot tell the format of ${file} from its extension; name it .json, .jsonl or .csv, or pass --format json|jsonl|csv.`);
 }
-
-/** CSV list cells: `;`-separated, or a JSON array when an item itself contains `;`. */
-export const CSV_LIST_COLUMNS = ['domain', 'modes', 'beliefs', 'signature_phrases'] as const;
-export const CSV_TEXT_COLUMNS = ['name', 'humor_usage', 'emotional_style'] as const;
-export const CSV_COLUMNS: readonly string[] = [...CSV_TEXT_COLUMNS, ...CSV_LIST_COLUMNS, ...TRAIT_NAMES];
 
 export function readPersonaFile(file: string, format: PersonaFileFormat, position: ReadPosition = { bytesRead: 0 }): AsyncGenerator<FileRecord> {
   const stream = createReadStream(file);
@@ -130,58 +125,11 @@ async function* jsonArrayRecords(chunks: AsyncIterable<string>): AsyncGenerator<
 }
 
 async function* csvRecords(stream: NodeJS.ReadableStream): AsyncGenerator<FileRecord> {
-  // Rows come as arrays and are matched to the header here, so a row of the wrong width is
-  // rejected alone (csv-parse's own column check counts bad rows cumulatively, and every row
-  // after the first bad one looked bad too).
-  const parser = stream.pipe(parseCsv({ bom: true, trim: true, skip_empty_lines: true, relax_column_count: true, info: true }));
+  const parser = stream.pipe(parseCsv(CSV_PARSE_OPTIONS));
   let header: string[] | undefined;
   let index = 0;
-  for await (const { record, info } of parser as AsyncIterable<{ record: string[]; info: { lines: number } }>) {
-    if (!header) {
-      const unknown = record.filter((column) => !CSV_COLUMNS.includes(column));
-      if (unknown.length > 0) {
-        throw new Error(`unknown CSV column(s) ${unknown.map((column) => `'${column}'`).join(', ')}; the columns are: ${CSV_COLUMNS.join(', ')}`);
-      }
-      header = record;
-      continue;
-    }
-    const line = info.lines;
-    if (record.length !== header.length) {
-      yield { index: index++, line, parseError: `the row has ${record.length} fields; the header has ${header.length} (a missing or extra comma, or an unquoted comma inside a cell)` };
-      continue;
-    }
-    yield { index: index++, line, value: personaFromCsvRow(Object.fromEntries(header.map((column, position) => [column, record[position]!]))) };
+  for await (const row of parser as AsyncIterable<CsvRow>) {
+    if (!header) header = csvHeader(row.record);
+    else yield { index: index++, ...personaFromCsvCells(header, row) };
   }
-}
-
-/**
- * A CSV row as the persona object the API takes. Empty cells are left out, so the schema reports
- * a missing required field by name; cells that do not parse are kept as text, so the schema
- * reports them with the field's own message.
- */
-export function personaFromCsvRow(row: Record<string, string>): Record<string, unknown> {
-  const persona: Record<string, unknown> = {};
-  for (const column of CSV_TEXT_COLUMNS) if (row[column]) persona[column] = row[column];
-  for (const column of CSV_LIST_COLUMNS) {
-    const cell = row[column];
-    if (!cell) continue;
-    if (cell.startsWith('[')) {
-      try {
-        persona[column] = JSON.parse(cell) as unknown;
-        continue;
-      } catch {
-        // Not a JSON array after all: split it like any other list cell.
-      }
-    }
-    persona[column] = cell.split(';').map((item) => item.trim()).filter((item) => item !== '');
-  }
-  const traits: Record<string, unknown> = {};
-  for (const trait of TRAIT_NAMES) {
-    const cell = row[trait];
-    if (!cell) continue;
-    const number = Number(cell);
-    traits[trait] = Number.isFinite(number) ? number : cell;
-  }
-  persona.traits = traits;
-  return persona;
 }

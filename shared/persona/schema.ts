@@ -1,18 +1,12 @@
 import { z } from 'zod';
+import { TRAIT_NAMES } from './traitNames';
 
 /**
  * The persona schema: the single source of validation, of the TypeScript types and of the
  * JSON Schema that the API document publishes. Field order here is the order of every response.
  */
 
-export const TRAIT_NAMES = [
-  'openness',
-  'conscientiousness',
-  'extraversion',
-  'agreeableness',
-  'neuroticism',
-] as const;
-export type TraitName = (typeof TRAIT_NAMES)[number];
+export { TRAIT_NAMES, type TraitName } from './traitNames';
 
 export const HUMOR_LEVELS = ['none', 'low', 'medium', 'high'] as const;
 
