@@ -8,7 +8,8 @@
  *   `node_modules/onnxruntime-node` with only the native binding of the target Linux architecture,
  *   `node_modules/onnxruntime-common`, and the embedding model under `model/`.
  */
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LogLevel, OutputFormat, type BundlingOptions, type ICommandHooks } from 'aws-cdk-lib/aws-lambda-nodejs';
@@ -21,6 +22,7 @@ import {
   requiredModelFiles,
   type EmbeddingDtype,
 } from '../shared/embedding/config';
+import { buildWebAssets } from '../web/build';
 import type { LambdaArchitectureName, StageConfig } from './stageConfig';
 
 /** The repository root (the folder with package.json and package-lock.json). */
@@ -64,6 +66,30 @@ export function apiBundling(): BundlingOptions {
     esbuildArgs: Object.fromEntries(
       ML_PACKAGES.map((name) => [`--alias:${name}`, path.join(PROJECT_ROOT, 'infra', 'stubs', 'ml-not-allowed-in-api-functions')]),
     ),
+  };
+}
+
+/** Where the function serving the console's scripts finds them inside its asset (WEB_ASSETS_DIR). */
+export const WEB_ASSET_DIR = 'web';
+
+/**
+ * Bundling for the function that serves the browser assets: the plain API bundle plus the files
+ * web/build.ts writes (built once per synth), copied under `web/`.
+ */
+export function webAssetBundling(): BundlingOptions {
+  const builtDir = mkdtempSync(path.join(tmpdir(), 'persona-web-assets-'));
+  const files = buildWebAssets(builtDir);
+  const api = apiBundling();
+  return {
+    ...api,
+    commandHooks: {
+      beforeBundling: () => [],
+      beforeInstall: () => [],
+      afterBundling: (_inputDir: string, outputDir: string) => [
+        `mkdir -p ${quote(path.join(outputDir, WEB_ASSET_DIR))}`,
+        ...files.map((file) => `cp ${quote(path.join(builtDir, file))} ${quote(path.join(outputDir, WEB_ASSET_DIR, file))}`),
+      ],
+    },
   };
 }
 

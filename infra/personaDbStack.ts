@@ -11,6 +11,7 @@ import {
   CorsHttpMethod,
   HttpApi,
   HttpMethod,
+  HttpNoneAuthorizer,
   HttpRoute,
   HttpRouteKey,
   LogGroupLogDestination,
@@ -37,12 +38,15 @@ import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 import { indexerEntry as defaultIndexerEntry, routeMethods, routes as defaultRoutes, type RouteDefinition } from '../shared/routes';
 import { indexerStreamSettings } from '../shared/streamSettings';
+import { WEB_ASSETS_DIR_VARIABLE } from '../shared/http/webAssets';
 import {
   LAMBDA_TASK_ROOT,
   MODEL_ASSET_DIR,
   PROJECT_ROOT,
+  WEB_ASSET_DIR,
   apiBundling,
   embeddingBundling,
+  webAssetBundling,
   resolveEmbeddingModel,
   type ResolvedModel,
 } from './bundling';
@@ -73,6 +77,8 @@ interface FunctionSpec {
   readonly entry: string;
   readonly description: string;
   readonly embeds: boolean;
+  /** Serves the built browser assets (shared/routes.ts `webAssets`). */
+  readonly webAssets?: boolean;
   readonly memoryMb: number;
   readonly timeoutSeconds: number;
   readonly serviceName: string;
@@ -183,6 +189,7 @@ export class PersonaDbStack extends Stack {
         entry: route.entry,
         description: `${config.namePrefix} ${route.method} ${route.path}`,
         embeds: route.embeds,
+        webAssets: route.webAssets,
         memoryMb: sizing.memoryMb,
         timeoutSeconds: sizing.timeoutSeconds,
         serviceName: 'persona-db-api',
@@ -304,7 +311,9 @@ export class PersonaDbStack extends Stack {
             EMBEDDING_THREADS: String(lambdaIntraOpThreads(spec.memoryMb)),
           },
         }
-      : { bundling: apiBundling(), environment: {} };
+      : spec.webAssets
+        ? { bundling: webAssetBundling(), environment: { [WEB_ASSETS_DIR_VARIABLE]: `${LAMBDA_TASK_ROOT}/${WEB_ASSET_DIR}` } }
+        : { bundling: apiBundling(), environment: {} };
     const fn = new NodejsFunction(this, spec.id, {
       entry: `${PROJECT_ROOT}/${spec.entry}`,
       handler: 'handler',
@@ -404,9 +413,18 @@ export class PersonaDbStack extends Stack {
       const created =
         route.path === '$default'
           ? [new HttpRoute(this, `${route.name}Route`, { httpApi: api, routeKey: HttpRouteKey.DEFAULT, integration, ...(authorizer ? { authorizer } : {}) })]
-          : api.addRoutes({ path: route.path, methods: routeMethods(route).map((method) => HttpMethod[method]), integration });
+          : api.addRoutes({
+              path: route.path,
+              methods: routeMethods(route).map((method) => HttpMethod[method]),
+              integration,
+              // The console's pages and scripts hold no data; their API calls carry the user's token.
+              ...(route.public && authorizer ? { authorizer: new HttpNoneAuthorizer() } : {}),
+            });
       for (const routeResource of apiConfig.auth === 'none' ? created : []) {
         acknowledgeNagRule(routeResource, 'AwsSolutions-APIG4', `Stage ${this.config.stage} is configured with auth=none (a development stage, throttled); prod defaults to IAM and any stage can switch with -c auth=iam|jwt.`);
+      }
+      for (const routeResource of apiConfig.auth !== 'none' && route.public ? created : []) {
+        acknowledgeNagRule(routeResource, 'AwsSolutions-APIG4', `${route.method} ${route.path} serves a static page or script of the console or /docs (no data); a browser cannot sign or add a token to a page load, and the page's API calls go through the stage's authorizer.`);
       }
     }
     return api;

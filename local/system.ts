@@ -1,5 +1,9 @@
 import { createDynamoDbClient } from '../shared/aws/dynamodb';
-import { resolve } from 'node:path';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { WEB_ASSETS_DIR_VARIABLE } from '../shared/http/webAssets';
+import { buildWebAssets } from '../web/build';
 import { tableConfig } from '../shared/config';
 import { startApiServer, type ApiServer } from './apiServer';
 import { startDynamoDbLocal, type DynamoDbLocal } from './dynamodbLocal';
@@ -73,6 +77,10 @@ export async function startLocalSystem(options: LocalSystemOptions): Promise<Loc
     }
     const qdrantUrl = options.qdrantUrl ?? qdrant!.url;
     process.env.QDRANT_URL = qdrantUrl;
+
+    // The console's and /docs' scripts, built as the stack builds them for the webAsset function.
+    process.env[WEB_ASSETS_DIR_VARIABLE] ??= mkdtempSync(join(tmpdir(), 'persona-web-assets-'));
+    buildWebAssets(process.env[WEB_ASSETS_DIR_VARIABLE]);
 
     const api = await startApiServer({ port: options.apiPort, ...(options.host ? { host: options.host } : {}), log });
     stops.push(() => api.close());

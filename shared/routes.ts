@@ -16,13 +16,17 @@ export interface RouteDefinition {
   readonly embeds: boolean;
   /** True when the function writes to the table (needs write permissions). */
   readonly writes: boolean;
+  /** True for the console's pages and scripts: no data, so no authorizer (a browser cannot sign requests). */
+  readonly public: boolean;
+  /** True when the function serves the built browser assets (web/build.ts), copied into its Lambda asset. */
+  readonly webAssets: boolean;
 }
 
 const route = (
   name: string,
   method: HttpMethod,
   path: string,
-  options: { embeds?: boolean; writes?: boolean } = {},
+  options: { embeds?: boolean; writes?: boolean; public?: boolean; webAssets?: boolean } = {},
 ): RouteDefinition => ({
   name,
   method,
@@ -30,6 +34,8 @@ const route = (
   entry: `functions/api/${name}.ts`,
   embeds: options.embeds ?? false,
   writes: options.writes ?? false,
+  public: options.public ?? false,
+  webAssets: options.webAssets ?? false,
 });
 
 export const routes: readonly RouteDefinition[] = [
@@ -44,7 +50,9 @@ export const routes: readonly RouteDefinition[] = [
   route('searchPersonas', 'POST', '/personas/search', { embeds: true }),
   route('similarPersonas', 'GET', '/personas/{id}/similar', { embeds: true }),
   route('openApiDocument', 'GET', '/openapi.json'),
-  route('apiDocsPage', 'GET', '/docs'),
+  route('apiDocsPage', 'GET', '/docs', { public: true }),
+  route('consolePage', 'GET', '/console', { public: true }),
+  route('webAsset', 'GET', '/assets/{file}', { public: true, webAssets: true }),
   // Answers unmatched requests with problem+json 404/405 instead of API Gateway's plain 404.
   route('routeNotFound', 'ANY', '$default'),
 ];

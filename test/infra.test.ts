@@ -12,6 +12,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { App, Duration, Validations } from 'aws-cdk-lib';
 import { Schedule } from 'aws-cdk-lib/aws-events';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
@@ -44,6 +45,8 @@ const probeEmbeddingRoute: RouteDefinition = {
   entry: 'functions/api/getPersona.ts',
   embeds: true,
   writes: false,
+  public: false,
+  webAssets: false,
 };
 
 const tempRoot = mkdtempSync(path.join(tmpdir(), 'persona-infra-test-'));
@@ -197,6 +200,9 @@ const sizeOf = (dir: string) => filesUnder(dir).reduce((total, file) => total + 
 const functionIds = (synth: Synth) => [...synth.routes.map((route) => route.name), INDEXER_LOGICAL_ID, RECONCILER_LOGICAL_ID];
 const embeddingIds = (synth: Synth) => [...synth.routes.filter((route) => route.embeds).map((route) => route.name), INDEXER_LOGICAL_ID, RECONCILER_LOGICAL_ID];
 const plainApiIds = (synth: Synth) => synth.routes.filter((route) => !route.embeds).map((route) => route.name);
+/** Route keys (`METHOD /path`) of the routes without an authorizer. */
+const publicRouteKeys = (table: readonly RouteDefinition[]) => table.filter((route) => route.public).flatMap((route) => routeMethods(route).map((method) => `${method} ${route.path}`));
+const webAssetIds = (synth: Synth) => synth.routes.filter((route) => route.webAssets).map((route) => route.name);
 
 // ---- stage config ----------------------------------------------------------------------------
 
@@ -309,12 +315,15 @@ describe.each(['dev', 'prod'] as const)('%s stack', (stage) => {
       expect(format).toMatchObject({ requestId: '$context.requestId', status: '$context.status', routeKey: '$context.routeKey' });
     });
 
-    it('authorisation follows the stage config (dev: none, prod: IAM)', () => {
-      const { resources, config } = s();
+    it('authorisation follows the stage config (dev: none, prod: IAM), except the console\'s pages and scripts (no data)', () => {
+      const { resources, config, routes } = s();
       const expected = { none: 'NONE', iam: 'AWS_IAM', jwt: 'JWT' }[config.api.auth];
       expect(config.api.auth).toBe(config.stage === 'prod' ? 'iam' : 'none');
+      const publicKeys = publicRouteKeys(routes);
+      expect(publicKeys.sort()).toEqual(['GET /assets/{file}', 'GET /console', 'GET /docs', 'HEAD /assets/{file}', 'HEAD /console', 'HEAD /docs']);
       for (const [, route] of ofType(resources, 'AWS::ApiGatewayV2::Route')) {
-        expect(route.Properties!.AuthorizationType, String(route.Properties!.RouteKey)).toBe(expected);
+        const key = String(route.Properties!.RouteKey);
+        expect(route.Properties!.AuthorizationType, key).toBe(publicKeys.includes(key) ? 'NONE' : expected);
       }
       s().template.resourceCountIs('AWS::ApiGatewayV2::Authorizer', 0);
     });
@@ -586,7 +595,7 @@ describe.each(['dev', 'prod'] as const)('%s stack', (stage) => {
         const size = sizeOf(dir);
         console.log(`[assets] ${stage} ${id}: ${(size / MB).toFixed(2)} MB`);
         expect(size, id).toBeLessThan(API_ASSET_LIMIT);
-        expect(readdirSync(dir).sort(), id).toEqual(['index.mjs', 'index.mjs.map']);
+        expect(readdirSync(dir).sort(), id).toEqual(webAssetIds(synth).includes(id) ? ['index.mjs', 'index.mjs.map', 'web'] : ['index.mjs', 'index.mjs.map']);
         const bundle = readFileSync(path.join(dir, 'index.mjs'), 'utf8');
         for (const marker of ['onnxruntime', 'huggingface.co', '@huggingface/transformers', 'InferenceSession', ...ML_PACKAGES]) {
           expect(bundle.includes(marker), `${id} bundle contains "${marker}"`).toBe(false);
@@ -594,6 +603,30 @@ describe.each(['dev', 'prod'] as const)('%s stack', (stage) => {
         expect(bundle.startsWith("import { createRequire as __personaDbCreateRequire } from 'node:module';")).toBe(true);
         expect(bundle.length / bundle.split('\n').length, `${id} is minified (long lines)`).toBeGreaterThan(2000);
         expect(bundle).toMatch(/sourceMappingURL=index\.mjs\.map/);
+      }
+    });
+
+    it('the web asset function carries the built console and Swagger UI under web/ (WEB_ASSETS_DIR), and they work from there', async () => {
+      const synth = s();
+      expect(webAssetIds(synth)).toEqual(['webAsset']);
+      const dir = assetDir(synth, 'webAsset');
+      expect(readdirSync(path.join(dir, 'web')).sort()).toEqual(['console.css', 'console.js', 'docs.css', 'docs.js', 'docs.js.LEGAL.txt']);
+      expect(env(synth, 'webAsset').WEB_ASSETS_DIR).toBe('/var/task/web');
+      for (const id of functionIds(synth).filter((other) => other !== 'webAsset')) expect(env(synth, id).WEB_ASSETS_DIR, id).toBeUndefined();
+      // No CDN: the bundles load nothing from another origin.
+      const consoleScript = readFileSync(path.join(dir, 'web', 'console.js'), 'utf8');
+      expect(consoleScript).not.toMatch(/https?:\/\/(cdn|unpkg|jsdelivr)/);
+      expect(statSync(path.join(dir, 'web', 'docs.js')).size).toBeGreaterThan(1024 * 1024); // Swagger UI itself, bundled
+      // The built handler, run as Lambda runs it, serves the copied files.
+      process.env.WEB_ASSETS_DIR = path.join(dir, 'web');
+      try {
+        const { handler } = (await import(pathToFileURL(path.join(dir, 'index.mjs')).href)) as { handler: (event: unknown, context: unknown) => Promise<{ statusCode: number; headers: Record<string, string>; body: string }> };
+        const event = { rawPath: '/assets/console.js', pathParameters: { file: 'console.js' }, headers: {}, requestContext: { http: { method: 'GET' }, requestId: 'r' } };
+        const response = await handler(event, { awsRequestId: 'r', functionName: 'webAsset' });
+        expect(response.statusCode).toBe(200);
+        expect(Buffer.from(response.body, 'base64').toString('utf8')).toBe(consoleScript);
+      } finally {
+        delete process.env.WEB_ASSETS_DIR;
       }
     });
 
@@ -690,8 +723,11 @@ describe('auth and secret variants', () => {
       JwtConfiguration: { Issuer: 'https://issuer.example.com/', Audience: ['persona-api'] },
     });
     const [[authorizerId]] = ofType(synth.resources, 'AWS::ApiGatewayV2::Authorizer') as [[string, Resource]];
+    const publicKeys = publicRouteKeys(synth.routes);
     for (const [, route] of ofType(synth.resources, 'AWS::ApiGatewayV2::Route')) {
-      expect(route.Properties).toMatchObject({ AuthorizationType: 'JWT', AuthorizerId: { Ref: authorizerId } });
+      // A browser loads the console's page and scripts without a token; their API calls carry it.
+      if (publicKeys.includes(String(route.Properties!.RouteKey))) expect(route.Properties).toMatchObject({ AuthorizationType: 'NONE' });
+      else expect(route.Properties).toMatchObject({ AuthorizationType: 'JWT', AuthorizerId: { Ref: authorizerId } });
     }
     expect(ofType(synth.resources, 'AWS::SecretsManager::Secret')).toHaveLength(1); // only the cursor key
     expect(env(synth, INDEXER_LOGICAL_ID).QDRANT_SECRET_ARN).toBe(arn);

@@ -1,19 +1,12 @@
 import { httpHandler } from '../../shared/http/httpHandler';
-import { header } from '../../shared/http/request';
-import { openApiDocument } from '../../shared/openapi/openApiDocument';
-import { renderDocsPage } from '../../shared/openapi/docsPage';
+import { webPageResponse } from '../../shared/http/webAssets';
 
-export const handler = httpHandler(async (event) => {
-  // The curl examples name the host the page was served from.
-  const baseUrl = `${header(event, 'x-forwarded-proto') ?? 'http'}://${header(event, 'host') ?? event.requestContext.domainName}`;
-  return {
-    statusCode: 200,
-    headers: {
-      'content-type': 'text/html; charset=utf-8',
-      // The page has no scripts and no external assets; the policy keeps it that way.
-      'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'",
-      'cache-control': 'public, max-age=300',
-    },
-    body: renderDocsPage(openApiDocument(), baseUrl),
-  };
-});
+// Swagger UI sets inline styles on its elements, hence 'unsafe-inline' for styles (never for scripts).
+export const handler = httpHandler(async () =>
+  webPageResponse({
+    title: 'persona-db API',
+    asset: 'docs',
+    styleSrc: "'self' 'unsafe-inline'",
+    body: '<p class="docs-links"><a href="console">Open the persona console</a> · <a href="openapi.json">openapi.json</a></p>\n<div id="swagger-ui"><noscript>This page needs JavaScript; the API document itself is at <a href="openapi.json">openapi.json</a>.</noscript></div>',
+  }),
+);

@@ -4,7 +4,7 @@ import { listLimits, MAX_BATCH_ITEMS } from '../persona/personaService';
 import { personaInputSchema, personaLimits, personaSchema, TRAIT_NAMES } from '../persona/schema';
 import { routes } from '../routes';
 import { LIST_FILTER_FIELDS, searchFilterSchema, searchLimits, searchRequestSchema, similarRequestSchema } from '../search/searchRequest';
-import { hydratedSearchHitSchema, searchHitSchema, searchResultsSchema } from '../search/searchResults';
+import { hydratedSearchHitSchema, searchHitSchema, searchResultsSchema, similarResultsSchema } from '../search/searchResults';
 import { SCALAR_PARAMETERS, TRAIT_BOUNDS, traitParameter } from '../search/similarQuery';
 import { batchCreateRequestSchema, batchResultSchema, personaListPageSchema, problemSchema } from './apiSchemas';
 import { EXAMPLE_ID, operations, problemSpec } from './operations';
@@ -30,6 +30,7 @@ function componentSchemas(): Record<string, JsonSchema> {
   responses.add(personaListPageSchema, { id: 'PersonaListPage' });
   responses.add(batchResultSchema, { id: 'BatchResult' });
   responses.add(searchResultsSchema, { id: 'SearchResults' });
+  responses.add(similarResultsSchema, { id: 'SimilarResults' });
   responses.add(searchHitSchema, { id: 'SearchHit' });
   responses.add(hydratedSearchHitSchema, { id: 'HydratedSearchHit' });
   responses.add(problemSchema, { id: 'Problem' });
@@ -112,7 +113,7 @@ const API_DESCRIPTION = [
 ].join('\n');
 
 /** Path parameters by placeholder name, as components. */
-const PATH_PARAMETERS: Record<string, string> = { id: 'PersonaId' };
+const PATH_PARAMETERS: Record<string, string> = { id: 'PersonaId', file: 'AssetFile' };
 
 /**
  * The OpenAPI 3.1 document of every route in shared/routes.ts. A route without documentation in
@@ -155,7 +156,7 @@ export function buildOpenApiDocument(): OpenApiDocument {
     tags: [
       { name: 'personas', description: 'Create, read, change and delete personas.' },
       { name: 'search', description: 'Semantic, personality and blended similarity over the vector index.' },
-      { name: 'documentation', description: 'This document.' },
+      { name: 'documentation', description: 'This document, its web page and the persona console.' },
     ],
     paths,
     // API Gateway's `$default` route: OpenAPI has no path for "everything else".
@@ -175,6 +176,7 @@ export function buildOpenApiDocument(): OpenApiDocument {
       schemas: componentSchemas(),
       parameters: {
         PersonaId: { name: 'id', in: 'path', required: true, description: 'The persona id (a UUID).', schema: { type: 'string', format: 'uuid' }, example: EXAMPLE_ID },
+        AssetFile: { name: 'file', in: 'path', required: true, description: 'A file of the console or of this page (console.js, console.css, docs.js, docs.css).', schema: { type: 'string' }, example: 'console.js' },
         IfMatch: {
           name: 'If-Match',
           in: 'header',

@@ -127,6 +127,8 @@ const idempotencyInProgress = problemSpec('idempotency-request-in-progress: a re
   'Retry-After': headerRef('RetryAfter'),
 });
 
+const htmlPage = { description: 'The page.', content: { 'text/html': { schema: { type: 'string' } } } };
+
 export const operations: Record<string, OperationSpec> = {
   createPersona: {
     summary: 'Create a persona',
@@ -239,7 +241,7 @@ export const operations: Record<string, OperationSpec> = {
     tags: ['search'],
     // The query parameters are generated from the search option schema (openApiDocument.ts).
     responses: {
-      '200': json('One page of ranked results, without the persona itself.', schemaRef('SearchResults')),
+      '200': json('One page of ranked results, without the persona itself, and the version of it the index ranked from.', schemaRef('SimilarResults')),
       '400': problemSpec('validation-error with a pointer #/query/<parameter> per invalid parameter, or a malformed id.'),
       '404': notFound,
       '409': problemSpec(
@@ -257,8 +259,24 @@ export const operations: Record<string, OperationSpec> = {
   },
   apiDocsPage: {
     summary: 'The API document as a web page',
-    description: 'A self-contained HTML page (no external assets) rendered from GET /openapi.json.',
+    description: 'Swagger UI (bundled from its npm package, no CDN) showing GET /openapi.json, with "Try it out" against this origin. No authorizer: the page holds no data.',
     tags: ['documentation'],
-    responses: { '200': { description: 'The page.', content: { 'text/html': { schema: { type: 'string' } } } } },
+    responses: { '200': htmlPage },
+  },
+  consolePage: {
+    summary: 'The persona console',
+    description: 'A web page to browse, search, compare and curate personas; it calls this API from the browser. No authorizer: the page holds no data (with auth=jwt the user enters a token in the page).',
+    tags: ['documentation'],
+    responses: { '200': htmlPage },
+  },
+  webAsset: {
+    summary: 'A script or stylesheet of the console or of /docs',
+    description: 'Served with an ETag (If-None-Match gives a 304) and gzip when Accept-Encoding allows it.',
+    tags: ['documentation'],
+    responses: {
+      '200': { description: 'The file.', content: { 'text/javascript': { schema: { type: 'string' } }, 'text/css': { schema: { type: 'string' } } } },
+      '304': { description: 'Not modified (If-None-Match names the current ETag).' },
+      '404': problemSpec('route-not-found: no such asset.'),
+    },
   },
 };

@@ -10,7 +10,7 @@ import { traitsVector, type PersonaPayload } from '../vectorIndex/personaPoint';
 import { isTransient, withRetries } from '../vectorIndex/retry';
 import { qdrantFilter } from './qdrantFilter';
 import { searchLimits, type SearchRequest, type SimilarRequest } from './searchRequest';
-import { SCORE_TYPES, type HydratedSearchHit, type SearchHit, type SearchResults } from './searchResults';
+import { SCORE_TYPES, type HydratedSearchHit, type SearchHit, type SearchResults, type SimilarResults } from './searchResults';
 
 export interface SearchDeps {
   repository: PersonaRepository;
@@ -32,6 +32,11 @@ export const NOT_INDEXED_RETRY_SECONDS = 1;
 /** A search waits for one quick retry at most: a user is waiting, the indexer's longer backoff is not for them. */
 const SEARCH_RETRY_DELAYS_MS = [100];
 export const UNAVAILABLE_RETRY_SECONDS = 2;
+
+const searchUnavailable = () =>
+  new ProblemError(503, 'search-unavailable', `The vector index did not answer; retry after ${UNAVAILABLE_RETRY_SECONDS} s.`, {
+    headers: { 'Retry-After': String(UNAVAILABLE_RETRY_SECONDS) },
+  });
 
 const SUMMARY_FIELDS = ['name', 'domain', 'modes', 'humor_usage', 'emotional_style', 'traits'] as const;
 
@@ -71,9 +76,7 @@ async function rankedPage(
   } catch (error) {
     if ((error as { status?: unknown }).status === 404) return undefined;
     if (isTransient(error)) {
-      throw new ProblemError(503, 'search-unavailable', `The vector index did not answer; retry after ${UNAVAILABLE_RETRY_SECONDS} s.`, {
-        headers: { 'Retry-After': String(UNAVAILABLE_RETRY_SECONDS) },
-      });
+      throw searchUnavailable();
     }
     throw error;
   }
@@ -151,14 +154,16 @@ export async function searchPersonas(deps: SearchDeps, request: SearchRequest): 
  * persona itself. The table decides whether the persona exists (404); a persona that exists but
  * has no point yet is a 409 to retry shortly.
  */
-export async function findSimilarPersonas(deps: SearchDeps, id: string, options: SimilarRequest): Promise<SearchResults> {
-  const [persona, page] = await Promise.allSettled([
+export async function findSimilarPersonas(deps: SearchDeps, id: string, options: SimilarRequest): Promise<SimilarResults> {
+  const [persona, page, indexedVersion] = await Promise.allSettled([
     getPersona(deps, id),
     rankedPage(deps, options, { [TEXT_VECTOR]: id, [TRAITS_VECTOR]: id }, qdrantFilter(options.filter, id)),
+    pointVersion(deps, id),
   ]);
   if (persona.status === 'rejected') throw persona.reason;
   if (page.status === 'rejected') throw page.reason;
-  if (page.value === undefined) {
+  if (indexedVersion.status === 'rejected') throw indexedVersion.reason;
+  if (page.value === undefined || indexedVersion.value === undefined) {
     throw new ProblemError(
       409,
       'persona-not-indexed',
@@ -166,5 +171,20 @@ export async function findSimilarPersonas(deps: SearchDeps, id: string, options:
       { headers: { 'Retry-After': String(NOT_INDEXED_RETRY_SECONDS) } },
     );
   }
-  return page.value;
+  return { ...page.value, indexed_version: indexedVersion.value };
+}
+
+/** The version in the index's payload of a persona's point; undefined when it has no point (or no collection yet). */
+async function pointVersion(deps: SearchDeps, id: string): Promise<number | undefined> {
+  try {
+    const [point] = await withRetries(() => deps.qdrant.retrieve(deps.collection, { ids: [id], with_payload: ['version'], with_vector: false }), SEARCH_RETRY_DELAYS_MS);
+    const version = point?.payload?.version;
+    return typeof version === 'number' ? version : undefined;
+  } catch (error) {
+    if ((error as { status?: unknown }).status === 404) return undefined;
+    if (isTransient(error)) {
+      throw searchUnavailable();
+    }
+    throw error;
+  }
 }

@@ -44,6 +44,17 @@ export const searchResultsSchema = z
   })
   .meta({ description: 'One page of ranked results.' });
 
+/** GET /personas/{id}/similar: the page, and which version of the persona the index ranked from. */
+export const similarResultsSchema = searchResultsSchema
+  .extend({
+    indexed_version: z.int().min(1).meta({
+      description:
+        "The persona's version in the vector index, whose vectors ranked these results. Lower than the persona's ETag while the index catches up with a write (seconds).",
+    }),
+  })
+  .meta({ description: 'One page of ranked neighbours of a persona.' });
+
 export type SearchHit = z.output<typeof searchHitSchema>;
 export type HydratedSearchHit = z.output<typeof hydratedSearchHitSchema>;
 export type SearchResults = z.output<typeof searchResultsSchema>;
+export type SimilarResults = z.output<typeof similarResultsSchema>;
