@@ -533,9 +533,9 @@ describe('routing', () => {
     expect((await env.api('POST', '/personas/search', { body: { query: 'physics' } })).status).toBe(200);
     const deleteSimilar = await env.api('DELETE', `/personas/${idsByName.get(einstein.name as string)}/similar`);
     expect(deleteSimilar.status).toBe(405);
-    expect(deleteSimilar.headers.get('allow')).toBe('GET');
+    expect(deleteSimilar.headers.get('allow')).toBe('GET, HEAD');
     const putOpenApi = await env.api('PUT', '/openapi.json');
     expect(putOpenApi.status).toBe(405);
-    expect(putOpenApi.headers.get('allow')).toBe('GET');
+    expect(putOpenApi.headers.get('allow')).toBe('GET, HEAD');
   });
 });
