@@ -83,6 +83,30 @@ describe('personas reconcile', () => {
     expect(after).toMatchObject({ table: { personas: 60 }, index: { points: 60 }, pending: 0, pendingDeletes: 0, syncLagMs: 0 });
   });
 
+  it('--repair also fixes points whose version is ahead of their row (a restored table, a hand-edited index)', async () => {
+    const collection = await resolveCollection(env.qdrant, env.collection!);
+    const ahead = ids.slice(40, 42);
+    const points = await env.qdrant.retrieve(collection, { ids: ahead, with_payload: true, with_vector: true });
+    await env.qdrant.upsert(collection, {
+      wait: true,
+      points: points.map((point) => ({
+        id: String(point.id),
+        vector: point.vector as Record<string, number[]>,
+        // Ahead in version, same or later timestamp: what the indexer's guard treats as newer than the row.
+        payload: { ...point.payload, version: Number(point.payload!.version) + 2, name: 'from the future' },
+      })),
+    });
+    const { report } = await reconcileJson();
+    expect(report.byKind['stale-version']).toBe(2);
+
+    const repaired = await reconcileJson('--repair');
+    expect(repaired.report.repair.remaining).toEqual([]);
+    expect(repaired.code).toBe(0);
+    const fixed = await env.qdrant.retrieve(collection, { ids: ahead, with_payload: true });
+    expect(fixed.map((point) => point.payload!.version)).toEqual([1, 1]);
+    expect((await indexDifferences()).drift).toEqual([]);
+  });
+
   it('status counts the local failure file; repair refuses a model other than the collection\'s', async () => {
     const failureFile = join(env.workDir, 'failures.jsonl');
     writeFileSync(failureFile, [{ records: [{}, {}] }, { records: [{}] }].map((entry) => JSON.stringify(entry)).join('\n') + '\n');

@@ -92,10 +92,15 @@ export async function compareIndex(deps: IndexSnapshotDeps, collection: string, 
  * Makes `collection` agree with the table for the given ids. Returns the counts of what was done
  * and the errors of ids that could not be synced (they stay different; a later run retries them).
  */
-export async function repairIds(deps: IndexSnapshotDeps & { embedder: SyncDeps['embedder'] }, collection: string, ids: readonly string[]) {
+export async function repairIds(
+  deps: IndexSnapshotDeps & { embedder: SyncDeps['embedder'] },
+  collection: string,
+  ids: readonly string[],
+  options: Pick<SyncDeps, 'overwriteNewerPoints'> = {},
+) {
   const actions: Record<SyncAction, number> = { embedded: 0, 'payload-only': 0, deleted: 0, skipped: 0, failed: 0 };
   const errors: string[] = [];
-  const syncDeps: SyncDeps = { readPersonas: (batch) => deps.repository.getMany(batch), qdrant: deps.qdrant, collection, embedder: deps.embedder };
+  const syncDeps: SyncDeps = { readPersonas: (batch) => deps.repository.getMany(batch), qdrant: deps.qdrant, collection, embedder: deps.embedder, ...options };
   for (let start = 0; start < ids.length; start += SYNC_CHUNK) {
     const chunk = ids.slice(start, start + SYNC_CHUNK);
     const report = await syncPersonaChanges(syncDeps, chunk.map((id) => ({ recordId: id, personaId: id, kind: 'MODIFY' as const, changedAt: Date.now() })));
@@ -132,7 +137,8 @@ export async function repairUntilEqual(deps: IndexSnapshotDeps & { embedder: Syn
   let remaining = [...drift];
   for (let round = 0; round < REPAIR_ROUNDS && remaining.length > 0; round++) {
     const ids = [...new Set(remaining.map((entry) => entry.id))];
-    const { actions, errors: roundErrors } = await repairIds(deps, collection, ids);
+    // Each id here differs on a fresh comparison, so the row wins even over a point that looks newer.
+    const { actions, errors: roundErrors } = await repairIds(deps, collection, ids, { overwriteNewerPoints: true });
     for (const [action, count] of Object.entries(actions)) totals[action as SyncAction] += count;
     errors.push(...roundErrors.slice(0, 10 - errors.length));
     // The sync deletes an orphan only at the version it saw; an orphan with no version at all was

@@ -24,6 +24,13 @@ export interface SyncDeps {
   collection: string;
   embedder: { readonly model: IndexedModel; embedDocuments(texts: readonly string[]): Promise<number[][]> };
   retryDelaysMs?: readonly number[];
+  /**
+   * A point ahead of its row is normally left alone: the row just read may be older than the one
+   * another invocation indexed. A repair (reconcile) has found the difference by comparing both
+   * sides, so it sets this and the row wins; the write is still guarded by the exact version seen,
+   * and a live write racing it is caught by the repair's next comparison.
+   */
+  overwriteNewerPoints?: boolean;
 }
 
 export type SyncAction = 'embedded' | 'payload-only' | 'deleted' | 'skipped' | 'failed';
@@ -82,7 +89,7 @@ export async function syncPersonaChanges(deps: SyncDeps, changes: readonly Perso
       retry(() => hasKeywordsVector(deps.qdrant, deps.collection)).then((keywords) => retry(() => retrievePoints(deps, ids, keywords))),
     ]);
     const label = modelLabel(deps.embedder.model);
-    const plans = new Map(ids.map((id) => [id, planChange(current.get(id), existing.points.get(id), label, existing.keywords)]));
+    const plans = new Map(ids.map((id) => [id, planChange(current.get(id), existing.points.get(id), label, existing.keywords, deps.overwriteNewerPoints ?? false)]));
 
     const toEmbed = [...plans.entries()].filter((entry): entry is [string, UpsertPlan] => entry[1].action === 'embedded');
     if (toEmbed.length > 0) {
@@ -173,14 +180,14 @@ async function retrievePoints(deps: SyncDeps, ids: readonly string[], keywords: 
   };
 }
 
-function planChange(persona: Persona | undefined, point: ExistingPoint | undefined, label: string, keywords: boolean): Plan {
+function planChange(persona: Persona | undefined, point: ExistingPoint | undefined, label: string, keywords: boolean, overwriteNewerPoints: boolean): Plan {
   const pointVersion = typeof point?.payload.version === 'number' ? point.payload.version : undefined;
   if (!persona) {
     return point && pointVersion !== undefined ? { action: 'deleted', observedVersion: pointVersion } : { action: 'skipped' };
   }
   const payload = personaPayload(persona, label);
   if (point && pointVersion !== undefined) {
-    const pointIsNewer = pointVersion > persona.version && String(point.payload.updated_at ?? '') >= persona.updated_at;
+    const pointIsNewer = !overwriteNewerPoints && pointVersion > persona.version && String(point.payload.updated_at ?? '') >= persona.updated_at;
     const complete = point.textVector && (point.hasKeywords || !keywords);
     if (pointIsNewer || (jsonEqual(point.payload, payload) && complete)) return { action: 'skipped' };
   }
