@@ -2,7 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import { defaultRoute, matchRoute } from '../shared/routeMatching';
 import type { RouteDefinition } from '../shared/routes';
-import { lambdaContext, toApiGatewayEvent } from './lambdaEvent';
+import { lambdaContext, requestUrl, toApiGatewayEvent } from './lambdaEvent';
 
 type LambdaHandler = (event: APIGatewayProxyEventV2, context: Context) => Promise<APIGatewayProxyStructuredResultV2>;
 
@@ -52,7 +52,7 @@ async function handle(request: IncomingMessage, response: ServerResponse, log: (
     return;
   }
   const method = request.method ?? 'GET';
-  const path = new URL(request.url ?? '/', 'http://localhost').pathname;
+  const path = requestUrl(request).pathname;
   const match = matchRoute(method, path);
   const route = match?.route ?? defaultRoute;
   const routeKey = match ? `${route.method} ${route.path}` : '$default';

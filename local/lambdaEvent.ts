@@ -6,6 +6,12 @@ import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 /** Content types API Gateway passes through as text; everything else arrives base64-encoded. */
 const TEXT_CONTENT_TYPE = /^(text\/|application\/([\w.+-]*\+)?(json|xml|javascript|x-www-form-urlencoded))/i;
 
+/**
+ * The request target as a URL. It is always a path here (origin-form), so it is appended to a base
+ * rather than resolved against one: `//x` resolved would be a host named x (or, for `//`, no URL).
+ */
+export const requestUrl = (request: IncomingMessage): URL => new URL(`http://localhost${request.url?.startsWith('/') ? request.url : '/'}`);
+
 /** Builds the API Gateway HTTP API (payload format 2.0) event that Lambda would receive for this request. */
 export function toApiGatewayEvent(
   request: IncomingMessage,
@@ -13,7 +19,7 @@ export function toApiGatewayEvent(
   routeKey: string,
   pathParameters: Record<string, string>,
 ): APIGatewayProxyEventV2 {
-  const url = new URL(request.url ?? '/', 'http://localhost');
+  const url = requestUrl(request);
   const headers: Record<string, string> = {};
   for (const [name, value] of Object.entries(request.headers)) {
     if (value !== undefined && name !== 'cookie') headers[name] = Array.isArray(value) ? value.join(',') : value;

@@ -16,6 +16,15 @@ const compiled = routes
 
 const literalSegments = (path: string) => path.split('/').filter((segment) => !segment.startsWith('{')).length;
 
+/** A percent-escape that is not UTF-8 (`%ff`) stays as sent; the parameter's own check then rejects it. */
+function decodePathSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return segment;
+  }
+}
+
 /** Matches like API Gateway: the route with the most literal segments wins (`/personas/batch` over `/personas/{id}`). */
 export function matchRoute(method: string, path: string): RouteMatch | undefined {
   const candidates = compiled
@@ -26,7 +35,7 @@ export function matchRoute(method: string, path: string): RouteMatch | undefined
   const values = best.pattern.exec(path)!.slice(1);
   return {
     route: best.route,
-    pathParameters: Object.fromEntries(best.names.map((name, index) => [name, decodeURIComponent(values[index]!)])),
+    pathParameters: Object.fromEntries(best.names.map((name, index) => [name, decodePathSegment(values[index]!)])),
   };
 }
 

@@ -210,6 +210,18 @@ describe('methods (item 8)', () => {
     }
   });
 
+  it('a path that starts with // is routed as a path (404 problem), not read as a host (found by the fuzz suite: 502)', async () => {
+    for (const path of ['//', '//personas', '//evil.example/personas']) {
+      expectProblem(await api('POST', path, { body: einstein }), 404, 'route-not-found');
+    }
+  });
+
+  it('a path segment that is not UTF-8 once decoded (%ff) is a 400 for the id, not a crash (found by the fuzz suite: 502)', async () => {
+    for (const method of ['GET', 'PUT', 'DELETE']) {
+      expectProblem(await api(method, '/personas/%ff', method === 'PUT' ? { body: einstein, headers: { 'if-match': '"1"' } } : {}), 400, 'validation-error');
+    }
+  });
+
   it('an item path lists its own methods', async () => {
     const response = await api('POST', `/personas/${seeded.id}`, { body: einstein });
     expect(response.headers.get('allow')).toBe('GET, HEAD, PUT, PATCH, DELETE');
