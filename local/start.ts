@@ -37,6 +37,8 @@ async function main(): Promise<void> {
     qdrantPort: config.qdrantPort,
     qdrantDataDir: config.qdrantDataDir,
     failureFile: join(config.dataDir, 'indexer-failures.jsonl'),
+    // Data that outlives this process (--persist, or another DynamoDB) keeps the stream position too.
+    ...(config.persist || config.dynamodbEndpoint ? { streamCheckpointFile: join(config.dataDir, 'stream-checkpoints.json') } : {}),
     log,
   });
 

@@ -1,4 +1,4 @@
-import { appendFile, mkdir } from 'node:fs/promises';
+import { appendFile, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { DescribeTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import {
@@ -24,6 +24,12 @@ export interface StreamWorkerOptions {
   handler: StreamHandler;
   /** Where batches that exhaust their retries are written (JSON lines), like Lambda's on-failure destination. */
   failureFile: string;
+  /**
+   * Where the position in each shard is kept (JSON), like the event source mapping keeps its own:
+   * a restarted worker continues after the last record it finished instead of from the starting
+   * position. Without it every start reads from the starting position (fine for in-memory tables).
+   */
+  checkpointFile?: string;
   settings?: IndexerStreamSettings;
   /** Poll interval when the shard is idle. Lambda polls each shard about four times a second. */
   idlePollMs?: number;
@@ -84,6 +90,21 @@ export async function startStreamWorker(options: StreamWorkerOptions): Promise<S
 
   const stats = { invocations: 0, recordsDelivered: 0, recordsFailed: 0 };
   const iterators = new Map<string, string | null>(); // shardId → iterator (null: closed and finished)
+  const checkpoints = await loadCheckpoints(options.checkpointFile, streamArn);
+  let checkpointWrite = Promise.resolve();
+  /** Records the last finished sequence number of a shard; writes are serialised and atomic (rename). */
+  function checkpoint(shardId: string, sequenceNumber: string): Promise<void> {
+    const file = options.checkpointFile;
+    if (!file) return Promise.resolve();
+    checkpoints.set(shardId, sequenceNumber);
+    const content = JSON.stringify({ streamArn, shards: Object.fromEntries(checkpoints) });
+    checkpointWrite = checkpointWrite.then(async () => {
+      await mkdir(dirname(file), { recursive: true });
+      await writeFile(`${file}.tmp`, content);
+      await rename(`${file}.tmp`, file);
+    });
+    return checkpointWrite;
+  }
   let running = true;
   let lastEmptyPollStartedAt = 0;
   let lastDeliveryAt = 0;
@@ -167,11 +188,24 @@ export async function startStreamWorker(options: StreamWorkerOptions): Promise<S
       // Children are read after their parent is finished, which keeps each key's changes in order.
       const parent = shard.ParentShardId;
       if (parent && iterators.has(parent) && iterators.get(parent) !== null) continue;
-      const iterator = await streams.send(
-        new GetShardIteratorCommand({ StreamArn: streamArn, ShardId: shard.ShardId, ShardIteratorType: settings.startingPosition }),
-      );
-      iterators.set(shard.ShardId!, iterator.ShardIterator ?? null);
+      iterators.set(shard.ShardId!, await shardIterator(shard.ShardId!));
     }
+  }
+
+  /** After the shard's checkpoint when there is one (and its record is still in the stream), else the starting position. */
+  async function shardIterator(shardId: string): Promise<string | null> {
+    const after = checkpoints.get(shardId);
+    if (after) {
+      try {
+        const iterator = await streams.send(new GetShardIteratorCommand({ StreamArn: streamArn, ShardId: shardId, ShardIteratorType: 'AFTER_SEQUENCE_NUMBER', SequenceNumber: after }));
+        return iterator.ShardIterator ?? null;
+      } catch (error) {
+        if (!(error instanceof TrimmedDataAccessException)) throw error;
+        log(`stream worker: shard ${shardId}'s checkpoint is older than the stream's retention; reading from ${settings.startingPosition}`);
+      }
+    }
+    const iterator = await streams.send(new GetShardIteratorCommand({ StreamArn: streamArn, ShardId: shardId, ShardIteratorType: settings.startingPosition }));
+    return iterator.ShardIterator ?? null;
   }
 
   async function pollShard(shardId: string): Promise<number> {
@@ -195,7 +229,11 @@ export async function startStreamWorker(options: StreamWorkerOptions): Promise<S
       if (batch.length >= settings.batchSize || !next || Date.now() >= windowEnds) break;
       await sleep(Math.min(100, windowEnds - Date.now()));
     } while (running);
-    if (batch.length > 0) await deliver(batch);
+    if (batch.length > 0) {
+      await deliver(batch);
+      // Delivered or sent to the failure file: either way finished, as Lambda moves past it.
+      await checkpoint(shardId, batch.at(-1)!.dynamodb!.SequenceNumber!);
+    }
     iterators.set(shardId, next ?? null);
     return batch.length;
   }
@@ -236,12 +274,21 @@ export async function startStreamWorker(options: StreamWorkerOptions): Promise<S
     async stop() {
       running = false;
       await loop;
+      await checkpointWrite;
       dynamodb.destroy();
       streams.destroy();
     },
   };
 }
 
+
+/** The checkpoint file's positions, when it belongs to this stream (a recreated table has a new stream). */
+async function loadCheckpoints(file: string | undefined, streamArn: string): Promise<Map<string, string>> {
+  const text = file ? await readFile(file, 'utf8').catch(() => undefined) : undefined;
+  if (!text) return new Map();
+  const saved = JSON.parse(text) as { streamArn?: string; shards?: Record<string, string> };
+  return saved.streamArn === streamArn ? new Map(Object.entries(saved.shards ?? {})) : new Map();
+}
 
 /**
  * Sends every batch in the failure file through the handler again (the state-based indexer makes

@@ -25,6 +25,8 @@ export interface LocalSystemOptions {
   qdrantDataDir?: string | undefined;
   /** Batches the indexer gives up on are appended here (JSON lines). */
   failureFile: string;
+  /** The stream worker's position per shard, kept across restarts (see StreamWorkerOptions.checkpointFile). */
+  streamCheckpointFile?: string;
   /** Wraps the indexer handler, e.g. to inject faults in tests. */
   wrapIndexer?: (handler: StreamHandler) => StreamHandler;
   onStreamRecordsSettled?: StreamWorkerOptions['onSettled'];
@@ -97,6 +99,7 @@ export async function startLocalSystem(options: LocalSystemOptions): Promise<Loc
       tableName: tables.personaTableName,
       handler: options.wrapIndexer ? options.wrapIndexer(indexer) : indexer,
       failureFile: resolve(options.failureFile),
+      ...(options.streamCheckpointFile ? { checkpointFile: resolve(options.streamCheckpointFile) } : {}),
       log,
       ...(options.onStreamRecordsSettled ? { onSettled: options.onStreamRecordsSettled } : {}),
       ...(options.streamSettings ? { settings: options.streamSettings } : {}),
