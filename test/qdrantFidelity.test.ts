@@ -3,6 +3,7 @@
  * Qdrant does and cites the Qdrant source it comes from (paths in github.com/qdrant/qdrant).
  */
 import { beforeAll, describe, expect, it } from 'vitest';
+import { formatF32 } from '../local/qdrant/floatJson';
 import { ensurePersonaCollection } from '../shared/vectorIndex/personaCollection';
 import { useLocalQdrant } from './support/localQdrant';
 import { QdrantOpenApi } from './support/qdrantOpenApi';
@@ -47,6 +48,19 @@ describe('number and field output', () => {
     const queried = await raw('POST', '/collections/floats/points/query', { query: [0.1, 0.2, 0.3], using: 'dense', limit: 1 });
     // 0.1² + 0.2² + 0.3² = 0.14 in f64 (0.14000000000000001); as an f32 it prints as 0.14.
     expect(queried.text).toMatch(/"score":0\.14[,}]/);
+  });
+
+  it('prints f32 values the way ryu does (item 5)', () => {
+    // ryu's format32 (ryu src/pretty/mod.rs), which serde_json uses for f32: shortest round-trip
+    // digits; plain notation with a ".0" for whole numbers up to 13 integer digits, "0.000dd" down
+    // to 1e-6, scientific notation ("1e-7", "1.5e20") outside; halves round up.
+    const cases: Array<[number, string]> = [
+      [1, '1.0'], [0, '0.0'], [-0, '-0.0'], [0.1, '0.1'], [0.3, '0.3'], [-2.5, '-2.5'], [1 / 3, '0.33333334'],
+      [16777216, '16777216.0'], [123456789, '123456790.0'], [1e12, '1000000000000.0'], [1e13, '1e13'],
+      [1.5e20, '1.5e20'], [3.4028234663852886e38, '3.4028235e38'], [0.000001, '0.000001'], [1e-7, '1e-7'],
+      [-1630933.75, '-1630933.8'], [Number.NaN, 'null'],
+    ];
+    for (const [value, text] of cases) expect(formatF32(value), String(value)).toBe(text);
   });
 
   it('leaves payload and vector out of points when they were not asked for (item 6)', async () => {

@@ -62,7 +62,52 @@ function shortestF32(x: number): number {
   return Number(x.toPrecision(low));
 }
 
-export const formatF32 = (value: number): string => format(Math.fround(value), shortestF32, 13, -6);
+const formatF32Exactly = (value: number): string => format(value, shortestF32, 13, -6);
+
+const POWERS_OF_TEN = Array.from({ length: 23 }, (_, i) => 10 ** i);
+
+/** |x| rounded (halves up, as ryu does) to `digits` significant digits, given x's decimal exponent. */
+function roundedTo(magnitude: number, exponent: number, digits: number): number {
+  const shift = digits - 1 - exponent;
+  return shift >= 0
+    ? Math.round(magnitude * POWERS_OF_TEN[shift]!) / POWERS_OF_TEN[shift]!
+    : Math.round(magnitude / POWERS_OF_TEN[-shift]!) * POWERS_OF_TEN[-shift]!;
+}
+
+/**
+ * The same text, faster for the common range (vectors are long lists of these): the shortest
+ * candidate is found with float arithmetic, starting at 7 digits where most f32 values end
+ * (reading back as the same f32 is monotonic in the digit count). Where the result lies in
+ * 1e-5 ≤ |x| < 1e13, JavaScript and ryu both print it in plain notation; anything else takes the
+ * exact path above.
+ */
+export function formatF32(value: number): string {
+  const x = Math.fround(value);
+  const magnitude = Math.abs(x);
+  if (!(magnitude >= 1e-5 && magnitude < 1e13)) return formatF32Exactly(x);
+  const exponent = Math.floor(Math.log10(magnitude));
+  const fits = (digits: number) => Math.fround(roundedTo(magnitude, exponent, digits)) === magnitude;
+  let digits = 7;
+  if (fits(digits)) while (digits > 1 && fits(digits - 1)) digits--;
+  else digits = fits(8) ? 8 : 9;
+  const rounded = roundedTo(magnitude, exponent, digits);
+  if (Math.fround(rounded) !== magnitude || rounded >= 1e13) return formatF32Exactly(x);
+  const text = String(rounded);
+  if (text.includes('e')) return formatF32Exactly(x);
+  return `${x < 0 ? '-' : ''}${text}${text.includes('.') ? '' : '.0'}`;
+}
+
+/** Vectors are stored once and read many times: their text is kept with them (they are never changed in place). */
+const vectorText = new WeakMap<readonly number[], string>();
+
+function formatF32List(values: readonly number[]): string {
+  let text = vectorText.get(values);
+  if (text === undefined) {
+    text = `[${values.map(formatF32).join(',')}]`;
+    vectorText.set(values, text);
+  }
+  return text;
+}
 
 /** JavaScript's own number text is already the shortest round-trip f64. */
 export const formatF64 = (value: number): string => format(value, (x) => x, 16, -5);
@@ -74,7 +119,7 @@ export function toQdrantJson(value: unknown): string {
 
 function write(value: unknown): string | undefined {
   if (typeof value !== 'object' || value === null) return JSON.stringify(value);
-  if (value instanceof Float32List) return `[${value.values.map(formatF32).join(',')}]`;
+  if (value instanceof Float32List) return formatF32List(value.values);
   if (value instanceof Float32) return formatF32(value.value);
   if (value instanceof Float64) return formatF64(value.value);
   if (Array.isArray(value)) return `[${value.map((item) => write(item) ?? 'null').join(',')}]`;
