@@ -233,7 +233,7 @@ export async function measureNaive(personas: readonly Persona[], qdrantUrl: stri
     const extractor = await pipeline('feature-extraction', settings.modelDir ?? settings.modelId!, { dtype: settings.dtype, local_files_only: settings.modelDir !== undefined });
     // The client as a script would make it: default options, including its version check.
     const client = new QdrantClient({ url: qdrantUrl });
-    const output = await extractor(personaEmbeddingText(persona), { pooling: settings.pooling, normalize: true });
+    const output = await extractor(embedder.model.documentPrefix + personaEmbeddingText(persona), { pooling: embedder.model.pooling, normalize: true });
     await client.upsert(collection, {
       wait: true,
       points: [{ id: persona.id, vector: { [TEXT_VECTOR]: Array.from(output.data as Float32Array), [TRAITS_VECTOR]: traitsVector(persona) }, payload: { ...personaPayload(persona, label) } }],

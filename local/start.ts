@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { generateTestModel } from '../lib/generatedModels/testModel';
+import { describeConventions, getEmbedder } from '../shared/embedding';
 import { localRuntimeConfig } from './localConfig';
 import { startLocalSystem } from './system';
 
@@ -26,6 +27,13 @@ async function main(): Promise<void> {
   } else {
     log(`embedding model: ${process.env.EMBEDDING_MODEL_DIR}`);
   }
+  // Loaded now (the API and the indexer share it in this process): a bad model fails the start, and
+  // the log says how texts are embedded.
+  const embedder = await getEmbedder();
+  log(
+    `embedding: ${embedder.model.id} (${embedder.model.dimension} dims, ${embedder.model.dtype}), ` +
+      describeConventions(embedder.conventions),
+  );
 
   const system = await startLocalSystem({
     apiPort: config.apiPort,

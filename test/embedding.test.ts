@@ -1,9 +1,8 @@
-import { cp, mkdir, mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -11,14 +10,15 @@ import { generateTestModel, TEST_MODEL_HIDDEN_SIZE, TEST_MODEL_ID } from '../lib
 import {
   BGE_QUERY_PREFIX,
   createEmbedder,
+  EmbeddingConfigError,
   EmbeddingModelUnavailableError,
   getEmbedder,
   resetEmbedder,
+  UnembeddableTextError,
   type EmbedEvent,
   type Embedder,
 } from '../shared/embedding';
-
-const projectRoot = fileURLToPath(new URL('..', import.meta.url));
+import { GLOVE_MODEL_DIR, sharedReason } from './support/sharedAssets';
 
 const dot = (a: number[], b: number[]): number => a.reduce((sum, x, i) => sum + x * (b[i] ?? Number.NaN), 0);
 const norm = (a: number[]): number => Math.sqrt(dot(a, a));
@@ -31,18 +31,6 @@ const PERSONAS = [
   'A stoic philosopher who loves to debate ethics and virtue, with a sarcastic sense of humor.',
   'A software engineer mentoring beginners in debugging TypeScript code.',
 ];
-
-/** A real model directory under ../shared/models (one with config.json), if any. */
-async function findRealModelDir(): Promise<string | undefined> {
-  const root = path.resolve(projectRoot, '../shared/models');
-  const entries = await readdir(root, { withFileTypes: true }).catch(() => []);
-  for (const entry of entries.filter((e) => e.isDirectory()).sort((a, b) => a.name.localeCompare(b.name))) {
-    const dir = path.join(root, entry.name);
-    if (await stat(path.join(dir, 'config.json')).catch(() => undefined)) return dir;
-  }
-  return undefined;
-}
-const realModelDir = await findRealModelDir();
 
 describe('embedding module with the generated test model', () => {
   let workDir: string;
@@ -92,15 +80,126 @@ describe('embedding module with the generated test model', () => {
     expect((await generateTestModel(again)).written).toEqual([]);
   });
 
-  it('describes the model: id, revision, dimension, dtype, pooling', () => {
+  it('describes the model, with the pooling, normalisation and prompts its directory states', () => {
     expect(embedder.model).toEqual({
       id: TEST_MODEL_ID,
       revision: expect.stringMatching(/^sha256:[0-9a-f]{16}$/),
       dimension: TEST_MODEL_HIDDEN_SIZE,
       dtype: 'q8',
       pooling: 'cls',
+      normalize: true,
+      queryPrefix: BGE_QUERY_PREFIX,
+      documentPrefix: '',
     });
     expect(embedder.queryPrefix).toBe(BGE_QUERY_PREFIX);
+    expect(embedder.conventions.sources).toEqual({
+      pooling: 'model directory',
+      normalize: 'model directory',
+      queryPrefix: 'model directory',
+      documentPrefix: 'model directory',
+    });
+  });
+
+  describe('conventions from the sentence-transformers files', () => {
+    /** A copy of the test model with its sentence-transformers files replaced (undefined: removed). */
+    async function variant(name: string, files: Record<string, unknown>): Promise<string> {
+      const dir = path.join(workDir, name);
+      await cp(modelDir, dir, { recursive: true });
+      for (const [file, content] of Object.entries(files)) {
+        if (content === undefined) await rm(path.join(dir, file), { recursive: true, force: true });
+        else await writeFile(path.join(dir, file), JSON.stringify(content));
+      }
+      return dir;
+    }
+    const modules = (withNormalize: boolean) => [
+      { idx: 0, name: '0', path: '', type: 'sentence_transformers.models.Transformer' },
+      { idx: 1, name: '1', path: '1_Pooling', type: 'sentence_transformers.models.Pooling' },
+      ...(withNormalize ? [{ idx: 2, name: '2', path: '2_Normalize', type: 'sentence_transformers.models.Normalize' }] : []),
+    ];
+    const poolingConfig = (mode: string) => ({ word_embedding_dimension: TEST_MODEL_HIDDEN_SIZE, [`pooling_mode_${mode}`]: true });
+
+    it("falls back to bge-small's conventions only where the directory says nothing", async () => {
+      const bare = await variant('bare', { 'modules.json': undefined, '1_Pooling': undefined, 'config_sentence_transformers.json': undefined });
+      const silent = await createEmbedder({ env: { EMBEDDING_MODEL_DIR: bare } });
+      try {
+        expect(silent.model).toMatchObject({ pooling: 'cls', normalize: true, queryPrefix: BGE_QUERY_PREFIX, documentPrefix: '' });
+        expect(Object.values(silent.conventions.sources)).toEqual(['bge default', 'bge default', 'bge default', 'bge default']);
+      } finally {
+        await silent.dispose();
+      }
+      // sentence-transformers writes `"prompts": {}` for a model without prompts: that says "no prefix".
+      const saysMean = await variant('says-mean', {
+        '1_Pooling/config.json': poolingConfig('mean_tokens'),
+        'config_sentence_transformers.json': { prompts: {}, default_prompt_name: null },
+      });
+      const mean = await createEmbedder({ env: { EMBEDDING_MODEL_DIR: saysMean } });
+      try {
+        expect(mean.model).toMatchObject({ pooling: 'mean', normalize: true, queryPrefix: '', documentPrefix: '' });
+        const [doc] = await mean.embedDocuments(['a stoic philosopher']);
+        expect(maxDiff(await mean.embedQuery('a stoic philosopher'), doc ?? [])).toBeLessThan(1e-6);
+        // Mean pooling gives other vectors than CLS pooling of the same weights (close ones with this
+        // model, whose every position is the sentence mean plus a small share of its own token).
+        const [cls] = await embedder.embedDocuments(['a stoic philosopher']);
+        expect(maxDiff(doc ?? [], cls ?? [])).toBeGreaterThan(1e-4);
+      } finally {
+        await mean.dispose();
+      }
+    });
+
+    it('reads query and document prompts (and the default prompt), and a missing Normalize module', async () => {
+      const dir = await variant('prompts', {
+        'modules.json': modules(false),
+        'config_sentence_transformers.json': { prompts: { query: 'query: ', passage: 'passage: ' }, default_prompt_name: null },
+      });
+      const prompted = await createEmbedder({ env: { EMBEDDING_MODEL_DIR: dir } });
+      try {
+        expect(prompted.model).toMatchObject({ pooling: 'cls', normalize: false, queryPrefix: 'query: ', documentPrefix: 'passage: ' });
+        const [doc] = await prompted.embedDocuments(['jazz drummer']);
+        const [same] = await embedder.embedDocuments(['passage: jazz drummer']);
+        // Not normalised: the same direction as the unit vector, another length.
+        expect(Math.abs(norm(doc ?? []) - 1)).toBeGreaterThan(1e-3);
+        expect(dot(doc ?? [], same ?? []) / norm(doc ?? [])).toBeGreaterThan(1 - 1e-6);
+      } finally {
+        await prompted.dispose();
+      }
+      const byDefault = await variant('default-prompt', {
+        'config_sentence_transformers.json': { prompts: { retrieval: 'Represent: ' }, default_prompt_name: 'retrieval' },
+      });
+      const defaulted = await createEmbedder({ env: { EMBEDDING_MODEL_DIR: byDefault } });
+      try {
+        expect(defaulted.model).toMatchObject({ queryPrefix: 'Represent: ', documentPrefix: 'Represent: ' });
+      } finally {
+        await defaulted.dispose();
+      }
+    });
+
+    it('lets EMBEDDING_* variables override the directory, and refuses pooling it cannot do unless overridden', async () => {
+      const overridden = await createEmbedder({
+        env: {
+          EMBEDDING_MODEL_DIR: modelDir,
+          EMBEDDING_POOLING: 'mean',
+          EMBEDDING_NORMALIZE: 'false',
+          EMBEDDING_QUERY_PREFIX: '',
+          EMBEDDING_DOCUMENT_PREFIX: 'doc: ',
+        },
+      });
+      try {
+        expect(overridden.model).toMatchObject({ pooling: 'mean', normalize: false, queryPrefix: '', documentPrefix: 'doc: ' });
+        expect(Object.values(overridden.conventions.sources)).toEqual(['setting', 'setting', 'setting', 'setting']);
+      } finally {
+        await overridden.dispose();
+      }
+      const maxPooling = await variant('max-pooling', { '1_Pooling/config.json': poolingConfig('max_tokens') });
+      const refused = await createEmbedder({ env: { EMBEDDING_MODEL_DIR: maxPooling } }).catch((error: unknown) => error);
+      expect(refused).toBeInstanceOf(EmbeddingConfigError);
+      expect((refused as Error).message).toMatch(/max pooling.*EMBEDDING_POOLING/);
+      const forced = await createEmbedder({ env: { EMBEDDING_MODEL_DIR: maxPooling, EMBEDDING_POOLING: 'cls' } });
+      expect(forced.model.pooling).toBe('cls');
+      await forced.dispose();
+      expect(await createEmbedder({ env: { EMBEDDING_MODEL_DIR: modelDir, EMBEDDING_NORMALIZE: 'maybe' } }).catch((e: unknown) => e)).toBeInstanceOf(
+        EmbeddingConfigError,
+      );
+    });
   });
 
   it('returns unit vectors of the model dimension, the same on every call', async () => {
@@ -290,30 +389,51 @@ describe('embedding module with the generated test model', () => {
   });
 });
 
-describe('embedding module with a real model from ../shared/models', () => {
-  const reason = realModelDir
-    ? `using ${realModelDir}`
-    : 'skipped: no real model directory (a folder with config.json) under ../shared/models';
+describe(`embedding module with a real word-embedding model ${sharedReason(GLOVE_MODEL_DIR, 'models/glove-sif-50d')}`, () => {
+  let glove: Embedder;
+  beforeAll(async () => {
+    if (GLOVE_MODEL_DIR) glove = await createEmbedder({ env: { EMBEDDING_MODEL_DIR: GLOVE_MODEL_DIR } });
+  });
+  afterAll(async () => glove?.dispose());
 
-  it.skipIf(!realModelDir)(`ranks a physicist query to the Einstein persona (${reason})`, async () => {
-    const dir = realModelDir ?? '';
-    const hasQ8 = await stat(path.join(dir, 'onnx/model_quantized.onnx')).then(
-      () => true,
-      () => false,
-    );
-    const real = await createEmbedder({ env: { EMBEDDING_MODEL_DIR: dir, EMBEDDING_DTYPE: hasQ8 ? 'q8' : 'fp32' } });
+  it.skipIf(!GLOVE_MODEL_DIR)('takes mean pooling and no prompt from the directory alone (no EMBEDDING_* besides the directory)', () => {
+    expect(glove.model).toMatchObject({ id: 'glove-sif-50d', dimension: 50, dtype: 'q8', pooling: 'mean', normalize: true, queryPrefix: '', documentPrefix: '' });
+  });
+
+  it.skipIf(!GLOVE_MODEL_DIR)('ranks a physicist query to the Einstein persona, by the meaning of the whole text', async () => {
+    const texts = [
+      'Albert Einstein: a theoretical physicist who explains relativity through imagined scenarios.',
+      'A pastry chef who bakes croissants and French desserts.',
+      'A jazz drummer who plays swing and bebop in smoky clubs.',
+    ];
+    const query = 'a physicist fond of thought experiments';
+    const [einstein, chef, drummer] = await glove.embedDocuments(texts);
+    const q = await glove.embedQuery(query);
+    expect(dot(q, einstein ?? [])).toBeGreaterThan(dot(q, chef ?? []) + 0.05);
+    expect(dot(q, einstein ?? [])).toBeGreaterThan(dot(q, drummer ?? []) + 0.05);
+    // The reason is mean pooling: with CLS pooling this model's "sentence" vector is its first word's
+    // vector ("albert", "a", "a"), and the two texts starting with "a" tie with the query exactly.
+    const cls = await createEmbedder({ env: { EMBEDDING_MODEL_DIR: GLOVE_MODEL_DIR, EMBEDDING_POOLING: 'cls' } });
     try {
-      const [einstein, chef, drummer] = await real.embedDocuments([
-        'Albert Einstein: a theoretical physicist who explains relativity through imagined scenarios.',
-        'A pastry chef who bakes croissants and French desserts.',
-        'A jazz drummer who plays swing and bebop in smoky clubs.',
-      ]);
-      const query = await real.embedQuery('a physicist fond of thought experiments');
-      const einsteinScore = dot(query, einstein ?? []);
-      expect(einsteinScore).toBeGreaterThan(dot(query, chef ?? []));
-      expect(einsteinScore).toBeGreaterThan(dot(query, drummer ?? []));
+      const [, clsChef, clsDrummer] = await cls.embedDocuments(texts);
+      const [firstWord] = await cls.embedDocuments(['a']);
+      expect(maxDiff(clsChef ?? [], firstWord ?? [])).toBe(0);
+      expect(maxDiff(clsDrummer ?? [], firstWord ?? [])).toBe(0);
     } finally {
-      await real.dispose();
+      await cls.dispose();
     }
+  });
+
+  it.skipIf(!GLOVE_MODEL_DIR)('fails only the texts whose embedding is a zero vector (words it does not know), keeping the others', async () => {
+    const texts = ['a physicist who loves thought experiments', 'qwzxv blorftish zzyzzx', 'a chef who bakes bread'];
+    const error = await glove.embedDocuments(texts).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(UnembeddableTextError);
+    const { indices, vectors } = error as UnembeddableTextError;
+    expect(indices).toEqual([1]);
+    expect(vectors[1]).toBeUndefined();
+    expect(vectors[0]).toEqual((await glove.embedDocuments([texts[0]!]))[0]);
+    expect(vectors[2]).toEqual((await glove.embedDocuments([texts[2]!]))[0]);
+    expect(await glove.embedQuery('qwzxv blorftish').catch((e: unknown) => e)).toBeInstanceOf(UnembeddableTextError);
+    expect(await glove.embedQuery('   ').catch((e: unknown) => e)).toBeInstanceOf(UnembeddableTextError);
   });
 });

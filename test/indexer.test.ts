@@ -200,7 +200,17 @@ describe('indexer through the local runtime', () => {
     const physical = await ensurePersonaCollection(env.qdrant, env.collection, embedder.model);
     expect(physical).toBe(`${env.collection}-v1`);
     expect((await env.qdrant.getCollection(env.collection)).points_count).toBe(before.points_count);
-    // A different model is refused instead of being mixed in.
-    await expect(ensurePersonaCollection(env.qdrant, env.collection, { ...embedder.model, id: 'another/model' })).rejects.toThrow(/reindex/);
+    // The collection records how its vectors were made, pooling and prompts included.
+    expect((before.config as { metadata?: { embedding_model?: unknown } }).metadata?.embedding_model).toEqual({ ...embedder.model });
+    // A different model is refused instead of being mixed in; so is the same model pooled, normalised or prompted otherwise.
+    for (const other of [
+      { id: 'another/model' },
+      { pooling: 'mean' },
+      { normalize: false },
+      { queryPrefix: '' },
+      { documentPrefix: 'passage: ' },
+    ]) {
+      await expect(ensurePersonaCollection(env.qdrant, env.collection, { ...embedder.model, ...other }), JSON.stringify(other)).rejects.toThrow(/reindex/);
+    }
   });
 });

@@ -13,8 +13,13 @@
  * - EMBEDDING_ALLOW_REMOTE   "false" (or 0/no/off) forbids downloads from the Hugging Face hub
  * - EMBEDDING_DTYPE          "q8" (int8 weights, onnx/model_quantized.onnx; default) or "fp32"
  *                            (onnx/model.onnx)
- * - EMBEDDING_POOLING        "cls" (default, as bge) or "mean"
- * - EMBEDDING_QUERY_PREFIX   text put before queries (default: bge's retrieval instruction)
+ * - EMBEDDING_POOLING        "cls" or "mean"
+ * - EMBEDDING_NORMALIZE      "true" (unit vectors) or "false"
+ * - EMBEDDING_QUERY_PREFIX   text put before queries ("" for none)
+ * - EMBEDDING_DOCUMENT_PREFIX text put before documents ("" for none)
+ *   These four override what the model directory says about itself in its sentence-transformers
+ *   files (see modelConventions.ts); bge-small's conventions (CLS pooling, unit vectors, its
+ *   retrieval instruction before queries, nothing before documents) fill in what neither says.
  * - EMBEDDING_MAX_BATCH      texts per ONNX run in embedDocuments (default 32)
  * - EMBEDDING_THREADS        ONNX Runtime intra-op threads (default: ONNX Runtime's, one per core it
  *                            sees; Lambda shows 2 cores below 3,009 MB whatever CPU share it grants)
@@ -47,10 +52,14 @@ export interface EmbedderSettingsInput {
   allowRemote?: boolean;
   /** Env EMBEDDING_DTYPE (default q8). */
   dtype?: EmbeddingDtype;
-  /** Env EMBEDDING_POOLING (default cls). */
+  /** Env EMBEDDING_POOLING (default: the model directory's, else cls). */
   pooling?: EmbeddingPooling;
-  /** Env EMBEDDING_QUERY_PREFIX (default BGE_QUERY_PREFIX). */
+  /** Env EMBEDDING_NORMALIZE (default: the model directory's, else true). */
+  normalize?: boolean;
+  /** Env EMBEDDING_QUERY_PREFIX (default: the model directory's query prompt, else BGE_QUERY_PREFIX). */
   queryPrefix?: string;
+  /** Env EMBEDDING_DOCUMENT_PREFIX (default: the model directory's document prompt, else none). */
+  documentPrefix?: string;
   /** Texts per ONNX run in embedDocuments. Env EMBEDDING_MAX_BATCH (default 32). */
   maxBatchSize?: number;
   /** ONNX Runtime intra-op threads. Env EMBEDDING_THREADS (default: ONNX Runtime's choice). */
@@ -70,8 +79,11 @@ export interface EmbedderSettings {
   cacheDir: string | undefined;
   allowRemote: boolean;
   dtype: EmbeddingDtype;
-  pooling: EmbeddingPooling;
-  queryPrefix: string;
+  /** Explicit conventions (option or env); undefined ones come from the model directory or bge's defaults. */
+  pooling: EmbeddingPooling | undefined;
+  normalize: boolean | undefined;
+  queryPrefix: string | undefined;
+  documentPrefix: string | undefined;
   maxBatchSize: number;
   /** Intra-op threads, or undefined for ONNX Runtime's default. */
   threads: number | undefined;
@@ -86,6 +98,26 @@ export class EmbeddingModelUnavailableError extends Error {
   override readonly name = 'EmbeddingModelUnavailableError';
 }
 
+/**
+ * Texts whose embedding is unusable: a zero vector (with a word-level model, a text of only words
+ * it does not know) has no direction, so cosine similarity is undefined for it. Carries the vectors
+ * of the other texts of the call, so one bad text fails alone.
+ */
+export class UnembeddableTextError extends Error {
+  override readonly name = 'UnembeddableTextError';
+  constructor(
+    /** Input indices of the texts that could not be embedded. */
+    readonly indices: readonly number[],
+    /** One entry per input text: its vector, or undefined for the indices above. */
+    readonly vectors: ReadonlyArray<number[] | undefined>,
+  ) {
+    super(
+      `${indices.length} of ${vectors.length} text(s) (input ${indices.join(', ')}) have a zero embedding: ` +
+        'the model finds nothing it knows in them (with a word-level model, every word is unknown to it)',
+    );
+  }
+}
+
 const nonEmpty = (value: string | undefined): string | undefined =>
   value !== undefined && value.trim() !== '' ? value.trim() : undefined;
 
@@ -93,6 +125,13 @@ function oneOf<T extends string>(name: string, value: string | undefined, allowe
   if (value === undefined) return undefined;
   if ((allowed as readonly string[]).includes(value)) return value as T;
   throw new EmbeddingConfigError(`${name}=${value} is not one of: ${allowed.join(', ')}`);
+}
+
+function parseBoolean(name: string, value: string | undefined): boolean | undefined {
+  if (value === undefined) return undefined;
+  if (/^(true|1|yes|on)$/i.test(value)) return true;
+  if (/^(false|0|no|off)$/i.test(value)) return false;
+  throw new EmbeddingConfigError(`${name}=${value} is not one of: true, false`);
 }
 
 export function parseAllowRemote(value: string | undefined): boolean {
@@ -120,9 +159,11 @@ export function resolveEmbedderSettings(input: EmbedderSettingsInput = {}): Embe
     cacheDir: cacheDir === undefined ? undefined : path.resolve(cacheDir),
     allowRemote: input.allowRemote ?? parseAllowRemote(env.EMBEDDING_ALLOW_REMOTE),
     dtype: input.dtype ?? oneOf('EMBEDDING_DTYPE', nonEmpty(env.EMBEDDING_DTYPE), ['q8', 'fp32'] as const) ?? 'q8',
-    pooling: input.pooling ?? oneOf('EMBEDDING_POOLING', nonEmpty(env.EMBEDDING_POOLING), ['cls', 'mean'] as const) ?? 'cls',
-    // An empty EMBEDDING_QUERY_PREFIX is meaningful (no prefix), so it is not folded to undefined.
-    queryPrefix: input.queryPrefix ?? env.EMBEDDING_QUERY_PREFIX ?? BGE_QUERY_PREFIX,
+    pooling: input.pooling ?? oneOf('EMBEDDING_POOLING', nonEmpty(env.EMBEDDING_POOLING), ['cls', 'mean'] as const),
+    normalize: input.normalize ?? parseBoolean('EMBEDDING_NORMALIZE', nonEmpty(env.EMBEDDING_NORMALIZE)),
+    // An empty prefix variable is meaningful (no prefix), so it is not folded to undefined.
+    queryPrefix: input.queryPrefix ?? env.EMBEDDING_QUERY_PREFIX,
+    documentPrefix: input.documentPrefix ?? env.EMBEDDING_DOCUMENT_PREFIX,
     maxBatchSize,
     threads,
   };

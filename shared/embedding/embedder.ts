@@ -16,12 +16,14 @@ import {
   type EmbeddingPooling,
   type ModelLocation,
   EmbeddingModelUnavailableError,
+  UnembeddableTextError,
   locateModel,
   modelUnavailable,
   onnxFileFor,
   requiredModelFiles,
   resolveEmbedderSettings,
 } from './config';
+import { readDescribedConventions, resolveConventions, type ModelConventions } from './modelConventions';
 
 /** What the vectors are; the indexer stores it with the collection to notice a model change. */
 export interface EmbeddingModelInfo {
@@ -33,6 +35,12 @@ export interface EmbeddingModelInfo {
   readonly dimension: number;
   readonly dtype: EmbeddingDtype;
   readonly pooling: EmbeddingPooling;
+  /** Whether vectors are unit length. */
+  readonly normalize: boolean;
+  /** Put before every query; part of what the vectors mean, so recorded with the collection. */
+  readonly queryPrefix: string;
+  /** Put before every document. */
+  readonly documentPrefix: string;
 }
 
 /** Counters of the work done, for tests and metrics. */
@@ -61,11 +69,17 @@ export interface Embedder {
   readonly model: EmbeddingModelInfo;
   /** Live counters; compare before and after to count embedding work. */
   readonly stats: Readonly<EmbeddingStats>;
-  /** Query prefix in use (documents get none). */
+  /** Query prefix in use (model.queryPrefix). */
   readonly queryPrefix: string;
-  /** Unit vectors, one per text, in input order; at most maxBatchSize texts per ONNX run. */
+  /** Pooling, normalisation and prompts, with where each came from. */
+  readonly conventions: ModelConventions;
+  /**
+   * Vectors (unit vectors unless the model says otherwise) of the document prefix + each text, in
+   * input order; at most maxBatchSize texts per ONNX run. Throws UnembeddableTextError, with the
+   * other texts' vectors, when some texts have a zero embedding.
+   */
   embedDocuments(texts: readonly string[]): Promise<number[][]>;
-  /** Unit vector of the query prefix + text. */
+  /** Vector of the query prefix + text; UnembeddableTextError when it is a zero vector. */
   embedQuery(text: string): Promise<number[]>;
   /** Releases the ONNX session. */
   dispose(): Promise<void>;
@@ -144,21 +158,26 @@ function describe(error: unknown): string {
 }
 
 /**
- * The rows of a [rows, width] float32 matrix as L2-normalised plain arrays. The pipeline's own
+ * The rows of a [rows, width] float32 matrix as L2-normalised plain arrays (undefined for a row of
+ * zero or non-finite norm, which has no direction). The pipeline's own
  * `normalize` (Tensor.normalize) took about a tenth of the CPU time of embedding persona texts
  * with a small model, computing each element's index through a Proxy (bench/, `npm run bench`).
  * This repeats its float32 arithmetic step for step (the sum of squares rounded to float32 after
  * each addition, its `** (1 / 2)` rounded, each quotient rounded), so the vectors are bit-identical.
  */
-function unitRows(data: Float32Array, rows: number, width: number): number[][] {
-  const vectors: number[][] = [];
+function pooledRows(data: Float32Array, rows: number, width: number, normalize: boolean): Array<number[] | undefined> {
+  const vectors: Array<number[] | undefined> = [];
   for (let row = 0; row < rows; row++) {
     const offset = row * width;
     let sumOfSquares = 0;
     for (let i = 0; i < width; i++) sumOfSquares = Math.fround(sumOfSquares + data[offset + i]! ** 2);
     const norm = Math.fround(sumOfSquares ** (1 / 2));
+    if (!(norm > 0 && Number.isFinite(norm))) {
+      vectors.push(undefined);
+      continue;
+    }
     const vector = new Array<number>(width);
-    for (let i = 0; i < width; i++) vector[i] = Math.fround(data[offset + i]! / norm);
+    for (let i = 0; i < width; i++) vector[i] = normalize ? Math.fround(data[offset + i]! / norm) : data[offset + i]!;
     vectors.push(vector);
   }
   return vectors;
@@ -174,6 +193,10 @@ export async function createEmbedder(options: EmbedderOptions = {}): Promise<Emb
   env.allowRemoteModels = settings.allowRemote;
 
   const location = await locateModel(settings, env.cacheDir ?? '.cache');
+  // A hub model loaded straight from the hub has no sentence-transformers files in the cache (the
+  // pipeline fetches only what it runs): bge's conventions then, unless settings say otherwise.
+  const describedDir = location.kind === 'remote' ? undefined : location.dir;
+  const conventions = resolveConventions(settings, describedDir ? await readDescribedConventions(describedDir) : {}, describedDir);
   let id: string;
   let revision: Promise<string>;
   if (location.kind === 'dir') {
@@ -185,30 +208,30 @@ export async function createEmbedder(options: EmbedderOptions = {}): Promise<Emb
   }
   const [extractor, resolvedRevision] = await Promise.all([loadPipeline(transformers, settings, location), revision]);
 
-  const run = async (texts: string[]): Promise<number[][]> => {
-    // Normalised here, not by the pipeline (see unitRows).
-    const output = await extractor(texts, { pooling: settings.pooling, normalize: false });
+  const run = async (texts: string[]): Promise<{ width: number; vectors: Array<number[] | undefined> }> => {
+    // Normalised here, not by the pipeline (see pooledRows).
+    const output = await extractor(texts, { pooling: conventions.pooling, normalize: false });
     const [rows, width] = output.dims;
     const data = output.data;
     if (output.dims.length !== 2 || rows !== texts.length || width === undefined || !(data instanceof Float32Array)) {
       throw new Error(`unexpected embedding output: ${output.type} [${output.dims.join(', ')}] for ${texts.length} texts`);
     }
-    return unitRows(data, rows, width);
+    return { width, vectors: pooledRows(data, rows, width, conventions.normalize) };
   };
 
   // One warm-up run: fixes the dimension from the real output and moves the first-run cost to load time.
-  const [probe] = await run(['warm-up']);
-  const dimension = probe?.length ?? 0;
-  if (dimension === 0 || !probe?.every(Number.isFinite)) {
-    throw new Error(`embedding model ${id} produced no usable vector`);
-  }
+  const { width: dimension } = await run(['warm-up']);
+  if (dimension === 0) throw new Error(`embedding model ${id} produced vectors of no dimension`);
 
   const model: EmbeddingModelInfo = Object.freeze({
     id,
     revision: resolvedRevision,
     dimension,
     dtype: settings.dtype,
-    pooling: settings.pooling,
+    pooling: conventions.pooling,
+    normalize: conventions.normalize,
+    queryPrefix: conventions.queryPrefix,
+    documentPrefix: conventions.documentPrefix,
   });
   const stats: EmbeddingStats = { calls: 0, texts: 0, batches: 0 };
 
@@ -220,15 +243,18 @@ export async function createEmbedder(options: EmbedderOptions = {}): Promise<Emb
     const started = performance.now();
     // Batches of similar length waste less work on padding; results go back in input order.
     const order = texts.map((_, i) => i).sort((a, b) => (texts[a]?.length ?? 0) - (texts[b]?.length ?? 0));
-    const vectors = new Array<number[]>(texts.length);
+    const prefix = kind === 'query' ? conventions.queryPrefix : conventions.documentPrefix;
+    const vectors = new Array<number[] | undefined>(texts.length);
+    const unembeddable: number[] = [];
     let batches = 0;
     for (let start = 0; start < order.length; start += settings.maxBatchSize) {
       const indices = order.slice(start, start + settings.maxBatchSize);
-      const batch = await run(indices.map((i) => texts[i] ?? ''));
+      const batch = await run(indices.map((i) => prefix + (texts[i] ?? '')));
       batches++;
       indices.forEach((textIndex, row) => {
-        const vector = batch[row];
-        if (vector === undefined || vector.length !== dimension || !vector.every(Number.isFinite)) {
+        const vector = batch.vectors[row];
+        if (vector === undefined) unembeddable.push(textIndex);
+        else if (vector.length !== dimension || !vector.every(Number.isFinite)) {
           throw new Error(`embedding model ${id} produced an invalid vector for text ${textIndex}`);
         }
         vectors[textIndex] = vector;
@@ -238,16 +264,18 @@ export async function createEmbedder(options: EmbedderOptions = {}): Promise<Emb
     stats.texts += texts.length;
     stats.batches += batches;
     options.onEmbed?.({ kind, texts: texts.length, batches, durationMs: performance.now() - started });
-    return vectors;
+    if (unembeddable.length > 0) throw new UnembeddableTextError(unembeddable.sort((a, b) => a - b), vectors);
+    return vectors as number[][];
   };
 
   return {
     model,
     stats,
-    queryPrefix: settings.queryPrefix,
+    queryPrefix: conventions.queryPrefix,
+    conventions,
     embedDocuments: (texts) => embed('documents', texts),
     embedQuery: async (text) => {
-      const [vector] = await embed('query', [settings.queryPrefix + text]);
+      const [vector] = await embed('query', [text]);
       if (vector === undefined) throw new Error('no query vector');
       return vector;
     },

@@ -232,6 +232,7 @@ export const operations: Record<string, OperationSpec> = {
       '200': json('One page of ranked results.', schemaRef('SearchResults')),
       '400': problemSpec('validation-error with a pointer per invalid field (unknown field or trait, gte > lte, bounds, wrong type, unknown mode, a field the mode does not use), or malformed-json.'),
       ...bodyProblems(bodyLimits.single),
+      '422': problemSpec('query-not-embeddable: the embedding model finds nothing it knows in `query` (a zero vector ranks nothing); rephrase it.'),
       '503': searchUnavailable,
     },
   },

@@ -1,5 +1,6 @@
 import type { QdrantClient, Schemas } from '@qdrant/js-client-rest';
 import type { Embedder } from '../embedding';
+import { UnembeddableTextError } from '../embedding/config';
 import { ProblemError } from '../http/problem';
 import { itemsWithinBudget } from '../http/response';
 import type { PersonaRepository } from '../persona/personaRepository';
@@ -136,6 +137,17 @@ const emptyPage = (options: SimilarRequest): SearchResults => ({
   next_offset: null,
 });
 
+/** The query's vector; a query the model finds nothing in is the client's to rephrase (422), not a server error. */
+async function embedQuery(deps: SearchDeps, query: string): Promise<number[]> {
+  try {
+    return await deps.embedder.embedQuery(query);
+  } catch (error) {
+    if (!(error instanceof UnembeddableTextError)) throw error;
+    const detail = 'has no words the embedding model knows (its embedding is a zero vector, which ranks nothing); rephrase it with more common words';
+    throw new ProblemError(422, 'query-not-embeddable', `The query ${detail}.`, { errors: [{ pointer: '#/query', detail }] });
+  }
+}
+
 /**
  * POST /personas/search: ranks personas against the query text (embedded in the model's query
  * form), a target Big Five profile, or both fused. Before the first persona is indexed there is
@@ -143,7 +155,7 @@ const emptyPage = (options: SimilarRequest): SearchResults => ({
  */
 export async function searchPersonas(deps: SearchDeps, request: SearchRequest): Promise<SearchResults> {
   const references: References = {
-    ...(request.query !== undefined ? { [TEXT_VECTOR]: await deps.embedder.embedQuery(request.query) } : {}),
+    ...(request.query !== undefined ? { [TEXT_VECTOR]: await embedQuery(deps, request.query) } : {}),
     ...(request.traits !== undefined ? { [TRAITS_VECTOR]: traitsVector({ traits: request.traits }) } : {}),
   };
   return (await rankedPage(deps, request, references, qdrantFilter(request.filter))) ?? emptyPage(request);

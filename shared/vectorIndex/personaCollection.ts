@@ -2,12 +2,20 @@ import type { QdrantClient } from '@qdrant/js-client-rest';
 import { TRAIT_NAMES } from '../persona/schema';
 import { KEYWORD_SETTINGS } from './keywordVector';
 
-/** What produced a collection's `text` vectors; stored in the collection's metadata. */
+/**
+ * What produced a collection's `text` vectors; stored in the collection's metadata. The pooling and
+ * the prompts are part of it: the same weights pooled or prompted otherwise give other vectors, and
+ * queries must be embedded the way the documents were.
+ */
 export interface IndexedModel {
   id: string;
   revision: string;
   dimension: number;
   dtype: string;
+  pooling: string;
+  normalize: boolean;
+  queryPrefix: string;
+  documentPrefix: string;
 }
 
 export const TEXT_VECTOR = 'text';
@@ -25,19 +33,32 @@ export const PAYLOAD_INDEXES: ReadonlyArray<readonly [string, 'keyword' | 'float
   ...TRAIT_NAMES.map((trait) => [`traits.${trait}`, 'float'] as const),
 ];
 
+/** "id@revision (384 dims, q8, cls pooling, unit vectors, query prefix "...", no document prefix)". */
+export function describeIndexedModel(model: Partial<IndexedModel>): string {
+  const prefix = (value: string | undefined) => (value === undefined ? 'unknown' : value === '' ? 'none' : JSON.stringify(value));
+  const normalize = model.normalize === undefined ? 'normalisation unknown' : model.normalize ? 'unit vectors' : 'vectors not normalised';
+  return (
+    `${model.id}@${model.revision} (${model.dimension} dims, ${model.dtype}, ${model.pooling ?? 'unknown'} pooling, ${normalize}, ` +
+    `query prefix ${prefix(model.queryPrefix)}, document prefix ${prefix(model.documentPrefix)})`
+  );
+}
+
 export class EmbeddingModelMismatchError extends Error {
-  constructor(collection: string, indexed: IndexedModel | undefined, current: IndexedModel) {
+  constructor(collection: string, indexed: IndexedModel | undefined, current: Partial<IndexedModel>) {
     super(
-      `Collection '${collection}' holds vectors of ${indexed ? `${indexed.id}@${indexed.revision} (${indexed.dimension} dims)` : 'an unknown model'}, ` +
-        `but this function embeds with ${current.id}@${current.revision} (${current.dimension} dims). Vectors of two models are never mixed: ` +
-        'run `personas reindex` to build a collection for the new model, or configure the model the collection was built with.',
+      `Collection '${collection}' holds vectors of ${indexed ? describeIndexedModel(indexed) : 'an unknown model'}, ` +
+        `but this function embeds with ${describeIndexedModel(current)}. Vectors of two models, or of one model pooled or prompted ` +
+        'two ways, are never mixed: run `personas reindex` to build a collection for the new model, or configure the model (and ' +
+        'EMBEDDING_POOLING / EMBEDDING_QUERY_PREFIX / EMBEDDING_DOCUMENT_PREFIX / EMBEDDING_NORMALIZE) the collection was built with.',
     );
     this.name = 'EmbeddingModelMismatchError';
   }
 }
 
-export const sameModel = (a: IndexedModel | undefined, b: IndexedModel) =>
-  !!a && a.id === b.id && a.revision === b.revision && a.dimension === b.dimension && a.dtype === b.dtype;
+const MODEL_FIELDS = ['id', 'revision', 'dimension', 'dtype', 'pooling', 'normalize', 'queryPrefix', 'documentPrefix'] as const satisfies ReadonlyArray<keyof IndexedModel>;
+
+/** Every field must match; a collection recorded before pooling and prompts were recorded matches nothing. */
+export const sameModel = (a: IndexedModel | undefined, b: IndexedModel) => !!a && MODEL_FIELDS.every((field) => a[field] === b[field]);
 
 export const modelLabel = (model: IndexedModel) => `${model.id}@${model.revision}/${model.dtype}`;
 
@@ -82,7 +103,7 @@ export async function createPersonaCollection(client: QdrantClient, physicalName
       [TRAITS_VECTOR]: { size: TRAIT_NAMES.length, distance: 'Euclid' },
     },
     sparse_vectors: { [KEYWORDS_VECTOR]: { modifier: 'idf' } },
-    metadata: { embedding_model: { ...model }, keywords: { ...KEYWORD_SETTINGS }, created_at: new Date().toISOString() },
+    metadata: { embedding_model: Object.fromEntries(MODEL_FIELDS.map((field) => [field, model[field]])), keywords: { ...KEYWORD_SETTINGS }, created_at: new Date().toISOString() },
   });
   for (const [field, schema] of PAYLOAD_INDEXES) {
     await client.createPayloadIndex(physicalName, { field_name: field, field_schema: schema, wait: true });

@@ -1,4 +1,5 @@
 import type { QdrantClient } from '@qdrant/js-client-rest';
+import { UnembeddableTextError } from '../embedding/config';
 import type { Persona } from '../persona/schema';
 import { personaEmbeddingText } from '../persona/personaText';
 import { keywordDocumentVector } from './keywordVector';
@@ -94,8 +95,21 @@ export async function syncPersonaChanges(deps: SyncDeps, changes: readonly Perso
     const toEmbed = [...plans.entries()].filter((entry): entry is [string, UpsertPlan] => entry[1].action === 'embedded');
     if (toEmbed.length > 0) {
       try {
-        const vectors = await retry(() => deps.embedder.embedDocuments(toEmbed.map(([, plan]) => plan.text)));
-        toEmbed.forEach(([, plan], index) => (plan.vector = vectors[index]));
+        // A text with no usable embedding is not a blip: it is answered, not retried.
+        const embedded = await retry(() =>
+          deps.embedder.embedDocuments(toEmbed.map(([, plan]) => plan.text)).catch((error: unknown) => {
+            if (error instanceof UnembeddableTextError) return error;
+            throw error;
+          }),
+        );
+        const unembeddable = new Set(embedded instanceof UnembeddableTextError ? embedded.indices : []);
+        const vectors = embedded instanceof UnembeddableTextError ? embedded.vectors : embedded;
+        // Only the personas whose text has no usable embedding fail; the others sync.
+        toEmbed.forEach(([id, plan], index) => {
+          if (unembeddable.has(index)) {
+            fail([id], new Error(`persona ${id}: its text cannot be embedded (a zero vector: the model knows none of its words); change the text`));
+          } else plan.vector = vectors[index];
+        });
       } catch (error) {
         fail(toEmbed.map(([id]) => id), error as Error);
       }
