@@ -41,7 +41,7 @@ let proxy: QdrantProxy;
 let qdrant: QdrantClient;
 
 /** A small deterministic embedder (hashed words): the contract is about Qdrant, not the model. */
-const model: IndexedModel = { id: 'contract/hashed-words', revision: '1', dimension: 16, dtype: 'fp32' };
+const model: IndexedModel = { id: 'contract/hashed-words', revision: '1', dimension: 16, dtype: 'fp32', pooling: 'mean', normalize: true, queryPrefix: '', documentPrefix: '' };
 function embed(text: string): number[] {
   const vector = new Array<number>(model.dimension).fill(0);
   for (const word of text.toLowerCase().split(/\W+/).filter(Boolean)) {

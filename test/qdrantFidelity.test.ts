@@ -138,7 +138,7 @@ describe('aliases', () => {
   it('the product explains that 400 instead of treating it as "already created" (item 3)', async () => {
     // ensurePersonaCollection would create 'shop-v1' behind the alias 'shop'; here 'shop-v1' is an alias.
     await local.client.updateCollectionAliases({ actions: [{ create_alias: { collection_name: 'alias-b', alias_name: 'shop-v1' } }] });
-    const model = { id: 'test/model', revision: 'r1', dimension: 2, dtype: 'fp32' };
+    const model = { id: 'test/model', revision: 'r1', dimension: 2, dtype: 'fp32', pooling: 'cls', normalize: true, queryPrefix: '', documentPrefix: '' };
     await expect(ensurePersonaCollection(local.client, 'shop', model)).rejects.toThrow(
       "Cannot create the collection 'shop-v1' for 'shop': 'shop-v1' is an alias of 'alias-b'",
     );
