@@ -19,11 +19,17 @@ export async function useTestModel(): Promise<string> {
 
 /**
  * The whole local system for one test file: its own tables in the shared DynamoDB Local, its own
- * Qdrant server and collection, the API and the stream worker with the real indexer handler.
+ * Qdrant server and collection, the API and the stream worker with the real indexer handler. The
+ * embedding model is the generated test model unless `modelDir` names another (configured, as in
+ * production, by EMBEDDING_MODEL_DIR alone).
  */
-export async function startTestSystem(overrides: Partial<LocalSystemOptions> = {}) {
+export async function startTestSystem(overrides: Partial<LocalSystemOptions> = {}, { modelDir }: { modelDir?: string } = {}) {
   await useFreshTables('persona-sys');
-  await useTestModel();
+  if (modelDir === undefined) await useTestModel();
+  else {
+    process.env.EMBEDDING_MODEL_DIR = modelDir;
+    process.env.EMBEDDING_ALLOW_REMOTE = 'false';
+  }
   process.env.QDRANT_COLLECTION = `personas-${randomUUID().slice(0, 8)}`;
   const workDir = mkdtempSync(join(tmpdir(), 'persona-system-'));
   const system: LocalSystem = await startLocalSystem({
