@@ -71,7 +71,12 @@ type Values = Record<string, string | boolean | string[] | undefined>;
 function stageEnv(values: Values): NodeJS.ProcessEnv {
   const local = localEndpoints();
   // An empty DYNAMODB_ENDPOINT means "the real DynamoDB" to tableConfig().
-  return { ...process.env, DYNAMODB_ENDPOINT: values.aws ? '' : local.dynamodbEndpoint, QDRANT_URL: process.env.QDRANT_URL || local.qdrantUrl };
+  return {
+    ...process.env,
+    DYNAMODB_ENDPOINT: values.aws ? '' : local.dynamodbEndpoint,
+    QDRANT_URL: process.env.QDRANT_URL || local.qdrantUrl,
+    ...(local.qdrantApiKey ? { QDRANT_API_KEY: local.qdrantApiKey } : {}),
+  };
 }
 
 function apiTarget(values: Values, signal?: AbortSignal): ApiTarget {

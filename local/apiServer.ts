@@ -2,7 +2,10 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import { defaultRoute, matchRoute } from '../shared/routeMatching';
 import type { RouteDefinition } from '../shared/routes';
+import { ProblemError } from '../shared/http/problem';
+import { problemResponse } from '../shared/http/response';
 import { lambdaContext, requestUrl, toApiGatewayEvent } from './lambdaEvent';
+import { allowedHostsFromEnv, localRequestRejection } from './loopbackGuard';
 
 type LambdaHandler = (event: APIGatewayProxyEventV2, context: Context) => Promise<APIGatewayProxyStructuredResultV2>;
 
@@ -43,8 +46,15 @@ function writeResult(response: ServerResponse, result: APIGatewayProxyStructured
   response.end(body);
 }
 
-async function handle(request: IncomingMessage, response: ServerResponse, log: (line: string) => void): Promise<void> {
+async function handle(request: IncomingMessage, response: ServerResponse, log: (line: string) => void, allowedHosts: readonly string[]): Promise<void> {
   const started = performance.now();
+  const rejection = localRequestRejection(request, allowedHosts);
+  if (rejection) {
+    request.resume();
+    writeResult(response, problemResponse(new ProblemError(403, 'local-request-refused', rejection)));
+    log(`${request.method} ${request.url} -> 403 (${rejection})`);
+    return;
+  }
   const body = await readBody(request);
   if (body === 'too-large') {
     response.writeHead(413, { 'content-type': 'application/json' });
@@ -74,10 +84,11 @@ export interface ApiServer {
  * Serves the route table over HTTP: each request becomes the API Gateway v2 event that Lambda
  * receives and goes to the same handler module that the CDK stack deploys.
  */
-export async function startApiServer(options: { port: number; host?: string; log?: (line: string) => void }): Promise<ApiServer> {
+export async function startApiServer(options: { port: number; host?: string; log?: (line: string) => void; allowedHosts?: readonly string[] }): Promise<ApiServer> {
   const log = options.log ?? (() => undefined);
+  const allowedHosts = options.allowedHosts ?? allowedHostsFromEnv();
   const server = createServer((request, response) => {
-    handle(request, response, log).catch((error: unknown) => {
+    handle(request, response, log, allowedHosts).catch((error: unknown) => {
       log(`local API server error: ${(error as Error).stack ?? String(error)}`);
       if (!response.headersSent) response.writeHead(502, { 'content-type': 'application/json' });
       response.end(JSON.stringify({ message: 'Internal Server Error' }));

@@ -1,7 +1,8 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { mkdirSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { delimiter, dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { createConnection } from 'node:net';
 
 export interface DynamoDbLocal {
@@ -30,7 +31,18 @@ export function assertJavaAvailable(): void {
   if (version && Number(version) < 17) {
     throw new Error(`DynamoDB Local needs Java 17 or newer; \`java -version\` reports ${version}. Install Java 17+.`);
   }
+  // The loopback launcher runs as a Java source file, which needs the JDK's compiler module.
+  const modules = spawnSync('java', ['--list-modules'], { encoding: 'utf8' });
+  if (!modules.stdout?.includes('jdk.compiler')) {
+    throw new Error(
+      'DynamoDB Local is started through a small Java source launcher that needs a JDK, and this Java is a JRE ' +
+        '(no jdk.compiler module). Install a JDK, for example `apt-get install openjdk-17-jdk-headless` or `brew install openjdk@17`.',
+    );
+  }
 }
+
+/** Binds DynamoDB Local to one address; DynamoDB Local itself has no host option (see the file). */
+const LOOPBACK_LAUNCHER = fileURLToPath(new URL('./dynamodb/LoopbackDynamoDbLocal.java', import.meta.url));
 
 function waitForPort(port: number, timeoutMs: number, child: ChildProcess): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -52,18 +64,34 @@ function waitForPort(port: number, timeoutMs: number, child: ChildProcess): Prom
   });
 }
 
+/** Only this machine may reach DynamoDB Local: it accepts any credentials. */
+const LOOPBACK_HOST = '127.0.0.1';
+
 /**
- * Starts AWS's DynamoDB Local (with Streams) as a child process. In memory by default;
- * with `dataDir` the tables survive restarts.
+ * Starts AWS's DynamoDB Local (with Streams) as a child process, listening on 127.0.0.1 only and
+ * with telemetry off. In memory by default; with `dataDir` the tables survive restarts.
  */
 export async function startDynamoDbLocal(options: { port: number; dataDir?: string; quiet?: boolean }): Promise<DynamoDbLocal> {
   assertJavaAvailable();
   const jarDir = dynamoDbLocalJarDir();
   const storage = options.dataDir ? ['-sharedDb', '-dbPath', options.dataDir] : ['-inMemory', '-sharedDb'];
   if (options.dataDir) mkdirSync(options.dataDir, { recursive: true });
+  const classPath = [join(jarDir, 'DynamoDBLocal.jar'), join(jarDir, 'DynamoDBLocal_lib', '*')].join(delimiter);
   const child = spawn(
     'java',
-    ['-Xmx512m', `-Djava.library.path=${join(jarDir, 'DynamoDBLocal_lib')}`, '-jar', join(jarDir, 'DynamoDBLocal.jar'), '-port', String(options.port), ...storage],
+    [
+      '-Xmx512m',
+      `-Djava.library.path=${join(jarDir, 'DynamoDBLocal_lib')}`,
+      '-cp',
+      classPath,
+      LOOPBACK_LAUNCHER,
+      LOOPBACK_HOST,
+      '-port',
+      String(options.port),
+      ...storage,
+      // The local system needs no internet: DynamoDB Local would otherwise send usage telemetry to AWS.
+      '-disableTelemetry',
+    ],
     { cwd: jarDir, stdio: options.quiet ? 'ignore' : ['ignore', 'inherit', 'inherit'] },
   );
   await waitForPort(options.port, 30_000, child);

@@ -1,4 +1,13 @@
+import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+
+const readKeyFile = (file: string): string | undefined => {
+  try {
+    return readFileSync(file, 'utf8').trim() || undefined;
+  } catch {
+    return undefined;
+  }
+};
 
 /** Local runtime settings: every port and endpoint can be overridden by environment. */
 export function localRuntimeConfig(env: NodeJS.ProcessEnv = process.env, argv: readonly string[] = process.argv.slice(2)) {
@@ -18,6 +27,8 @@ export function localRuntimeConfig(env: NodeJS.ProcessEnv = process.env, argv: r
     dataDir,
     dynamodbDataDir: persist ? resolve(dataDir, 'dynamodb') : undefined,
     qdrantDataDir: persist ? resolve(dataDir, 'qdrant') : undefined,
+    /** Where `npm start` leaves the local Qdrant server's per-run API key (mode 0600) for the CLI. */
+    qdrantApiKeyFile: resolve(dataDir, 'qdrant-api-key'),
   };
 }
 
@@ -33,5 +44,7 @@ export function localEndpoints(env: NodeJS.ProcessEnv = process.env) {
     apiUrl: `http://localhost:${config.apiPort}`,
     dynamodbEndpoint: config.dynamodbEndpoint ?? `http://127.0.0.1:${config.dynamodbPort}`,
     qdrantUrl: config.qdrantUrl ?? `http://127.0.0.1:${config.qdrantPort}`,
+    /** QDRANT_API_KEY, else (for the local Qdrant server) the key the running `npm start` generated. */
+    qdrantApiKey: env.QDRANT_API_KEY || (config.qdrantUrl ? undefined : readKeyFile(config.qdrantApiKeyFile)),
   };
 }

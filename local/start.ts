@@ -1,3 +1,4 @@
+import { chmodSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { generateTestModel } from '../lib/generatedModels/testModel';
 import { describeConventions, getEmbedder } from '../shared/embedding';
@@ -50,12 +51,20 @@ async function main(): Promise<void> {
     log,
   });
 
+  if (system.qdrant && system.qdrantApiKey) {
+    // The CLI (another process of this user) reads the per-run key from here; nobody else can.
+    mkdirSync(config.dataDir, { recursive: true });
+    writeFileSync(config.qdrantApiKeyFile, `${system.qdrantApiKey}\n`, { mode: 0o600 });
+    chmodSync(config.qdrantApiKeyFile, 0o600);
+  }
+
   let stopping = false;
   const stop = async (code: number) => {
     if (stopping) return;
     stopping = true;
     log('stopping…');
     await system.stop();
+    if (system.qdrant) rmSync(config.qdrantApiKeyFile, { force: true });
     process.exit(code);
   };
   process.on('SIGINT', () => void stop(0));
@@ -68,7 +77,7 @@ async function main(): Promise<void> {
   });
 
   log(`DynamoDB ${config.dynamodbEndpoint ? 'at' : 'Local on'} ${system.dynamodbEndpoint}${config.persist ? ` (data in ${config.dataDir})` : ' (in memory; `npm start -- --persist` keeps data)'}`);
-  log(`Qdrant ${config.qdrantUrl ? 'at' : '(local server) on'} ${system.qdrantUrl}`);
+  log(`Qdrant ${config.qdrantUrl ? 'at' : '(local server) on'} ${system.qdrantUrl}${system.qdrant ? ` (API key for this run in ${config.qdrantApiKeyFile})` : ''}`);
   log(`indexer failures go to ${join(config.dataDir, 'indexer-failures.jsonl')}`);
   log(`API on ${system.apiUrl}  (try: curl ${system.apiUrl}/personas)`);
   log('press Ctrl-C to stop');

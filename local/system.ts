@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { createDynamoDbClient } from '../shared/aws/dynamodb';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -39,6 +40,8 @@ export interface LocalSystem {
   apiUrl: string;
   dynamodbEndpoint: string;
   qdrantUrl: string;
+  /** The key the local Qdrant server requires (generated per start), or the given QDRANT_API_KEY. */
+  qdrantApiKey: string | undefined;
   api: ApiServer;
   streamWorker: StreamWorker;
   qdrant: { url: string; port: number; close(): Promise<void> } | undefined;
@@ -73,12 +76,21 @@ export async function startLocalSystem(options: LocalSystemOptions): Promise<Loc
     client.destroy();
 
     let qdrant: LocalSystem['qdrant'];
+    let qdrantApiKey = process.env.QDRANT_API_KEY || undefined;
     if (!options.qdrantUrl) {
-      qdrant = await startQdrantServer({ port: options.qdrantPort ?? 6333, ...(options.qdrantDataDir ? { dataDir: options.qdrantDataDir } : {}) });
+      // A new key every run: only processes of this user (which can read it) reach the local index.
+      qdrantApiKey = randomBytes(32).toString('base64url');
+      qdrant = await startQdrantServer({
+        port: options.qdrantPort ?? 6333,
+        apiKey: qdrantApiKey,
+        ...(options.qdrantDataDir ? { dataDir: options.qdrantDataDir } : {}),
+      });
       stops.push(() => qdrant!.close());
     }
     const qdrantUrl = options.qdrantUrl ?? qdrant!.url;
     process.env.QDRANT_URL = qdrantUrl;
+    if (qdrantApiKey) process.env.QDRANT_API_KEY = qdrantApiKey;
+    else delete process.env.QDRANT_API_KEY;
 
     // The console's and /docs' scripts, built as the stack builds them for the webAsset function.
     process.env[WEB_ASSETS_DIR_VARIABLE] ??= mkdtempSync(join(tmpdir(), 'persona-web-assets-'));
@@ -106,7 +118,7 @@ export async function startLocalSystem(options: LocalSystemOptions): Promise<Loc
     });
     stops.push(() => streamWorker.stop());
 
-    return { apiUrl: api.url, dynamodbEndpoint, qdrantUrl, api, streamWorker, qdrant, dynamodb, stop };
+    return { apiUrl: api.url, dynamodbEndpoint, qdrantUrl, qdrantApiKey, api, streamWorker, qdrant, dynamodb, stop };
   } catch (error) {
     await stop();
     throw error;

@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -72,9 +72,11 @@ describe('local runtime (npm start)', () => {
     expect(created.status).toBe(201);
     const { id } = (await created.json()) as { id: string };
     // The indexer mirrors it into the local Qdrant on QDRANT_PORT.
+    // With the key this run generated (npm start leaves it in the data directory for the CLI).
+    const firstKey = readFileSync(join(dataDir, 'qdrant-api-key'), 'utf8').trim();
     let indexed = false;
     for (let attempt = 0; attempt < 50 && !indexed; attempt++) {
-      const response = await fetch(`http://127.0.0.1:${qdrantPort}/collections/personas/points/${id}`);
+      const response = await fetch(`http://127.0.0.1:${qdrantPort}/collections/personas/points/${id}`, { headers: { 'api-key': firstKey } });
       indexed = response.status === 200;
       if (!indexed) await new Promise((resolve) => setTimeout(resolve, 100));
     }
@@ -83,7 +85,10 @@ describe('local runtime (npm start)', () => {
 
     const second = await start();
     expect((await fetch(`http://localhost:${apiPort}/personas/${id}`)).status).toBe(200);
-    expect((await fetch(`http://127.0.0.1:${qdrantPort}/collections/personas/points/${id}`)).status).toBe(200);
+    const secondKey = readFileSync(join(dataDir, 'qdrant-api-key'), 'utf8').trim();
+    expect(secondKey).not.toBe(firstKey);
+    expect((await fetch(`http://127.0.0.1:${qdrantPort}/collections/personas/points/${id}`, { headers: { 'api-key': firstKey } })).status).toBe(401);
+    expect((await fetch(`http://127.0.0.1:${qdrantPort}/collections/personas/points/${id}`, { headers: { 'api-key': secondKey } })).status).toBe(200);
     await stop(second.child);
   }, 180_000);
 });

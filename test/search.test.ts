@@ -367,7 +367,7 @@ describe('POST /personas/search', () => {
     const results = await searchPersonas(
       {
         repository: repository(),
-        qdrant: createQdrantClient({ url: env.system.qdrantUrl, apiKey: undefined }),
+        qdrant: createQdrantClient({ url: env.system.qdrantUrl, apiKey: env.system.qdrantApiKey }),
         collection: 'personas-never-created',
         embedder: await getEmbedder(),
       },

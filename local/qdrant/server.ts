@@ -6,6 +6,8 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { checkApiKey, readJsonBody, sendError, sendJson, sendResult, sendText } from './http';
+import { allowedHostsFromEnv, localRequestRejection } from '../loopbackGuard';
+import { QdrantError } from './errors';
 import { routes, type Route } from './routes';
 import { Storage } from './storage';
 
@@ -18,6 +20,8 @@ export interface QdrantServerOptions {
   dataDir?: string;
   /** When set, requests must carry it in `api-key` (or `Authorization: Bearer`). */
   apiKey?: string;
+  /** Host names accepted besides loopback ones (see local/loopbackGuard.ts); LOCAL_ALLOWED_HOSTS by default. */
+  allowedHosts?: readonly string[];
 }
 
 export interface QdrantServer {
@@ -56,9 +60,15 @@ function matchRoute(method: string, path: string) {
   return { pathMatched };
 }
 
-async function handle(storage: Storage, apiKey: string | undefined, request: IncomingMessage, response: ServerResponse) {
+async function handle(storage: Storage, apiKey: string | undefined, allowedHosts: readonly string[], request: IncomingMessage, response: ServerResponse) {
   const startedAt = performance.now();
   const url = new URL(request.url ?? '/', 'http://localhost');
+  const refused = localRequestRejection(request, allowedHosts);
+  if (refused) {
+    request.resume();
+    sendError(response, new QdrantError(403, refused), startedAt);
+    return;
+  }
   const rejection = checkApiKey(request, url.pathname, apiKey);
   if (rejection) {
     request.resume();
@@ -86,8 +96,9 @@ async function handle(storage: Storage, apiKey: string | undefined, request: Inc
 export async function startQdrantServer(options: QdrantServerOptions = {}): Promise<QdrantServer> {
   const host = options.host ?? '127.0.0.1';
   const storage = await Storage.open(options.dataDir);
+  const allowedHosts = options.allowedHosts ?? allowedHostsFromEnv();
   const server = createServer((request, response) => {
-    void handle(storage, options.apiKey, request, response);
+    void handle(storage, options.apiKey, allowedHosts, request, response);
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

@@ -43,7 +43,7 @@ export async function startTestSystem(overrides: Partial<LocalSystemOptions> = {
     system,
     workDir,
     api: apiClient(system.apiUrl),
-    qdrant: createQdrantClient({ url: system.qdrantUrl, apiKey: undefined }),
+    qdrant: createQdrantClient({ url: system.qdrantUrl, apiKey: system.qdrantApiKey }),
     collection: process.env.QDRANT_COLLECTION,
   };
 }
