@@ -16,6 +16,7 @@ import { LogLevel, OutputFormat, type BundlingOptions, type ICommandHooks } from
 import {
   DEFAULT_MODEL_ID,
   DEFAULT_REVISION,
+  FETCHED_MODELS_DIR,
   TEST_MODEL_HINT_DIR,
   cachedModelDir,
   onnxFileFor,
@@ -109,10 +110,12 @@ export interface ResolvedModel {
   /** Absolute model directory in the transformers.js layout. */
   readonly dir: string;
   /** Where it came from, for the synth-time message. */
-  readonly source: 'config' | 'EMBEDDING_MODEL_DIR' | 'transformers-cache' | 'test-model';
+  readonly source: 'config' | 'EMBEDDING_MODEL_DIR' | 'transformers-cache' | 'model:fetch' | 'test-model';
   /** A label for the model (EMBEDDING_MODEL_ID in Lambda): hub id, config `_name_or_path` or folder name. */
   readonly id: string;
   readonly dtype: EmbeddingDtype;
+  /** A model the project generates (test model, benchmark models): wiring only, its vectors mean nothing. */
+  readonly generated: boolean;
 }
 
 /**
@@ -121,9 +124,11 @@ export interface ResolvedModel {
  * 2. the `EMBEDDING_MODEL_DIR` environment variable at synth time;
  * 3. `EMBEDDING_MODEL_ID` (default BAAI/bge-small-en-v1.5) in the transformers.js file cache
  *    (`EMBEDDING_CACHE_DIR`, else node_modules/@huggingface/transformers/.cache), when complete;
- * 4. dev only: the generated test model (.cache/models/persona-test-model), with a synth warning.
+ * 4. the same model where `npm run model:fetch` puts it (.cache/models/<model id>);
+ * 5. dev only: the generated test model (.cache/models/persona-test-model), with a synth warning.
  * Otherwise synth fails: functions never download a model at cold start.
- * The directory must hold the files shared/embedding/config.ts requires for the dtype.
+ * The directory must hold the files shared/embedding/config.ts requires for the dtype. Stage prod
+ * refuses a generated model (the test model, benchmark models) whichever way it came.
  */
 export function resolveEmbeddingModel(config: StageConfig, env: NodeJS.ProcessEnv = process.env): ResolvedModel {
   const dtype = config.embedding.dtype;
@@ -133,7 +138,15 @@ export function resolveEmbeddingModel(config: StageConfig, env: NodeJS.ProcessEn
     if (missing.length > 0) {
       throw new Error(`Embedding model directory ${absolute} (from ${source}) lacks ${missing.join(', ')} for dtype ${dtype}`);
     }
-    return { dir: absolute, source, dtype, id: env.EMBEDDING_MODEL_ID || id || modelLabel(absolute) };
+    const generated = generatedModelNote(absolute);
+    if (generated !== undefined && config.stage === 'prod') {
+      throw new Error(
+        `Stage prod refuses the embedding model in ${absolute} (from ${source}): it is a model this project generates ` +
+          `(${generated}), whose vectors mean nothing. Run \`npm run model:fetch\` (BAAI/bge-small-en-v1.5) and synth again, ` +
+          'or set EMBEDDING_MODEL_DIR to a real model.',
+      );
+    }
+    return { dir: absolute, source, dtype, id: env.EMBEDDING_MODEL_ID || id || modelLabel(absolute), generated: generated !== undefined };
   };
   if (config.embedding.modelDir) return resolve(config.embedding.modelDir, 'config');
   if (env.EMBEDDING_MODEL_DIR) return resolve(env.EMBEDDING_MODEL_DIR, 'EMBEDDING_MODEL_DIR');
@@ -141,14 +154,33 @@ export function resolveEmbeddingModel(config: StageConfig, env: NodeJS.ProcessEn
   const cacheDir = env.EMBEDDING_CACHE_DIR || path.join(findPackageDir('@huggingface/transformers', PROJECT_ROOT), '.cache');
   const cached = cachedModelDir(path.resolve(PROJECT_ROOT, cacheDir), modelId, env.EMBEDDING_MODEL_REVISION || DEFAULT_REVISION);
   if (requiredModelFiles(dtype).every((file) => existsSync(path.join(cached, file)))) return resolve(cached, 'transformers-cache', modelId);
+  const fetched = cachedModelDir(path.join(PROJECT_ROOT, FETCHED_MODELS_DIR), modelId, env.EMBEDDING_MODEL_REVISION || DEFAULT_REVISION);
+  if (requiredModelFiles(dtype).every((file) => existsSync(path.join(fetched, file)))) return resolve(fetched, 'model:fetch', modelId);
   const testModel = path.join(PROJECT_ROOT, TEST_MODEL_HINT_DIR);
   if (config.stage === 'dev' && existsSync(path.join(testModel, 'config.json'))) return resolve(testModel, 'test-model');
   throw new Error(
     `No embedding model for stage ${config.stage}: set EMBEDDING_MODEL_DIR (or -c embeddingModelDir=...) to a model directory ` +
-      `with ${requiredModelFiles(dtype).join(', ')}, or put ${modelId} into the transformers.js cache (${cached})` +
+      `with ${requiredModelFiles(dtype).join(', ')}, or run \`npm run model:fetch${modelId === DEFAULT_MODEL_ID ? '' : ` -- ${modelId}`}\` (it writes ${fetched})` +
       (config.stage === 'dev' ? ', or run `npm run model:test` to bundle the small generated test model. ' : '. ') +
       'Lambda functions never download a model at cold start.',
   );
+}
+
+const readConfig = (dir: string): Record<string, unknown> | undefined => {
+  try {
+    return JSON.parse(readFileSync(path.join(dir, 'config.json'), 'utf8')) as Record<string, unknown>;
+  } catch {
+    // An unreadable config.json is reported by the embedder at run time.
+    return undefined;
+  }
+};
+
+/** What config.json says of a model the project generated (lib/generatedModels), else undefined. */
+function generatedModelNote(dir: string): string | undefined {
+  const config = readConfig(dir);
+  const marker = (config?.persona_test_model ?? config?.persona_db_generated_model) as { generator?: unknown } | undefined;
+  if (marker !== undefined) return `config.json names its generator, ${String(marker.generator ?? 'lib/generatedModels')}`;
+  return undefined;
 }
 
 /** `_name_or_path` from the model's config.json, else the folder name. */

@@ -339,10 +339,10 @@ export class PersonaDbStack extends Stack {
   private embeddingModel(): ResolvedModel {
     if (!this.model) {
       this.model = resolveEmbeddingModel(this.config);
-      if (this.model.source === 'test-model') {
+      if (this.model.generated) {
         Annotations.of(this).addWarningV2(
           'persona-db:embedding-test-model',
-          `Embedding functions bundle the generated test model (${this.model.dir}): fine for tests and wiring, useless for real search. Set EMBEDDING_MODEL_DIR to a real model before deploying.`,
+          `Embedding functions bundle the generated test model (${this.model.dir}): fine for tests and wiring, useless for real search. Run \`npm run model:fetch\` (or set EMBEDDING_MODEL_DIR to a real model) before deploying; stage prod refuses it.`,
         );
       }
     }

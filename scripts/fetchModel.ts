@@ -27,10 +27,7 @@ import path from 'node:path';
 import { pipeline as streamPipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
 
-import { cachedModelDir, DEFAULT_MODEL_ID, DEFAULT_REVISION, requiredModelFiles, type EmbeddingDtype } from '../shared/embedding/config';
-
-/** Where fetched models go, relative to the project root; infra/bundling.ts looks here too. */
-export const FETCHED_MODELS_DIR = '.cache/models';
+import { cachedModelDir, DEFAULT_MODEL_ID, DEFAULT_REVISION, FETCHED_MODELS_DIR, requiredModelFiles, type EmbeddingDtype } from '../shared/embedding/config';
 /** Files the embedder reads when present: sentence-transformers conventions and the tokenizer's special tokens. */
 const OPTIONAL_FILES = ['special_tokens_map.json', 'modules.json', 'config_sentence_transformers.json'];
 

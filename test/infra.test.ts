@@ -19,11 +19,11 @@ import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import type { IConstruct } from 'constructs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ML_PACKAGES, PROJECT_ROOT } from '../infra/bundling';
+import { ML_PACKAGES, PROJECT_ROOT, resolveEmbeddingModel } from '../infra/bundling';
 import { addNagChecks } from '../infra/nag';
 import { INDEXER_LOGICAL_ID, PersonaDbStack, RECONCILER_ENTRY, RECONCILER_LOGICAL_ID, RECONCILER_SERVICE } from '../infra/personaDbStack';
 import { buildStageConfig, stackName, stageConfigFromContext, stageDefaults, type Stage, type StageConfig } from '../infra/stageConfig';
-import { TEST_MODEL_HINT_DIR } from '../shared/embedding/config';
+import { FETCHED_MODELS_DIR, TEST_MODEL_HINT_DIR } from '../shared/embedding/config';
 import { indexerEntry, routeMethods, routes, type RouteDefinition } from '../shared/routes';
 import { indexerStreamSettings } from '../shared/streamSettings';
 
@@ -55,7 +55,13 @@ const tempRoot = mkdtempSync(path.join(tmpdir(), 'persona-infra-test-'));
 function testModelDir(): string {
   const generated = path.join(PROJECT_ROOT, TEST_MODEL_HINT_DIR);
   if (existsSync(path.join(generated, 'config.json'))) return generated;
+  return standInModelDir();
+}
+
+/** A stand-in for a real model (prod refuses the generated one): the files the stack checks for. */
+function standInModelDir(): string {
   const dir = path.join(tempRoot, 'stand-in-model');
+  if (existsSync(path.join(dir, 'config.json'))) return dir;
   mkdirSync(path.join(dir, 'onnx'), { recursive: true });
   writeFileSync(path.join(dir, 'config.json'), JSON.stringify({ _name_or_path: 'stand-in', hidden_size: 8 }));
   writeFileSync(path.join(dir, 'tokenizer.json'), '{}');
@@ -81,7 +87,7 @@ function synthesize(stage: Stage, options: { routes?: readonly RouteDefinition[]
   const cdkJson = JSON.parse(readFileSync(path.join(PROJECT_ROOT, 'cdk.json'), 'utf8')) as { context: Record<string, unknown> };
   const app = new App({ outdir, context: { ...cdkJson.context, stage, ...options.context } });
   addNagChecks(app); // as infra/app.ts: an unacknowledged finding makes synth throw
-  const config = options.config ?? buildStageConfig(stage, { embeddingModelDir: testModelDir() });
+  const config = options.config ?? buildStageConfig(stage, { embeddingModelDir: stage === 'prod' ? standInModelDir() : testModelDir() });
   const routeTable = options.routes ?? routes;
   const stack = new PersonaDbStack(app, stackName(stage), { config, routes: routeTable });
   app.synth();
@@ -705,6 +711,48 @@ describe.each(['dev', 'prod'] as const)('%s stack', (stage) => {
   });
 });
 
+// ---- which model is bundled --------------------------------------------------------------------
+
+describe('embedding model for the bundle', () => {
+  const testModel = path.join(PROJECT_ROOT, TEST_MODEL_HINT_DIR);
+  it('prod refuses the generated test model however it is passed (-c embeddingModelDir, EMBEDDING_MODEL_DIR, the transformers.js cache)', () => {
+    expect(existsSync(path.join(testModel, 'config.json')), 'the global setup generates the test model').toBe(true);
+    const refusal = /Stage prod refuses the embedding model .* it is a model this project generates .*npm run model:fetch/;
+    expect(() => resolveEmbeddingModel(buildStageConfig('prod', { embeddingModelDir: testModel }), {})).toThrow(refusal);
+    expect(() => resolveEmbeddingModel(buildStageConfig('prod'), { EMBEDDING_MODEL_DIR: testModel })).toThrow(refusal);
+    const cacheDir = path.join(tempRoot, 'cache-org');
+    mkdirSync(path.join(cacheDir, 'some-org'), { recursive: true });
+    execFileSync('cp', ['-R', testModel, path.join(cacheDir, 'some-org', 'renamed-model')]);
+    expect(() => resolveEmbeddingModel(buildStageConfig('prod'), { EMBEDDING_MODEL_ID: 'some-org/renamed-model', EMBEDDING_CACHE_DIR: cacheDir })).toThrow(refusal);
+    // Without any model prod fails and says how to get one.
+    expect(() => resolveEmbeddingModel(buildStageConfig('prod'), { EMBEDDING_MODEL_ID: 'nobody/nothing', EMBEDDING_CACHE_DIR: path.join(tempRoot, 'empty') })).toThrow(
+      /No embedding model for stage prod: .*npm run model:fetch -- nobody\/nothing/,
+    );
+  });
+
+  it('dev takes the generated test model when nothing else is there, marked so the stack warns', () => {
+    const model = resolveEmbeddingModel(buildStageConfig('dev'), { EMBEDDING_MODEL_ID: 'nobody/nothing', EMBEDDING_CACHE_DIR: path.join(tempRoot, 'empty') });
+    expect(model).toMatchObject({ dir: testModel, source: 'test-model', generated: true });
+    expect(resolveEmbeddingModel(buildStageConfig('dev'), { EMBEDDING_MODEL_DIR: testModel })).toMatchObject({ source: 'EMBEDDING_MODEL_DIR', generated: true });
+    const warnings = Annotations.fromStack(synths.dev.stack).findWarning('*', Match.stringLikeRegexp('generated test model'));
+    expect(warnings.length).toBeGreaterThan(0);
+    expect(Annotations.fromStack(synths.prod.stack).findWarning('*', Match.stringLikeRegexp('generated test model'))).toEqual([]);
+  });
+
+  it('finds a model where `npm run model:fetch` puts it, without EMBEDDING_MODEL_DIR', () => {
+    const modelId = `persona-db-infra-test/fetched-${Math.random().toString(36).slice(2, 8)}`;
+    const fetched = path.join(PROJECT_ROOT, FETCHED_MODELS_DIR, modelId);
+    execFileSync('mkdir', ['-p', path.dirname(fetched)]);
+    execFileSync('cp', ['-R', standInModelDir(), fetched]);
+    try {
+      const model = resolveEmbeddingModel(buildStageConfig('prod'), { EMBEDDING_MODEL_ID: modelId, EMBEDDING_CACHE_DIR: path.join(tempRoot, 'empty') });
+      expect(model).toMatchObject({ dir: fetched, source: 'model:fetch', id: modelId, generated: false });
+    } finally {
+      rmSync(path.join(PROJECT_ROOT, FETCHED_MODELS_DIR, 'persona-db-infra-test'), { recursive: true, force: true });
+    }
+  });
+});
+
 // ---- variants --------------------------------------------------------------------------------
 
 describe('auth and secret variants', () => {
@@ -714,7 +762,7 @@ describe('auth and secret variants', () => {
       auth: 'jwt',
       jwt: { issuer: 'https://issuer.example.com/', audience: ['persona-api'] },
       qdrantSecretArn: arn,
-      embeddingModelDir: testModelDir(),
+      embeddingModelDir: standInModelDir(),
     });
     const synth = synthesize('prod', { config });
     synth.template.hasResourceProperties('AWS::ApiGatewayV2::Authorizer', {

@@ -32,6 +32,8 @@ export const DEFAULT_REVISION = 'main';
 /** The query instruction of the bge English v1.5 models' card, for short-query-to-passage retrieval. */
 export const BGE_QUERY_PREFIX = 'Represent this sentence for searching relevant passages: ';
 export const DEFAULT_MAX_BATCH_SIZE = 32;
+/** Where `npm run model:fetch` puts hub models (`<dir>/<model id>`), relative to the project root; synth looks there too. */
+export const FETCHED_MODELS_DIR = '.cache/models';
 /** Where `npm run model:test` writes the generated test model, relative to the project root. */
 export const TEST_MODEL_HINT_DIR = '.cache/models/persona-test-model';
 
