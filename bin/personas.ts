@@ -6,7 +6,8 @@ import { createWriteStream } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { createEmbedder, type EmbeddingDtype } from '../shared/embedding';
 import { TEST_MODEL_HINT_DIR } from '../shared/embedding/config';
-import { DEFAULT_API_URL, type ApiTarget } from '../shared/operations/personaApiClient';
+import { apiRequest, DEFAULT_API_URL, type ApiTarget } from '../shared/operations/personaApiClient';
+import { TRAIT_NAMES } from '../shared/persona/schema';
 import { localEndpoints } from '../local/localConfig';
 import { exportPersonas } from '../shared/operations/personaExport';
 import { PERSONA_FILE_FORMATS, type PersonaFileFormat } from '../shared/operations/personaFileRecords';
@@ -29,6 +30,8 @@ Commands:
   reconcile       Compare the table with the index (missing, stale, orphan, wrong-model points);
                   --repair fixes every difference.
   status          Counts in table and index, pending and failed changes, sync lag.
+  search [QUERY]  Search through POST /personas/search (or the neighbours of --similar ID) and print
+                  the ranked personas.
 
 Target (defaults reach \`npm start\`):
   --api-url URL          API for import/export (env PERSONAS_API_URL, default ${DEFAULT_API_URL}, or
@@ -51,6 +54,11 @@ export [--out FILE] [--from api|table]
 reindex [--model-dir DIR] [--dtype q8|fp32] [--model-id ID] [--revision REV] [--segments 4]
         [--grace-seconds N] [--keep-old]
 reconcile [--repair] [--segments 4]      exit code 3 when differences remain
+search [QUERY] [--mode hybrid|semantic|keyword|personality|blend] [--fusion rrf|dbsf] [--explain]
+       [--traits O,C,E,A,N] [--domain D,...] [--limit 10] [--similar ID]
+  Modes: hybrid (default with a query: meaning and keywords fused), semantic (meaning), keyword
+  (BM25: exact words, names), personality (default with --traits alone), blend (all three).
+  --explain prints each result's rank and score in every ranking of the mode.
 status [--failure-file $LOCAL_DATA_DIR/indexer-failures.jsonl (default .data/…)] [--queue-url SQS_URL]
 
 Common: --json (print the report as JSON), -h/--help.`;
@@ -329,8 +337,72 @@ function describeFailure(error: unknown): string {
   return `could not reach ${named}: ${code}${message.includes(code) ? '' : ` (${message})`}; is it running (npm start)?`;
 }
 
+interface SearchAnswer {
+  mode: string;
+  score_type: string;
+  items: Array<{ id: string; name: string; score: number; explain?: Record<string, { rank: number | null; score: number | null }> }>;
+}
+
+async function runSearch(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      ...common,
+      mode: { type: 'string' },
+      fusion: { type: 'string' },
+      explain: { type: 'boolean' },
+      traits: { type: 'string' },
+      domain: { type: 'string' },
+      limit: { type: 'string' },
+      similar: { type: 'string' },
+    },
+  });
+  if (values.help) return usage();
+  const query = positionals.join(' ').trim();
+  const traits = values.traits?.split(',').map(Number);
+  if (traits && (traits.length !== TRAIT_NAMES.length || traits.some((value) => !(value >= 0 && value <= 1)))) {
+    throw new UsageError(`--traits takes ${TRAIT_NAMES.length} numbers from 0 to 1 (${TRAIT_NAMES.join(',')}), got "${values.traits}"`);
+  }
+  const options = {
+    ...(values.mode ? { mode: values.mode } : {}),
+    ...(values.fusion ? { fusion: values.fusion } : {}),
+    ...(values.explain ? { explain: true } : {}),
+    limit: wholeNumber(values, 'limit', 10),
+  };
+  const filter = values.domain ? { domain: values.domain.split(',') } : undefined;
+  let answer: SearchAnswer;
+  if (values.similar) {
+    if (query || traits) throw new UsageError('--similar ranks the neighbours of a persona: give no query or --traits with it');
+    const parameters = new URLSearchParams(Object.entries({ ...options, ...(filter ? { domain: filter.domain.join(',') } : {}) }).map(([key, value]): [string, string] => [key, String(value)]));
+    answer = await apiRequest<SearchAnswer>(apiTarget(values), 'GET', `personas/${encodeURIComponent(values.similar)}/similar?${parameters}`);
+  } else {
+    if (!query && !traits) throw new UsageError('search takes a QUERY, --traits or both (with --mode blend)');
+    const body = {
+      ...options,
+      ...(query ? { query } : {}),
+      ...(traits ? { traits: Object.fromEntries(TRAIT_NAMES.map((name, i) => [name, traits[i]])) } : {}),
+      ...(filter ? { filter } : {}),
+    };
+    answer = await apiRequest<SearchAnswer>(apiTarget(values), 'POST', 'personas/search', { body });
+  }
+  if (values.json) {
+    console.log(JSON.stringify(answer, null, 2));
+    return 0;
+  }
+  console.log(`mode ${answer.mode}, score ${answer.score_type}`);
+  answer.items.forEach((item, index) => {
+    const explained = item.explain
+      ? `  (${Object.entries(item.explain).map(([ranking, at]) => `${ranking} ${at.rank === null ? '-' : `#${at.rank} ${at.score!.toFixed(4)}`}`).join(', ')})`
+      : '';
+    console.log(`${String(index + 1).padStart(3)}. ${item.score.toFixed(4)}  ${item.name}  ${item.id}${explained}`);
+  });
+  return 0;
+}
+
 const commands: Record<string, (args: string[]) => Promise<number>> = {
   import: runImport,
+  search: runSearch,
   export: runExport,
   reindex: runReindex,
   reconcile: runReconcile,

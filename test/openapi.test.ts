@@ -176,8 +176,10 @@ describe('the OpenAPI document', () => {
     expect(byName.get('limit')!.schema).toMatchObject({ type: 'integer', minimum: 1, maximum: searchLimits.maxLimit });
     expect(byName.get('domain')).toMatchObject({ in: 'query', style: 'form', explode: false, schema: { type: 'array' } });
     expect(byName.get('traits.neuroticism.lte')!.schema).toEqual({ type: 'number', minimum: 0, maximum: 1 });
-    expect(byName.get('mode')!.schema.enum).toEqual(['semantic', 'personality', 'blend']);
-    expect(parameters).toHaveLength(1 + 5 + 4 + 10);
+    expect(byName.get('mode')!.schema.enum).toEqual(['hybrid', 'semantic', 'keyword', 'personality', 'blend']);
+    expect(byName.get('fusion')!.schema).toMatchObject({ enum: ['rrf', 'dbsf'], default: 'rrf' });
+    expect(byName.get('explain')!.schema).toMatchObject({ type: 'boolean', default: false });
+    expect(parameters).toHaveLength(1 + 7 + 4 + 10);
   });
 
   it('has request examples that the API accepts', () => {

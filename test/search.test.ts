@@ -8,6 +8,7 @@ import { BLEND_CANDIDATES, searchPersonas } from '../shared/search/personaSearch
 import type { SearchFilter, SearchMode } from '../shared/search/searchRequest';
 import { parseSimilarQuery } from '../shared/search/similarQuery';
 import { searchResultsSchema, type SearchResults } from '../shared/search/searchResults';
+import { KEYWORD_SETTINGS, keywordTokens } from '../shared/vectorIndex/keywordVector';
 import { createQdrantClient } from '../shared/vectorIndex/qdrantConnection';
 import { einstein } from './support/apiClient';
 import { jazzDrummer, pastryChef } from './support/searchFixtures';
@@ -136,7 +137,41 @@ function matchesFilter(persona: Persona, filter: SearchFilter | undefined): bool
 interface Reference {
   text?: number[];
   traits?: number[];
+  /** Query weight of each keyword: 1 per distinct word of a query, the BM25 term weight for a stored persona. */
+  keywords?: Map<string, number>;
   excludeId?: string;
+}
+
+/** BM25's term-frequency part of each word of a text, as the keywords vector defines it (keywordVector.ts). */
+function bm25TermWeights(text: string): Map<string, number> {
+  const { k1, b, averageLength } = KEYWORD_SETTINGS;
+  const tokens = keywordTokens(text);
+  const counts = new Map<string, number>();
+  for (const token of tokens) counts.set(token, (counts.get(token) ?? 0) + 1);
+  const lengthFactor = 1 - b + (b * tokens.length) / averageLength;
+  return new Map([...counts].map(([term, tf]) => [term, (tf * (k1 + 1)) / (tf + k1 * lengthFactor)]));
+}
+
+const queryKeywords = (text: string) => new Map(keywordTokens(text).map((term) => [term, 1]));
+
+/**
+ * Keyword scores over every indexed persona: Σ idf(t) · query weight · term weight, with Qdrant's
+ * idf = ln((N − df + 0.5) / (df + 0.5) + 1) over the whole collection (query_context.rs); only
+ * personas sharing a word are candidates. Ties are ordered by id, as the index orders them.
+ */
+function keywordRanking(personas: Persona[], candidates: Persona[], query: Map<string, number>): Ranked[] {
+  const weights = new Map(personas.map((persona) => [persona.id, bm25TermWeights(personaEmbeddingText(persona))]));
+  const df = (term: string) => personas.filter((persona) => weights.get(persona.id)!.has(term)).length;
+  const idf = new Map([...query.keys()].map((term) => [term, Math.log((personas.length - df(term) + 0.5) / (df(term) + 0.5) + 1)]));
+  return candidates
+    .filter((persona) => [...query.keys()].some((term) => weights.get(persona.id)!.has(term)))
+    .map((persona) => {
+      const own = weights.get(persona.id)!;
+      let score = 0;
+      for (const [term, weight] of query) score += idf.get(term)! * weight * (own.get(term) ?? 0);
+      return { id: persona.id, score };
+    })
+    .sort((a, b) => b.score - a.score || (a.id < b.id ? -1 : 1));
 }
 
 /** Qdrant's RRF constant (`k` of `1 / (k + rank)`, rank from 0): 2, not the textbook 60. */
@@ -149,10 +184,12 @@ function bruteForce(personas: Persona[], vectors: Map<string, number[]>, mode: S
     candidates.map((persona) => ({ id: persona.id, score: cosine(reference.text!, vectors.get(persona.id)!) })).sort((a, b) => b.score - a.score);
   const personality = () =>
     candidates.map((persona) => ({ id: persona.id, score: euclid(reference.traits!, traitsOf(persona)) })).sort((a, b) => a.score - b.score);
+  const keyword = () => keywordRanking(personas, candidates, reference.keywords!);
   if (mode === 'semantic') return semantic();
   if (mode === 'personality') return personality();
+  if (mode === 'keyword') return keyword();
   const fused = new Map<string, number>();
-  for (const ranking of [semantic(), personality()]) {
+  for (const ranking of mode === 'hybrid' ? [semantic(), keyword()] : [semantic(), keyword(), personality()]) {
     ranking.slice(0, BLEND_CANDIDATES).forEach(({ id }, rank) => fused.set(id, (fused.get(id) ?? 0) + 1 / (QDRANT_RRF_K + rank)));
   }
   return [...fused.entries()].map(([id, score]) => ({ id, score })).sort((a, b) => b.score - a.score);
@@ -249,7 +286,7 @@ describe('POST /personas/search', () => {
     const byId = new Map(personas.map((persona) => [persona.id, persona]));
     const counts: number[] = [];
     for (const filter of FILTERS) {
-      const results = await search({ query: QUERY, limit: 100, ...(filter ? { filter } : {}) });
+      const results = await search({ mode: 'semantic', query: QUERY, limit: 100, ...(filter ? { filter } : {}) });
       const expected = bruteForce(personas, vectors, 'semantic', { text: queryVector }, filter);
       expectRanking(results.items, expected);
       counts.push(results.items.length);
@@ -293,15 +330,71 @@ describe('POST /personas/search', () => {
     expect(nearest.items[0]).toMatchObject({ id: idsByName.get(pastryChef.name), score: 0 });
   });
 
-  it('ranks blend results as reciprocal rank fusion (k = 2) of the semantic and the personality ranking', async () => {
+  it('ranks keyword results as BM25 with Qdrant\'s IDF over the collection, for every filter', async () => {
+    for (const filter of FILTERS) {
+      const results = await search({ mode: 'keyword', query: QUERY, limit: 100, ...(filter ? { filter } : {}) });
+      expect(results).toMatchObject({ mode: 'keyword', score_type: 'bm25' });
+      expectRanking(results.items, bruteForce(personas, vectors, 'keyword', { keywords: queryKeywords(QUERY) }, filter));
+      for (const item of results.items) expect(matchesFilter(personas.find((persona) => persona.id === item.id)!, filter)).toBe(true);
+    }
+    // A word only one persona has ranks it first, whatever the embedding thinks.
+    const rare = await search({ mode: 'keyword', query: 'nebula', limit: 5 });
+    expect(rare.items.map((item) => item.id)).toEqual([idsByName.get(cometHunter.name)]);
+  });
+
+  it('hybrid (the default with a query) fuses the semantic and keyword rankings; explain gives each hit its rank and score in both', async () => {
     const queryVector = await (await getEmbedder()).embedQuery(QUERY);
     for (const filter of FILTERS.slice(0, 4)) {
-      const results = await search({ mode: 'blend', query: QUERY, traits: einstein.traits, limit: 100, ...(filter ? { filter } : {}) });
+      const reference = { text: queryVector, keywords: queryKeywords(QUERY) };
+      const semantic = bruteForce(personas, vectors, 'semantic', reference, filter);
+      const keyword = bruteForce(personas, vectors, 'keyword', reference, filter);
+      for (const fusion of ['rrf', 'dbsf'] as const) {
+        const results = await search({ query: QUERY, limit: 100, explain: true, ...(fusion === 'dbsf' ? { fusion } : {}), ...(filter ? { filter } : {}) });
+        expect(results).toMatchObject({ mode: 'hybrid', score_type: fusion });
+        expect(results.items.length).toBe(new Set([...semantic, ...keyword].map((item) => item.id)).size);
+        for (const item of results.items) {
+          const { semantic: inSemantic, keyword: inKeyword } = item.explain!;
+          // Each explained rank holds the brute force's score at that rank (ties may swap ids).
+          expect(inSemantic!.score).toBeCloseTo(semantic[inSemantic!.rank! - 1]!.score, 4);
+          if (inKeyword!.rank === null) expect(keyword.some((entry) => entry.id === item.id)).toBe(false);
+          else expect(inKeyword!.score).toBeCloseTo(keyword[inKeyword!.rank - 1]!.score, 4);
+          if (fusion === 'rrf') {
+            // Qdrant's RRF: Σ 1 / (k + rank − 1) with k = 2 over the rankings that hold the point.
+            const expected = [inSemantic, inKeyword].reduce((sum, at) => sum + (at!.rank === null ? 0 : 1 / (QDRANT_RRF_K + at!.rank - 1)), 0);
+            expect(item.score).toBeCloseTo(expected, 6);
+          }
+        }
+        if (fusion === 'dbsf') {
+          // Qdrant's DBSF: each ranking's scores mapped by (score − (μ − 3σ)) / 6σ (sample σ), then summed.
+          const normalise = (ranking: Ranked[]) => {
+            if (ranking.length < 2) return new Map(ranking.map((item) => [item.id, 0.5]));
+            const mean = ranking.reduce((sum, item) => sum + item.score, 0) / ranking.length;
+            const sigma = Math.sqrt(ranking.reduce((sum, item) => sum + (item.score - mean) ** 2, 0) / (ranking.length - 1));
+            return new Map(ranking.map((item) => [item.id, (item.score - (mean - 3 * sigma)) / (6 * sigma)]));
+          };
+          const [a, b] = [normalise(semantic), normalise(keyword)];
+          const expected = [...new Set([...a.keys(), ...b.keys()])]
+            .map((id) => ({ id, score: (a.get(id) ?? 0) + (b.get(id) ?? 0) }))
+            .sort((x, y) => y.score - x.score);
+          expectRanking(results.items, expected);
+        }
+      }
+    }
+  });
+
+  it('ranks blend results as reciprocal rank fusion (k = 2) of the semantic, keyword and personality rankings', async () => {
+    const queryVector = await (await getEmbedder()).embedQuery(QUERY);
+    for (const filter of FILTERS.slice(0, 4)) {
+      const results = await search({ mode: 'blend', query: QUERY, traits: einstein.traits, limit: 100, explain: true, ...(filter ? { filter } : {}) });
       expect(results.score_type).toBe('rrf');
-      const expected = bruteForce(personas, vectors, 'blend', { text: queryVector, traits: traitsOf(einstein as Persona) }, filter);
-      expectRanking(results.items, expected);
-      // The persona first in both rankings gets the largest possible score, 2 × 1/2.
-      if (results.items[0]!.score === 1) expect(expected[0]!.score).toBe(1);
+      const reference = { text: queryVector, traits: traitsOf(einstein as Persona), keywords: queryKeywords(QUERY) };
+      const personality = bruteForce(personas, vectors, 'personality', reference, filter);
+      for (const item of results.items) {
+        const ranks = [item.explain!.semantic!, item.explain!.keyword!, item.explain!.personality!];
+        expect(item.explain!.personality!.score).toBeCloseTo(personality[item.explain!.personality!.rank! - 1]!.score, 4);
+        expect(item.score).toBeCloseTo(ranks.reduce((sum, at) => sum + (at.rank === null ? 0 : 1 / (QDRANT_RRF_K + at.rank - 1)), 0), 6);
+      }
+      expect(results.items.map((item) => item.score)).toEqual([...results.items.map((item) => item.score)].sort((a, b) => b - a));
     }
   });
 
@@ -309,7 +402,7 @@ describe('POST /personas/search', () => {
     const queryVector = await (await getEmbedder()).embedQuery(QUERY);
     const semantic = bruteForce(personas, vectors, 'semantic', { text: queryVector });
     const threshold = semantic[9]!.score - TOLERANCE / 10;
-    const results = await search({ query: QUERY, limit: 100, score_threshold: threshold });
+    const results = await search({ mode: 'semantic', query: QUERY, limit: 100, score_threshold: threshold });
     expectRanking(results.items, semantic.filter((item) => item.score > threshold));
 
     const distances = bruteForce(personas, vectors, 'personality', { traits: traitsOf(jazzDrummer) });
@@ -371,7 +464,7 @@ describe('POST /personas/search', () => {
         collection: 'personas-never-created',
         embedder: await getEmbedder(),
       },
-      { query: QUERY, mode: 'semantic', limit: 10, offset: 0, hydrate: false },
+      { query: QUERY, mode: 'semantic', fusion: 'rrf', explain: false, limit: 10, offset: 0, hydrate: false },
     );
     expect(results).toEqual({ mode: 'semantic', score_type: 'cosine_similarity', items: [], limit: 10, offset: 0, next_offset: null });
   });
@@ -380,7 +473,7 @@ describe('POST /personas/search', () => {
     const unreachable = createQdrantClient({ url: 'http://127.0.0.1:9', apiKey: undefined });
     const search = searchPersonas(
       { repository: repository(), qdrant: unreachable, collection: env.collection, embedder: await getEmbedder() },
-      { query: QUERY, mode: 'semantic', limit: 10, offset: 0, hydrate: false },
+      { query: QUERY, mode: 'semantic', fusion: 'rrf', explain: false, limit: 10, offset: 0, hydrate: false },
     );
     await expect(search).rejects.toMatchObject({ status: 503, type: 'search-unavailable', headers: { 'Retry-After': '2' } });
   });
@@ -390,7 +483,7 @@ describe('GET /personas/{id}/similar', () => {
   const einsteinId = () => idsByName.get(einstein.name as string)!;
   const reference = (id: string): Reference => {
     const persona = personas.find((candidate) => candidate.id === id)!;
-    return { text: vectors.get(id)!, traits: traitsOf(persona), excludeId: id };
+    return { text: vectors.get(id)!, traits: traitsOf(persona), keywords: bm25TermWeights(personaEmbeddingText(persona)), excludeId: id };
   };
 
   it('ranks the neighbours of the stored vectors like the brute force in every mode, never the persona itself', async () => {
@@ -403,12 +496,8 @@ describe('GET /personas/{id}/similar', () => {
         'mode=personality&limit=100&humor_usage=low,medium&traits.openness.gte=0.5',
         { humor_usage: ['low', 'medium'], traits: { openness: { gte: 0.5 } } },
       ],
-      ['blend', 'mode=blend&limit=100', undefined],
-      [
-        'blend',
-        'mode=blend&limit=100&modes=Storyteller&modes=Critic&emotional_style=calm,warm',
-        { modes: ['Storyteller', 'Critic'], emotional_style: ['calm', 'warm'] },
-      ],
+      ['keyword', 'mode=keyword&limit=100', undefined],
+      ['keyword', 'mode=keyword&limit=100&domain=physics,philosophy', { domain: ['physics', 'philosophy'] }],
     ];
     for (const id of [einsteinId(), idsByName.get(jazzDrummer.name)!, idsByName.get('history voice 3')!]) {
       for (const [mode, query, filter] of cases) {
@@ -416,6 +505,21 @@ describe('GET /personas/{id}/similar', () => {
         expect(results.mode).toBe(mode);
         expect(results.items.map((item) => item.id)).not.toContain(id);
         expectRanking(results.items, bruteForce(personas, vectors, mode, reference(id), filter));
+      }
+      // Hybrid and blend: the fused score is RRF of the ranks explain reports, each rank holding the brute force's score.
+      for (const mode of ['hybrid', 'blend'] as const) {
+        const results = await similar(id, `mode=${mode}&limit=100&explain=true&domain=physics,music,history`);
+        expect(results.mode).toBe(mode);
+        expect(results.items.map((item) => item.id)).not.toContain(id);
+        const filter = { domain: ['physics', 'music', 'history'] };
+        const keyword = bruteForce(personas, vectors, 'keyword', reference(id), filter);
+        for (const item of results.items) {
+          const explained = Object.values(item.explain!);
+          expect(explained.length).toBe(mode === 'hybrid' ? 2 : 3);
+          expect(item.score).toBeCloseTo(explained.reduce((sum, at) => sum + (at!.rank === null ? 0 : 1 / (QDRANT_RRF_K + at!.rank - 1)), 0), 6);
+          if (item.explain!.keyword!.rank !== null) expect(item.explain!.keyword!.score).toBeCloseTo(keyword[item.explain!.keyword!.rank - 1]!.score, 4);
+          expect(matchesFilter(personas.find((persona) => persona.id === item.id)!, filter)).toBe(true);
+        }
       }
     }
   });
@@ -429,14 +533,16 @@ describe('GET /personas/{id}/similar', () => {
   });
 
   it('reads comma lists, %2C inside a value, repeated lists and dotted trait bounds from the query string', () => {
-    expect(parseSimilarQuery('domain=physics,arts%2C%20crafts&domain=music&traits.openness.gte=0.7&hydrate=true&limit=&mode=blend')).toEqual({
+    expect(parseSimilarQuery('domain=physics,arts%2C%20crafts&domain=music&traits.openness.gte=0.7&hydrate=true&limit=&mode=blend&fusion=dbsf')).toEqual({
       mode: 'blend',
+      fusion: 'dbsf',
+      explain: false,
       limit: 10,
       offset: 0,
       hydrate: true,
       filter: { domain: ['physics', 'arts, crafts', 'music'], traits: { openness: { gte: 0.7 } } },
     });
-    expect(parseSimilarQuery(undefined)).toEqual({ mode: 'semantic', limit: 10, offset: 0, hydrate: false });
+    expect(parseSimilarQuery(undefined)).toEqual({ fusion: 'rrf', explain: false, limit: 10, offset: 0, hydrate: false });
   });
 
   it('is a 404 problem for an unknown persona and a 409 persona-not-indexed with Retry-After for one the index lacks', async () => {
@@ -456,7 +562,11 @@ describe('GET /personas/{id}/similar', () => {
 
 describe('invalid search requests', () => {
   const cases: Array<[string, unknown, string[]]> = [
-    ['no query in semantic mode', {}, ['#/query']],
+    ['neither query nor traits', {}, ['#/query']],
+    ['no query in keyword mode', { mode: 'keyword' }, ['#/query']],
+    ['query and traits without a mode', { query: 'a', traits: einstein.traits }, ['#/mode']],
+    ['unknown fusion', { query: 'a', fusion: 'max' }, ['#/fusion']],
+    ['explain a string', { query: 'a', explain: 'yes' }, ['#/explain']],
     ['blank query', { query: '   ' }, ['#/query']],
     ['query too long', { query: 'x'.repeat(1001) }, ['#/query']],
     ['query not a string', { query: 42 }, ['#/query']],
@@ -482,7 +592,7 @@ describe('invalid search requests', () => {
     ['unknown range operator', { query: 'a', filter: { traits: { openness: { gt: 0.2 } } } }, ['#/filter/traits/openness/gt', '#/filter/traits/openness']],
     ['personality without traits', { mode: 'personality' }, ['#/traits']],
     ['personality with a query', { mode: 'personality', query: 'a', traits: einstein.traits }, ['#/query']],
-    ['semantic with traits', { query: 'a', traits: einstein.traits }, ['#/traits']],
+    ['semantic with traits', { mode: 'semantic', query: 'a', traits: einstein.traits }, ['#/traits']],
     ['blend without traits', { mode: 'blend', query: 'a' }, ['#/traits']],
     ['incomplete traits profile', { mode: 'personality', traits: { openness: 0.5 } }, ['#/traits/conscientiousness']],
     ['body not an object', [], ['#']],

@@ -101,7 +101,7 @@ describe.skipIf(!GLOVE_MODEL_DIR)(`semantic search with a real model through the
     await waitIndexed(created.map((persona) => persona.id));
 
     const query = 'a physicist fond of thought experiments';
-    const response = await env.api('POST', '/personas/search', { body: { query, limit: 3 } });
+    const response = await env.api('POST', '/personas/search', { body: { query, mode: 'semantic', limit: 3 } });
     expect(response.status, response.text).toBe(200);
     const hits = (response.json as { items: Array<Hit & { name: string }> }).items;
     expect(hits.map((hit) => hit.name)).toEqual(['Albert Einstein', expect.any(String), expect.any(String)]);
@@ -284,7 +284,7 @@ describe.skipIf(!GLOVE_MODEL_DIR || !PERSONAS_DATA_DIR)(
     it(`search: the other member of a dev pair among the top 10 for the first's text (recall@10 ≥ ${FLOORS.search.recallAt10}, MRR ≥ ${FLOORS.search.mrr}); every ranking exact`, async () => {
       const result = await evaluate('search', async ({ a, b }) => {
         const query = records.get(a)!.text.slice(0, 1000);
-        const response = await env.api('POST', '/personas/search', { body: { query, limit: 11 } });
+        const response = await env.api('POST', '/personas/search', { body: { query, mode: 'semantic', limit: 11 } });
         expect(response.status, response.text).toBe(200);
         const api = (response.json as { items: Hit[] }).items;
         const queryVector = await embedder.embedQuery(query);

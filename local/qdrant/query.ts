@@ -42,27 +42,36 @@ function resolveTarget(collection: Collection, using: string, input: NearestInpu
 }
 
 /**
- * Keeps the best `limit` of a stream of scored points in order (insertion into a short sorted
- * array), so ranking n points costs n·limit at worst instead of sorting all n.
+ * Keeps the best `limit` of a stream of scored points in order: a candidate worse than the last
+ * kept one is dropped at once, a better one is inserted where a binary search puts it. Ranking n
+ * points costs about n + limit·log(n/limit)·log(limit) comparisons instead of sorting all n.
  */
 function topScored(limit: number, largerBetter: boolean) {
   const best: Scored[] = [];
   const before = (a: Scored, b: Scored) =>
     (largerBetter ? a.score > b.score : a.score < b.score) || (a.score === b.score && comparePointIds(a.point.id, b.point.id) < 0);
+  const admits = (candidate: Scored) => best.length < limit || before(candidate, best[best.length - 1]!);
   return {
+    /** Whether `offer` would keep the candidate now (to skip costlier checks on the rest). */
+    admits,
     offer(candidate: Scored) {
-      if (best.length >= limit && !before(candidate, best[best.length - 1]!)) return;
-      let index = best.length;
-      while (index > 0 && before(candidate, best[index - 1]!)) index--;
-      best.splice(index, 0, candidate);
+      if (!admits(candidate)) return;
+      let low = 0;
+      let high = best.length;
+      while (low < high) {
+        const middle = (low + high) >> 1;
+        if (before(candidate, best[middle]!)) high = middle;
+        else low = middle + 1;
+      }
+      best.splice(low, 0, candidate);
       if (best.length > limit) best.pop();
     },
     best,
   };
 }
 
-/** Ranks `pool` against a dense target; points without the vector are skipped, as in Qdrant. */
-function denseSearch(pool: StoredPoint[], target: DenseTarget, limit: number, threshold?: number): Scored[] {
+/** Ranks the accepted points of `pool` against a dense target; points without the vector are skipped, as in Qdrant. */
+function denseSearch(pool: StoredPoint[], accept: (point: StoredPoint) => boolean, target: DenseTarget, limit: number, threshold?: number): Scored[] {
   const largerBetter = higherIsBetter(target.distance);
   const ranking = topScored(limit, largerBetter);
   for (const point of pool) {
@@ -71,7 +80,9 @@ function denseSearch(pool: StoredPoint[], target: DenseTarget, limit: number, th
     const score = denseScore(target.distance, target.vector, stored);
     // Qdrant's `check_threshold` is strict: better than the threshold, not equal to it.
     if (threshold !== undefined && !(largerBetter ? score > threshold : score < threshold)) continue;
-    ranking.offer({ point, score });
+    const candidate = { point, score };
+    // The filter is the costly check: only for points that would make the ranking.
+    if (ranking.admits(candidate) && accept(point)) ranking.offer(candidate);
   }
   return ranking.best;
 }
@@ -90,11 +101,12 @@ function sparseSearch(
 ): Scored[] {
   const index = collection.sparseIndexes.get(target.name)!;
   const ranking = topScored(limit, true);
-  for (const [point, score] of index.score(target.vector, target.idf ? (dimension) => index.idf(dimension) : () => 1)) {
-    if (!accept(point)) continue;
-    if (threshold !== undefined && !(score > threshold)) continue;
-    ranking.offer({ point, score });
-  }
+  index.score(target.vector, target.idf ? (dimension) => index.idf(dimension) : () => 1, (point, score) => {
+    if (threshold !== undefined && !(score > threshold)) return;
+    const candidate = { point, score };
+    // The filter is the costly check: only for candidates that would make the ranking.
+    if (ranking.admits(candidate) && accept(point)) ranking.offer(candidate);
+  });
   return ranking.best;
 }
 
@@ -106,8 +118,8 @@ function search(
   threshold?: number,
 ): Scored[] {
   if (target.kind === 'dense') {
-    const pool = 'points' in candidates ? candidates.points : collection.filtered(candidates.filter);
-    return denseSearch(pool, target, limit, threshold);
+    if ('points' in candidates) return denseSearch(candidates.points, () => true, target, limit, threshold);
+    return denseSearch(collection.sortedPoints(), (point) => collection.matches(point, candidates.filter), target, limit, threshold);
   }
   const accept =
     'points' in candidates

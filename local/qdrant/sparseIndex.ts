@@ -17,13 +17,19 @@ export const inverseDocumentFrequency = (vectorCount: number, documentFrequency:
   Math.log((vectorCount - documentFrequency + 0.5) / (documentFrequency + 0.5) + 1);
 
 export class SparseVectorIndex {
-  private readonly postings = new Map<number, Map<StoredPoint, number>>();
-  private vectors = 0;
+  /** Dimension → (slot of a point → value). Slots index `points` and the score buffer. */
+  private readonly postings = new Map<number, Map<number, number>>();
+  private readonly slots = new Map<StoredPoint, number>();
+  private readonly points: (StoredPoint | undefined)[] = [];
+  private readonly freeSlots: number[] = [];
+  private scores = new Float64Array(0);
+  private seen = new Uint8Array(0);
 
   constructor(readonly name: string) {}
 
+  /** N of the IDF: the points that carry this vector. */
   get vectorCount(): number {
-    return this.vectors;
+    return this.slots.size;
   }
 
   documentFrequency(dimension: number): number {
@@ -31,23 +37,29 @@ export class SparseVectorIndex {
   }
 
   idf(dimension: number): number {
-    return inverseDocumentFrequency(this.vectors, this.documentFrequency(dimension));
+    return inverseDocumentFrequency(this.vectorCount, this.documentFrequency(dimension));
   }
 
   add(point: StoredPoint, vector: SparseVector): void {
-    this.vectors++;
+    const slot = this.freeSlots.pop() ?? this.points.length;
+    this.points[slot] = point;
+    this.slots.set(point, slot);
     vector.indices.forEach((dimension, i) => {
       let list = this.postings.get(dimension);
       if (!list) this.postings.set(dimension, (list = new Map()));
-      list.set(point, vector.values[i]!);
+      list.set(slot, vector.values[i]!);
     });
   }
 
   remove(point: StoredPoint, vector: SparseVector): void {
-    this.vectors--;
+    const slot = this.slots.get(point);
+    if (slot === undefined) return;
+    this.slots.delete(point);
+    this.points[slot] = undefined;
+    this.freeSlots.push(slot);
     for (const dimension of vector.indices) {
       const list = this.postings.get(dimension);
-      list?.delete(point);
+      list?.delete(slot);
       if (list?.size === 0) this.postings.delete(dimension);
     }
   }
@@ -56,14 +68,30 @@ export class SparseVectorIndex {
    * Dot product of the query with every point sharing at least one dimension with it (the only
    * candidates an inverted index yields), each query weight scaled by `weight(dimension)`.
    */
-  score(query: SparseVector, weight: (dimension: number) => number): Map<StoredPoint, number> {
-    const scores = new Map<StoredPoint, number>();
+  score(query: SparseVector, weight: (dimension: number) => number, visit: (point: StoredPoint, score: number) => void): void {
+    if (this.scores.length < this.points.length) {
+      this.scores = new Float64Array(this.points.length * 2);
+      this.seen = new Uint8Array(this.points.length * 2);
+    }
+    const { scores, seen } = this;
+    const touched: number[] = [];
     query.indices.forEach((dimension, i) => {
       const list = this.postings.get(dimension);
       if (!list) return;
       const queryWeight = weight(dimension) * query.values[i]!;
-      for (const [point, value] of list) scores.set(point, (scores.get(point) ?? 0) + queryWeight * value);
+      for (const [slot, value] of list) {
+        if (seen[slot] === 0) {
+          seen[slot] = 1;
+          touched.push(slot);
+        }
+        scores[slot] = scores[slot]! + queryWeight * value;
+      }
     });
-    return scores;
+    for (const slot of touched) {
+      const score = scores[slot]!;
+      scores[slot] = 0;
+      seen[slot] = 0;
+      visit(this.points[slot]!, score);
+    }
   }
 }

@@ -155,7 +155,7 @@ export function buildOpenApiDocument(): OpenApiDocument {
     info: { title: 'persona-db API', version: '1.0.0', description: API_DESCRIPTION },
     tags: [
       { name: 'personas', description: 'Create, read, change and delete personas.' },
-      { name: 'search', description: 'Semantic, personality and blended similarity over the vector index.' },
+      { name: 'search', description: 'Hybrid (meaning and keywords), semantic, keyword, personality and blended similarity over the vector index.' },
       { name: 'documentation', description: 'This document, its web page and the persona console.' },
     ],
     paths,

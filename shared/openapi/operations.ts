@@ -49,9 +49,13 @@ export const requestExamples = {
   },
   BatchCreateRequest: { two: { summary: 'Two personas', value: { personas: [einstein, { ...einstein, name: 'Marie Curie', domain: ['chemistry', 'physics'] }] } } },
   SearchRequest: {
-    semantic: {
-      summary: 'Semantic search with filters',
+    hybrid: {
+      summary: 'Hybrid search (meaning and keywords) with filters',
       value: { query: 'a physicist fond of thought experiments', filter: { domain: ['physics'], traits: { openness: { gte: 0.7 } } }, limit: 5 },
+    },
+    keyword: {
+      summary: 'Exact words, each result explained',
+      value: { mode: 'keyword', query: 'saxophone karate', explain: true, limit: 5 },
     },
     personality: {
       summary: 'Personas with the closest Big Five profile',
@@ -102,14 +106,20 @@ const searchUnavailable = problemSpec(`search-unavailable: the vector index did 
   'Retry-After': headerRef('RetryAfter'),
 });
 
+const keywordsNotIndexed = problemSpec('keywords-not-indexed: mode keyword or hybrid on an index built before the keywords vector; run `personas reindex` (zero downtime) to add it, or use mode semantic.');
+
 const searchDescription = [
-  'Ranks personas by one of three measures (`mode`):',
+  'Ranks personas by one of five modes (`mode`), each made of one or more rankings:',
   '',
-  '- `semantic` (default): cosine similarity between the embedding of `query` (with the model\'s query instruction) and each persona\'s text (name, domain, modes, beliefs, signature phrases, humor, emotional style). `score` is higher for closer, at most 1.',
-  '- `personality`: Euclidean distance between the Big Five profile in `traits` and each persona\'s traits. `score` is a distance: lower is closer, 0 is the same profile.',
-  `- \`blend\`: reciprocal rank fusion of both rankings (Qdrant's RRF, score Σ 1/(2 + rank) over the two rankings, rank from 0, each ranking cut at its best ${BLEND_CANDIDATES}).`,
+  '- `hybrid` (default when `query` is given): the `semantic` and the `keyword` ranking fused, by reciprocal rank fusion (`fusion: rrf`, the default: Qdrant\'s RRF, score Σ 1/(2 + rank), rank from 0) or distribution-based score fusion (`fusion: dbsf`: each ranking\'s scores mapped by mean ± 3 standard deviations to 0–1, then summed). Meaning and exact words together.',
+  '- `semantic`: cosine similarity between the embedding of `query` (with the model\'s query instruction) and each persona\'s text (name, domain, modes, beliefs, signature phrases, humor, emotional style). `score` is higher for closer, at most 1.',
+  '- `keyword`: BM25 over the words of the same text (lower-cased, English stop words dropped; term frequency saturated with k1 = 1.2, length-normalised with b = 0.75, IDF from the whole index). Finds names and rare words a model does not know. `score` (bm25) is higher for better.',
+  '- `personality` (default when only `traits` is given): Euclidean distance between the Big Five profile in `traits` and each persona\'s traits. `score` is a distance: lower is closer, 0 is the same profile.',
+  '- `blend`: the semantic, keyword and personality rankings fused (`fusion` as in hybrid).',
   '',
-  '`filter` narrows every ranking before it is cut. `score_threshold` drops results worse than it: a minimum score (semantic, blend) or a maximum distance (personality).',
+  `Each ranking of a fused mode is cut at its best ${BLEND_CANDIDATES} before fusing. \`explain: true\` adds to each result its rank and score in every ranking of the mode (rank null: not among that ranking's candidates). An index built before the keyword vector existed runs a search without \`mode\` as semantic (and blend without keywords); asking for keyword or hybrid there is a 409 keywords-not-indexed until \`personas reindex\` adds it.`,
+  '',
+  '`filter` narrows every ranking before it is cut. `score_threshold` drops results worse than it: a minimum score in every mode but personality, where it is a maximum distance.',
   '',
   `Pages: \`limit\` (1–${searchLimits.maxLimit}) results from rank \`offset\` (0–${searchLimits.maxOffset}); \`next_offset\` is the next page's offset or null. Pages of one request never overlap and concatenate to the unpaged ranking (as long as the data does not change).`,
   '',
@@ -119,7 +129,7 @@ const searchDescription = [
 const similarQueryDescription = [
   'The neighbours of one persona, ranked by its stored vectors (it is never among its own results); modes, scores, pages and hydrate as in POST /personas/search.',
   '',
-  'Query string: `mode`, `limit`, `offset`, `score_threshold`, `hydrate` as in the search body; filters as `domain`, `modes`, `humor_usage`, `emotional_style` (comma-separated lists: `domain=physics,philosophy`; a comma inside a value is `%2C`; a repeated parameter adds to its list) and `traits.<trait>.gte` / `traits.<trait>.lte` (`traits.openness.gte=0.7`). An unknown parameter, or a value longer than ' +
+  'Query string: `mode` (default semantic), `fusion`, `explain`, `limit`, `offset`, `score_threshold`, `hydrate` as in the search body; filters as `domain`, `modes`, `humor_usage`, `emotional_style` (comma-separated lists: `domain=physics,philosophy`; a comma inside a value is `%2C`; a repeated parameter adds to its list) and `traits.<trait>.gte` / `traits.<trait>.lte` (`traits.openness.gte=0.7`). An unknown parameter, or a value longer than ' +
     `${MAX_PARAMETER_LENGTH} characters (percent-encoded), is a 400.`,
 ].join('\n');
 
@@ -224,7 +234,7 @@ export const operations: Record<string, OperationSpec> = {
     },
   },
   searchPersonas: {
-    summary: 'Search personas by meaning, personality or both',
+    summary: 'Search personas by meaning, keywords, personality or a fusion of them',
     description: searchDescription,
     tags: ['search'],
     requestBody: jsonBody('SearchRequest', bodyLimits.single),
@@ -233,6 +243,7 @@ export const operations: Record<string, OperationSpec> = {
       '400': problemSpec('validation-error with a pointer per invalid field (unknown field or trait, gte > lte, bounds, wrong type, unknown mode, a field the mode does not use), or malformed-json.'),
       ...bodyProblems(bodyLimits.single),
       '422': problemSpec('query-not-embeddable: the embedding model finds nothing it knows in `query` (a zero vector ranks nothing); rephrase it.'),
+      '409': keywordsNotIndexed,
       '503': searchUnavailable,
     },
   },
@@ -246,7 +257,8 @@ export const operations: Record<string, OperationSpec> = {
       '400': problemSpec('validation-error with a pointer #/query/<parameter> per invalid parameter, or a malformed id.'),
       '404': notFound,
       '409': problemSpec(
-        `persona-not-indexed: the persona exists but the vector index does not have it yet (it was just written); retry after Retry-After (${NOT_INDEXED_RETRY_SECONDS} s).`,
+        `persona-not-indexed: the persona exists but the vector index does not have it yet (it was just written); retry after Retry-After (${NOT_INDEXED_RETRY_SECONDS} s). ` +
+          'Or keywords-not-indexed: the keyword or hybrid mode on an index built without keywords (run personas reindex).',
         { 'Retry-After': headerRef('RetryAfter') },
       ),
       '503': searchUnavailable,

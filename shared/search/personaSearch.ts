@@ -6,12 +6,21 @@ import { itemsWithinBudget } from '../http/response';
 import type { PersonaRepository } from '../persona/personaRepository';
 import { getPersona } from '../persona/personaService';
 import { orderPersonaKeys } from '../persona/schema';
-import { TEXT_VECTOR, TRAITS_VECTOR } from '../vectorIndex/personaCollection';
+import { keywordQueryVector, type SparseVector } from '../vectorIndex/keywordVector';
+import { KEYWORDS_VECTOR, TEXT_VECTOR, TRAITS_VECTOR } from '../vectorIndex/personaCollection';
 import { traitsVector, type PersonaPayload } from '../vectorIndex/personaPoint';
 import { isTransient, withRetries } from '../vectorIndex/retry';
 import { qdrantFilter } from './qdrantFilter';
-import { searchLimits, type SearchRequest, type SimilarRequest } from './searchRequest';
-import { SCORE_TYPES, type HydratedSearchHit, type SearchHit, type SearchResults, type SimilarResults } from './searchResults';
+import { searchLimits, type SearchMode, type SearchRequest, type SimilarRequest } from './searchRequest';
+import {
+  RANKING_SCORE_TYPES,
+  type HydratedSearchHit,
+  type Ranking,
+  type RankingExplanation,
+  type SearchHit,
+  type SearchResults,
+  type SimilarResults,
+} from './searchResults';
 
 export interface SearchDeps {
   repository: PersonaRepository;
@@ -41,11 +50,39 @@ const searchUnavailable = () =>
 
 const SUMMARY_FIELDS = ['name', 'domain', 'modes', 'humor_usage', 'emotional_style', 'traits'] as const;
 
-/** What a ranking is relative to: a vector, or a point id (that point's stored vector). */
-type Reference = number[] | string;
-type References = Partial<Record<typeof TEXT_VECTOR | typeof TRAITS_VECTOR, Reference>>;
+/** What a ranking is relative to: a vector (dense or sparse), or a point id (that point's stored vector). */
+type Reference = number[] | SparseVector | string;
+type References = Partial<Record<Ranking, Reference>>;
 
-function queryRequest(options: SimilarRequest, references: References, filter: Schemas['Filter'] | undefined): Schemas['QueryRequest'] {
+const RANKING_VECTORS = { semantic: TEXT_VECTOR, keyword: KEYWORDS_VECTOR, personality: TRAITS_VECTOR } as const satisfies Record<Ranking, string>;
+
+/** The rankings each mode is made of; two or more are fused. */
+const MODE_RANKINGS = {
+  semantic: ['semantic'],
+  keyword: ['keyword'],
+  personality: ['personality'],
+  hybrid: ['semantic', 'keyword'],
+  blend: ['semantic', 'keyword', 'personality'],
+} as const satisfies Record<SearchMode, readonly Ranking[]>;
+
+/** A search resolved against the index: the mode that runs and the rankings it fuses. */
+interface Plan {
+  mode: SearchMode;
+  rankings: readonly Ranking[];
+  options: SimilarRequest;
+}
+
+const SIMILAR_DEFAULT_MODE: SearchMode = 'semantic';
+
+/** One ranking alone, as a query (for a single-ranking mode, and for explain). */
+const rankingQuery = (ranking: Ranking, references: References, filter: Schemas['Filter'] | undefined) => ({
+  query: references[ranking]!,
+  using: RANKING_VECTORS[ranking],
+  filter,
+});
+
+function queryRequest(plan: Plan, references: References, filter: Schemas['Filter'] | undefined): Schemas['QueryRequest'] {
+  const { options } = plan;
   const page = {
     // One more than the page, to know whether a next page exists.
     limit: options.limit + 1,
@@ -53,40 +90,98 @@ function queryRequest(options: SimilarRequest, references: References, filter: S
     with_payload: options.hydrate ? false : [...SUMMARY_FIELDS],
     ...(options.score_threshold !== undefined ? { score_threshold: options.score_threshold } : {}),
   };
-  if (options.mode === 'blend') {
-    return {
-      prefetch: ([TEXT_VECTOR, TRAITS_VECTOR] as const).map((using) => ({ query: references[using]!, using, filter, limit: BLEND_CANDIDATES })),
-      query: { fusion: 'rrf' },
-      ...page,
-    };
-  }
-  const using = options.mode === 'semantic' ? TEXT_VECTOR : TRAITS_VECTOR;
-  return { query: references[using]!, using, filter, ...page };
+  const [only] = plan.rankings;
+  if (plan.rankings.length === 1) return { ...rankingQuery(only!, references, filter), ...page };
+  return {
+    prefetch: plan.rankings.map((ranking) => ({ ...rankingQuery(ranking, references, filter), limit: BLEND_CANDIDATES })),
+    query: { fusion: options.fusion },
+    ...page,
+  } as Schemas['QueryRequest'];
 }
 
-/** Runs one ranked query; undefined when Qdrant answers 404 (no collection yet, or the reference point is missing). */
-async function rankedPage(
-  deps: SearchDeps,
-  options: SimilarRequest,
-  references: References,
-  filter: Schemas['Filter'] | undefined,
-): Promise<SearchResults | undefined> {
-  let points: Schemas['ScoredPoint'][];
+/** Qdrant's answer when a query names a vector the collection does not have. */
+const missingKeywords = (error: unknown) =>
+  (error as { status?: unknown }).status === 400 &&
+  new RegExp(`vector name.*\\b${KEYWORDS_VECTOR}\\b`, 'i').test(JSON.stringify((error as { data?: unknown }).data ?? ''));
+
+/**
+ * A collection built before the keywords vector existed (until `personas reindex`): a defaulted
+ * hybrid search runs as semantic and blend fuses meaning and profile only; an explicit keyword or
+ * hybrid search is a 409 that says what to do.
+ */
+function withoutKeywords(plan: Plan, defaulted: boolean): Plan {
+  if (plan.mode === 'blend' || (plan.mode === 'hybrid' && defaulted)) {
+    const rankings = plan.rankings.filter((ranking) => ranking !== 'keyword');
+    return { ...plan, mode: plan.mode === 'hybrid' ? 'semantic' : plan.mode, rankings };
+  }
+  throw new ProblemError(
+    409,
+    'keywords-not-indexed',
+    `Mode ${plan.mode} needs the keywords vector, which this index was built without. Run \`personas reindex\` (zero downtime) to add it; until then use mode semantic.`,
+  );
+}
+
+async function queryPoints(deps: SearchDeps, requests: Schemas['QueryRequest'][]): Promise<Schemas['ScoredPoint'][][]> {
   try {
-    ({ points } = await withRetries(() => deps.qdrant.query(deps.collection, queryRequest(options, references, filter)), SEARCH_RETRY_DELAYS_MS));
+    const answers = await withRetries(
+      () => (requests.length === 1 ? deps.qdrant.query(deps.collection, requests[0]!).then((answer) => [answer]) : deps.qdrant.queryBatch(deps.collection, { searches: requests })),
+      SEARCH_RETRY_DELAYS_MS,
+    );
+    return answers.map((answer) => answer.points);
   } catch (error) {
-    if ((error as { status?: unknown }).status === 404) return undefined;
     if (isTransient(error)) {
       throw searchUnavailable();
     }
     throw error;
   }
-  let page = points.slice(0, options.limit);
-  let more = points.length > options.limit;
+}
+
+/** Each ranking's own candidates (as the fusion saw them), to explain where every hit stood. */
+function explanations(plan: Plan, page: Schemas['ScoredPoint'][], rankingAnswers: Schemas['ScoredPoint'][][]) {
+  if (plan.rankings.length === 1) {
+    return page.map((point, index) => ({ [plan.rankings[0]!]: { rank: plan.options.offset + index + 1, score: point.score } }));
+  }
+  const positions = rankingAnswers.map((points) => new Map(points.map((point, index) => [String(point.id), { rank: index + 1, score: point.score }])));
+  return page.map((point) =>
+    Object.fromEntries(plan.rankings.map((ranking, i) => [ranking, positions[i]!.get(String(point.id)) ?? { rank: null, score: null }])),
+  ) as Partial<Record<Ranking, RankingExplanation>>[];
+}
+
+/** Runs one ranked query; undefined when Qdrant answers 404 (no collection yet, or the reference point is missing). */
+async function rankedPage(
+  deps: SearchDeps,
+  initial: Plan,
+  defaulted: boolean,
+  references: References,
+  filter: Schemas['Filter'] | undefined,
+): Promise<SearchResults | undefined> {
+  let plan = initial;
+  let answers: Schemas['ScoredPoint'][][];
+  for (;;) {
+    const requests = [queryRequest(plan, references, filter)];
+    if (plan.options.explain && plan.rankings.length > 1) {
+      for (const ranking of plan.rankings) requests.push({ ...rankingQuery(ranking, references, filter), limit: BLEND_CANDIDATES, with_payload: false });
+    }
+    try {
+      answers = await queryPoints(deps, requests);
+      break;
+    } catch (error) {
+      if ((error as { status?: unknown }).status === 404) return undefined;
+      if (!missingKeywords(error) || !plan.rankings.includes('keyword')) throw error;
+      plan = withoutKeywords(plan, defaulted);
+    }
+  }
+  const [points, ...rankingAnswers] = answers;
+  const { options } = plan;
+  let page = points!.slice(0, options.limit);
+  let more = points!.length > options.limit;
+  const explained = options.explain ? explanations(plan, page, rankingAnswers) : undefined;
+  const withExplain = <T extends SearchHit | HydratedSearchHit>(hit: T | undefined, index: number): T | undefined =>
+    hit && explained ? { ...hit, explain: explained[index] } : hit;
   let items: Array<SearchHit | HydratedSearchHit>;
-  if (!options.hydrate) items = page.map(summaryHit);
+  if (!options.hydrate) items = page.map((point, index) => withExplain(summaryHit(point), index)!);
   else {
-    const hydrated = await hydrate(deps, page);
+    const hydrated = (await hydrate(deps, page)).map(withExplain);
     // Full personas can be large: the page ends early, at a rank, when the next one would not fit a Lambda response.
     const fitting = itemsWithinBudget(hydrated);
     if (fitting < page.length) {
@@ -97,7 +192,7 @@ async function rankedPage(
   }
   const nextOffset = options.offset + page.length;
   return {
-    ...emptyPage(options),
+    ...emptyPage(plan),
     items,
     next_offset: more && nextOffset <= searchLimits.maxOffset ? nextOffset : null,
   };
@@ -128,9 +223,9 @@ async function hydrate(deps: SearchDeps, points: Schemas['ScoredPoint'][]): Prom
   });
 }
 
-const emptyPage = (options: SimilarRequest): SearchResults => ({
-  mode: options.mode,
-  score_type: SCORE_TYPES[options.mode],
+const emptyPage = ({ mode, rankings, options }: Plan): SearchResults => ({
+  mode,
+  score_type: rankings.length === 1 ? RANKING_SCORE_TYPES[rankings[0]!] : options.fusion,
   items: [],
   limit: options.limit,
   offset: options.offset,
@@ -148,17 +243,23 @@ async function embedQuery(deps: SearchDeps, query: string): Promise<number[]> {
   }
 }
 
+const planFor = (mode: SearchMode, options: SimilarRequest): Plan => ({ mode, rankings: MODE_RANKINGS[mode], options });
+
 /**
  * POST /personas/search: ranks personas against the query text (embedded in the model's query
  * form), a target Big Five profile, or both fused. Before the first persona is indexed there is
  * no collection, and the answer is an empty page.
  */
 export async function searchPersonas(deps: SearchDeps, request: SearchRequest): Promise<SearchResults> {
+  const mode = request.mode ?? (request.query !== undefined ? 'hybrid' : 'personality');
+  const plan = planFor(mode, request);
+  const needs = new Set<Ranking>(plan.rankings);
   const references: References = {
-    ...(request.query !== undefined ? { [TEXT_VECTOR]: await embedQuery(deps, request.query) } : {}),
-    ...(request.traits !== undefined ? { [TRAITS_VECTOR]: traitsVector({ traits: request.traits }) } : {}),
+    ...(needs.has('semantic') ? { semantic: await embedQuery(deps, request.query!) } : {}),
+    ...(needs.has('keyword') ? { keyword: keywordQueryVector(request.query!) } : {}),
+    ...(needs.has('personality') ? { personality: traitsVector({ traits: request.traits! }) } : {}),
   };
-  return (await rankedPage(deps, request, references, qdrantFilter(request.filter))) ?? emptyPage(request);
+  return (await rankedPage(deps, plan, request.mode === undefined, references, qdrantFilter(request.filter))) ?? emptyPage(plan);
 }
 
 /**
@@ -169,7 +270,13 @@ export async function searchPersonas(deps: SearchDeps, request: SearchRequest): 
 export async function findSimilarPersonas(deps: SearchDeps, id: string, options: SimilarRequest): Promise<SimilarResults> {
   const [persona, page, indexedVersion] = await Promise.allSettled([
     getPersona(deps, id),
-    rankedPage(deps, options, { [TEXT_VECTOR]: id, [TRAITS_VECTOR]: id }, qdrantFilter(options.filter, id)),
+    rankedPage(
+      deps,
+      planFor(options.mode ?? SIMILAR_DEFAULT_MODE, options),
+      options.mode === undefined,
+      { semantic: id, keyword: id, personality: id },
+      qdrantFilter(options.filter, id),
+    ),
     pointVersion(deps, id),
   ]);
   if (persona.status === 'rejected') throw persona.reason;

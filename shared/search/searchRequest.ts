@@ -8,8 +8,12 @@ import { HUMOR_LEVELS, TRAIT_NAMES, personaLimits, traitsSchema, type TraitName 
  * JSON Schema in the API document.
  */
 
-export const SEARCH_MODES = ['semantic', 'personality', 'blend'] as const;
+export const SEARCH_MODES = ['hybrid', 'semantic', 'keyword', 'personality', 'blend'] as const;
 export type SearchMode = (typeof SEARCH_MODES)[number];
+
+/** How hybrid and blend combine their rankings: Qdrant's reciprocal rank fusion or distribution-based score fusion. */
+export const FUSIONS = ['rrf', 'dbsf'] as const;
+export type Fusion = (typeof FUSIONS)[number];
 
 /** Bounds of every search and similar request. */
 export const searchLimits = {
@@ -83,12 +87,26 @@ export const LIST_FILTER_FIELDS = (Object.keys(searchFilterSchema.shape) as Arra
 const searchOptions = {
   mode: z
     .enum(SEARCH_MODES, { message: `must be one of ${SEARCH_MODES.join(', ')}` })
-    .default('semantic')
+    .optional()
     .meta({
       description:
-        "What 'similar' means: `semantic` ranks by the text embedding (cosine similarity), `personality` by the Big Five " +
-        'profile (Euclidean distance), `blend` fuses both rankings with reciprocal rank fusion (RRF).',
+        "What 'similar' means. `hybrid`: the meaning ranking and the keyword ranking fused (see `fusion`); the default for " +
+        'a search with `query`. `semantic`: the text embedding alone (cosine similarity). `keyword`: BM25 over the words ' +
+        '(exact words, names, rare terms). `personality`: the Big Five profile (Euclidean distance); the default for a ' +
+        'search with `traits` only. `blend`: meaning, keywords and profile fused. GET /personas/{id}/similar defaults to `semantic`.',
     }),
+  fusion: z
+    .enum(FUSIONS, { message: `must be one of ${FUSIONS.join(', ')}` })
+    .default('rrf')
+    .meta({
+      description:
+        'How `hybrid` and `blend` fuse their rankings: `rrf` (reciprocal rank fusion, by rank) or `dbsf` (distribution-based ' +
+        'score fusion: each ranking\'s scores normalised by their mean ± 3 standard deviations, then summed).',
+    }),
+  explain: z
+    .boolean({ message: 'must be true or false' })
+    .default(false)
+    .meta({ description: 'true: every result carries `explain`, its rank and score in each ranking the mode uses.' }),
   filter: searchFilterSchema.optional(),
   limit: z
     .int({ message: `must be an integer from 1 to ${searchLimits.maxLimit}` })
@@ -107,8 +125,8 @@ const searchOptions = {
     .optional()
     .meta({
       description:
-        'Drops results whose score is worse than this: in `semantic` and `blend` modes a minimum score, in `personality` ' +
-        'mode a maximum distance.',
+        'Drops results whose score is worse than this: a minimum score in every mode but `personality`, where it is a ' +
+        'maximum distance.',
     }),
   hydrate: z
     .boolean({ message: 'must be true or false' })
@@ -120,7 +138,7 @@ const searchOptions = {
     }),
 };
 
-const MODES_WITH_QUERY: readonly SearchMode[] = ['semantic', 'blend'];
+const MODES_WITH_QUERY: readonly SearchMode[] = ['hybrid', 'semantic', 'keyword', 'blend'];
 const MODES_WITH_TRAITS: readonly SearchMode[] = ['personality', 'blend'];
 
 export const searchRequestSchema = z
@@ -135,6 +153,15 @@ export const searchRequestSchema = z
     ...searchOptions,
   })
   .superRefine((request, context) => {
+    if (request.mode === undefined) {
+      if (request.query === undefined && request.traits === undefined) {
+        context.addIssue({ code: 'custom', path: ['query'], message: 'give query (text to search for), traits (a Big Five profile) or both with mode blend' });
+      }
+      if (request.query !== undefined && request.traits !== undefined) {
+        context.addIssue({ code: 'custom', path: ['mode'], message: 'is required when both query and traits are given; use blend to combine them' });
+      }
+      return;
+    }
     if (MODES_WITH_QUERY.includes(request.mode) && request.query === undefined) {
       context.addIssue({ code: 'custom', path: ['query'], message: `is required in ${request.mode} mode (the text to search for)` });
     }
@@ -150,8 +177,8 @@ export const searchRequestSchema = z
   })
   .meta({
     description:
-      'A search. `semantic` mode (default) needs `query`; `personality` mode needs `traits` (a target profile) and no `query`; ' +
-      '`blend` needs both and fuses the text ranking with the profile ranking.',
+      'A search. `hybrid` (the default with `query`), `semantic` and `keyword` need `query`; `personality` (the default with ' +
+      '`traits` alone) needs `traits` (a target profile) and no `query`; `blend` needs both and fuses the text rankings with the profile ranking.',
   });
 
 export type SearchRequest = z.output<typeof searchRequestSchema>;

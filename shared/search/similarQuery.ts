@@ -5,7 +5,7 @@ import { LIST_FILTER_FIELDS, similarRequestSchema, type SimilarRequest } from '.
 /**
  * The query-string encoding of GET /personas/{id}/similar (OpenAPI `style: form, explode: false`):
  *
- *   mode=blend&limit=5&offset=0&score_threshold=0.2&hydrate=true
+ *   mode=hybrid&fusion=dbsf&explain=true&limit=5&offset=0&score_threshold=0.2&hydrate=true
  *   domain=physics,philosophy&modes=Educator&humor_usage=low,medium&emotional_style=reserved
  *   traits.openness.gte=0.7&traits.neuroticism.lte=0.3
  *
@@ -14,7 +14,7 @@ import { LIST_FILTER_FIELDS, similarRequestSchema, type SimilarRequest } from '.
  * search body, and every problem is reported at `#/query/<parameter>`.
  */
 
-export const SCALAR_PARAMETERS = ['mode', 'limit', 'offset', 'score_threshold', 'hydrate'] as const satisfies ReadonlyArray<
+export const SCALAR_PARAMETERS = ['mode', 'fusion', 'explain', 'limit', 'offset', 'score_threshold', 'hydrate'] as const satisfies ReadonlyArray<
   Exclude<keyof SimilarRequest, 'filter'>
 >;
 export const TRAIT_BOUNDS = ['gte', 'lte'] as const;
@@ -42,8 +42,8 @@ function decode(raw: string): string | undefined {
 
 /** The JSON type a parameter has in the search body; the schema then checks the value. */
 function scalarValue(name: Scalar, text: string): Parsed {
-  if (name === 'mode') return { value: text };
-  if (name === 'hydrate') return text === 'true' || text === 'false' ? { value: text === 'true' } : { invalid: 'must be true or false' };
+  if (name === 'mode' || name === 'fusion') return { value: text };
+  if (name === 'hydrate' || name === 'explain') return text === 'true' || text === 'false' ? { value: text === 'true' } : { invalid: 'must be true or false' };
   if (NUMBER.test(text)) return { value: Number(text) };
   return { invalid: name === 'score_threshold' ? 'must be a number' : 'must be an integer' };
 }
