@@ -12,6 +12,7 @@ import { ImportView } from './import';
 import { MapView } from './map';
 import { PersonaView } from './persona';
 import { SearchView } from './search';
+import { startLoading } from './store';
 import { bearerToken, setBearerToken } from './token';
 import { ProblemMessage, href } from './ui';
 import './console.css';
@@ -144,4 +145,8 @@ function App() {
   );
 }
 
+// The first requests leave at once, side by side: the API document (search modes, limits) and,
+// for the views that list every persona, the first page of personas.
+void apiFacts();
+if (['', '#', '#/', '#/map'].includes(window.location.hash.split('?')[0]!)) startLoading();
 render(<App />, document.getElementById('app')!);

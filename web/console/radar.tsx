@@ -27,7 +27,7 @@ export function Radar(props: { series: RadarSeries[] }) {
     .join('. ');
   return (
     <figure class="radar">
-      <svg viewBox={`-75 -15 ${SIZE + 150} ${SIZE + 30}`} role="img" aria-labelledby="radar-title radar-desc" data-testid="radar">
+      <svg viewBox={`-110 -15 ${SIZE + 220} ${SIZE + 30}`} role="img" aria-labelledby="radar-title radar-desc" data-testid="radar">
         <title id="radar-title">Big Five radar chart</title>
         <desc id="radar-desc">{description}</desc>
         {[0.25, 0.5, 0.75, 1].map((ring) => (
