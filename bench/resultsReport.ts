@@ -7,6 +7,7 @@ import { lambdaIntraOpThreads, lambdaVcpuShare } from '../infra/lambdaCpu';
 import type { EmbeddingModelInfo } from '../shared/embedding';
 import type { BulkImportResult } from './bulkImport';
 import type { ColdStartResult } from './coldStart';
+import { CONSOLE_FIRST_ROWS_TARGET_MS, type ConsoleLoadResult } from './consoleLoad';
 import type { CeilingResult, IndexerComparison, NaiveResult } from './embeddingThroughput';
 import type { SettingsResult } from './onnxSettings';
 import type { LatencySummary } from './latencyStats';
@@ -31,6 +32,7 @@ export interface ModelResults {
   bulkImport?: BulkImportResult;
   search?: Array<SearchLatencyResult & { seeding?: { seconds: number; embedded: number } }>;
   coldStart?: ColdStartResult[];
+  console?: ConsoleLoadResult | undefined;
   memory?: {
     lagPhase?: { apiMiB: MemoryMiB; indexerMiB: MemoryMiB };
     importPhase?: { apiMiB: MemoryMiB; indexerMiB: MemoryMiB };
@@ -186,6 +188,17 @@ function modelRows(results: ModelResults): Row[] {
     const measurement = `Search API latency at ${thousands(search.points)} personas${search.seededBy === 'direct-qdrant-upsert' ? ' (index seeded directly in Qdrant)' : ''}, including query embedding, p50/p95/p99`;
     const value = `${ms(search.requestMs)}; embedQuery alone p50 ${search.embedQueryMs.p50} ms = ${percent(search.embeddingShareOfP50)} of p50; Qdrant query alone p50 ${search.qdrantQueryMs.p50} ms`;
     rows.push(search.points === 10_000 ? targetRow(measurement, value, `p99 < ${TARGETS.searchP99MsAt10k} ms`, search.requestMs.p99 < TARGETS.searchP99MsAt10k) : { measurement, value });
+  }
+  if (results.console) {
+    const { personas, runs, firstRowsMs, allLoadedMs, mapMs } = results.console;
+    rows.push(
+      targetRow(
+        `Console page load at ${thousands(personas)} personas (Chromium, fresh context, median of ${runs}): first table rows on screen`,
+        `${firstRowsMs.p50} ms (max ${firstRowsMs.max}); all ${thousands(personas)} loaded ${allLoadedMs.p50} ms; map drawn ${mapMs.p50} ms after opening it`,
+        `< ${CONSOLE_FIRST_ROWS_TARGET_MS} ms`,
+        firstRowsMs.p50 < CONSOLE_FIRST_ROWS_TARGET_MS,
+      ),
+    );
   }
   for (const cold of results.coldStart ?? []) {
     const measurement = `Cold start ${cold.name} (esbuild bundle as deployed, fresh process, median of ${cold.runs}): process start → ${cold.embeds ? 'first embedded answer' : 'first answer'}`;

@@ -9,7 +9,9 @@
  *
  * Options (environment): BENCH_QUICK=1 shortens every phase (a smoke run; its figures are not
  * comparable), BENCH_SKIP=phase,phase skips phases (embedding, lag, import, search100k, coldstart),
- * BENCH_MODELS=test or bge-shaped runs one of the two generated models.
+ * BENCH_MODELS=test or bge-shaped runs one of the two generated models. The console phase (page
+ * load in Chromium, see test/support/browser.ts) runs once, on the first import phase of the full
+ * size; BENCH_SKIP=console skips it.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -24,7 +26,9 @@ import { indexerStreamSettings } from '../shared/streamSettings';
 import { createQdrantClient } from '../shared/vectorIndex/qdrantConnection';
 import { apiClient } from '../test/support/apiClient';
 import { createDataset, startApiProcess, startIndexerProcess, startInfrastructure, type ServiceProcess } from './benchSystem';
+import { buildWebAssets } from '../web/build';
 import { measureBulkImport } from './bulkImport';
+import { measureConsoleLoad } from './consoleLoad';
 import { coldStartTargets, measureColdStarts } from './coldStart';
 import { measureCeiling, measureIndexerComparison, measureNaive } from './embeddingThroughput';
 import { machineInfo } from './machineInfo';
@@ -40,10 +44,12 @@ const skip = new Set((process.env.BENCH_SKIP ?? '').split(',').filter(Boolean));
 const scratchDir = path.join(PROJECT_ROOT, 'bench', 'scratch');
 const log = (line: string) => console.log(`[bench ${new Date().toISOString().slice(11, 19)}] ${line}`);
 
+let consoleMeasured = false;
+
 /** Sizes and durations of every phase; quick mode only checks that everything runs. */
 const plan = quick
-  ? { texts: 256, batchSizes: [1, 8, 32], timing: { budgetMs: 300, repetitions: 2 }, rounds: 2, naive: 5, lagMs: 4_000, stepRates: [50], stepMs: 4_000, importCount: 1_000, searchSizes: [300, 1_000, 2_000], searchRequests: 30, largestSearchRequests: 10, coldRuns: 1 }
-  : { texts: 2_048, batchSizes: [1, 4, 8, 16, 32, 64, 128], timing: { budgetMs: 1_000, repetitions: 3 }, rounds: 7, naive: 40, lagMs: 20_000, stepRates: [50, 75, 100, 150, 200, 300, 400, 600], stepMs: 15_000, importCount: 10_000, searchSizes: [1_000, 10_000, 100_000], searchRequests: 300, largestSearchRequests: 100, coldRuns: 3 };
+  ? { texts: 256, batchSizes: [1, 8, 32], timing: { budgetMs: 300, repetitions: 2 }, rounds: 2, naive: 5, lagMs: 4_000, stepRates: [50], stepMs: 4_000, importCount: 1_000, searchSizes: [300, 1_000, 2_000], searchRequests: 30, largestSearchRequests: 10, coldRuns: 1, consoleRuns: 2 }
+  : { texts: 2_048, batchSizes: [1, 4, 8, 16, 32, 64, 128], timing: { budgetMs: 1_000, repetitions: 3 }, rounds: 7, naive: 40, lagMs: 20_000, stepRates: [50, 75, 100, 150, 200, 300, 400, 600], stepMs: 15_000, importCount: 10_000, searchSizes: [1_000, 10_000, 100_000], searchRequests: 300, largestSearchRequests: 100, coldRuns: 3, consoleRuns: 5 };
 
 interface BenchModel {
   label: string;
@@ -180,6 +186,9 @@ async function benchModel(benchModel: BenchModel): Promise<ModelResults> {
     if (!skip.has('import')) {
       await infrastructure.freshDynamoDb();
       const dataset = await createDataset(infrastructure, 'b');
+      // The API process serves the console's scripts from here, as `npm start` does.
+      dataset.env.WEB_ASSETS_DIR = path.join(scratchDir, 'web-assets');
+      buildWebAssets(dataset.env.WEB_ASSETS_DIR);
       log('data set B: starting the indexer and API processes');
       const indexer = await startIndexerProcess(dataset);
       running.push(indexer);
@@ -194,6 +203,14 @@ async function benchModel(benchModel: BenchModel): Promise<ModelResults> {
       if (searchRoute && importCount === plan.importCount) {
         log(`search latency at ${importCount} personas`);
         (results.search ??= []).push(await measureSearchLatency(api.url, embedder, qdrant, dataset.collection, { points: importCount, seededBy: 'api-import', requests: plan.searchRequests, warmup: 20 }));
+      }
+      // The page load does not depend on the model: measured once, with every persona imported.
+      if (!skip.has('console') && !consoleMeasured && importCount === plan.importCount) {
+        consoleMeasured = true;
+        log(`console page load with ${importCount} personas (${plan.consoleRuns} runs in Chromium)`);
+        results.console = await measureConsoleLoad(api.url, importCount, plan.consoleRuns);
+        if (results.console) log(`  first rows p50 ${results.console.firstRowsMs.p50} ms, all loaded p50 ${results.console.allLoadedMs.p50} ms, map p50 ${results.console.mapMs.p50} ms`);
+        else results.notes.push('Console page load not measured: no Chromium (apt-get install -y chromium, or set CHROMIUM_PATH).');
       }
       (results.memory ??= {}).importPhase = { apiMiB: api.peakRssMiB(), indexerMiB: indexer.peakRssMiB() };
       await stopAll();
