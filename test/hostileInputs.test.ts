@@ -181,9 +181,9 @@ describe('prototype keys (item 10)', () => {
 });
 
 describe('methods (item 8)', () => {
-  // HTTP API routes are "METHOD /path"; HEAD is a method of its own (a GET route does not answer
-  // it), so the stack declares HEAD beside every GET.
-  // https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-develop-routes.html
+  // An HTTP API route key is one method and a path ("GET /pets"), HEAD being a method of its own;
+  // the documentation maps no HEAD request to a GET route, so the stack declares HEAD beside every
+  // GET (https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-develop-routes.html).
   it('HEAD answers wherever GET does: same status and headers, no body', async () => {
     for (const path of [`/personas/${seeded.id}`, '/personas?limit=1', '/openapi.json', '/docs', `/personas/00000000-0000-4000-8000-0000000000ff`]) {
       const get = await api('GET', path);

@@ -284,9 +284,9 @@ describe.each(['dev', 'prod'] as const)('%s stack', (stage) => {
   });
 
   describe('HTTP API', () => {
-    // HTTP API routes are "METHOD /path" and HEAD is a method of its own: a GET route does not
-    // answer HEAD, so each GET entry gets a HEAD route to the same function.
-    // https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-develop-routes.html
+    // An HTTP API route key is one method and a path ("GET /pets"), HEAD being a method of its own;
+    // the documentation maps no HEAD request to a GET route, so each GET entry gets a HEAD route to
+    // the same function (https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-develop-routes.html).
     it('has exactly one route per route-table entry and method (GET with HEAD), each to its own function with payload format 2.0', () => {
       const { resources, routes: table } = s();
       const apiRoutes = ofType(resources, 'AWS::ApiGatewayV2::Route');
