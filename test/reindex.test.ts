@@ -203,7 +203,7 @@ describe('personas reindex', () => {
     let report: Awaited<ReturnType<typeof reindexCollection>>;
     try {
       report = await reindexCollection(
-        { repository: stage.repository, qdrant: createQdrantClient({ url: proxy.url, apiKey: undefined }), alias: stage.alias, tables: stage.tables, embedder: q8 },
+        { repository: stage.repository, qdrant: createQdrantClient({ url: proxy.url, apiKey: env.system.qdrantApiKey }), alias: stage.alias, tables: stage.tables, embedder: q8 },
         { segments: 2, graceMs: 1_000 },
       );
     } finally {
