@@ -32,6 +32,9 @@ Commands:
   status          Counts in table and index, pending and failed changes, sync lag.
   search [QUERY]  Search through POST /personas/search (or the neighbours of --similar ID) and print
                   the ranked personas.
+  redrive         Clear the indexer's failure destination: re-sync the personas its batches name (read
+                  back from the stream within its 24 h, else by a full reconcile), delete each message
+                  once its personas are in sync, report what it did. Exit code 3 when any is kept.
 
 Target (defaults reach \`npm start\`):
   --api-url URL          API for import/export (env PERSONAS_API_URL, default ${DEFAULT_API_URL}, or
@@ -60,6 +63,7 @@ search [QUERY] [--mode hybrid|semantic|keyword|personality|blend] [--fusion rrf|
   (BM25: exact words, names), personality (default with --traits alone), blend (all three).
   --explain prints each result's rank and score in every ranking of the mode.
 status [--failure-file $LOCAL_DATA_DIR/indexer-failures.jsonl (default .data/…)] [--queue-url SQS_URL]
+redrive [--queue-url SQS_URL (the stack's IndexerFailureQueueUrl output) | --failure-file FILE] [--segments 4]
 
 Common: --json (print the report as JSON), -h/--help.`;
 
@@ -250,6 +254,49 @@ async function runStatus(args: string[]): Promise<number> {
   return 0;
 }
 
+async function runRedrive(args: string[]): Promise<number> {
+  const { values } = parseArgs({ args, options: { ...common, 'failure-file': { type: 'string' }, 'queue-url': { type: 'string' }, segments: { type: 'string' } } });
+  if (values.help) return usage();
+  const [{ redriveFailures }, { fileFailureSource, sqsFailureSource }, { streamClients }] = await Promise.all([
+    import('../shared/operations/failureRedrive'),
+    import('../shared/operations/failureSources'),
+    import('../shared/operations/personaChangeTail'),
+  ]);
+  const queueUrl = values['queue-url'];
+  const source = queueUrl ? sqsFailureSource(queueUrl) : fileFailureSource(values['failure-file'] ?? `${process.env.LOCAL_DATA_DIR ?? '.data'}/indexer-failures.jsonl`);
+  const stage = await connectToStage(stageEnv(values));
+  const embedder = await embedderFor(values);
+  try {
+    const report = await redriveFailures({
+      repository: stage.repository,
+      qdrant: stage.qdrant,
+      collection: stage.alias,
+      embedder,
+      streams: streamClients(stage.tables).streams,
+      source,
+      segments: wholeNumber(values, 'segments', 4),
+    });
+    const repaired = Object.entries(report.repaired).filter(([, count]) => count > 0).map(([action, count]) => `${count} ${action}`).join(', ') || 'nothing to change';
+    print(
+      values,
+      report,
+      [
+        `${report.batches} failed batch(es) in ${report.source}`,
+        ...(report.batches === 0 ? [] : [
+          `${report.fromStream} read back from the stream: ${report.personas} persona(s) checked, ${repaired}`,
+          ...(report.reconcile ? [`${report.byReconcile} past the stream's retention: full reconcile found ${report.reconcile.found} difference(s), ${report.reconcile.remaining} remain`] : []),
+          `${report.deleted} deleted (their personas are in sync), ${report.kept.length} kept`,
+          ...report.kept.map((entry) => `  kept ${entry.batch}: ${entry.reason}`),
+          ...report.errors.map((error) => `  error ${error}`),
+        ]),
+      ].join('\n'),
+    );
+    return report.kept.length === 0 ? 0 : 3;
+  } finally {
+    await embedder.dispose();
+  }
+}
+
 async function runReindex(args: string[]): Promise<number> {
   const { values } = parseArgs({
     args,
@@ -407,6 +454,7 @@ const commands: Record<string, (args: string[]) => Promise<number>> = {
   reindex: runReindex,
   reconcile: runReconcile,
   status: runStatus,
+  redrive: runRedrive,
 };
 
 export async function main(argv: string[]): Promise<number> {

@@ -20,17 +20,17 @@ import {
 } from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpIamAuthorizer, HttpJwtAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
-import { Alarm, ComparisonOperator, Metric, TreatMissingData, type IMetric } from 'aws-cdk-lib/aws-cloudwatch';
+import { Alarm, AlarmStatusWidget, ComparisonOperator, Dashboard, GraphWidget, MathExpression, Metric, TreatMissingData, type IMetric } from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import { AttributeType, BillingMode, StreamViewType, Table } from 'aws-cdk-lib/aws-dynamodb';
 import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
 import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
 import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Key } from 'aws-cdk-lib/aws-kms';
-import { Architecture, Runtime, StartingPosition, type CfnFunction } from 'aws-cdk-lib/aws-lambda';
+import { Architecture, Runtime, StartingPosition, Tracing, type CfnFunction } from 'aws-cdk-lib/aws-lambda';
 import { DynamoEventSource, SqsDlq } from 'aws-cdk-lib/aws-lambda-event-sources';
 import { NodejsFunction, type BundlingOptions } from 'aws-cdk-lib/aws-lambda-nodejs';
-import { LogGroup } from 'aws-cdk-lib/aws-logs';
+import { FilterPattern, LogGroup, MetricFilter } from 'aws-cdk-lib/aws-logs';
 import { Secret, type ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Topic } from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
@@ -71,6 +71,13 @@ export const RECONCILER_LOGICAL_ID = 'reconciler';
 export const RECONCILER_ENTRY = 'functions/reconciler/handler.ts';
 /** Powertools service name of the reconciler: the dimension of its drift metrics. */
 export const RECONCILER_SERVICE = 'persona-db-reconciler';
+/** Powertools service name of the indexer: the dimension of its SyncLag metric. */
+export const INDEXER_SERVICE = 'persona-db-indexer';
+/** Namespace of the functions' own metrics (POWERTOOLS_METRICS_NAMESPACE). */
+export const METRICS_NAMESPACE = 'PersonaDb';
+
+const XRAY_WILDCARD_REASON =
+  'Active tracing grants xray:PutTraceSegments and xray:PutTelemetryRecords, which have no resource-level permissions (IAM only accepts "*" for them); they only write trace data.';
 
 interface FunctionSpec {
   readonly id: string;
@@ -83,6 +90,7 @@ interface FunctionSpec {
   readonly timeoutSeconds: number;
   readonly serviceName: string;
   readonly environment: Record<string, string>;
+  readonly reservedConcurrency?: number | undefined;
 }
 
 export class PersonaDbStack extends Stack {
@@ -96,7 +104,11 @@ export class PersonaDbStack extends Stack {
   readonly reconcilerSchedule: Rule;
   readonly failureQueue: Queue;
   readonly qdrantSecret: ISecret;
+  readonly cursorSigningKey: Secret;
   readonly alarmTopic: Topic;
+  readonly alarms: Alarm[] = [];
+  readonly dashboard: Dashboard;
+  private accessLogs!: LogGroup;
   private readonly retain: RemovalPolicy;
   private model: ResolvedModel | undefined;
 
@@ -141,12 +153,12 @@ export class PersonaDbStack extends Stack {
           },
           removalPolicy: this.retain,
         });
-    const cursorSigningKey = new Secret(this, 'CursorSigningKey', {
-      description: `HMAC key that signs list cursors of ${config.namePrefix} (CURSOR_SIGNING_KEY).`,
+    const cursorSigningKey = (this.cursorSigningKey = new Secret(this, 'CursorSigningKey', {
+      description: `HMAC key that signs list cursors of ${config.namePrefix} (read by the list function via CURSOR_SIGNING_KEY_SECRET_ARN).`,
       generateSecretString: { excludePunctuation: true, passwordLength: 64 },
       removalPolicy: this.retain,
-    });
-    acknowledgeNagRule(cursorSigningKey, 'AwsSolutions-SMG4', 'The cursor signing key only authenticates pagination cursors; Lambda reads it through a CloudFormation dynamic reference at deploy time, so a rotation would only take effect on the next deploy and would invalidate open cursors. Rotate by redeploying after put-secret-value.');
+    }));
+    acknowledgeNagRule(cursorSigningKey, 'AwsSolutions-SMG4', 'The cursor signing key only authenticates short-lived pagination cursors (24 h expiry); a scheduled rotation would invalidate open cursors for no gain. Rotate with put-secret-value: functions pick the new key up within the 5-minute secret cache.');
     if (this.qdrantSecret instanceof Secret) {
       acknowledgeNagRule(this.qdrantSecret, 'AwsSolutions-SMG4', 'The Qdrant API key is issued by the Qdrant cluster (Qdrant Cloud console or the server config), not by AWS; Secrets Manager cannot rotate it without a Qdrant-specific rotation function. Operators rotate it in Qdrant and update the secret value.');
     }
@@ -174,7 +186,7 @@ export class PersonaDbStack extends Stack {
       NODE_OPTIONS: '--enable-source-maps',
       STAGE: config.stage,
       TABLE_NAME: this.table.tableName,
-      POWERTOOLS_METRICS_NAMESPACE: 'PersonaDb',
+      POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
       POWERTOOLS_LOG_LEVEL: config.logLevel,
     };
     const qdrantEnvironment = {
@@ -195,20 +207,20 @@ export class PersonaDbStack extends Stack {
         serviceName: 'persona-db-api',
         environment: {
           ...commonEnvironment,
-          IDEMPOTENCY_TABLE_NAME: this.idempotencyTable.tableName,
-          // Resolved by CloudFormation at deploy time: the value is in the function's
-          // configuration, never in the template or the cloud assembly.
-          CURSOR_SIGNING_KEY: cursorSigningKey.secretValue.unsafeUnwrap(),
-          ...(route.embeds ? qdrantEnvironment : {}),
+          ...(route.tableActions.idempotency ? { IDEMPOTENCY_TABLE_NAME: this.idempotencyTable.tableName } : {}),
+          // An ARN only: the function reads the key from Secrets Manager at init (never a plaintext value).
+          ...(route.signsCursors ? { CURSOR_SIGNING_KEY_SECRET_ARN: cursorSigningKey.secretArn } : {}),
+          ...(route.readsIndex ? qdrantEnvironment : {}),
         },
       });
-      if (route.writes) {
-        this.table.grantReadWriteData(fn);
-        this.idempotencyTable.grantReadWriteData(fn);
-      } else {
-        this.table.grantReadData(fn);
-      }
-      if (route.embeds) this.qdrantSecret.grantRead(fn);
+      // Exactly the actions the route's code calls (shared/routes.ts), each on its own table.
+      const grantActions = (table: Table, actions: readonly string[] | undefined) => {
+        if (actions?.length) table.grant(fn, ...actions.map((action) => `dynamodb:${action}`));
+      };
+      grantActions(this.table, route.tableActions.personas);
+      grantActions(this.idempotencyTable, route.tableActions.idempotency);
+      if (route.readsIndex) this.qdrantSecret.grantRead(fn);
+      if (route.signsCursors) cursorSigningKey.grantRead(fn);
       apiFunctions.set(route.name, fn);
     }
     this.apiFunctions = apiFunctions;
@@ -231,8 +243,9 @@ export class PersonaDbStack extends Stack {
       embeds: true,
       memoryMb: config.functions.indexer.memoryMb,
       timeoutSeconds: config.functions.indexer.timeoutSeconds,
-      serviceName: 'persona-db-indexer',
+      serviceName: INDEXER_SERVICE,
       environment: { ...commonEnvironment, ...qdrantEnvironment },
+      reservedConcurrency: config.functions.indexer.reservedConcurrency,
     }));
     this.qdrantSecret.grantRead(indexer);
     // The indexer re-reads the changed personas (one consistent BatchGetItem per batch, see
@@ -252,7 +265,8 @@ export class PersonaDbStack extends Stack {
         onFailure: new SqsDlq(this.failureQueue),
       }),
     );
-    acknowledgeNagRule(indexer.role!, 'AwsSolutions-IAM5[Resource::*]', 'dynamodb:ListStreams has no resource-level permissions (IAM only accepts "*"); the event source mapping grant adds it. The stream read actions themselves are scoped to this table\'s stream ARN.');
+    // Replaces the X-Ray acknowledgement of createFunction on this role: the same finding, two causes.
+    acknowledgeNagRule(indexer.role!, 'AwsSolutions-IAM5[Resource::*]', `${XRAY_WILDCARD_REASON} dynamodb:ListStreams has no resource-level permissions either; the event source mapping grant adds it. The stream read actions themselves are scoped to this table's stream ARN.`);
 
     // ---- Reconciler -------------------------------------------------------------------------
     const reconciler = (this.reconciler = this.createFunction({
@@ -277,7 +291,14 @@ export class PersonaDbStack extends Stack {
     });
 
     // ---- Alarms -----------------------------------------------------------------------------
-    this.createAlarms([...apiFunctions.entries(), [INDEXER_LOGICAL_ID, indexer], [RECONCILER_LOGICAL_ID, reconciler]]);
+    this.createAlarms([...apiFunctions.entries(), [INDEXER_LOGICAL_ID, indexer], [RECONCILER_LOGICAL_ID, reconciler]], routeTable);
+    this.dashboard = this.createDashboard();
+    if (!config.alarms.email) {
+      Annotations.of(this).addWarningV2(
+        'persona-db:alarms-without-subscriber',
+        `No -c alarmEmail: the ${this.alarms.length} alarms publish to the SNS topic (output AlarmTopicArn) with no subscriber. They still show on the dashboard (output DashboardUrl) and in the CloudWatch console; subscribe with -c alarmEmail=you@example.com or aws sns subscribe.`,
+      );
+    }
 
     // ---- Outputs ----------------------------------------------------------------------------
     new CfnOutput(this, 'ApiUrl', { value: this.api.apiEndpoint, description: 'Base URL of the HTTP API ($default stage)' });
@@ -285,6 +306,10 @@ export class PersonaDbStack extends Stack {
     new CfnOutput(this, 'QdrantSecretArn', { value: this.qdrantSecret.secretArn, description: 'Put {"url","apiKey"} of the Qdrant cluster here' });
     new CfnOutput(this, 'IndexerFailureQueueUrl', { value: this.failureQueue.queueUrl });
     new CfnOutput(this, 'AlarmTopicArn', { value: this.alarmTopic.topicArn });
+    new CfnOutput(this, 'DashboardUrl', {
+      value: `https://${this.region}.console.aws.amazon.com/cloudwatch/home?region=${this.region}#dashboards/dashboard/${config.namePrefix}`,
+      description: 'The service dashboard: requests, errors, latency, sync lag, iterator age, failure queue, drift, alarms',
+    });
   }
 
   /** One function with its own role (no managed policies) and its own log group. */
@@ -326,9 +351,13 @@ export class PersonaDbStack extends Stack {
       description: spec.description,
       role,
       logGroup,
+      // X-Ray, with the Powertools Tracer in the code (shared/observability.ts).
+      tracing: Tracing.ACTIVE,
+      ...(spec.reservedConcurrency !== undefined ? { reservedConcurrentExecutions: spec.reservedConcurrency } : {}),
       bundling: embedding.bundling,
       environment: { ...spec.environment, POWERTOOLS_SERVICE_NAME: spec.serviceName, ...embedding.environment },
     });
+    acknowledgeNagRule(role, 'AwsSolutions-IAM5[Resource::*]', XRAY_WILDCARD_REASON);
     // Stable logical ids: the route name (shared/routes.ts) or `indexer`.
     (fn.node.defaultChild as CfnFunction).overrideLogicalId(spec.id);
     acknowledgeNagRule(fn, 'AwsSolutions-L1', 'The project pins nodejs22.x (Node 22 LTS, the version the code and its native onnxruntime binding are tested against); moving to a newer runtime is a deliberate upgrade, not a side effect of a CDK bump.');
@@ -375,10 +404,10 @@ export class PersonaDbStack extends Stack {
           }
         : {}),
     });
-    const accessLogs = new LogGroup(this, 'ApiAccessLogs', {
+    const accessLogs = (this.accessLogs = new LogGroup(this, 'ApiAccessLogs', {
       retention: this.config.logRetentionDays,
       removalPolicy: this.retain,
-    });
+    }));
     api.addStage('DefaultStage', {
       stageName: '$default',
       autoDeploy: true,
@@ -430,7 +459,43 @@ export class PersonaDbStack extends Stack {
     return api;
   }
 
-  private createAlarms(functions: ReadonlyArray<readonly [string, NodejsFunction]>): void {
+  /** Requests per route answered 503 by the functions that query Qdrant (from the access logs). */
+  private searchUnavailableMetric(routeTable: readonly RouteDefinition[]): Metric {
+    const routeKeys = routeTable.filter((route) => route.readsIndex).map((route) => `$.routeKey = "${route.method} ${route.path}"`);
+    new MetricFilter(this, 'SearchUnavailableFilter', {
+      logGroup: this.accessLogs,
+      metricNamespace: METRICS_NAMESPACE,
+      metricName: 'SearchUnavailable',
+      filterPattern: FilterPattern.literal(`{ $.status = 503 && (${routeKeys.join(' || ')}) }`),
+      metricValue: '1',
+      defaultValue: 0,
+    });
+    return new Metric({ namespace: METRICS_NAMESPACE, metricName: 'SearchUnavailable', statistic: 'Sum', period: Duration.minutes(5) });
+  }
+
+  private apiMetrics() {
+    const period = Duration.minutes(5);
+    const count = this.api.metricCount({ statistic: 'Sum', period });
+    const serverErrors = this.api.metricServerError({ statistic: 'Sum', period });
+    return {
+      count,
+      serverErrors,
+      clientErrors: this.api.metricClientError({ statistic: 'Sum', period }),
+      serverErrorPercent: new MathExpression({
+        expression: '100 * errors / IF(requests > 0, requests, 1)',
+        usingMetrics: { errors: serverErrors, requests: count },
+        label: '5xx % of requests',
+        period,
+      }),
+      latency: (statistic: string) => this.api.metricLatency({ statistic, period }),
+    };
+  }
+
+  private syncLag(statistic: string): Metric {
+    return new Metric({ namespace: METRICS_NAMESPACE, metricName: 'SyncLag', dimensionsMap: { service: INDEXER_SERVICE }, statistic, period: Duration.minutes(5) });
+  }
+
+  private createAlarms(functions: ReadonlyArray<readonly [string, NodejsFunction]>, routeTable: readonly RouteDefinition[]): void {
     const action = new SnsAction(this.alarmTopic);
     const alarm = (id: string, metric: IMetric, threshold: number, description: string, evaluationPeriods = 1) => {
       const created = new Alarm(this, id, {
@@ -443,12 +508,20 @@ export class PersonaDbStack extends Stack {
         treatMissingData: TreatMissingData.NOT_BREACHING,
       });
       created.addAlarmAction(action);
+      this.alarms.push(created);
       return created;
     };
+    const { alarms } = this.config;
+    const api = this.apiMetrics();
+    // Handled 500s and 503s are responses, not Lambda errors: only the API's own metrics see them.
+    alarm('ApiServerErrorRate', api.serverErrorPercent, alarms.apiServerErrorPercent, `At least ${alarms.apiServerErrorPercent}% of API requests answered 5xx over 5 minutes: open the dashboard, then the function logs of the failing route.`);
+    alarm('ApiLatencyP99', api.latency('p99'), alarms.apiLatencyP99Ms, `The API's p99 latency reached ${alarms.apiLatencyP99Ms} ms over 5 minutes.`);
+    alarm('SearchUnavailable', this.searchUnavailableMetric(routeTable), 1, 'Search answered 503 (Qdrant unreachable or refusing the key): check the Qdrant cluster and the Qdrant secret (the functions log the secret version they use).');
+    alarm('SyncLagP99', this.syncLag('p99'), alarms.syncLagP99Ms, `The p99 time from a write to its index update reached ${alarms.syncLagP99Ms} ms: search results lag behind the table.`);
     alarm(
       'IndexerIteratorAge',
       this.indexer.metric('IteratorAge', { statistic: 'Maximum', period: Duration.minutes(1) }),
-      this.config.alarms.iteratorAgeMs,
+      alarms.iteratorAgeMs,
       'The indexer lags behind the table stream (IteratorAge max): Qdrant search results are stale.',
       3,
     );
@@ -456,17 +529,11 @@ export class PersonaDbStack extends Stack {
       'IndexerFailureQueueDepth',
       this.failureQueue.metricApproximateNumberOfMessagesVisible({ statistic: 'Maximum', period: Duration.minutes(1) }),
       1,
-      'Stream batches the indexer gave up on are waiting in the on-failure queue: re-index those records.',
+      'Stream batches the indexer gave up on are waiting in the on-failure queue: run `personas redrive` (re-syncs their personas, then deletes the messages).',
     );
     alarm(
       'ReconcilerDriftRemaining',
-      new Metric({
-        namespace: 'PersonaDb',
-        metricName: 'DriftRemaining',
-        dimensionsMap: { service: RECONCILER_SERVICE },
-        statistic: 'Maximum',
-        period: Duration.minutes(this.config.reconciler.intervalMinutes),
-      }),
+      this.driftMetric('DriftRemaining'),
       1,
       'The reconciler could not repair every difference between the table and the index: run `personas reconcile` and read the reconciler logs.',
     );
@@ -474,5 +541,43 @@ export class PersonaDbStack extends Stack {
       alarm(`${name}Errors`, fn.metricErrors({ statistic: 'Sum', period: Duration.minutes(5) }), 1, `${name} invocations failed.`);
       alarm(`${name}Throttles`, fn.metricThrottles({ statistic: 'Sum', period: Duration.minutes(5) }), 1, `${name} invocations were throttled.`);
     }
+  }
+
+  private driftMetric(metricName: string): Metric {
+    return new Metric({
+      namespace: METRICS_NAMESPACE,
+      metricName,
+      dimensionsMap: { service: RECONCILER_SERVICE },
+      statistic: 'Maximum',
+      period: Duration.minutes(this.config.reconciler.intervalMinutes),
+    });
+  }
+
+  /** One dashboard for the service: what the first-incident runbook (README) starts from. */
+  private createDashboard(): Dashboard {
+    const api = this.apiMetrics();
+    const graph = (title: string, left: IMetric[], right: IMetric[] = []) => new GraphWidget({ title, left, right, width: 8, height: 6 });
+    return new Dashboard(this, 'ServiceDashboard', {
+      dashboardName: this.config.namePrefix,
+      defaultInterval: Duration.hours(3),
+      widgets: [
+        [new AlarmStatusWidget({ title: 'Alarms', alarms: this.alarms, width: 24, height: 4 })],
+        [
+          graph('API requests', [api.count]),
+          graph('API errors', [api.serverErrors, api.clientErrors, this.alarmMetric('SearchUnavailable')], [api.serverErrorPercent]),
+          graph('API latency (ms)', [api.latency('p50'), api.latency('p99')]),
+        ],
+        [
+          graph('Sync lag: write to index (ms)', [this.syncLag('p50'), this.syncLag('p99')]),
+          graph('Indexer iterator age (ms)', [this.indexer.metric('IteratorAge', { statistic: 'Maximum', period: Duration.minutes(1) })]),
+          graph('Indexer failure queue depth', [this.failureQueue.metricApproximateNumberOfMessagesVisible({ statistic: 'Maximum', period: Duration.minutes(1) })]),
+        ],
+        [graph('Reconciler drift', [this.driftMetric('DriftFound'), this.driftMetric('DriftRepaired'), this.driftMetric('DriftRemaining')])],
+      ],
+    });
+  }
+
+  private alarmMetric(id: string): IMetric {
+    return this.alarms.find((alarm) => alarm.node.id === id)!.metric;
   }
 }

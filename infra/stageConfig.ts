@@ -78,8 +78,13 @@ export interface StageConfig {
     readonly api: FunctionSizing;
     /** API routes with `embeds: true`: they load the ONNX model, so more memory (and CPU). */
     readonly embeddingApi: FunctionSizing;
-    /** The DynamoDB Streams indexer: embeds up to one batch per invocation. */
-    readonly indexer: FunctionSizing;
+    /**
+     * The DynamoDB Streams indexer: embeds up to one batch per invocation. `reservedConcurrency`
+     * keeps that many executions for it however busy the API is (the stream needs one per shard ×
+     * parallelization factor); undefined reserves none (accounts with the default limit of 10
+     * concurrent executions cannot reserve any).
+     */
+    readonly indexer: FunctionSizing & { readonly reservedConcurrency?: number };
     /** The scheduled reconciler: scans the table and the index, re-embeds what differs. */
     readonly reconciler: FunctionSizing;
   };
@@ -109,6 +114,12 @@ export interface StageConfig {
     readonly email?: string;
     /** Alarm when the indexer's oldest unprocessed stream record is older than this (ms, IteratorAge max). */
     readonly iteratorAgeMs: number;
+    /** Alarm when this share of API requests (percent, 5 minutes) answers 5xx, handled 500s and 503s included. */
+    readonly apiServerErrorPercent: number;
+    /** Alarm when the API's p99 latency (ms, 5 minutes) reaches this. */
+    readonly apiLatencyP99Ms: number;
+    /** Alarm when the p99 of write-to-index lag (the indexer's SyncLag metric, ms, 5 minutes) reaches this. */
+    readonly syncLagP99Ms: number;
   };
 }
 
@@ -139,7 +150,7 @@ export const stageDefaults: Record<Stage, StageConfig> = {
     logRetentionDays: 30,
     qdrant: { initialUrl: 'https://replace-me.qdrant.invalid:6333', collection: 'personas' },
     embedding: { dtype: 'q8' },
-    alarms: { iteratorAgeMs: 5 * 60_000 },
+    alarms: { iteratorAgeMs: 5 * 60_000, apiServerErrorPercent: 5, apiLatencyP99Ms: 5_000, syncLagP99Ms: 60_000 },
   },
   prod: {
     stage: 'prod',
@@ -153,7 +164,7 @@ export const stageDefaults: Record<Stage, StageConfig> = {
     functions: {
       api: { memoryMb: 1024, timeoutSeconds: 10 },
       embeddingApi: { memoryMb: 3008, timeoutSeconds: 29 },
-      indexer: { memoryMb: 3008, timeoutSeconds: 180 },
+      indexer: { memoryMb: 3008, timeoutSeconds: 180, reservedConcurrency: 10 },
       reconciler: { memoryMb: 3008, timeoutSeconds: 900 },
     },
     reconciler: { intervalMinutes: 60 },
@@ -161,7 +172,7 @@ export const stageDefaults: Record<Stage, StageConfig> = {
     logRetentionDays: 365,
     qdrant: { initialUrl: 'https://replace-me.qdrant.invalid:6333', collection: 'personas' },
     embedding: { dtype: 'q8' },
-    alarms: { iteratorAgeMs: 2 * 60_000 },
+    alarms: { iteratorAgeMs: 2 * 60_000, apiServerErrorPercent: 1, apiLatencyP99Ms: 3_000, syncLagP99Ms: 30_000 },
   },
 };
 

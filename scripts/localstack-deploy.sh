@@ -45,7 +45,9 @@ npx cdklocal bootstrap "aws://000000000000/$region" "${context[@]}"
 npx cdklocal deploy --all --require-approval never --outputs-file "$outputs" "${context[@]}" "$@"
 
 # The stack creates the Qdrant secret with a placeholder url and a random apiKey: replace both.
-SECRET_VALUE="{\"url\":\"$qdrant_url_for_lambda\",\"apiKey\":\"$qdrant_api_key\"}" OUTPUTS="$outputs" node --input-type=module -e '
+# Plain http only inside the compose network, so the explicit (and logged) opt-out goes with it;
+# the functions refuse http to any other non-loopback host (shared/vectorIndex/qdrantConnection.ts).
+SECRET_VALUE="{\"url\":\"$qdrant_url_for_lambda\",\"apiKey\":\"$qdrant_api_key\",\"allowInsecureHttp\":true}" OUTPUTS="$outputs" node --input-type=module -e '
   import { readFileSync } from "node:fs";
   import { PutSecretValueCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
   const outputs = Object.values(JSON.parse(readFileSync(process.env.OUTPUTS, "utf8")))[0];
@@ -54,4 +56,4 @@ SECRET_VALUE="{\"url\":\"$qdrant_url_for_lambda\",\"apiKey\":\"$qdrant_api_key\"
   console.log(`Qdrant secret ${outputs.QdrantSecretArn} -> ${JSON.parse(process.env.SECRET_VALUE).url}`);
   console.log(`API: ${outputs.ApiUrl}`);
 '
-echo "Host-side tools reach the same Qdrant at http://localhost:6333 (api-key: $qdrant_api_key)."
+echo "Host-side tools reach the same Qdrant at http://localhost:16333 (api-key: $qdrant_api_key)."

@@ -14,41 +14,70 @@ export interface RouteDefinition {
   readonly entry: string;
   /** True when the function embeds text (ships the model and onnxruntime). */
   readonly embeds: boolean;
-  /** True when the function writes to the table (needs write permissions). */
+  /** True when the function queries Qdrant (gets the Qdrant secret); every embedding route does. */
+  readonly readsIndex: boolean;
+  /** True when the function writes to the table (derived from `tableActions`). */
   readonly writes: boolean;
+  /**
+   * The DynamoDB actions the function's code calls, per table: the stack grants exactly these and
+   * nothing else (a TransactWriteItems needs the actions of its items, e.g. PutItem on both tables).
+   * test/routePermissions.test.ts records the calls each route makes and compares.
+   */
+  readonly tableActions: TableActions;
+  /** True when the function signs or checks list cursors (gets the cursor signing key secret). */
+  readonly signsCursors: boolean;
   /** True for the console's pages and scripts: no data, so no authorizer (a browser cannot sign requests). */
   readonly public: boolean;
   /** True when the function serves the built browser assets (web/build.ts), copied into its Lambda asset. */
   readonly webAssets: boolean;
 }
 
+export type TableAction = 'GetItem' | 'BatchGetItem' | 'Scan' | 'PutItem' | 'DeleteItem' | 'UpdateItem' | 'BatchWriteItem' | 'ConditionCheckItem';
+export interface TableActions {
+  readonly personas?: readonly TableAction[];
+  readonly idempotency?: readonly TableAction[];
+}
+const WRITE_ACTIONS: readonly TableAction[] = ['PutItem', 'DeleteItem', 'UpdateItem', 'BatchWriteItem'];
+
 const route = (
   name: string,
   method: HttpMethod,
   path: string,
-  options: { embeds?: boolean; writes?: boolean; public?: boolean; webAssets?: boolean } = {},
-): RouteDefinition => ({
-  name,
-  method,
-  path,
-  entry: `functions/api/${name}.ts`,
-  embeds: options.embeds ?? false,
-  writes: options.writes ?? false,
-  public: options.public ?? false,
-  webAssets: options.webAssets ?? false,
-});
+  options: { embeds?: boolean; readsIndex?: boolean; tableActions?: TableActions; signsCursors?: boolean; public?: boolean; webAssets?: boolean } = {},
+): RouteDefinition => {
+  const tableActions = options.tableActions ?? {};
+  return {
+    name,
+    method,
+    path,
+    entry: `functions/api/${name}.ts`,
+    embeds: options.embeds ?? false,
+    readsIndex: (options.readsIndex ?? false) || (options.embeds ?? false),
+    writes: Object.values(tableActions).some((actions: readonly TableAction[]) => actions.some((action) => WRITE_ACTIONS.includes(action))),
+    tableActions,
+    signsCursors: options.signsCursors ?? false,
+    public: options.public ?? false,
+    webAssets: options.webAssets ?? false,
+  };
+};
+
+/** An Idempotency-Key route: claims its key (conditional put), then completes or releases it (conditional update); see shared/persona/idempotency.ts. */
+const idempotency: readonly TableAction[] = ['PutItem', 'UpdateItem'];
 
 export const routes: readonly RouteDefinition[] = [
-  route('createPersona', 'POST', '/personas', { writes: true }),
-  route('listPersonas', 'GET', '/personas'),
-  route('batchCreatePersonas', 'POST', '/personas/batch', { writes: true }),
-  route('getPersona', 'GET', '/personas/{id}'),
-  route('replacePersona', 'PUT', '/personas/{id}', { writes: true }),
-  route('patchPersona', 'PATCH', '/personas/{id}', { writes: true }),
-  route('deletePersona', 'DELETE', '/personas/{id}', { writes: true }),
+  // A replay checks the persona still exists (GetItem).
+  route('createPersona', 'POST', '/personas', { tableActions: { personas: ['PutItem', 'GetItem'], idempotency } }),
+  route('listPersonas', 'GET', '/personas', { tableActions: { personas: ['Scan'] }, signsCursors: true }),
+  // Each item is a conditional put (never overwrites); a replay checks which still exist (BatchGetItem).
+  route('batchCreatePersonas', 'POST', '/personas/batch', { tableActions: { personas: ['PutItem', 'BatchGetItem'], idempotency } }),
+  route('getPersona', 'GET', '/personas/{id}', { tableActions: { personas: ['GetItem'] } }),
+  route('replacePersona', 'PUT', '/personas/{id}', { tableActions: { personas: ['GetItem', 'PutItem'] } }),
+  route('patchPersona', 'PATCH', '/personas/{id}', { tableActions: { personas: ['GetItem', 'PutItem'] } }),
+  route('deletePersona', 'DELETE', '/personas/{id}', { tableActions: { personas: ['DeleteItem'] } }),
   // Three literal segments beat the two of /personas/{id} (see routeMatching.ts).
-  route('searchPersonas', 'POST', '/personas/search', { embeds: true }),
-  route('similarPersonas', 'GET', '/personas/{id}/similar', { embeds: true }),
+  route('searchPersonas', 'POST', '/personas/search', { embeds: true, tableActions: { personas: ['BatchGetItem'] } }),
+  // Ranks by the persona's stored vectors: Qdrant, but no model.
+  route('similarPersonas', 'GET', '/personas/{id}/similar', { readsIndex: true, tableActions: { personas: ['GetItem', 'BatchGetItem'] } }),
   route('openApiDocument', 'GET', '/openapi.json'),
   route('apiDocsPage', 'GET', '/docs', { public: true }),
   route('consolePage', 'GET', '/console', { public: true }),

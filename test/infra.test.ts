@@ -44,9 +44,12 @@ const probeEmbeddingRoute: RouteDefinition = {
   path: '/personas/search-probe',
   entry: 'functions/api/getPersona.ts',
   embeds: true,
+  readsIndex: true,
   writes: false,
   public: false,
   webAssets: false,
+  tableActions: { personas: ['GetItem'] },
+  signsCursors: false,
 };
 
 const tempRoot = mkdtempSync(path.join(tmpdir(), 'persona-infra-test-'));
@@ -106,12 +109,17 @@ function synthesize(stage: Stage, options: { routes?: readonly RouteDefinition[]
 
 const synths = {} as Record<Stage, Synth>;
 
-beforeAll(() => {
+beforeAll(async () => {
   for (const entry of [...routes.map((route) => route.entry), indexerEntry, RECONCILER_ENTRY]) {
     expect(existsSync(path.join(PROJECT_ROOT, entry)), `handler ${entry} must exist to synth`).toBe(true);
   }
+  // Each synth blocks the event loop (esbuild runs synchronously); yielding in between lets
+  // vitest's worker report progress instead of timing out on a loaded machine.
+  const yieldToEventLoop = () => new Promise((resolve) => setTimeout(resolve, 50));
   synths.dev = synthesize('dev', { routes: [...routes, probeEmbeddingRoute] });
+  await yieldToEventLoop();
   synths.prod = synthesize('prod');
+  await yieldToEventLoop();
 }, 300_000);
 
 afterAll(() => rmSync(tempRoot, { recursive: true, force: true }));
@@ -180,8 +188,6 @@ function expectOnlyServices(actions: Map<string, Set<string>>, services: string[
   expect([...new Set([...actions.keys()].map((action) => action.split(':')[0]))].sort(), who).toEqual([...services].sort());
 }
 
-const TABLE_READ = ['dynamodb:BatchGetItem', 'dynamodb:GetRecords', 'dynamodb:GetShardIterator', 'dynamodb:Query', 'dynamodb:GetItem', 'dynamodb:Scan', 'dynamodb:ConditionCheckItem', 'dynamodb:DescribeTable'];
-const TABLE_WRITE = ['dynamodb:BatchWriteItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'];
 
 function env(synth: Synth, fnId: string): Record<string, unknown> {
   return synth.resources[fnId]!.Properties!.Environment.Variables as Record<string, unknown>;
@@ -209,6 +215,8 @@ const plainApiIds = (synth: Synth) => synth.routes.filter((route) => !route.embe
 /** Route keys (`METHOD /path`) of the routes without an authorizer. */
 const publicRouteKeys = (table: readonly RouteDefinition[]) => table.filter((route) => route.public).flatMap((route) => routeMethods(route).map((method) => `${method} ${route.path}`));
 const webAssetIds = (synth: Synth) => synth.routes.filter((route) => route.webAssets).map((route) => route.name);
+/** Functions that query Qdrant: they get its secret (similarPersonas does, without the model). */
+const indexReaderIds = (synth: Synth) => [...synth.routes.filter((route) => route.readsIndex).map((route) => route.name), INDEXER_LOGICAL_ID, RECONCILER_LOGICAL_ID];
 
 // ---- stage config ----------------------------------------------------------------------------
 
@@ -235,7 +243,15 @@ describe('stage config', () => {
     expect(() => buildStageConfig('dev', { auth: 'basic' as never })).toThrow(/auth must be/);
   });
 
+  it('cdk.json sets every feature flag a new `cdk init` of the installed CDK CLI sets, with the same values', () => {
+    const recommended = JSON.parse(readFileSync(path.join(PROJECT_ROOT, 'node_modules/aws-cdk/lib/init-templates/.recommended-feature-flags.json'), 'utf8')) as Record<string, unknown>;
+    const { context } = JSON.parse(readFileSync(path.join(PROJECT_ROOT, 'cdk.json'), 'utf8')) as { context: Record<string, unknown> };
+    expect(Object.keys(recommended).length).toBeGreaterThan(50);
+    for (const [flag, value] of Object.entries(recommended)) expect(context[flag], flag).toEqual(value);
+  });
+
   it('keeps prod safer than dev by default', () => {
+    expect(stageDefaults.prod.functions.indexer.reservedConcurrency).toBeGreaterThan(0);
     expect(stageDefaults.prod.api.auth).not.toBe('none');
     expect(stageDefaults.prod.table).toEqual({ removal: 'retain', deletionProtection: true });
     expect(stageDefaults.dev.table).toEqual({ removal: 'destroy', deletionProtection: false });
@@ -394,27 +410,27 @@ describe.each(['dev', 'prod'] as const)('%s stack', (stage) => {
           POWERTOOLS_LOG_LEVEL: synth.config.logLevel,
           STAGE: synth.config.stage,
         });
-        const embeds = embeddingIds(synth).includes(id);
-        if (embeds) {
-          expect(variables, id).toMatchObject({
-            QDRANT_SECRET_ARN: secretRef,
-            QDRANT_COLLECTION: synth.config.qdrant.collection,
-            EMBEDDING_MODEL_DIR: '/var/task/model',
-            EMBEDDING_ALLOW_REMOTE: 'false',
-            EMBEDDING_DTYPE: 'q8',
-          });
+        if (indexReaderIds(synth).includes(id)) {
+          expect(variables, id).toMatchObject({ QDRANT_SECRET_ARN: secretRef, QDRANT_COLLECTION: synth.config.qdrant.collection });
+        } else {
+          for (const name of ['QDRANT_SECRET_ARN', 'QDRANT_COLLECTION']) expect(variables[name], `${id} ${name}`).toBeUndefined();
+        }
+        if (embeddingIds(synth).includes(id)) {
+          expect(variables, id).toMatchObject({ EMBEDDING_MODEL_DIR: '/var/task/model', EMBEDDING_ALLOW_REMOTE: 'false', EMBEDDING_DTYPE: 'q8' });
           expect(typeof variables.EMBEDDING_MODEL_ID).toBe('string');
           // One intra-op thread per whole vCPU of the share (1,769 MB each): 1 thread at the default 2,048 MB.
           const memoryMb = synth.resources[id]!.Properties!.MemorySize as number;
           expect(variables.EMBEDDING_THREADS, id).toBe(String(Math.max(1, Math.floor(memoryMb / 1769))));
         } else {
-          for (const name of ['QDRANT_SECRET_ARN', 'QDRANT_COLLECTION', 'EMBEDDING_MODEL_DIR']) expect(variables[name], `${id} ${name}`).toBeUndefined();
+          for (const name of ['EMBEDDING_MODEL_DIR', 'EMBEDDING_MODEL_ID']) expect(variables[name], `${id} ${name}`).toBeUndefined();
         }
-        if (id !== INDEXER_LOGICAL_ID && id !== RECONCILER_LOGICAL_ID) {
-          expect(variables.IDEMPOTENCY_TABLE_NAME).toEqual({ Ref: idempotencyId });
-          // Resolved by CloudFormation from the cursor secret: no literal key in the template.
-          expect(JSON.stringify(variables.CURSOR_SIGNING_KEY)).toMatch(/\{\{resolve:secretsmanager:/);
-        }
+        const route = synth.routes.find((candidate) => candidate.name === id);
+        expect(variables.IDEMPOTENCY_TABLE_NAME, id).toEqual(route?.tableActions.idempotency ? { Ref: idempotencyId } : undefined);
+        // The cursor key is never in the environment (GetFunctionConfiguration would show it): only
+        // the ARN of its secret, and only where cursors are signed.
+        expect(variables.CURSOR_SIGNING_KEY, id).toBeUndefined();
+        expect(JSON.stringify(variables), id).not.toMatch(/resolve:secretsmanager/);
+        expect(variables.CURSOR_SIGNING_KEY_SECRET_ARN, id).toEqual(route?.signsCursors ? synth.stack.resolve(synth.stack.cursorSigningKey.secretArn) : undefined);
         // The Qdrant secret is referenced by ARN only, never resolved into the environment.
         const others = Object.entries(variables).filter(([name]) => name !== 'QDRANT_SECRET_ARN');
         expect(JSON.stringify(others), id).not.toContain(JSON.stringify(secretRef));
@@ -424,33 +440,28 @@ describe.each(['dev', 'prod'] as const)('%s stack', (stage) => {
   });
 
   describe('least-privilege IAM', () => {
-    it('read-only API functions: table read actions on the persona table only', () => {
+    it('each API function gets exactly the DynamoDB actions its route declares, each on its own table (derived from shared/routes.ts)', () => {
       const synth = s();
-      const tableId = logicalIdOf(synth, synth.stack.table);
-      for (const route of synth.routes.filter((candidate) => !candidate.writes)) {
+      const tableIds = { personas: logicalIdOf(synth, synth.stack.table), idempotency: logicalIdOf(synth, synth.stack.idempotencyTable) };
+      for (const route of synth.routes) {
         const actions = actionMap(grantsOf(synth, route.name));
-        const dynamo = [...actions.keys()].filter((action) => action.startsWith('dynamodb:'));
-        expect(dynamo.sort(), route.name).toEqual([...TABLE_READ].sort());
-        for (const action of dynamo) expect([...actions.get(action)!], `${route.name} ${action}`).toEqual([tableId]);
-        expectOnlyServices(actions, route.embeds ? ['dynamodb', 'logs', 'secretsmanager'] : ['dynamodb', 'logs'], route.name);
+        const expected = new Map<string, string[]>();
+        for (const [table, tableActions] of Object.entries(route.tableActions) as [keyof typeof tableIds, string[]][]) {
+          for (const action of tableActions) expected.set(`dynamodb:${action}`, [...(expected.get(`dynamodb:${action}`) ?? []), tableIds[table]].sort());
+        }
+        const granted = new Map([...actions].filter(([action]) => action.startsWith('dynamodb:')).map(([action, targets]) => [action, [...targets].sort()]));
+        expect(Object.fromEntries(granted), route.name).toEqual(Object.fromEntries(expected));
+        const services = ['logs', 'xray', ...(expected.size ? ['dynamodb'] : []), ...(route.readsIndex || route.signsCursors ? ['secretsmanager'] : [])];
+        expectOnlyServices(actions, services, route.name);
       }
+      // The write routes never get Scan; nothing gets administrative or stream actions.
+      for (const route of synth.routes.filter((candidate) => candidate.writes)) expect(actionMap(grantsOf(synth, route.name)).has('dynamodb:Scan'), route.name).toBe(false);
     });
 
-    it('writing API functions: read/write on the persona and idempotency tables, nothing administrative', () => {
-      const synth = s();
-      const tables = [logicalIdOf(synth, synth.stack.table), logicalIdOf(synth, synth.stack.idempotencyTable)].sort();
-      for (const route of synth.routes.filter((candidate) => candidate.writes)) {
-        const actions = actionMap(grantsOf(synth, route.name));
-        const dynamo = [...actions.keys()].filter((action) => action.startsWith('dynamodb:'));
-        expect(dynamo.sort(), route.name).toEqual([...TABLE_READ, ...TABLE_WRITE].sort());
-        for (const action of dynamo) expect([...actions.get(action)!].sort(), `${route.name} ${action}`).toEqual(tables);
-        expectOnlyServices(actions, route.embeds ? ['dynamodb', 'logs', 'secretsmanager'] : ['dynamodb', 'logs'], route.name);
-      }
-    });
-
-    it('every function writes only to its own log group; only embedding functions read the Qdrant secret', () => {
+    it('every function writes only to its own log group; only index readers read the Qdrant secret, only the list function the cursor key', () => {
       const synth = s();
       const secretId = refs(synth.stack.resolve(synth.stack.qdrantSecret.secretArn))[0]!;
+      const cursorKeyId = logicalIdOf(synth, synth.stack.cursorSigningKey);
       for (const id of functionIds(synth)) {
         const actions = actionMap(grantsOf(synth, id));
         const ownLogs = refs(synth.resources[id]!.Properties!.LoggingConfig.LogGroup);
@@ -458,12 +469,18 @@ describe.each(['dev', 'prod'] as const)('%s stack', (stage) => {
         expect(logActions.sort()).toEqual(['logs:CreateLogStream', 'logs:PutLogEvents']);
         for (const action of logActions) expect([...actions.get(action)!], id).toEqual(ownLogs);
         const secretActions = [...actions.keys()].filter((action) => action.startsWith('secretsmanager:'));
-        if (embeddingIds(synth).includes(id)) {
+        const route = synth.routes.find((candidate) => candidate.name === id);
+        const secrets = [...(indexReaderIds(synth).includes(id) ? [secretId] : []), ...(route?.signsCursors ? [cursorKeyId] : [])].sort();
+        if (secrets.length) {
           expect(secretActions.sort()).toEqual(['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue']);
-          for (const action of secretActions) expect([...actions.get(action)!]).toEqual([secretId]);
+          for (const action of secretActions) expect([...actions.get(action)!].sort(), id).toEqual(secrets);
         } else {
           expect(secretActions, id).toEqual([]);
         }
+        // X-Ray's write actions have no resource-level permissions: "*" only.
+        const xray = [...actions.keys()].filter((action) => action.startsWith('xray:'));
+        expect(xray.sort(), id).toEqual(['xray:PutTelemetryRecords', 'xray:PutTraceSegments']);
+        for (const action of xray) expect([...actions.get(action)!]).toEqual(['*']);
       }
     });
 
@@ -472,7 +489,7 @@ describe.each(['dev', 'prod'] as const)('%s stack', (stage) => {
       const actions = actionMap(grantsOf(synth, INDEXER_LOGICAL_ID));
       const tableId = logicalIdOf(synth, synth.stack.table);
       const queueId = logicalIdOf(synth, synth.stack.failureQueue);
-      expectOnlyServices(actions, ['dynamodb', 'logs', 'secretsmanager', 'sqs'], 'indexer');
+      expectOnlyServices(actions, ['dynamodb', 'logs', 'secretsmanager', 'sqs', 'xray'], 'indexer');
       const dynamo = Object.fromEntries([...actions].filter(([action]) => action.startsWith('dynamodb:')).map(([action, targets]) => [action, [...targets]]));
       expect(dynamo).toEqual({
         'dynamodb:ListStreams': ['*'],
@@ -495,7 +512,7 @@ describe.each(['dev', 'prod'] as const)('%s stack', (stage) => {
       const synth = s();
       const actions = actionMap(grantsOf(synth, RECONCILER_LOGICAL_ID));
       const tableId = logicalIdOf(synth, synth.stack.table);
-      expectOnlyServices(actions, ['dynamodb', 'logs', 'secretsmanager'], 'reconciler');
+      expectOnlyServices(actions, ['dynamodb', 'logs', 'secretsmanager', 'xray'], 'reconciler');
       const dynamo = Object.fromEntries([...actions].filter(([action]) => action.startsWith('dynamodb:')).map(([action, targets]) => [action, [...targets]]));
       expect(dynamo).toEqual({ 'dynamodb:Scan': [tableId], 'dynamodb:BatchGetItem': [tableId] });
       expect(env(synth, RECONCILER_LOGICAL_ID)).toMatchObject({ QDRANT_COLLECTION: synth.config.qdrant.collection, POWERTOOLS_SERVICE_NAME: RECONCILER_SERVICE });
@@ -584,12 +601,97 @@ describe.each(['dev', 'prod'] as const)('%s stack', (stage) => {
       expect(find('DriftRemaining', { Name: 'service', Value: RECONCILER_SERVICE })).toEqual([
         expect.objectContaining({ Namespace: 'PersonaDb', Statistic: 'Maximum', Threshold: 1, Period: synth.config.reconciler.intervalMinutes * 60 }),
       ]);
-      expect(alarms).toHaveLength(3 + 2 * functionIds(synth).length);
+      expect(alarms).toHaveLength(7 + 2 * functionIds(synth).length);
       synth.template.hasResourceProperties('AWS::SNS::Topic', { KmsMasterKeyId: Match.anyValue() });
       synth.template.hasResourceProperties('AWS::KMS::Key', {
         EnableKeyRotation: true,
         KeyPolicy: { Statement: Match.arrayWith([Match.objectLike({ Principal: { Service: 'cloudwatch.amazonaws.com' } })]) },
       });
+    });
+  });
+
+  describe('API-level alarms and the dashboard', () => {
+    const alarmsOf = (synth: Synth) => ofType(synth.resources, 'AWS::CloudWatch::Alarm').map(([, alarm]) => alarm.Properties!);
+    const apiId = (synth: Synth) => logicalIdOf(synth, synth.stack.api);
+
+    it('5xx rate of all API requests (handled 500s and 503s count, unlike Lambda Errors) and p99 latency, from API Gateway metrics', () => {
+      const synth = s();
+      const alarms = alarmsOf(synth);
+      const rate = alarms.find((alarm) => alarm.AlarmName === `${synth.config.namePrefix}-ApiServerErrorRate`)!;
+      expect(rate.Threshold).toBe(synth.config.alarms.apiServerErrorPercent);
+      const byId = Object.fromEntries((rate.Metrics as Array<Record<string, any>>).map((metric) => [metric.Id, metric]));
+      expect(byId.errors.MetricStat).toMatchObject({ Metric: { Namespace: 'AWS/ApiGateway', MetricName: '5xx', Dimensions: [{ Name: 'ApiId', Value: { Ref: apiId(synth) } }] }, Stat: 'Sum' });
+      expect(byId.requests.MetricStat).toMatchObject({ Metric: { Namespace: 'AWS/ApiGateway', MetricName: 'Count' }, Stat: 'Sum' });
+      expect((Object.values(byId) as Array<Record<string, any>>).find((metric) => metric.Expression)!.Expression).toContain('100 * errors');
+      expect(alarms).toContainEqual(expect.objectContaining({
+        AlarmName: `${synth.config.namePrefix}-ApiLatencyP99`,
+        Namespace: 'AWS/ApiGateway',
+        MetricName: 'Latency',
+        ExtendedStatistic: 'p99',
+        Threshold: synth.config.alarms.apiLatencyP99Ms,
+        Dimensions: [{ Name: 'ApiId', Value: { Ref: apiId(synth) } }],
+      }));
+    });
+
+    it('SyncLag p99 from the indexer metric, and search-unavailable responses from the access logs of every route that reads the index', () => {
+      const synth = s();
+      const alarms = alarmsOf(synth);
+      expect(alarms).toContainEqual(expect.objectContaining({
+        AlarmName: `${synth.config.namePrefix}-SyncLagP99`,
+        Namespace: 'PersonaDb',
+        MetricName: 'SyncLag',
+        ExtendedStatistic: 'p99',
+        Dimensions: [{ Name: 'service', Value: env(synth, INDEXER_LOGICAL_ID).POWERTOOLS_SERVICE_NAME }],
+        Threshold: synth.config.alarms.syncLagP99Ms,
+      }));
+      expect(alarms).toContainEqual(expect.objectContaining({ AlarmName: `${synth.config.namePrefix}-SearchUnavailable`, Namespace: 'PersonaDb', MetricName: 'SearchUnavailable', Threshold: 1 }));
+      const [[, filter]] = ofType(synth.resources, 'AWS::Logs::MetricFilter') as [[string, Resource]];
+      expect(filter.Properties!.LogGroupName).toEqual({ Ref: logicalIdOf(synth, synth.stack.node.findChild('ApiAccessLogs')) });
+      expect(filter.Properties!.MetricTransformations).toEqual([expect.objectContaining({ MetricNamespace: 'PersonaDb', MetricName: 'SearchUnavailable', MetricValue: '1' })]);
+      const pattern = filter.Properties!.FilterPattern as string;
+      expect(pattern).toContain('$.status = 503');
+      for (const route of synth.routes.filter((candidate) => candidate.readsIndex)) expect(pattern).toContain(`"${route.method} ${route.path}"`);
+      expect(pattern).not.toContain('"GET /personas/{id}"');
+    });
+
+    it('one dashboard with requests, errors, latency, sync lag, iterator age, failure-queue depth, drift and every alarm; its URL is an output', () => {
+      const synth = s();
+      const dashboards = ofType(synth.resources, 'AWS::CloudWatch::Dashboard');
+      expect(dashboards).toHaveLength(1);
+      // The body is a Fn::Join of JSON text and references (the API id, alarm ARNs).
+      const joined = dashboards[0]![1].Properties!.DashboardBody['Fn::Join'][1] as unknown[];
+      const body = joined.map((part) => (typeof part === 'string' ? part : JSON.stringify(part))).join('');
+      for (const metric of ['"Count"', '"5xx"', '"4xx"', '"Latency"', '"SyncLag"', '"IteratorAge"', 'ApproximateNumberOfMessagesVisible', '"DriftRemaining"', '"SearchUnavailable"']) {
+        expect(body, metric).toContain(metric);
+      }
+      const alarmIds = ofType(synth.resources, 'AWS::CloudWatch::Alarm').map(([id]) => id);
+      for (const id of alarmIds) expect(body, id).toContain(id);
+      expect(synth.template.findOutputs('DashboardUrl')).not.toEqual({});
+    });
+
+    it('without -c alarmEmail the synth says the alarms have no subscriber and where to see them', () => {
+      const synth = s();
+      const warnings = Annotations.fromStack(synth.stack).findWarning('*', Match.stringLikeRegexp('no subscriber'));
+      expect(warnings).toHaveLength(synth.config.alarms.email ? 0 : 1);
+      expect(JSON.stringify(warnings)).toContain('DashboardUrl');
+    });
+  });
+
+  describe('conventions', () => {
+    it('every function is traced with X-Ray (Powertools Tracer in the code); the indexer has its stage reserved concurrency', () => {
+      const synth = s();
+      for (const id of functionIds(synth)) expect(synth.resources[id]!.Properties!.TracingConfig, id).toEqual({ Mode: 'Active' });
+      expect(synth.resources[INDEXER_LOGICAL_ID]!.Properties!.ReservedConcurrentExecutions).toBe(synth.config.functions.indexer.reservedConcurrency);
+      for (const id of functionIds(synth).filter((candidate) => candidate !== INDEXER_LOGICAL_ID)) {
+        expect(synth.resources[id]!.Properties!.ReservedConcurrentExecutions, id).toBeUndefined();
+      }
+    });
+
+    it('similarPersonas reads the index by stored vectors: no model, no ONNX Runtime, plain API sizing', () => {
+      const synth = s();
+      expect(plainApiIds(synth)).toContain('similarPersonas');
+      expect(indexReaderIds(synth)).toContain('similarPersonas');
+      expect(synth.resources.similarPersonas!.Properties).toMatchObject({ MemorySize: synth.config.functions.api.memoryMb });
     });
   });
 
@@ -674,7 +776,9 @@ describe.each(['dev', 'prod'] as const)('%s stack', (stage) => {
   describe('cdk-nag AwsSolutions', () => {
     it('synth ran the pack as a validation plugin and it reported nothing', () => {
       const report = JSON.parse(readFileSync(path.join(s().outdir, 'validation-report.json'), 'utf8')) as { pluginReports: unknown[] };
-      expect(report.pluginReports).toEqual([]);
+      // Only the synth-time note that the alarms have no subscriber (no -c alarmEmail), see below.
+      const violations = (report.pluginReports as Array<{ violations: Array<{ ruleName: string }> }>).flatMap((plugin) => plugin.violations.map((violation) => violation.ruleName));
+      expect(violations).toEqual(s().config.alarms.email ? [] : ['Annotation::persona-db:alarms-without-subscriber']);
       expect(Annotations.fromStack(s().stack).findError('*', Match.anyValue())).toEqual([]);
       expect(Annotations.fromStack(s().stack).findError('*', Match.stringLikeRegexp('AwsSolutions-.*'))).toEqual([]);
     });
@@ -783,7 +887,7 @@ describe('auth and secret variants', () => {
     expect(actions.has('secretsmanager:GetSecretValue')).toBe(true);
     const secretGrant = grantsOf(synth, INDEXER_LOGICAL_ID).find((grant) => grant.actions.includes('secretsmanager:GetSecretValue'))!;
     expect(secretGrant.resources).toEqual([arn]);
-  });
+  }, 180_000);
 });
 
 // ---- cfn-lint --------------------------------------------------------------------------------

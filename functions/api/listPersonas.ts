@@ -1,11 +1,15 @@
 import { httpHandler } from '../../shared/http/httpHandler';
 import { integerQueryParameter } from '../../shared/http/request';
 import { jsonResponse } from '../../shared/http/response';
+import { cursorSigningKey } from '../../shared/persona/cursorSigningKey';
 import { listLimits, listPersonas } from '../../shared/persona/personaService';
 import { personaServiceDeps } from '../../shared/persona/personaServiceDeps';
 
+// Read during init: a missing or short key fails the cold start, not a user's request.
+await cursorSigningKey();
+
 export const handler = httpHandler(async (event) => {
   const limit = integerQueryParameter(event, 'limit', { min: 1, max: listLimits.max, default: listLimits.default });
-  const page = await listPersonas(personaServiceDeps(), limit, event.queryStringParameters?.cursor);
+  const page = await listPersonas(personaServiceDeps(), limit, event.queryStringParameters?.cursor, await cursorSigningKey());
   return jsonResponse(200, page);
 });

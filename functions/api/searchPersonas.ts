@@ -4,6 +4,10 @@ import { jsonResponse } from '../../shared/http/response';
 import { searchPersonas } from '../../shared/search/personaSearch';
 import { searchDeps } from '../../shared/search/searchDeps';
 import { parseSearchRequest } from '../../shared/search/searchRequest';
+import { loadDuringInit } from '../../shared/lambdaInit';
+
+// The model and the Qdrant secret, during Lambda's init phase.
+await loadDuringInit(searchDeps);
 
 export const handler = httpHandler(async (event) => {
   const request = parseSearchRequest(readJsonBody(event, { maxBytes: bodyLimits.single }));

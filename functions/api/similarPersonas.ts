@@ -2,11 +2,15 @@ import { httpHandler } from '../../shared/http/httpHandler';
 import { personaIdFromPath } from '../../shared/http/request';
 import { jsonResponse } from '../../shared/http/response';
 import { findSimilarPersonas } from '../../shared/search/personaSearch';
-import { searchDeps } from '../../shared/search/searchDeps';
+import { indexReadDeps } from '../../shared/search/indexReadDeps';
 import { parseSimilarQuery } from '../../shared/search/similarQuery';
+import { loadDuringInit } from '../../shared/lambdaInit';
+
+// The Qdrant secret, during Lambda's init phase.
+await loadDuringInit(indexReadDeps);
 
 export const handler = httpHandler(async (event) => {
   const id = personaIdFromPath(event);
   const options = parseSimilarQuery(event.rawQueryString);
-  return jsonResponse(200, await findSimilarPersonas(await searchDeps(), id, options));
+  return jsonResponse(200, await findSimilarPersonas(await indexReadDeps(), id, options));
 });

@@ -1,15 +1,20 @@
 import middy from '@middy/core';
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { DynamoDBRecord, DynamoDBStreamEvent, DynamoDBBatchResponse } from 'aws-lambda';
-import { logger, metrics } from '../../shared/observability';
+import { errorChain, logger, metrics, tracer } from '../../shared/observability';
 import { indexerDeps } from '../../shared/vectorIndex/indexerDeps';
+import { loadDuringInit } from '../../shared/lambdaInit';
 import { changeWrittenAt } from '../../shared/vectorIndex/streamRecordTime';
 import { syncPersonaChanges, type PersonaChange } from '../../shared/vectorIndex/syncPersonaChanges';
 
 const processor = new BatchProcessor(EventType.DynamoDBStreams);
+
+// The model, the Qdrant secret and the collection check, during Lambda's init phase.
+await loadDuringInit(indexerDeps);
 
 function toChange(record: DynamoDBRecord): PersonaChange | undefined {
   const id = record.dynamodb?.Keys?.id?.S;
@@ -49,8 +54,20 @@ export const handler = middy(async (event: DynamoDBStreamEvent): Promise<DynamoD
     records: event.Records.length,
     ...report.counts,
     maxSyncLagMs: lags.length ? Math.max(...lags) : undefined,
-    errors: [...report.errors.values()].slice(0, 3).map((error) => error.message),
   });
+  // One line per record that is not synced: which persona, and why (with the error's causes).
+  for (const change of valid) {
+    if (!report.failedRecordIds.has(change.recordId)) continue;
+    logger.error('persona not synced; the record is retried', {
+      personaId: change.personaId,
+      recordId: change.recordId,
+      eventName: change.kind,
+      cause: errorChain(report.errors.get(change.personaId) ?? 'no error recorded'),
+    });
+  }
+  for (const record of event.Records) {
+    if (!toChange(record)) logger.error('stream record without a persona id; it cannot be synced', { recordId: record.eventID, eventName: record.eventName });
+  }
 
   return processPartialResponse(
     event,
@@ -62,8 +79,10 @@ export const handler = middy(async (event: DynamoDBStreamEvent): Promise<DynamoD
       }
     },
     processor,
-    { processInParallel: false },
+    // All records failing is reported as such too (not thrown): the same retry, and each failure logged above.
+    { processInParallel: false, throwOnFullBatchFailure: false },
   );
 })
   .use(injectLambdaContext(logger, { resetKeys: true }))
+  .use(captureLambdaHandler(tracer, { captureResponse: false }))
   .use(logMetrics(metrics));

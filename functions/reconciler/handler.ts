@@ -1,11 +1,16 @@
 import middy from '@middy/core';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { getEmbedder } from '../../shared/embedding';
-import { logger, metrics } from '../../shared/observability';
+import { logger, metrics, tracer } from '../../shared/observability';
 import { DRIFT_KINDS, reconcileIndex } from '../../shared/operations/indexReconciler';
 import { connectToStage } from '../../shared/operations/stageConnections';
+import { loadDuringInit } from '../../shared/lambdaInit';
+
+// The model, during Lambda's init phase.
+await loadDuringInit(getEmbedder);
 
 /** Metric name per drift kind: DriftMissing, DriftOrphan, DriftStaleVersion, … */
 const kindMetric = (kind: string) => `Drift${kind.replace(/(^|-)(\w)/g, (_, __, letter: string) => letter.toUpperCase())}`;
@@ -35,4 +40,5 @@ export const handler = middy(async () => {
   return { collection: report.collection, found: report.drift.length, remaining };
 })
   .use(injectLambdaContext(logger, { resetKeys: true }))
+  .use(captureLambdaHandler(tracer, { captureResponse: false }))
   .use(logMetrics(metrics));

@@ -1,13 +1,15 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { TableConfig } from '../config';
+import { tracer } from '../observability';
 
 /**
  * A client for the configured endpoint. DynamoDB Local accepts any credentials, so local runs
  * get fixed dummy ones instead of failing on a machine with no AWS profile.
  */
 export function createDynamoDbClient(config: Pick<TableConfig, 'region' | 'dynamodbEndpoint'>): DynamoDBClient {
-  return new DynamoDBClient({
+  // Traced in Lambda (a no-op elsewhere).
+  return tracer.captureAWSv3Client(new DynamoDBClient({
     region: config.region,
     ...(config.dynamodbEndpoint
       ? {
@@ -19,7 +21,7 @@ export function createDynamoDbClient(config: Pick<TableConfig, 'region' | 'dynam
         }
       : {}),
     maxAttempts: 5,
-  });
+  }));
 }
 
 export function createDocumentClient(config: TableConfig): DynamoDBDocumentClient {

@@ -1,7 +1,8 @@
 import middy from '@middy/core';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
-import { logger } from '../observability';
+import { logger, tracer } from '../observability';
 import { ProblemError } from './problem';
 import { problemResponse, type HttpResponse } from './response';
 
@@ -20,6 +21,8 @@ export type RouteHandler = (event: APIGatewayProxyEventV2, context: Context) => 
 export function httpHandler(handle: RouteHandler) {
   return middy<APIGatewayProxyEventV2, HttpResponse>()
     .use(injectLambdaContext(logger, { resetKeys: true }))
+    // Handled errors become responses, so the segment records the status, not an exception.
+    .use(captureLambdaHandler(tracer, { captureResponse: false }))
     .use({
       onError: async (request) => {
         const instance = request.event?.rawPath;

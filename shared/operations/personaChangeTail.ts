@@ -36,7 +36,8 @@ export interface TailOptions {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-function clients(tables: TableConfig) {
+/** A DynamoDB and a DynamoDB Streams client for the configured endpoint (DynamoDB Local or AWS). */
+export function streamClients(tables: TableConfig) {
   const options = {
     region: tables.region,
     ...(tables.dynamodbEndpoint
@@ -49,7 +50,7 @@ function clients(tables: TableConfig) {
 /** Starts tailing; when it resolves, every change written from then on will be seen. */
 export async function tailPersonaChanges(options: TailOptions): Promise<PersonaChangeTail> {
   const log = options.log ?? (() => undefined);
-  const { dynamodb, streams } = clients(options.tables);
+  const { dynamodb, streams } = streamClients(options.tables);
   const table = await dynamodb.send(new DescribeTableCommand({ TableName: options.tables.personaTableName }));
   const streamArn = table.Table?.LatestStreamArn;
   if (!streamArn || table.Table?.StreamSpecification?.StreamEnabled === false) {

@@ -1,7 +1,7 @@
 import type { QdrantClient } from '@qdrant/js-client-rest';
 import { tableConfig, type TableConfig } from '../config';
 import { personaRepositoryFor, type PersonaRepository } from '../persona/personaRepository';
-import { createQdrantClient, qdrantSettings } from '../vectorIndex/qdrantConnection';
+import { connectQdrant, qdrantSettings } from '../vectorIndex/qdrantConnection';
 
 /** The table and the index of one stage, as the operator commands and the reconciler reach them. */
 export interface StageConnections {
@@ -20,12 +20,13 @@ export interface StageConnections {
  */
 export async function connectToStage(env: NodeJS.ProcessEnv = process.env): Promise<StageConnections> {
   const tables = tableConfig(env);
-  const settings = await qdrantSettings(env);
+  // Long runs (the reconciler, reindex) keep following the secret, as the functions do.
+  const { client, settings } = await connectQdrant((forceFetch) => qdrantSettings(env, { forceFetch }));
   return {
     tables,
     repository: personaRepositoryFor(tables),
-    qdrant: createQdrantClient(settings),
-    alias: settings.collection,
-    qdrantUrl: settings.url,
+    qdrant: client,
+    alias: settings().collection,
+    qdrantUrl: settings().url,
   };
 }

@@ -2,33 +2,40 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import { ProblemError } from '../http/problem';
 
 /**
- * Opaque, signed list cursors. The signature makes a tampered or hand-made cursor a clear 400
- * instead of an arbitrary scan position. Set CURSOR_SIGNING_KEY in production so cursors cannot be forged.
+ * Opaque, signed list cursors that expire. The signature makes a tampered or hand-made cursor a
+ * clear 400 instead of an arbitrary scan position; the expiry bounds how long a leaked cursor is
+ * any use. The key comes from cursorSigningKey() (./cursorSigningKey.ts).
  */
-const signingKey = () => process.env.CURSOR_SIGNING_KEY ?? 'persona-db-local-cursor-key';
+export const CURSOR_TTL_SECONDS = 24 * 60 * 60;
 
-const sign = (payload: string) => createHmac('sha256', signingKey()).update(payload).digest('base64url').slice(0, 22);
+const sign = (key: string, payload: string) => createHmac('sha256', key).update(payload).digest('base64url').slice(0, 22);
 
-export function encodeCursor(lastId: string): string {
-  const payload = Buffer.from(JSON.stringify({ v: 1, after: lastId }), 'utf8').toString('base64url');
-  return `${payload}.${sign(payload)}`;
+export function encodeCursor(lastId: string, key: string, now: number = Date.now()): string {
+  const payload = Buffer.from(JSON.stringify({ v: 2, after: lastId, exp: Math.floor(now / 1000) + CURSOR_TTL_SECONDS }), 'utf8').toString('base64url');
+  return `${payload}.${sign(key, payload)}`;
 }
 
-export function decodeCursor(cursor: string): string {
+export function decodeCursor(cursor: string, key: string, now: number = Date.now()): string {
   const invalid = () =>
     new ProblemError(400, 'invalid-cursor', 'The cursor is not one this API issued; pass next_cursor from the previous page unchanged, or omit it to start over.', {
       errors: [{ pointer: '#/query/cursor', detail: 'invalid or tampered cursor' }],
     });
   const [payload, signature, ...rest] = cursor.split('.');
   if (!payload || !signature || rest.length > 0) throw invalid();
-  const expected = Buffer.from(sign(payload));
+  const expected = Buffer.from(sign(key, payload));
   const actual = Buffer.from(signature);
   if (expected.length !== actual.length || !timingSafeEqual(expected, actual)) throw invalid();
+  let decoded: { v?: unknown; after?: unknown; exp?: unknown };
   try {
-    const decoded = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as { v?: unknown; after?: unknown };
-    if (decoded.v !== 1 || typeof decoded.after !== 'string') throw invalid();
-    return decoded.after;
+    decoded = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as typeof decoded;
   } catch {
     throw invalid();
   }
+  if (decoded.v !== 2 || typeof decoded.after !== 'string' || typeof decoded.exp !== 'number') throw invalid();
+  if (decoded.exp * 1000 <= now) {
+    throw new ProblemError(400, 'cursor-expired', `The cursor is older than ${CURSOR_TTL_SECONDS / 3600} h; start the listing again without a cursor.`, {
+      errors: [{ pointer: '#/query/cursor', detail: 'expired cursor' }],
+    });
+  }
+  return decoded.after;
 }

@@ -234,14 +234,15 @@ export interface PersonaListPage {
   next_cursor: string | null;
 }
 
-export async function listPersonas(deps: PersonaServiceDeps, limit: number, cursor: string | undefined): Promise<PersonaListPage> {
-  const startAfter = cursor === undefined ? undefined : decodeCursor(cursor);
+/** `cursorKey` signs and checks the cursors (cursorSigningKey() in ./cursorSigningKey.ts). */
+export async function listPersonas(deps: PersonaServiceDeps, limit: number, cursor: string | undefined, cursorKey: string): Promise<PersonaListPage> {
+  const startAfter = cursor === undefined ? undefined : decodeCursor(cursor, cursorKey);
   const page = await deps.repository.list(limit, startAfter);
   const items = page.items.map(orderPersonaKeys);
   // A page of large personas ends early, with a cursor after its last item, so it fits a Lambda response.
   const fitting = itemsWithinBudget(items);
-  if (fitting < items.length) return { items: items.slice(0, fitting), next_cursor: encodeCursor(items[fitting - 1]!.id) };
-  return { items, next_cursor: page.lastKey ? encodeCursor(page.lastKey) : null };
+  if (fitting < items.length) return { items: items.slice(0, fitting), next_cursor: encodeCursor(items[fitting - 1]!.id, cursorKey) };
+  return { items, next_cursor: page.lastKey ? encodeCursor(page.lastKey, cursorKey) : null };
 }
 
 export type BatchItemResult =

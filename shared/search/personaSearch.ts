@@ -9,6 +9,7 @@ import { orderPersonaKeys } from '../persona/schema';
 import { keywordQueryVector, type SparseVector } from '../vectorIndex/keywordVector';
 import { KEYWORDS_VECTOR, TEXT_VECTOR, TRAITS_VECTOR } from '../vectorIndex/personaCollection';
 import { traitsVector, type PersonaPayload } from '../vectorIndex/personaPoint';
+import { isAuthOrConnectionFailure } from '../vectorIndex/qdrantConnection';
 import { isTransient, withRetries } from '../vectorIndex/retry';
 import { qdrantFilter } from './qdrantFilter';
 import { searchLimits, type SearchMode, type SearchRequest, type SimilarRequest } from './searchRequest';
@@ -29,6 +30,9 @@ export interface SearchDeps {
   collection: string;
   embedder: Pick<Embedder, 'embedQuery'>;
 }
+
+/** What reading by stored vectors needs: no model (GET /personas/{id}/similar never embeds). */
+export type IndexReadDeps = Omit<SearchDeps, 'embedder'>;
 
 /**
  * How many candidates each ranking hands to a blend. Qdrant applies `offset` only after fusing,
@@ -121,7 +125,7 @@ function withoutKeywords(plan: Plan, defaulted: boolean): Plan {
   );
 }
 
-async function queryPoints(deps: SearchDeps, requests: Schemas['QueryRequest'][]): Promise<Schemas['ScoredPoint'][][]> {
+async function queryPoints(deps: IndexReadDeps, requests: Schemas['QueryRequest'][]): Promise<Schemas['ScoredPoint'][][]> {
   try {
     const answers = await withRetries(
       () => (requests.length === 1 ? deps.qdrant.query(deps.collection, requests[0]!).then((answer) => [answer]) : deps.qdrant.queryBatch(deps.collection, { searches: requests })),
@@ -129,7 +133,8 @@ async function queryPoints(deps: SearchDeps, requests: Schemas['QueryRequest'][]
     );
     return answers.map((answer) => answer.points);
   } catch (error) {
-    if (isTransient(error)) {
+    // A wrong or rotated key (after the client re-read its secret) is an outage for the caller too.
+    if (isTransient(error) || isAuthOrConnectionFailure(error)) {
       throw searchUnavailable();
     }
     throw error;
@@ -149,7 +154,7 @@ function explanations(plan: Plan, page: Schemas['ScoredPoint'][], rankingAnswers
 
 /** Runs one ranked query; undefined when Qdrant answers 404 (no collection yet, or the reference point is missing). */
 async function rankedPage(
-  deps: SearchDeps,
+  deps: IndexReadDeps,
   initial: Plan,
   defaulted: boolean,
   references: References,
@@ -213,7 +218,7 @@ function summaryHit(point: Schemas['ScoredPoint']): SearchHit {
 }
 
 /** Full records from the table, one per point in rank order; undefined where the persona is gone (deleted, index not yet synced). */
-async function hydrate(deps: SearchDeps, points: Schemas['ScoredPoint'][]): Promise<Array<HydratedSearchHit | undefined>> {
+async function hydrate(deps: IndexReadDeps, points: Schemas['ScoredPoint'][]): Promise<Array<HydratedSearchHit | undefined>> {
   const personas = await deps.repository.getMany(points.map((point) => String(point.id)));
   return points.map((point) => {
     const persona = personas.get(String(point.id));
@@ -267,7 +272,7 @@ export async function searchPersonas(deps: SearchDeps, request: SearchRequest): 
  * persona itself. The table decides whether the persona exists (404); a persona that exists but
  * has no point yet is a 409 to retry shortly.
  */
-export async function findSimilarPersonas(deps: SearchDeps, id: string, options: SimilarRequest): Promise<SimilarResults> {
+export async function findSimilarPersonas(deps: IndexReadDeps, id: string, options: SimilarRequest): Promise<SimilarResults> {
   const [persona, page, indexedVersion] = await Promise.allSettled([
     getPersona(deps, id),
     rankedPage(
@@ -294,14 +299,15 @@ export async function findSimilarPersonas(deps: SearchDeps, id: string, options:
 }
 
 /** The version in the index's payload of a persona's point; undefined when it has no point (or no collection yet). */
-async function pointVersion(deps: SearchDeps, id: string): Promise<number | undefined> {
+async function pointVersion(deps: IndexReadDeps, id: string): Promise<number | undefined> {
   try {
     const [point] = await withRetries(() => deps.qdrant.retrieve(deps.collection, { ids: [id], with_payload: ['version'], with_vector: false }), SEARCH_RETRY_DELAYS_MS);
     const version = point?.payload?.version;
     return typeof version === 'number' ? version : undefined;
   } catch (error) {
     if ((error as { status?: unknown }).status === 404) return undefined;
-    if (isTransient(error)) {
+    // A wrong or rotated key (after the client re-read its secret) is an outage for the caller too.
+    if (isTransient(error) || isAuthOrConnectionFailure(error)) {
       throw searchUnavailable();
     }
     throw error;

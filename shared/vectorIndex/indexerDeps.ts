@@ -1,6 +1,7 @@
 import { personaRepositoryFor } from '../persona/personaRepository';
 import { ALIAS_RECHECK_MS, ensurePersonaCollection } from './personaCollection';
 import type { SyncDeps } from './syncPersonaChanges';
+import { isAuthOrConnectionFailure } from './qdrantConnection';
 import { vectorIndexDeps } from './vectorIndexDeps';
 
 let loading: Promise<SyncDeps> | undefined;
@@ -27,7 +28,14 @@ export async function indexerDeps(): Promise<SyncDeps> {
   });
   const deps = await loading;
   if (!target || Date.now() - target.checkedAt >= ALIAS_RECHECK_MS) {
-    target = { collection: await ensurePersonaCollection(deps.qdrant, deps.collection, deps.embedder.model), checkedAt: Date.now() };
+    try {
+      target = { collection: await ensurePersonaCollection(deps.qdrant, deps.collection, deps.embedder.model), checkedAt: Date.now() };
+    } catch (error) {
+      // Qdrant unreachable or refusing the key: keep the collection checked last, so each record
+      // fails (and is logged with its persona id) on its own. A model mismatch, or no collection
+      // checked yet, still fails the batch.
+      if (!target || !isAuthOrConnectionFailure(error)) throw error;
+    }
   }
   return { ...deps, collection: target.collection };
 }

@@ -1,0 +1,336 @@
+/**
+ * The built artifact, not the source: the dev stack is synthesized once (for this machine's
+ * architecture, with the generated test model), and each function's bundled `index.mjs` from the
+ * cloud assembly runs in its own fresh Node process (test/support/lambdaBundleRunner.mjs) with the
+ * environment the template gives it, against DynamoDB Local, the local Qdrant server (with an API
+ * key) and a Secrets Manager stand-in that can rotate values (test/support/secretsManagerStandIn.ts).
+ *
+ * What is imitated, and from where:
+ * - Lambda's Node.js runtime: the asset is the task root, the module's top level is the init phase,
+ *   only the AWS SDK v3 is provided besides the asset (https://docs.aws.amazon.com/lambda/latest/dg/lambda-nodejs.html);
+ *   a synchronous invocation's response is at most 6 MB (https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html).
+ * - API Gateway HTTP API events, payload format 2.0 (https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-develop-integrations-lambda.html):
+ *   version, routeKey, rawPath, rawQueryString, lower-case headers, queryStringParameters,
+ *   pathParameters, requestContext.http, body, isBase64Encoded.
+ * - DynamoDB Streams events (https://docs.aws.amazon.com/lambda/latest/dg/with-ddb.html): Records with
+ *   eventID, eventName, eventVersion, eventSource "aws:dynamodb", awsRegion, eventSourceARN and
+ *   `dynamodb` {ApproximateCreationDateTime (epoch seconds), Keys, NewImage, OldImage, SequenceNumber,
+ *   SizeBytes, StreamViewType}; here built from the real records DynamoDB Local's stream returns.
+ * - The SDK reaches the stand-ins through its service-specific endpoint variables
+ *   (AWS_ENDPOINT_URL_DYNAMODB, AWS_ENDPOINT_URL_SECRETS_MANAGER: https://docs.aws.amazon.com/sdkref/latest/guide/feature-ss-endpoints.html).
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { DescribeStreamCommand, GetRecordsCommand, GetShardIteratorCommand } from '@aws-sdk/client-dynamodb-streams';
+import { DescribeTableCommand } from '@aws-sdk/client-dynamodb';
+import { App } from 'aws-cdk-lib';
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { inject } from 'vitest';
+import { generateTestModel } from '../lib/generatedModels/testModel';
+import { startQdrantServer, type QdrantServer } from '../local/qdrant/server';
+import { PROJECT_ROOT } from '../infra/bundling';
+import { INDEXER_LOGICAL_ID, PersonaDbStack } from '../infra/personaDbStack';
+import { buildStageConfig, stackName } from '../infra/stageConfig';
+import { tableConfig } from '../shared/config';
+import { streamClients } from '../shared/operations/personaChangeTail';
+import { samplePersona } from './support/apiClient';
+import { freePort } from './support/globalSetup';
+import { startSecretsManagerStandIn, type SecretsManagerStandIn } from './support/secretsManagerStandIn';
+import { useFreshTables } from './support/tables';
+
+const LAMBDA_RESPONSE_LIMIT = 6 * 1024 * 1024;
+const REGION = 'us-east-1';
+const root = mkdtempSync(path.join(tmpdir(), 'persona-artifacts-'));
+
+let template: { Resources: Record<string, { Type: string; Properties: Record<string, any> }> };
+let outdir: string;
+/** CloudFormation references in the template, mapped to what they are here. */
+const references = new Map<string, string>();
+let secrets: SecretsManagerStandIn;
+let qdrant: QdrantServer;
+let qdrantPort: number;
+let qdrantKey = 'qdrant-key-1';
+let qdrantSecretArn: string;
+const qdrantDataDir = path.join(root, 'qdrant');
+const running: ChildProcess[] = [];
+
+async function startQdrant(apiKey: string): Promise<void> {
+  qdrantKey = apiKey;
+  qdrant = await startQdrantServer({ port: qdrantPort, apiKey, dataDir: qdrantDataDir });
+}
+
+// ---- functions as Lambda runs them -------------------------------------------------------------
+
+interface BundledFunction {
+  invoke<T = unknown>(event: unknown): Promise<T>;
+  /** Everything the process wrote (logs) so far. */
+  logs(): string;
+}
+
+function environmentOf(functionId: string, taskRoot: string): Record<string, string> {
+  const variables = template.Resources[functionId]!.Properties.Environment.Variables as Record<string, unknown>;
+  const env: Record<string, string> = {};
+  for (const [name, value] of Object.entries(variables)) {
+    const resolved = typeof value === 'string' ? value : references.get(JSON.stringify(value));
+    if (resolved === undefined) throw new Error(`${functionId}: no stand-in for ${name} = ${JSON.stringify(value)}`);
+    // Lambda unpacks the asset at /var/task (LAMBDA_TASK_ROOT).
+    env[name] = resolved.replaceAll('/var/task', taskRoot);
+  }
+  return env;
+}
+
+async function startFunction(functionId: string): Promise<BundledFunction> {
+  const key = template.Resources[functionId]!.Properties.Code.S3Key as string;
+  const taskRoot = path.join(outdir, `asset.${key.replace(/\.zip$/, '')}`);
+  const child = fork(path.join(PROJECT_ROOT, 'test/support/lambdaBundleRunner.mjs'), [taskRoot], {
+    cwd: taskRoot,
+    execArgv: [],
+    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+    env: {
+      PATH: process.env.PATH ?? '',
+      ...environmentOf(functionId, taskRoot),
+      // What the Lambda runtime sets, and the SDK's endpoints of the stand-ins.
+      AWS_LAMBDA_FUNCTION_NAME: functionId,
+      AWS_LAMBDA_FUNCTION_MEMORY_SIZE: String(template.Resources[functionId]!.Properties.MemorySize),
+      LAMBDA_TASK_ROOT: taskRoot,
+      AWS_REGION: REGION,
+      AWS_ACCESS_KEY_ID: 'artifacttest', // DynamoDB Local accepts letters and digits only
+      AWS_SECRET_ACCESS_KEY: 'artifacttest',
+      AWS_ENDPOINT_URL_DYNAMODB: inject('dynamodbEndpoint'),
+      AWS_ENDPOINT_URL_SECRETS_MANAGER: secrets.endpoint,
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+    },
+  });
+  running.push(child);
+  let output = '';
+  child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const pending = new Map<string, { resolve: (value: any) => void; reject: (error: Error) => void }>();
+  await new Promise<void>((resolve, reject) => {
+    child.on('message', (message: any) => {
+      if (message.type === 'ready') resolve();
+      else if (message.type === 'init-error') reject(new Error(`${functionId} failed to initialise: ${message.error}\n${output}`));
+      else if (message.id) {
+        const waiter = pending.get(message.id)!;
+        pending.delete(message.id);
+        if (message.error) waiter.reject(new Error(`${functionId}: ${message.error}`));
+        else waiter.resolve(message.result);
+      }
+    });
+    child.on('exit', (code) => reject(new Error(`${functionId} exited (${code}) during init:\n${output}`)));
+  });
+  return {
+    invoke: (event) =>
+      new Promise((resolve, reject) => {
+        const id = randomUUID();
+        pending.set(id, {
+          resolve: (result) => {
+            expect(Buffer.byteLength(JSON.stringify(result)), `${functionId} response within Lambda's 6 MB`).toBeLessThan(LAMBDA_RESPONSE_LIMIT);
+            resolve(result);
+          },
+          reject,
+        });
+        child.send({ id, event });
+      }),
+    logs: () => output,
+  };
+}
+
+// ---- events shaped like AWS's --------------------------------------------------------------
+
+function httpEvent(method: string, routeKey: string, rawPath: string, options: { body?: unknown; query?: string; pathParameters?: Record<string, string>; headers?: Record<string, string> } = {}): APIGatewayProxyEventV2 {
+  const now = new Date();
+  const query = new URLSearchParams(options.query ?? '');
+  const body = options.body === undefined ? undefined : JSON.stringify(options.body);
+  return {
+    version: '2.0',
+    routeKey,
+    rawPath,
+    rawQueryString: options.query ?? '',
+    headers: {
+      host: 'abc123.execute-api.us-east-1.amazonaws.com',
+      'x-forwarded-proto': 'https',
+      'user-agent': 'artifact-test',
+      ...(body ? { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) } : {}),
+      ...options.headers,
+    },
+    ...(query.size ? { queryStringParameters: Object.fromEntries(query) } : {}),
+    ...(options.pathParameters ? { pathParameters: options.pathParameters } : {}),
+    requestContext: {
+      accountId: '123456789012',
+      apiId: 'abc123',
+      domainName: 'abc123.execute-api.us-east-1.amazonaws.com',
+      domainPrefix: 'abc123',
+      http: { method, path: rawPath, protocol: 'HTTP/1.1', sourceIp: '203.0.113.10', userAgent: 'artifact-test' },
+      requestId: randomUUID(),
+      routeKey,
+      stage: '$default',
+      time: now.toUTCString(),
+      timeEpoch: now.getTime(),
+    },
+    ...(body ? { body } : {}),
+    isBase64Encoded: false,
+  };
+}
+
+let streamArn: string;
+const delivered = new Set<string>();
+
+/** The stream records written since the last call, as the event source mapping hands them to the indexer. */
+async function nextStreamBatch(): Promise<DynamoDBStreamEvent> {
+  const { streams } = streamClients(tableConfig());
+  const { StreamDescription } = await streams.send(new DescribeStreamCommand({ StreamArn: streamArn }));
+  const records: DynamoDBRecord[] = [];
+  for (const shard of StreamDescription!.Shards ?? []) {
+    let iterator = (await streams.send(new GetShardIteratorCommand({ StreamArn: streamArn, ShardId: shard.ShardId!, ShardIteratorType: 'TRIM_HORIZON' }))).ShardIterator;
+    for (let page = 0; iterator && page < 50; page++) {
+      const result = await streams.send(new GetRecordsCommand({ ShardIterator: iterator }));
+      for (const record of result.Records ?? []) {
+        if (delivered.has(record.eventID!)) continue;
+        delivered.add(record.eventID!);
+        const change = record.dynamodb!;
+        records.push({
+          eventID: record.eventID!,
+          eventName: record.eventName as DynamoDBRecord['eventName'],
+          eventVersion: record.eventVersion ?? '1.1',
+          eventSource: 'aws:dynamodb',
+          awsRegion: REGION,
+          eventSourceARN: streamArn,
+          dynamodb: {
+            ApproximateCreationDateTime: Math.floor(new Date(change.ApproximateCreationDateTime!).getTime() / 1000),
+            Keys: change.Keys as any,
+            ...(change.NewImage ? { NewImage: change.NewImage as any } : {}),
+            ...(change.OldImage ? { OldImage: change.OldImage as any } : {}),
+            SequenceNumber: change.SequenceNumber!,
+            SizeBytes: change.SizeBytes!,
+            StreamViewType: change.StreamViewType as 'NEW_AND_OLD_IMAGES',
+          },
+        });
+      }
+      if (!result.Records?.length) break;
+      iterator = result.NextShardIterator;
+    }
+  }
+  return { Records: records };
+}
+
+const json = (response: APIGatewayProxyStructuredResultV2) => JSON.parse(response.body ?? 'null');
+
+// ---- setup ---------------------------------------------------------------------------------
+
+const fns = {} as Record<'createPersona' | 'getPersona' | 'listPersonas' | 'searchPersonas' | 'similarPersonas' | 'indexer', BundledFunction>;
+
+beforeAll(async () => {
+  // Only the AWS SDK is available beside the asset, as the nodejs22.x runtime provides it.
+  mkdirSync(path.join(root, 'node_modules'), { recursive: true });
+  symlinkSync(path.join(PROJECT_ROOT, 'node_modules', '@aws-sdk'), path.join(root, 'node_modules', '@aws-sdk'));
+  outdir = path.join(root, 'cdk.out');
+  const { dir: modelDir } = await generateTestModel();
+  const cdkJson = JSON.parse(readFileSync(path.join(PROJECT_ROOT, 'cdk.json'), 'utf8')) as { context: Record<string, unknown> };
+  const app = new App({ outdir, context: { ...cdkJson.context, stage: 'dev' } });
+  const config = buildStageConfig('dev', { embeddingModelDir: modelDir, lambdaArchitecture: process.arch === 'arm64' ? 'arm64' : 'x86_64' });
+  const stack = new PersonaDbStack(app, stackName('dev'), { config });
+  app.synth();
+  template = JSON.parse(readFileSync(path.join(outdir, `${stack.artifactId}.template.json`), 'utf8'));
+
+  const tables = await useFreshTables('persona-art');
+  const description = await streamClients(tables).dynamodb.send(new DescribeTableCommand({ TableName: tables.personaTableName }));
+  streamArn = description.Table!.LatestStreamArn!;
+  secrets = await startSecretsManagerStandIn(REGION);
+  qdrantPort = await freePort();
+  await startQdrant(qdrantKey);
+  qdrantSecretArn = secrets.create('persona-db-dev-qdrant', { url: `http://127.0.0.1:${qdrantPort}`, apiKey: qdrantKey });
+  const cursorKeyArn = secrets.create('persona-db-dev-cursor-key', randomUUID() + randomUUID());
+  const ref = (token: string) => JSON.stringify(stack.resolve(token));
+  references.set(ref(stack.table.tableName), tables.personaTableName);
+  references.set(ref(stack.idempotencyTable.tableName), tables.idempotencyTableName);
+  references.set(ref(stack.qdrantSecret.secretArn), qdrantSecretArn);
+  references.set(ref(stack.cursorSigningKey.secretArn), cursorKeyArn);
+
+  for (const id of Object.keys({ createPersona: 0, getPersona: 0, listPersonas: 0, searchPersonas: 0, similarPersonas: 0, [INDEXER_LOGICAL_ID]: 0 })) {
+    fns[id as keyof typeof fns] = await startFunction(id);
+  }
+}, 300_000);
+
+afterAll(async () => {
+  for (const child of running) child.kill();
+  await qdrant?.close().catch(() => undefined);
+  await secrets?.close();
+  rmSync(root, { recursive: true, force: true });
+});
+
+// ---- the scenario, in order ------------------------------------------------------------------
+
+const ids: string[] = [];
+
+describe('bundled functions from cdk.out', () => {
+  it('create, read and list through the API bundles (cursor signed with the key from Secrets Manager)', async () => {
+    for (const n of [1, 2, 3]) {
+      const created = await fns.createPersona.invoke<APIGatewayProxyStructuredResultV2>(httpEvent('POST', 'POST /personas', '/personas', { body: samplePersona(n) }));
+      expect(created.statusCode, fns.createPersona.logs().slice(-4000)).toBe(201);
+      ids.push(json(created).id);
+    }
+    const read = await fns.getPersona.invoke<APIGatewayProxyStructuredResultV2>(httpEvent('GET', 'GET /personas/{id}', `/personas/${ids[0]}`, { pathParameters: { id: ids[0]! } }));
+    expect(read.statusCode).toBe(200);
+    expect(json(read)).toMatchObject({ id: ids[0], name: samplePersona(1).name });
+    const page = await fns.listPersonas.invoke<APIGatewayProxyStructuredResultV2>(httpEvent('GET', 'GET /personas', '/personas', { query: 'limit=2' }));
+    expect(page.statusCode).toBe(200);
+    const first = json(page);
+    expect(first.items).toHaveLength(2);
+    const next = await fns.listPersonas.invoke<APIGatewayProxyStructuredResultV2>(httpEvent('GET', 'GET /personas', '/personas', { query: `limit=2&cursor=${encodeURIComponent(first.next_cursor)}` }));
+    expect(json(next).items.map((item: { id: string }) => item.id)).toEqual(ids.filter((id) => !first.items.some((item: { id: string }) => item.id === id)));
+  });
+
+  it('the indexer bundle syncs a real stream batch into Qdrant; search and similar bundles find it', async () => {
+    const batch = await nextStreamBatch();
+    expect(batch.Records).toHaveLength(3);
+    expect(await fns.indexer.invoke(batch)).toEqual({ batchItemFailures: [] });
+    const search = await fns.searchPersonas.invoke<APIGatewayProxyStructuredResultV2>(httpEvent('POST', 'POST /personas/search', '/personas/search', { body: { query: samplePersona(2).name, limit: 3 } }));
+    expect(search.statusCode).toBe(200);
+    expect(json(search).items.map((item: { id: string }) => item.id).sort()).toEqual([...ids].sort());
+    const similar = await fns.similarPersonas.invoke<APIGatewayProxyStructuredResultV2>(
+      httpEvent('GET', 'GET /personas/{id}/similar', `/personas/${ids[0]}/similar`, { pathParameters: { id: ids[0]! } }),
+    );
+    expect(similar.statusCode).toBe(200);
+    expect(json(similar).items.map((item: { id: string }) => item.id).sort()).toEqual(ids.slice(1).sort());
+  });
+
+  it('a rotated Qdrant API key reaches the warm search function without a restart, and its version is logged', async () => {
+    await qdrant.close();
+    await startQdrant('qdrant-key-2');
+    const version = secrets.rotate(qdrantSecretArn, { url: `http://127.0.0.1:${qdrantPort}`, apiKey: 'qdrant-key-2' });
+    const search = await fns.searchPersonas.invoke<APIGatewayProxyStructuredResultV2>(httpEvent('POST', 'POST /personas/search', '/personas/search', { body: { query: 'anything', limit: 3 } }));
+    expect(search.statusCode).toBe(200);
+    expect(json(search).items).toHaveLength(3);
+    expect(fns.searchPersonas.logs()).toContain(version);
+    expect(fns.searchPersonas.logs()).not.toContain('qdrant-key-2');
+  });
+
+  it('Qdrant down: search answers 503 with Retry-After; the indexer reports batch item failures and logs each persona id with the cause', async () => {
+    await qdrant.close();
+    const search = await fns.searchPersonas.invoke<APIGatewayProxyStructuredResultV2>(httpEvent('POST', 'POST /personas/search', '/personas/search', { body: { query: 'anything' } }));
+    expect(search.statusCode).toBe(503);
+    expect(search.headers?.['Retry-After'] ?? search.headers?.['retry-after']).toBeDefined();
+
+    const created = await fns.createPersona.invoke<APIGatewayProxyStructuredResultV2>(httpEvent('POST', 'POST /personas', '/personas', { body: samplePersona(4) }));
+    ids.push(json(created).id);
+    const batch = await nextStreamBatch();
+    expect(batch.Records).toHaveLength(1);
+    const response = await fns.indexer.invoke<{ batchItemFailures: { itemIdentifier: string }[] }>(batch);
+    expect(response.batchItemFailures).toEqual([{ itemIdentifier: batch.Records[0]!.dynamodb!.SequenceNumber }]);
+    const failureLine = fns.indexer.logs().split('\n').find((line) => line.includes('persona not synced'));
+    expect(failureLine).toBeDefined();
+    expect(JSON.parse(failureLine!)).toMatchObject({ personaId: ids[3], cause: expect.stringMatching(/ECONNREFUSED/) });
+
+    // Recovery: Qdrant is back (same data); the retried batch goes through, search answers again.
+    await startQdrant(qdrantKey);
+    expect(await fns.indexer.invoke(batch)).toEqual({ batchItemFailures: [] });
+    const after = await fns.searchPersonas.invoke<APIGatewayProxyStructuredResultV2>(httpEvent('POST', 'POST /personas/search', '/personas/search', { body: { query: samplePersona(4).name, limit: 10 } }));
+    expect(after.statusCode).toBe(200);
+    expect(json(after).items.map((item: { id: string }) => item.id)).toContain(ids[3]);
+  });
+});
