@@ -87,6 +87,8 @@ it('each route calls exactly the DynamoDB actions its route-table entry declares
     similarPersonas: [() => env.api('GET', `/personas/${id}/similar?hydrate=true`)],
     openApiDocument: [() => env.api('GET', '/openapi.json')],
     apiDocsPage: [() => env.api('GET', '/docs')],
+    consolePage: [() => env.api('GET', '/console')],
+    webAsset: [() => env.api('GET', '/assets/docs.js')],
     routeNotFound: [() => env.api('GET', '/nowhere')],
     deletePersona: [() => env.api('DELETE', `/personas/${id}`)],
   };
