@@ -57,7 +57,12 @@ export function collectBrowserErrors(page: Page): string[] {
     errors.push(`console.${message.type()}: ${message.text()} (${message.location().url})`);
   });
   page.on('pageerror', (error) => errors.push(`page error: ${error.message}`));
-  page.on('requestfailed', (request) => errors.push(`request failed: ${request.method()} ${request.url()}: ${request.failure()?.errorText}`));
+  page.on('requestfailed', (request) => {
+    const reason = request.failure()?.errorText;
+    // The console aborts its own API calls when the user leaves a view before they finish; that is not a failure.
+    if (reason === 'net::ERR_ABORTED' && ['fetch', 'xhr'].includes(request.resourceType())) return;
+    errors.push(`request failed: ${request.method()} ${request.url()}: ${reason}`);
+  });
   page.on('response', (response) => {
     const type = response.request().resourceType();
     if (response.status() >= 500 || (response.status() >= 400 && ['document', 'script', 'stylesheet', 'image', 'font'].includes(type))) {
