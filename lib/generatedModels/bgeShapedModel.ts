@@ -31,7 +31,7 @@
  */
 import { seededRandom } from '../seededRandom';
 import { bertTokenizerFiles, jsonFile, sentenceTransformersFiles, writeModelDirectory, type GenerateResult, type ModelFiles } from './modelDirectory';
-import { encodeOnnxModel, floatTensor, GraphBuilder, int64Tensor, int8Tensor, OnnxDataType, valueInfo } from './onnxWriter';
+import { bertFeatureExtractionIo, encodeOnnxModel, floatTensor, GraphBuilder, int64Tensor, int8Tensor, OnnxDataType } from './onnxWriter';
 import { buildTestVocab, DIGITS, LETTERS, PUNCTUATION } from './testModel';
 
 export const BGE_SHAPED_MODEL_ID = 'persona-db/bge-small-shaped-random';
@@ -324,12 +324,10 @@ export function buildBgeShapedOnnx(weights: Map<string, Weight>, quantized: bool
     hidden = b.layerNorm(n('output_residual'), `${p}.output.LayerNorm`, l === layers - 1 ? 'last_hidden_state' : n('output'));
   }
 
-  const ids = (name: string) => valueInfo(name, OnnxDataType.INT64, ['batch_size', 'sequence_length']);
   return encodeOnnxModel({
     graphName: 'bge_small_shaped_random',
     graph: g,
-    inputs: [ids('input_ids'), ids('attention_mask'), ids('token_type_ids')],
-    outputs: [valueInfo('last_hidden_state', OnnxDataType.FLOAT, ['batch_size', 'sequence_length', h])],
+    ...bertFeatureExtractionIo(h),
     producerName: 'persona-db lib/generatedModels/bgeShapedModel.ts',
     producerVersion: SEED,
     docString:

@@ -105,6 +105,19 @@ export function valueInfo(name: string, elemType: TensorProto_DataType, dims: Ar
   return create(ValueInfoProtoSchema, { name, type: create(TypeProtoSchema, { value: { case: 'tensorType', value: tensorType } }) });
 }
 
+/**
+ * The inputs and output of a BERT-style feature-extraction model as transformers.js feeds it:
+ * int64 input_ids, attention_mask and token_type_ids [batch, seq] in, last_hidden_state
+ * float32 [batch, seq, hidden] out.
+ */
+export function bertFeatureExtractionIo(hiddenSize: number): { inputs: ValueInfoProto[]; outputs: ValueInfoProto[] } {
+  const ids = (name: string) => valueInfo(name, TensorProto_DataType.INT64, ['batch_size', 'sequence_length']);
+  return {
+    inputs: [ids('input_ids'), ids('attention_mask'), ids('token_type_ids')],
+    outputs: [valueInfo('last_hidden_state', TensorProto_DataType.FLOAT, ['batch_size', 'sequence_length', hiddenSize])],
+  };
+}
+
 export interface OnnxModelSpec {
   graphName: string;
   graph: GraphBuilder;

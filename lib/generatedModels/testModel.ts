@@ -29,7 +29,7 @@
  */
 import { seededRandom } from '../seededRandom';
 import { bertTokenizerFiles, BERT_SPECIAL_TOKENS, jsonFile, sentenceTransformersFiles, writeModelDirectory, type GenerateResult, type ModelFiles } from './modelDirectory';
-import { encodeOnnxModel, floatTensor, GraphBuilder, int64Tensor, int8Tensor, OnnxDataType, valueInfo } from './onnxWriter';
+import { bertFeatureExtractionIo, encodeOnnxModel, floatTensor, GraphBuilder, int64Tensor, int8Tensor, OnnxDataType } from './onnxWriter';
 
 export type { GenerateResult } from './modelDirectory';
 
@@ -441,12 +441,10 @@ export function buildOnnxModel(vocab: TestVocabEntry[], dim: number, quantized: 
   g.node('Mul', ['own', 'token_share'], ['own_scaled']);
   g.node('Add', ['sentence', 'own_scaled'], ['last_hidden_state']);
 
-  const ids = (name: string) => valueInfo(name, OnnxDataType.INT64, ['batch_size', 'sequence_length']);
   return encodeOnnxModel({
     graphName: 'persona_test_model',
     graph: g,
-    inputs: [ids('input_ids'), ids('attention_mask'), ids('token_type_ids')],
-    outputs: [valueInfo('last_hidden_state', OnnxDataType.FLOAT, ['batch_size', 'sequence_length', dim])],
+    ...bertFeatureExtractionIo(dim),
     producerName: 'persona-db lib/generatedModels/testModel.ts',
     producerVersion: SEED,
     docString: `Deterministic test embedding model (${quantized ? 'int8 token table' : 'fp32'}); not a semantic model.`,
