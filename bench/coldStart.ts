@@ -15,6 +15,7 @@ import path from 'node:path';
 import type { BundlingOptions } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { build } from 'esbuild';
 import { apiBundling, embeddingAssetCommands, embeddingBundling, MODEL_ASSET_DIR, PROJECT_ROOT, resolveEmbeddingModel } from '../infra/bundling';
+import { lambdaIntraOpThreads } from '../infra/lambdaCpu';
 import { stageDefaults } from '../infra/stageConfig';
 import { indexerEntry, routes } from '../shared/routes';
 import { median } from './latencyStats';
@@ -158,17 +159,21 @@ export interface ColdStartTarget {
   name: string;
   entry: string;
   embeds: boolean;
+  /** The dev stage's memory for the function: decides its EMBEDDING_THREADS, as in the stack. */
+  memoryMb: number;
   event: () => unknown;
 }
 
 /** The functions measured: a plain API route, the search route when the route table has it, and the indexer. */
 export function coldStartTargets(persona: unknown): ColdStartTarget[] {
   const targets: ColdStartTarget[] = [];
+  const { functions } = stageDefaults.dev;
+  const routeMemory = (embeds: boolean) => (embeds ? functions.embeddingApi : functions.api).memoryMb;
   const create = routes.find((route) => route.name === 'createPersona');
-  if (create) targets.push({ name: create.name, entry: create.entry, embeds: create.embeds, event: () => httpEvent('POST', '/personas', '/personas', persona) });
+  if (create) targets.push({ name: create.name, entry: create.entry, embeds: create.embeds, memoryMb: routeMemory(create.embeds), event: () => httpEvent('POST', '/personas', '/personas', persona) });
   const search = routes.find((route) => route.name === 'searchPersonas');
-  if (search) targets.push({ name: search.name, entry: search.entry, embeds: search.embeds, event: () => httpEvent('POST', '/personas/search', '/personas/search', { query: 'a calm physics teacher' }) });
-  targets.push({ name: 'indexer', entry: indexerEntry, embeds: true, event: streamEvent });
+  if (search) targets.push({ name: search.name, entry: search.entry, embeds: search.embeds, memoryMb: routeMemory(search.embeds), event: () => httpEvent('POST', '/personas/search', '/personas/search', { query: 'a calm physics teacher' }) });
+  targets.push({ name: 'indexer', entry: indexerEntry, embeds: true, memoryMb: functions.indexer.memoryMb, event: streamEvent });
   return targets;
 }
 
@@ -183,9 +188,17 @@ export async function measureColdStarts(targets: readonly ColdStartTarget[], wor
     rmSync(outDir, { recursive: true, force: true });
     const bundle = await bundleLikeCdk(target.entry, outDir, target.embeds ? embeddingBundling(architecture, model) : apiBundling());
     if (target.embeds) execFileSync('sh', ['-c', embeddingAssetCommands(outDir, architecture, model).join(' && ')], { cwd: PROJECT_ROOT });
-    // The function's environment as the stack sets it for embedding functions (model inside the asset).
+    // The function's environment as the stack sets it for embedding functions (model inside the
+    // asset, one intra-op thread per whole vCPU of the dev stage's memory for that function).
     const functionEnv = target.embeds
-      ? { ...env, EMBEDDING_MODEL_DIR: path.join(outDir, MODEL_ASSET_DIR), EMBEDDING_ALLOW_REMOTE: 'false', EMBEDDING_DTYPE: model.dtype, EMBEDDING_MODEL_ID: model.id }
+      ? {
+          ...env,
+          EMBEDDING_MODEL_DIR: path.join(outDir, MODEL_ASSET_DIR),
+          EMBEDDING_ALLOW_REMOTE: 'false',
+          EMBEDDING_DTYPE: model.dtype,
+          EMBEDDING_MODEL_ID: model.id,
+          EMBEDDING_THREADS: String(lambdaIntraOpThreads(target.memoryMb)),
+        }
       : env;
     const samples = [];
     for (let run = 0; run < runs; run++) samples.push(await runProbe(bundle, target.event(), functionEnv));

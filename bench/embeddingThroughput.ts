@@ -6,6 +6,12 @@
  *   int64 tensors, session.run, take each row's CLS vector and L2-normalise it. That is the least
  *   work that turns texts into unit vectors; the texts come grouped by length (windows of 128
  *   sorted), so batches pad little, and swept over batch sizes, the best one counts.
+ * - Both run with the deployed indexer's intra-op thread count (EMBEDDING_THREADS as the stack sets
+ *   it for the indexer's memory, infra/lambdaCpu.ts). With ONNX Runtime's default (a pool of one
+ *   thread per core) two sessions in one process slow each other down: in the 2026-11-29 quiet run
+ *   the raw session's rate fell from 256 to ~175 personas/s once the indexer's session had run, and
+ *   the "ceiling" ended below the indexer (110%). One thread per session has no worker pool to
+ *   contend, and it is what the indexer runs on Lambda.
  * - indexer: the production code. `embedDocuments` called with the indexer's stream batches (the
  *   event source mapping's batch size), and `syncPersonaChanges` end to end with the table read
  *   from memory and a Qdrant stand-in that answers at once (so it counts everything but I/O).
@@ -16,7 +22,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import type { QdrantClient } from '@qdrant/js-client-rest';
 import { findPackageDir, PROJECT_ROOT } from '../infra/bundling';
-import type { Embedder } from '../shared/embedding';
+import { createEmbedder, type Embedder } from '../shared/embedding';
 import { onnxFileFor, resolveEmbedderSettings } from '../shared/embedding/config';
 import type { Persona } from '../shared/persona/schema';
 import { personaEmbeddingText } from '../shared/persona/personaText';
@@ -74,14 +80,14 @@ const roundShare = (ratio: number) => Math.round(ratio * 1000) / 1000;
 const rate = (samples: number[]): RateMeasurement => ({ personasPerSecond: Math.round(median(samples)), samples: samples.map(Math.round) });
 
 /** The least work from texts to unit vectors on the model's ONNX file (see the file comment). */
-async function rawOnnxEmbedder(): Promise<{ embedBatch: (batch: string[]) => Promise<Float32Array[]>; release(): Promise<void> }> {
+async function rawOnnxEmbedder(threads: number): Promise<{ embedBatch: (batch: string[]) => Promise<Float32Array[]>; release(): Promise<void> }> {
   const settings = resolveEmbedderSettings();
   if (!settings.modelDir) throw new Error('the ceiling needs EMBEDDING_MODEL_DIR (a model directory)');
   const ort = transformersOrt();
   const { AutoTokenizer } = await import('@huggingface/transformers');
   const tokenizer = await AutoTokenizer.from_pretrained(settings.modelDir, { local_files_only: true });
-  // Default session options, as transformers.js uses them on Node (CPU execution provider).
-  const session = await ort.InferenceSession.create(path.join(settings.modelDir, onnxFileFor(settings.dtype)));
+  // transformers.js's session options on Node (CPU execution provider), with the indexer's threads.
+  const session = await ort.InferenceSession.create(path.join(settings.modelDir, onnxFileFor(settings.dtype)), { intraOpNumThreads: threads });
   const embedBatch = async (batch: string[]): Promise<Float32Array[]> => {
     const encoded = tokenizer(batch, { padding: true, truncation: true }) as unknown as Record<string, { data: BigInt64Array; dims: number[] }>;
     const feeds: Record<string, InstanceType<Ort['Tensor']>> = {};
@@ -108,13 +114,15 @@ async function rawOnnxEmbedder(): Promise<{ embedBatch: (batch: string[]) => Pro
 }
 
 export interface CeilingResult {
+  /** Intra-op threads of the raw session (the deployed indexer's). */
+  threads: number;
   batchSizes: Array<{ batchSize: number } & RateMeasurement>;
   best: { batchSize: number; personasPerSecond: number };
 }
 
 /** The raw session swept over batch sizes; the best median rate is the ceiling. */
-export async function measureCeiling(texts: readonly string[], batchSizes: readonly number[], timing: { budgetMs: number; repetitions: number }): Promise<CeilingResult> {
-  const raw = await rawOnnxEmbedder();
+export async function measureCeiling(texts: readonly string[], batchSizes: readonly number[], timing: { budgetMs: number; repetitions: number }, threads: number): Promise<CeilingResult> {
+  const raw = await rawOnnxEmbedder(threads);
   const next = textCycle(groupedByLength(texts));
   const results: CeilingResult['batchSizes'] = [];
   for (const batchSize of batchSizes) {
@@ -125,10 +133,12 @@ export async function measureCeiling(texts: readonly string[], batchSizes: reado
   }
   await raw.release();
   const best = results.reduce((a, b) => (b.personasPerSecond > a.personasPerSecond ? b : a));
-  return { batchSizes: results, best: { batchSize: best.batchSize, personasPerSecond: best.personasPerSecond } };
+  return { threads, batchSizes: results, best: { batchSize: best.batchSize, personasPerSecond: best.personasPerSecond } };
 }
 
 export interface IndexerComparison {
+  /** Intra-op threads of both the raw session and the indexer's embedder (the deployed indexer's). */
+  threads: number;
   /** Texts per embedDocuments call: the stream batch size the indexer is invoked with. */
   streamBatchSize: number;
   /** Texts per ONNX run inside embedDocuments (EMBEDDING_MAX_BATCH). */
@@ -157,13 +167,29 @@ const instantQdrant = {
 
 /**
  * The ceiling and the indexer's path sampled in interleaved rounds (ceiling, embedDocuments,
- * sync, ceiling, …), so that load from elsewhere on the machine hits all of them alike.
+ * sync, ceiling, …), so that load from elsewhere on the machine hits all of them alike. The
+ * indexer's embedder is a new one with `threads` intra-op threads, like the raw session's.
  */
 export async function measureIndexerComparison(
+  personas: readonly Persona[],
+  ceilingBatchSize: number,
+  timing: { budgetMs: number; rounds: number },
+  threads: number,
+): Promise<IndexerComparison> {
+  const embedder = await createEmbedder({ threads });
+  try {
+    return await compareWithCeiling(personas, embedder, ceilingBatchSize, timing, threads);
+  } finally {
+    await embedder.dispose();
+  }
+}
+
+async function compareWithCeiling(
   personas: readonly Persona[],
   embedder: Embedder,
   ceilingBatchSize: number,
   timing: { budgetMs: number; rounds: number },
+  threads: number,
 ): Promise<IndexerComparison> {
   const streamBatchSize = indexerStreamSettings.batchSize;
   const texts = personas.map(personaEmbeddingText);
@@ -182,7 +208,7 @@ export async function measureIndexerComparison(
     );
     if (report.counts.failed > 0) throw new Error(`sync failed: ${[...report.errors.values()][0]?.message}`);
   };
-  const raw = await rawOnnxEmbedder();
+  const raw = await rawOnnxEmbedder(threads);
   // Each contender walks its own cycle over the same texts; the ceiling's is grouped by length, while
   // the indexer's path gets them as they come (embedDocuments sorts each call itself).
   const contenders: Array<[keyof Pick<IndexerComparison, 'ceiling' | 'embedDocuments' | 'syncWithoutIo'>, number, EmbedBatch, (count: number) => string[]]> = [
@@ -197,6 +223,7 @@ export async function measureIndexerComparison(
   }
   await raw.release();
   return {
+    threads,
     streamBatchSize,
     maxBatchSize: resolveEmbedderSettings().maxBatchSize,
     ceilingBatchSize,

@@ -78,6 +78,7 @@ const verdict = (pass: boolean) => (pass ? '**pass**' : '**FAIL**');
 const ms = (summary: LatencySummary) => `${summary.p50} / ${summary.p95} / ${summary.p99} ms`;
 const thousands = (value: number) => value.toLocaleString('en-US');
 const percent = (ratio: number) => `${Math.round(ratio * 100)}%`;
+const threadCount = (threads: number) => `${threads} intra-op thread${threads === 1 ? '' : 's'}`;
 
 interface Row {
   measurement: string;
@@ -98,12 +99,12 @@ function modelRows(results: ModelResults): Row[] {
     const share = comparison.shareOfCeiling.embedDocuments;
     const overNaive = indexer / naive.personasPerSecond;
     rows.push({
-      measurement: `Embedding ceiling: raw ONNX session (tokenise + session.run + CLS + normalise; texts grouped by length), best of batch ${ceiling.batchSizes.map((size) => size.batchSize).join('/')}`,
+      measurement: `Embedding ceiling: raw ONNX session (tokenise + session.run + CLS + normalise; texts grouped by length), ${threadCount(comparison.threads)} as the deployed indexer, best of batch ${ceiling.batchSizes.map((size) => size.batchSize).join('/')}`,
       value: `${thousands(comparison.ceiling.personasPerSecond)} personas/s at batch ${comparison.ceilingBatchSize} (in the sweep: ${thousands(ceiling.best.personasPerSecond)})`,
     });
     rows.push(
       targetRow(
-        `Indexer path: embedDocuments, calls of ${comparison.streamBatchSize} texts (stream batch), ${comparison.maxBatchSize} per ONNX run`,
+        `Indexer path: embedDocuments, calls of ${comparison.streamBatchSize} texts (stream batch), ${comparison.maxBatchSize} per ONNX run, ${threadCount(comparison.threads)}`,
         `${thousands(indexer)} personas/s = ${percent(share)} of ceiling (median of per-round ratios)`,
         `≥ ${percent(TARGETS.indexerShareOfCeiling)} of ceiling`,
         share >= TARGETS.indexerShareOfCeiling,

@@ -17,6 +17,8 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { PROJECT_ROOT } from '../infra/bundling';
+import { lambdaIntraOpThreads } from '../infra/lambdaCpu';
+import { stageDefaults } from '../infra/stageConfig';
 import { generateBgeShapedModel } from '../lib/generatedModels/bgeShapedModel';
 import { generateTestModel } from '../lib/generatedModels/testModel';
 import { createEmbedder } from '../shared/embedding';
@@ -39,6 +41,8 @@ import { measureSearchLatency, seedIndexDirectly } from './searchLatency';
 import { runLag, type LagRunResult } from './syncLag';
 
 const quick = process.env.BENCH_QUICK === '1';
+/** EMBEDDING_THREADS of the dev stage's indexer: the ceiling comparison runs both sides with it. */
+const indexerThreads = lambdaIntraOpThreads(stageDefaults.dev.functions.indexer.memoryMb);
 const skip = new Set((process.env.BENCH_SKIP ?? '').split(',').filter(Boolean));
 /** Files a run writes on the way (import files, bundles); ignored by git. */
 const scratchDir = path.join(PROJECT_ROOT, 'bench', 'scratch');
@@ -135,10 +139,10 @@ async function benchModel(benchModel: BenchModel): Promise<ModelResults> {
     if (!skip.has('embedding')) {
       const personas = Array.from({ length: plan.texts }, (_, i) => benchStoredPersona(i));
       const texts = personas.map(personaEmbeddingText);
-      log(`embedding ceiling: raw ONNX session, batch sizes ${plan.batchSizes.join(', ')}`);
-      const ceiling = await measureCeiling(texts, plan.batchSizes, plan.timing);
+      log(`embedding ceiling: raw ONNX session, ${indexerThreads} intra-op thread(s) as the deployed indexer, batch sizes ${plan.batchSizes.join(', ')}`);
+      const ceiling = await measureCeiling(texts, plan.batchSizes, plan.timing, indexerThreads);
       log(`ceiling ${ceiling.best.personasPerSecond.toFixed(0)}/s at batch ${ceiling.best.batchSize}; comparing with the indexer's path (${plan.rounds} interleaved rounds)`);
-      const comparison = await measureIndexerComparison(personas, embedder, ceiling.best.batchSize, { budgetMs: plan.timing.budgetMs, rounds: plan.rounds });
+      const comparison = await measureIndexerComparison(personas, ceiling.best.batchSize, { budgetMs: plan.timing.budgetMs, rounds: plan.rounds }, indexerThreads);
       log('naive approach (new pipeline and Qdrant client per persona)');
       const naive = await measureNaive(personas, infrastructure.qdrant.url, embedder, { maxPersonas: plan.naive, budgetMs: 15_000 });
       results.embedding = { texts: texts.length, meanTextChars: Math.round(texts.reduce((sum, text) => sum + text.length, 0) / texts.length), ceiling, comparison, naive };
