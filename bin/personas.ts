@@ -16,6 +16,8 @@ import { reindexCollection } from '../shared/operations/collectionReindex';
 import { reconcileIndex, type ReconcileReport } from '../shared/operations/indexReconciler';
 import { indexStatus } from '../shared/operations/indexStatus';
 import { connectToStage } from '../shared/operations/stageConnections';
+import { personaRepositoryFor } from '../shared/persona/personaRepository';
+import { assertTenant } from '../shared/tenancy/tenancy';
 import { progressBar } from './progressBar';
 
 export const USAGE = `Usage: personas <command> [options]
@@ -32,6 +34,9 @@ Commands:
   status          Counts in table and index, pending and failed changes, sync lag.
   search [QUERY]  Search through POST /personas/search (or the neighbours of --similar ID) and print
                   the ranked personas.
+  migrate-tenancy Move a single-tenant stage's personas (and Idempotency-Keys) into tenant --tenant T,
+                  for a stage that switches to tenancy=claim, then rebuild the index (reindex) with
+                  the tenant index. Safe to re-run: it moves only what is left.
   redrive         Clear the indexer's failure destination: re-sync the personas its batches name (read
                   back from the stream within its 24 h, else by a full reconcile), delete each message
                   once its personas are in sync, report what it did. Exit code 3 when any is kept.
@@ -53,7 +58,10 @@ import FILE [--format json|jsonl|csv] [--batch-size 100] [--concurrency 4]
   openness, conscientiousness, extraversion, agreeableness, neuroticism. List cells are
   ';'-separated (or a JSON array, when an item contains ';'). id/version/created_at/updated_at in
   JSON input (as export writes them) are ignored: every imported persona is new.
-export [--out FILE] [--from api|table]
+export [--out FILE] [--from api|table] [--tenant T]
+  From the API: the personas the token's tenant sees. From the table: every persona (a tenant's
+  with its tenant_id), or only tenant T's with --tenant.
+migrate-tenancy --tenant T [--segments 4] [--grace-seconds N] [--skip-reindex]
 reindex [--model-dir DIR] [--dtype q8|fp32] [--model-id ID] [--revision REV] [--segments 4]
         [--grace-seconds N] [--keep-old]
 reconcile [--repair] [--segments 4]      exit code 3 when differences remain
@@ -178,12 +186,18 @@ async function runImport(args: string[]): Promise<number> {
 }
 
 async function runExport(args: string[]): Promise<number> {
-  const { values } = parseArgs({ args, options: { ...common, out: { type: 'string' }, from: { type: 'string' } } });
+  const { values } = parseArgs({ args, options: { ...common, out: { type: 'string' }, from: { type: 'string' }, tenant: { type: 'string' } } });
   if (values.help) return usage();
   const from = values.from ?? 'api';
   if (from !== 'api' && from !== 'table') throw new UsageError('--from takes api or table');
+  if (values.tenant !== undefined && from !== 'table') throw new UsageError("--tenant is for --from table; through the API the token's tenant decides");
+  const tenant = values.tenant === undefined ? undefined : assertTenant(values.tenant, '--tenant');
   const out = values.out ? createWriteStream(values.out) : process.stdout;
-  const source = from === 'api' ? { kind: 'api' as const, api: apiTarget(values) } : { kind: 'table' as const, repository: (await connectToStage(stageEnv(values))).repository };
+  const tableRepository = async () => {
+    const stage = await connectToStage(stageEnv(values));
+    return tenant === undefined ? stage.repository : personaRepositoryFor(stage.tables, tenant);
+  };
+  const source = from === 'api' ? { kind: 'api' as const, api: apiTarget(values) } : { kind: 'table' as const, repository: await tableRepository() };
   const result = await exportPersonas(source, out);
   if (values.out) await new Promise<void>((resolve) => (out as NodeJS.WritableStream).end(resolve));
   process.stderr.write(`exported ${result.personas} personas from the ${from} in ${(result.durationMs / 1000).toFixed(1)} s${values.out ? ` to ${values.out}` : ''}\n`);
@@ -361,6 +375,44 @@ async function runReindex(args: string[]): Promise<number> {
   }
 }
 
+async function runMigrateTenancy(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: { ...common, tenant: { type: 'string' }, segments: { type: 'string' }, 'grace-seconds': { type: 'string' }, 'skip-reindex': { type: 'boolean' } },
+  });
+  if (values.help) return usage();
+  if (values.tenant === undefined) throw new UsageError('migrate-tenancy needs --tenant T: the tenant that receives every persona of this stage');
+  const tenant = assertTenant(values.tenant, '--tenant');
+  const [{ migrateToTenant }, { createDocumentClient }] = await Promise.all([import('../shared/operations/tenancyMigration'), import('../shared/aws/dynamodb')]);
+  const stage = await connectToStage(stageEnv(values));
+  const report = await migrateToTenant({ client: createDocumentClient(stage.tables), tables: { personas: stage.tables.personaTableName, idempotency: stage.tables.idempotencyTableName } }, tenant);
+  const lines = [
+    `moved ${report.moved} personas into tenant ${tenant} (${report.alreadyTenants} were already a tenant's) and ${report.idempotencyKeysMoved} Idempotency-Keys in ${(report.durationMs / 1000).toFixed(1)} s`,
+    ...report.skipped.slice(0, 20).map((entry) => `  not moved ${entry.id}: ${entry.reason}`),
+    ...(report.skipped.length > 0 ? [`${report.skipped.length} not moved: run the same command again`] : []),
+  ];
+  if (values['skip-reindex'] || report.skipped.length > 0) {
+    print(values, report, [...lines, 'index not rebuilt: run `personas reindex` once every persona is moved'].join('\n'));
+    return report.skipped.length > 0 ? 3 : 0;
+  }
+  process.stderr.write(`${lines.join('\n')}\nrebuilding the index with the tenant index (personas reindex)…\n`);
+  const embedder = await embedderFor(values);
+  try {
+    const reindex = await reindexCollection(
+      { repository: stage.repository, qdrant: stage.qdrant, alias: stage.alias, tables: stage.tables, embedder },
+      {
+        segments: wholeNumber(values, 'segments', 4),
+        ...(values['grace-seconds'] !== undefined ? { graceMs: wholeNumber(values, 'grace-seconds', 1) * 1000 } : {}),
+        onPhase: (phase, detail) => void process.stderr.write(`reindex: ${phase}: ${detail}\n`),
+      },
+    );
+    print(values, { ...report, reindex }, [...lines, `${reindex.alias} now points at ${reindex.to.collection}: ${reindex.personas} personas, zero differences`].join('\n'));
+    return 0;
+  } finally {
+    await embedder.dispose();
+  }
+}
+
 function usage(): number {
   console.log(USAGE);
   return 0;
@@ -455,6 +507,7 @@ const commands: Record<string, (args: string[]) => Promise<number>> = {
   reconcile: runReconcile,
   status: runStatus,
   redrive: runRedrive,
+  'migrate-tenancy': runMigrateTenancy,
 };
 
 export async function main(argv: string[]): Promise<number> {

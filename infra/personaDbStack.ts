@@ -25,7 +25,7 @@ import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import { AttributeType, BillingMode, StreamViewType, Table } from 'aws-cdk-lib/aws-dynamodb';
 import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
 import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
-import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import { Grant, PolicyStatement, Role, ServicePrincipal, type IGrantable } from 'aws-cdk-lib/aws-iam';
 import { Key } from 'aws-cdk-lib/aws-kms';
 import { Architecture, Runtime, StartingPosition, Tracing, type CfnFunction } from 'aws-cdk-lib/aws-lambda';
 import { DynamoEventSource, SqsDlq } from 'aws-cdk-lib/aws-lambda-event-sources';
@@ -38,6 +38,7 @@ import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 import { indexerEntry as defaultIndexerEntry, routeMethods, routes as defaultRoutes, type RouteDefinition } from '../shared/routes';
 import { indexerStreamSettings } from '../shared/streamSettings';
+import { tenantIndexDesign } from '../shared/tableDesign';
 import { WEB_ASSETS_DIR_VARIABLE } from '../shared/http/webAssets';
 import {
   LAMBDA_TASK_ROOT,
@@ -93,6 +94,19 @@ interface FunctionSpec {
   readonly reservedConcurrency?: number | undefined;
 }
 
+/**
+ * Exactly `actions` on the table itself, and a Query only on the tenant index. (Table.grant would add
+ * `<table>/index/*` to every statement of a table that has an index: every role could read every
+ * index, and the wildcard is what AwsSolutions-IAM5 flags.)
+ */
+function grantTableActions(table: Table, grantee: IGrantable, actions: readonly string[]): void {
+  const onTable = actions.filter((action) => action !== 'Query');
+  if (onTable.length > 0) Grant.addToPrincipal({ grantee, actions: onTable.map((action) => `dynamodb:${action}`), resourceArns: [table.tableArn] });
+  if (actions.includes('Query')) {
+    Grant.addToPrincipal({ grantee, actions: ['dynamodb:Query'], resourceArns: [`${table.tableArn}/index/${tenantIndexDesign.indexName}`] });
+  }
+}
+
 export class PersonaDbStack extends Stack {
   readonly config: StageConfig;
   readonly table: Table;
@@ -126,6 +140,12 @@ export class PersonaDbStack extends Stack {
       stream: StreamViewType.NEW_AND_OLD_IMAGES,
       deletionProtection: config.table.deletionProtection,
       removalPolicy: this.retain,
+    });
+    // A tenant's personas (tenancy=claim) are one partition of this index: listing them is a Query.
+    this.table.addGlobalSecondaryIndex({
+      indexName: tenantIndexDesign.indexName,
+      partitionKey: { name: tenantIndexDesign.partitionKey, type: AttributeType.STRING },
+      sortKey: { name: tenantIndexDesign.sortKey, type: AttributeType.STRING },
     });
     // Idempotency-Key records of the writing routes (shared/persona/personaRepository.ts):
     // key `key`, expiry `expires_at` (epoch seconds) removed by DynamoDB TTL.
@@ -188,6 +208,9 @@ export class PersonaDbStack extends Stack {
       TABLE_NAME: this.table.tableName,
       POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
       POWERTOOLS_LOG_LEVEL: config.logLevel,
+      // Where each request's tenant comes from (shared/tenancy/tenancy.ts).
+      TENANCY: config.tenancy.mode,
+      TENANT_CLAIM: config.tenancy.claim,
     };
     const qdrantEnvironment = {
       QDRANT_SECRET_ARN: this.qdrantSecret.secretArn,
@@ -215,7 +238,7 @@ export class PersonaDbStack extends Stack {
       });
       // Exactly the actions the route's code calls (shared/routes.ts), each on its own table.
       const grantActions = (table: Table, actions: readonly string[] | undefined) => {
-        if (actions?.length) table.grant(fn, ...actions.map((action) => `dynamodb:${action}`));
+        if (actions?.length) grantTableActions(table, fn, actions);
       };
       grantActions(this.table, route.tableActions.personas);
       grantActions(this.idempotencyTable, route.tableActions.idempotency);
@@ -250,7 +273,7 @@ export class PersonaDbStack extends Stack {
     this.qdrantSecret.grantRead(indexer);
     // The indexer re-reads the changed personas (one consistent BatchGetItem per batch, see
     // shared/vectorIndex/indexerDeps.ts) instead of trusting stream images: that action only.
-    this.table.grant(indexer, 'dynamodb:BatchGetItem');
+    grantTableActions(this.table, indexer, ['BatchGetItem']);
     const settings = indexerStreamSettings;
     indexer.addEventSource(
       new DynamoEventSource(this.table, {
@@ -282,7 +305,7 @@ export class PersonaDbStack extends Stack {
     this.qdrantSecret.grantRead(reconciler);
     // A parallel Scan of the whole table and a consistent BatchGetItem of the rows that differ;
     // it never writes to the table and does not read its stream.
-    this.table.grant(reconciler, 'dynamodb:Scan', 'dynamodb:BatchGetItem');
+    grantTableActions(this.table, reconciler, ['Scan', 'BatchGetItem']);
     this.reconcilerSchedule = new Rule(this, 'ReconcilerSchedule', {
       description: `Runs the ${config.namePrefix} reconciler every ${config.reconciler.intervalMinutes} minutes`,
       schedule: Schedule.rate(Duration.minutes(config.reconciler.intervalMinutes)),

@@ -18,12 +18,15 @@
  * | `alarmEmail`        | `alarms.email`                    | `-c alarmEmail=oncall@example.com`              |
  * | `architecture`      | `lambdaArchitecture`              | `-c architecture=x86_64` (LocalStack on x86)   |
  * | `embeddingModelDir` | `embedding.modelDir`              | `-c embeddingModelDir=/models/all-MiniLM-L6-v2` |
+ * | `tenancy`           | `tenancy.mode` (single or claim)  | `-c tenancy=claim` (needs `-c auth=jwt`)        |
+ * | `tenantClaim`       | `tenancy.claim`                   | `-c tenantClaim=https://example.com/tenant`     |
  *
  * The embedding model directory can also come from the `EMBEDDING_MODEL_DIR` environment
  * variable at synth time (see `resolveEmbeddingModelDir` in ./embeddingBundle.ts).
  */
 import type { Node } from 'constructs';
 import type { EmbeddingDtype } from '../shared/embedding/config';
+import { DEFAULT_TENANT_CLAIM, TENANCY_MODES, tenancyConfig, type TenancyConfig, type TenancyMode } from '../shared/tenancy/tenancy';
 
 export type Stage = 'dev' | 'prod';
 export const STAGES: readonly Stage[] = ['dev', 'prod'];
@@ -109,6 +112,11 @@ export interface StageConfig {
     /** Which ONNX weights are bundled and loaded (EMBEDDING_DTYPE): `q8` = onnx/model_quantized.onnx, `fp32` = onnx/model.onnx. */
     readonly dtype: EmbeddingDtype;
   };
+  /**
+   * `single`: one tenant (every caller sees every persona). `claim`: each persona belongs to the
+   * tenant named by the JWT claim `claim` (needs auth=jwt); functions get TENANCY and TENANT_CLAIM.
+   */
+  readonly tenancy: TenancyConfig;
   readonly alarms: {
     /** Optional e-mail subscription on the alarm topic. */
     readonly email?: string;
@@ -150,6 +158,7 @@ export const stageDefaults: Record<Stage, StageConfig> = {
     logRetentionDays: 30,
     qdrant: { initialUrl: 'https://replace-me.qdrant.invalid:6333', collection: 'personas' },
     embedding: { dtype: 'q8' },
+    tenancy: { mode: 'single', claim: DEFAULT_TENANT_CLAIM },
     alarms: { iteratorAgeMs: 5 * 60_000, apiServerErrorPercent: 5, apiLatencyP99Ms: 5_000, syncLagP99Ms: 60_000 },
   },
   prod: {
@@ -172,6 +181,7 @@ export const stageDefaults: Record<Stage, StageConfig> = {
     logRetentionDays: 365,
     qdrant: { initialUrl: 'https://replace-me.qdrant.invalid:6333', collection: 'personas' },
     embedding: { dtype: 'q8' },
+    tenancy: { mode: 'single', claim: DEFAULT_TENANT_CLAIM },
     alarms: { iteratorAgeMs: 2 * 60_000, apiServerErrorPercent: 1, apiLatencyP99Ms: 3_000, syncLagP99Ms: 30_000 },
   },
 };
@@ -187,6 +197,8 @@ export interface StageOverrides {
   readonly alarmEmail?: string;
   readonly lambdaArchitecture?: LambdaArchitectureName;
   readonly embeddingModelDir?: string;
+  readonly tenancy?: TenancyMode;
+  readonly tenantClaim?: string;
 }
 
 export function isStage(value: unknown): value is Stage {
@@ -215,6 +227,13 @@ export function buildStageConfig(stage: Stage, overrides: StageOverrides = {}): 
   if (architecture !== 'arm64' && architecture !== 'x86_64') {
     throw new Error(`architecture must be arm64 or x86_64; got "${String(architecture)}"`);
   }
+  const tenancyMode = overrides.tenancy ?? base.tenancy.mode;
+  if (!TENANCY_MODES.includes(tenancyMode)) throw new Error(`tenancy must be single or claim; got "${String(tenancyMode)}"`);
+  // The same checks the functions apply to TENANCY / TENANT_CLAIM.
+  const tenancy = tenancyConfig({ TENANCY: tenancyMode, TENANT_CLAIM: overrides.tenantClaim ?? base.tenancy.claim });
+  if (tenancy.mode === 'claim' && auth !== 'jwt') {
+    throw new Error('tenancy=claim takes the tenant from a JWT claim, so it needs auth=jwt: -c auth=jwt -c jwtIssuer=https://... -c jwtAudience=...');
+  }
   const secretArn = overrides.qdrantSecretArn ?? base.qdrant.secretArn;
   if (secretArn !== undefined && !secretArn.startsWith('arn:')) {
     throw new Error(`qdrantSecretArn must be a Secrets Manager ARN; got "${secretArn}"`);
@@ -230,6 +249,7 @@ export function buildStageConfig(stage: Stage, overrides: StageOverrides = {}): 
       collection: overrides.qdrantCollection ?? base.qdrant.collection,
     },
     embedding: { ...base.embedding, ...(overrides.embeddingModelDir ? { modelDir: overrides.embeddingModelDir } : {}) },
+    tenancy,
     alarms: { ...base.alarms, ...(overrides.alarmEmail ? { email: overrides.alarmEmail } : {}) },
   };
 }
@@ -258,6 +278,8 @@ export function stageConfigFromContext(node: Node): StageConfig {
     ...(context('alarmEmail') ? { alarmEmail: context('alarmEmail') } : {}),
     ...(context('architecture') ? { lambdaArchitecture: context('architecture') as LambdaArchitectureName } : {}),
     ...(context('embeddingModelDir') ? { embeddingModelDir: context('embeddingModelDir') } : {}),
+    ...(context('tenancy') ? { tenancy: context('tenancy') as TenancyMode } : {}),
+    ...(context('tenantClaim') ? { tenantClaim: context('tenantClaim') } : {}),
   };
   return buildStageConfig(stage, overrides);
 }

@@ -2,6 +2,7 @@ import { chmodSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { generateTestModel } from '../lib/generatedModels/testModel';
 import { describeConventions, getEmbedder } from '../shared/embedding';
+import { tenancyConfig } from '../shared/tenancy/tenancy';
 import { localRuntimeConfig } from './localConfig';
 import { startLocalSystem } from './system';
 
@@ -18,6 +19,11 @@ async function main(): Promise<void> {
   // EMF metrics are for CloudWatch; locally the stream worker logs the sync lag instead.
   process.env.POWERTOOLS_METRICS_DISABLED ??= 'true';
   const config = localRuntimeConfig();
+  // As the stack refuses it: a tenant can only come from a validated token.
+  const tenancy = tenancyConfig();
+  if (tenancy.mode === 'claim' && process.env.AUTH !== 'jwt') {
+    throw new Error('TENANCY=claim takes each request\'s tenant from a JWT claim: start with AUTH=jwt TENANCY=claim npm start');
+  }
 
   if (!process.env.EMBEDDING_MODEL_DIR) {
     // No model configured: use the generated test model, so the system runs offline out of the box.
@@ -80,6 +86,7 @@ async function main(): Promise<void> {
   log(`Qdrant ${config.qdrantUrl ? 'at' : '(local server) on'} ${system.qdrantUrl}${system.qdrant ? ` (API key for this run in ${config.qdrantApiKeyFile})` : ''}`);
   log(`indexer failures go to ${join(config.dataDir, 'indexer-failures.jsonl')}`);
   log(`API on ${system.apiUrl}  (try: curl ${system.apiUrl}/personas)`);
+  if (tenancy.mode === 'claim') log(`tenancy: claim (each request's tenant is its token's '${tenancy.claim}' claim)`);
   log('press Ctrl-C to stop');
 }
 

@@ -32,7 +32,7 @@ export interface RouteDefinition {
   readonly webAssets: boolean;
 }
 
-export type TableAction = 'GetItem' | 'BatchGetItem' | 'Scan' | 'PutItem' | 'DeleteItem' | 'UpdateItem' | 'BatchWriteItem' | 'ConditionCheckItem';
+export type TableAction = 'GetItem' | 'BatchGetItem' | 'Scan' | 'Query' | 'PutItem' | 'DeleteItem' | 'UpdateItem' | 'BatchWriteItem' | 'ConditionCheckItem';
 export interface TableActions {
   readonly personas?: readonly TableAction[];
   readonly idempotency?: readonly TableAction[];
@@ -67,7 +67,8 @@ const idempotency: readonly TableAction[] = ['PutItem', 'UpdateItem'];
 export const routes: readonly RouteDefinition[] = [
   // A replay checks the persona still exists (GetItem).
   route('createPersona', 'POST', '/personas', { tableActions: { personas: ['PutItem', 'GetItem'], idempotency } }),
-  route('listPersonas', 'GET', '/personas', { tableActions: { personas: ['Scan'] }, signsCursors: true }),
+  // A single-tenant stage scans; a tenant (tenancy=claim) queries its partition of the tenant index.
+  route('listPersonas', 'GET', '/personas', { tableActions: { personas: ['Scan', 'Query'] }, signsCursors: true }),
   // Each item is a conditional put (never overwrites); a replay checks which still exist (BatchGetItem).
   route('batchCreatePersonas', 'POST', '/personas/batch', { tableActions: { personas: ['PutItem', 'BatchGetItem'], idempotency } }),
   route('getPersona', 'GET', '/personas/{id}', { tableActions: { personas: ['GetItem'] } }),

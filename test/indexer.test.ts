@@ -192,8 +192,10 @@ describe('indexer through the local runtime', () => {
     expect(vectors.text).toMatchObject({ size: embedder.model.dimension, distance: 'Cosine' });
     expect(vectors.traits).toMatchObject({ size: 5, distance: 'Euclid' });
     expect(Object.keys(before.payload_schema).sort()).toEqual(
-      ['domain', 'emotional_style', 'humor_usage', 'modes', 'traits.agreeableness', 'traits.conscientiousness', 'traits.extraversion', 'traits.neuroticism', 'traits.openness', 'version'].sort(),
+      ['domain', 'emotional_style', 'humor_usage', 'modes', 'tenant_id', 'traits.agreeableness', 'traits.conscientiousness', 'traits.extraversion', 'traits.neuroticism', 'traits.openness', 'version'].sort(),
     );
+    // The tenant field is indexed for Qdrant's payload-based multitenancy (https://qdrant.tech/documentation/manage-data/multitenancy/).
+    expect(before.payload_schema.tenant_id).toMatchObject({ data_type: 'keyword', params: { type: 'keyword', is_tenant: true } });
     expect((before.config as { metadata?: { embedding_model?: unknown } }).metadata?.embedding_model).toMatchObject({ id: embedder.model.id, dimension: embedder.model.dimension });
 
     // A new cold start finds the collection and keeps every point.

@@ -243,6 +243,17 @@ describe('stage config', () => {
     expect(() => buildStageConfig('dev', { auth: 'basic' as never })).toThrow(/auth must be/);
   });
 
+  it('tenancy: single by default; claim (with its claim name) only with auth=jwt', () => {
+    expect(buildStageConfig('dev').tenancy).toEqual({ mode: 'single', claim: 'tenant_id' });
+    const jwt = { jwtIssuer: 'https://issuer.example.com/', jwtAudience: 'persona-api' };
+    const config = stageConfigFromContext(new App({ context: { auth: 'jwt', ...jwt, tenancy: 'claim', tenantClaim: 'https://example.com/tenant' } }).node);
+    expect(config.tenancy).toEqual({ mode: 'claim', claim: 'https://example.com/tenant' });
+    expect(() => stageConfigFromContext(new App({ context: { tenancy: 'claim' } }).node)).toThrow(/tenancy=claim .* needs auth=jwt/);
+    expect(() => buildStageConfig('prod', { tenancy: 'claim' })).toThrow(/needs auth=jwt/);
+    expect(() => buildStageConfig('dev', { tenancy: 'rows' as never })).toThrow(/tenancy must be single or claim/);
+    expect(() => buildStageConfig('dev', { auth: 'jwt', jwt: { issuer: 'https://x.example/', audience: ['a'] }, tenancy: 'claim', tenantClaim: 'has space' })).toThrow(/TENANT_CLAIM/);
+  });
+
   it('cdk.json sets every feature flag a new `cdk init` of the installed CDK CLI sets, with the same values', () => {
     const recommended = JSON.parse(readFileSync(path.join(PROJECT_ROOT, 'node_modules/aws-cdk/lib/init-templates/.recommended-feature-flags.json'), 'utf8')) as Record<string, unknown>;
     const { context } = JSON.parse(readFileSync(path.join(PROJECT_ROOT, 'cdk.json'), 'utf8')) as { context: Record<string, unknown> };
@@ -271,7 +282,21 @@ describe.each(['dev', 'prod'] as const)('%s stack', (stage) => {
       template.hasResource('AWS::DynamoDB::Table', {
         Properties: {
           KeySchema: [{ AttributeName: 'id', KeyType: 'HASH' }],
-          AttributeDefinitions: [{ AttributeName: 'id', AttributeType: 'S' }],
+          AttributeDefinitions: [
+            { AttributeName: 'id', AttributeType: 'S' },
+            { AttributeName: 'tenant_id', AttributeType: 'S' },
+          ],
+          // tenancy=claim lists a tenant's personas from its partition of this sparse index (shared/tableDesign.ts).
+          GlobalSecondaryIndexes: [
+            {
+              IndexName: 'tenant-index',
+              KeySchema: [
+                { AttributeName: 'tenant_id', KeyType: 'HASH' },
+                { AttributeName: 'id', KeyType: 'RANGE' },
+              ],
+              Projection: { ProjectionType: 'ALL' },
+            },
+          ],
           BillingMode: 'PAY_PER_REQUEST',
           PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
           StreamSpecification: { StreamViewType: 'NEW_AND_OLD_IMAGES' },
@@ -453,6 +478,14 @@ describe.each(['dev', 'prod'] as const)('%s stack', (stage) => {
         expect(Object.fromEntries(granted), route.name).toEqual(Object.fromEntries(expected));
         const services = ['logs', 'xray', ...(expected.size ? ['dynamodb'] : []), ...(route.readsIndex || route.signsCursors ? ['secretsmanager'] : [])];
         expectOnlyServices(actions, services, route.name);
+      }
+      // A Query only on the tenant index, only for the list; no role gets the table's other indexes (`index/*`).
+      for (const id of functionIds(synth)) {
+        for (const grant of grantsOf(synth, id)) {
+          const resources = JSON.stringify(synth.stack.resolve(grant.resources));
+          expect(resources, id).not.toContain('/index/*');
+          if (grant.actions.includes('dynamodb:Query')) expect([id, resources]).toEqual(['listPersonas', expect.stringMatching(/"\/index\/tenant-index"\]/)]);
+        }
       }
       // The write routes never get Scan; nothing gets administrative or stream actions.
       for (const route of synth.routes.filter((candidate) => candidate.writes)) expect(actionMap(grantsOf(synth, route.name)).has('dynamodb:Scan'), route.name).toBe(false);

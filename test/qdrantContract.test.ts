@@ -28,6 +28,7 @@ import {
   type IndexedModel,
 } from '../shared/vectorIndex/personaCollection';
 import { syncPersonaChanges, type PersonaChange, type SyncDeps } from '../shared/vectorIndex/syncPersonaChanges';
+import { tenantScopedIndex } from '../shared/vectorIndex/tenantScopedIndex';
 import { samplePersona } from './support/apiClient';
 import { QdrantOpenApi } from './support/qdrantOpenApi';
 import { startQdrantProxy, type QdrantProxy } from './support/qdrantProxy';
@@ -98,7 +99,9 @@ describe(`Qdrant contract (${target ?? 'local Qdrant-compatible server'})`, () =
     expect(await resolveCollection(qdrant, alias)).toBe(physical);
     expect(await readIndexedModel(qdrant, alias)).toEqual(model);
     const info = await qdrant.getCollection(physical);
-    for (const [field, type] of PAYLOAD_INDEXES) expect(info.payload_schema[field]?.data_type, field).toBe(type);
+    for (const [field, schema] of PAYLOAD_INDEXES) expect(info.payload_schema[field]?.data_type, field).toBe(typeof schema === 'string' ? schema : schema.type);
+    // The tenant field's index keeps its parameters (multitenancy: https://qdrant.tech/documentation/manage-data/multitenancy/).
+    expect(info.payload_schema.tenant_id?.params, 'tenant_id').toMatchObject({ type: 'keyword', is_tenant: true });
     // A second cold start finds it and creates nothing.
     expect(await ensurePersonaCollection(qdrant, alias, model)).toBe(physical);
   });
@@ -201,6 +204,35 @@ describe(`Qdrant contract (${target ?? 'local Qdrant-compatible server'})`, () =
     expect((await qdrant.count(alias, { filter: { must: [{ key: 'version', range: { gte: 2 } }] }, exact: true })).count).toBe(1);
     const { drift } = await compareIndex({ repository, qdrant }, alias, model);
     expect(drift).toEqual([]);
+  });
+
+  it("keeps tenants apart: a tenant's requests (filtered query, prefetch, scroll as retrieve, count) see only its points", async () => {
+    // Two tenants' personas with the same bare id: the table keys and point ids differ (shared/tenancy/tenantKeys.ts).
+    const shared = randomUUID();
+    const rowOf = (tenant: string, n: number): Persona => ({ ...persona(n), id: `${tenant}#${shared}`, name: `${tenant} persona` });
+    table.set(`acme#${shared}`, rowOf('acme', 1));
+    table.set(`globex#${shared}`, rowOf('globex', 1));
+    const report = await syncPersonaChanges(syncDeps(), [change(`acme#${shared}`, 'INSERT'), change(`globex#${shared}`, 'INSERT')]);
+    expect(report.counts).toMatchObject({ embedded: 2, failed: 0 });
+    const tenantDeps = (tenant: string): SearchDeps => ({
+      ...searchDeps(),
+      qdrant: tenantScopedIndex(qdrant, tenant),
+      repository: { get: async (id: string) => (table.has(`${tenant}#${id}`) ? { ...table.get(`${tenant}#${id}`)!, id } : undefined) } as unknown as SearchDeps['repository'],
+    });
+    const found = await searchPersonas(tenantDeps('acme'), searchRequestSchema.parse({ query: 'persona', mode: 'blend', traits: persona(1).traits, limit: 10 }));
+    expect(found.items.map((item) => [item.id, item.name])).toEqual([[shared, 'acme persona']]);
+    const similar = await findSimilarPersonas(tenantDeps('globex'), shared, similarRequestSchema.parse({ mode: 'semantic', limit: 10 }));
+    expect(similar).toMatchObject({ items: [], indexed_version: 1 });
+    expect((await tenantScopedIndex(qdrant, 'acme').count(alias, { exact: true })).count).toBe(1);
+    const { points } = await tenantScopedIndex(qdrant, 'initech').scroll(alias, { limit: 100 });
+    expect(points).toEqual([]);
+    expect(await tenantScopedIndex(qdrant, 'initech').retrieve(alias, { ids: [shared] })).toEqual([]);
+    const { drift } = await compareIndex({ repository, qdrant }, alias, model);
+    expect(drift).toEqual([]);
+    // Gone again, through the sync, for the tests that count every point.
+    table.delete(`acme#${shared}`);
+    table.delete(`globex#${shared}`);
+    expect((await syncPersonaChanges(syncDeps(), [change(`acme#${shared}`, 'REMOVE'), change(`globex#${shared}`, 'REMOVE')])).counts.deleted).toBe(2);
   });
 
   it('deletes points by id that carry no version (the repair of orphans)', async () => {

@@ -5,8 +5,9 @@ import { batchCreatePersonas } from '../../shared/persona/personaService';
 import { personaServiceDeps } from '../../shared/persona/personaServiceDeps';
 
 export const handler = httpHandler(async (event, context) => {
+  const deps = personaServiceDeps(event);
   const idempotency = idempotencyRequest(event, context);
   const body = readJsonBody(event, { maxBytes: bodyLimits.batch });
-  const { result, replayed } = await batchCreatePersonas(personaServiceDeps(), body, idempotency);
+  const { result, replayed } = await batchCreatePersonas(deps, body, idempotency);
   return jsonResponse(200, result, replayed ? { 'Idempotent-Replayed': 'true' } : {});
 });

@@ -5,9 +5,10 @@ import { createPersona } from '../../shared/persona/personaService';
 import { personaServiceDeps } from '../../shared/persona/personaServiceDeps';
 
 export const handler = httpHandler(async (event, context) => {
+  const deps = personaServiceDeps(event);
   const idempotency = idempotencyRequest(event, context);
   const body = readJsonBody(event, { maxBytes: bodyLimits.single });
-  const { persona, replayed } = await createPersona(personaServiceDeps(), body, idempotency);
+  const { persona, replayed } = await createPersona(deps, body, idempotency);
   return personaResponse(201, persona, {
     Location: `/personas/${persona.id}`,
     ...(replayed ? { 'Idempotent-Replayed': 'true' } : {}),

@@ -5,6 +5,6 @@ import { deletePersona } from '../../shared/persona/personaService';
 import { personaServiceDeps } from '../../shared/persona/personaServiceDeps';
 
 export const handler = httpHandler(async (event) => {
-  await deletePersona(personaServiceDeps(), personaIdFromPath(event), ifMatchVersion(event));
+  await deletePersona(personaServiceDeps(event), personaIdFromPath(event), ifMatchVersion(event));
   return emptyResponse(204);
 });

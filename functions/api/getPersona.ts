@@ -5,6 +5,6 @@ import { getPersona } from '../../shared/persona/personaService';
 import { personaServiceDeps } from '../../shared/persona/personaServiceDeps';
 
 export const handler = httpHandler(async (event) => {
-  const persona = await getPersona(personaServiceDeps(), personaIdFromPath(event));
+  const persona = await getPersona(personaServiceDeps(event), personaIdFromPath(event));
   return personaResponse(200, persona);
 });

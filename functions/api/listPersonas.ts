@@ -9,7 +9,8 @@ import { personaServiceDeps } from '../../shared/persona/personaServiceDeps';
 await cursorSigningKey();
 
 export const handler = httpHandler(async (event) => {
+  const deps = personaServiceDeps(event);
   const limit = integerQueryParameter(event, 'limit', { min: 1, max: listLimits.max, default: listLimits.default });
-  const page = await listPersonas(personaServiceDeps(), limit, event.queryStringParameters?.cursor, await cursorSigningKey());
+  const page = await listPersonas(deps, limit, event.queryStringParameters?.cursor, await cursorSigningKey());
   return jsonResponse(200, page);
 });

@@ -5,9 +5,10 @@ import { replacePersona } from '../../shared/persona/personaService';
 import { personaServiceDeps } from '../../shared/persona/personaServiceDeps';
 
 export const handler = httpHandler(async (event) => {
+  const deps = personaServiceDeps(event);
   const id = personaIdFromPath(event);
   const expectedVersion = ifMatchVersion(event);
   const body = readJsonBody(event, { maxBytes: bodyLimits.single });
-  const persona = await replacePersona(personaServiceDeps(), id, body, expectedVersion);
+  const persona = await replacePersona(deps, id, body, expectedVersion);
   return personaResponse(200, persona);
 });

@@ -9,6 +9,7 @@ import type { QdrantClient } from '@qdrant/js-client-rest';
 import type { PersonaRepository } from '../persona/personaRepository';
 import type { Persona } from '../persona/schema';
 import { findDrift, scrollPoints, type Drift, type DriftKind, type IndexedPoint } from '../vectorIndex/indexDrift';
+import { keyOfPoint, pointIdForKey } from '../tenancy/tenantKeys';
 import { modelLabel, readIndexedModel, sameModel, EmbeddingModelMismatchError, TEXT_VECTOR, TRAITS_VECTOR, type IndexedModel } from '../vectorIndex/personaCollection';
 import { syncPersonaChanges, type SyncAction, type SyncDeps } from '../vectorIndex/syncPersonaChanges';
 
@@ -114,11 +115,11 @@ export async function repairIds(
 export async function differencesOf(deps: IndexSnapshotDeps, collection: string, model: IndexedModel, ids: readonly string[]): Promise<Drift[]> {
   const [rows, points] = await Promise.all([
     deps.repository.getMany(ids),
-    deps.qdrant.retrieve(collection, { ids: [...ids], with_payload: true, with_vector: true }),
+    deps.qdrant.retrieve(collection, { ids: ids.map(pointIdForKey), with_payload: true, with_vector: true }),
   ]);
   const indexed: IndexedPoint[] = points.map((point) => {
     const vectors = (point.vector ?? {}) as Record<string, unknown>;
-    return { id: String(point.id), payload: point.payload ?? {}, hasTextVector: Array.isArray(vectors[TEXT_VECTOR]), hasTraitsVector: Array.isArray(vectors[TRAITS_VECTOR]) };
+    return { id: keyOfPoint(String(point.id), point.payload), payload: point.payload ?? {}, hasTextVector: Array.isArray(vectors[TEXT_VECTOR]), hasTraitsVector: Array.isArray(vectors[TRAITS_VECTOR]) };
   });
   const wanted = new Set(ids);
   // findDrift calls a point without a row an orphan; only the asked-for ids count here.
@@ -145,7 +146,7 @@ export async function repairUntilEqual(deps: IndexSnapshotDeps & { embedder: Syn
     // never written by the indexer, so it goes by id.
     const orphans = remaining.filter((entry) => entry.kind === 'orphan').map((entry) => entry.id);
     if (orphans.length > 0) {
-      await deps.qdrant.delete(collection, { wait: true, filter: { must: [{ has_id: orphans }, { is_empty: { key: 'version' } }] } });
+      await deps.qdrant.delete(collection, { wait: true, filter: { must: [{ has_id: orphans.map(pointIdForKey) }, { is_empty: { key: 'version' } }] } });
     }
     remaining = await differencesOf(deps, collection, deps.embedder.model, ids);
   }

@@ -6,6 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import type { QdrantClient } from '@qdrant/js-client-rest';
 import type { PersonaRepository } from '../persona/personaRepository';
+import { keyOfPoint } from '../tenancy/tenantKeys';
 import { modelLabel, readIndexedModel } from '../vectorIndex/personaCollection';
 import { resolveCollection, scanTable } from './indexReconciler';
 
@@ -41,12 +42,12 @@ async function indexVersions(qdrant: QdrantClient, collection: string) {
   do {
     const page: Awaited<ReturnType<QdrantClient['scroll']>> = await qdrant.scroll(collection, {
       limit: 1_000,
-      with_payload: ['version', 'updated_at'],
+      with_payload: ['version', 'updated_at', 'tenant_id', 'persona_id'],
       with_vector: false,
       ...(offset !== undefined && offset !== null ? { offset } : {}),
     });
     for (const point of page.points) {
-      versions.set(String(point.id), Number(point.payload?.version));
+      versions.set(keyOfPoint(String(point.id), point.payload), Number(point.payload?.version));
       const updatedAt = String(point.payload?.updated_at ?? '');
       if (updatedAt > newest) newest = updatedAt;
     }

@@ -8,6 +8,7 @@ import type { Writable } from 'node:stream';
 import type { PersonaListPage } from '../persona/personaService';
 import type { PersonaRepository } from '../persona/personaRepository';
 import { orderPersonaKeys, type Persona } from '../persona/schema';
+import { splitPersonaKey } from '../tenancy/tenantKeys';
 import { apiRequest, type ApiTarget } from './personaApiClient';
 
 export type ExportSource = { kind: 'api'; api: ApiTarget } | { kind: 'table'; repository: Pick<PersonaRepository, 'scanAll'> };
@@ -22,8 +23,17 @@ async function* pagesFromApi(api: ApiTarget): AsyncGenerator<Persona[]> {
   } while (cursor);
 }
 
+/**
+ * A table export through a tenant's repository holds that tenant's personas; through the whole
+ * table's, every persona, a tenant's with its bare id and its `tenant_id` (which import ignores).
+ */
 async function* pagesFromTable(repository: Pick<PersonaRepository, 'scanAll'>): AsyncGenerator<Persona[]> {
-  for await (const page of repository.scanAll({ pageSize: 500 })) yield page.map(orderPersonaKeys);
+  for await (const page of repository.scanAll({ pageSize: 500 })) {
+    yield page.map((item) => {
+      const { tenant, id } = splitPersonaKey(item.id);
+      return { ...orderPersonaKeys({ ...item, id }), ...(tenant === undefined ? {} : { tenant_id: tenant }) };
+    });
+  }
 }
 
 export async function exportPersonas(source: ExportSource, out: Writable): Promise<{ personas: number; durationMs: number }> {

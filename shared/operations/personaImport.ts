@@ -112,13 +112,17 @@ async function loadCheckpoint(path: string, fileSha256: string, batchSize: numbe
   return new Set(checkpoint.completed_batches);
 }
 
-/** Validates one record as the API would; server-managed fields (as in an export) are dropped. */
+/**
+ * Validates one record as the API would; server-managed fields (as in an export) are dropped, and so
+ * is an export's `tenant_id`: the API puts every imported persona in the caller's own tenant.
+ */
 export function validateRecord(record: FileRecord): { persona: PersonaInput } | { errors: FieldError[] } {
   if ('parseError' in record) return { errors: [{ pointer: '#', detail: record.parseError }] };
   let value = record.value;
   if (value && typeof value === 'object' && !Array.isArray(value)) {
     const copy = { ...(value as Record<string, unknown>) };
     for (const field of SERVER_MANAGED_FIELDS) delete copy[field];
+    delete copy.tenant_id;
     value = copy;
   }
   try {

@@ -3,6 +3,7 @@ import {
   DeleteCommand,
   GetCommand,
   PutCommand,
+  QueryCommand,
   ScanCommand,
   UpdateCommand,
   type DynamoDBDocumentClient,
@@ -11,6 +12,8 @@ import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import { createDocumentClient } from '../aws/dynamodb';
 import { tableConfig, type TableConfig } from '../config';
+import { tenantIndexDesign } from '../tableDesign';
+import { personaKey, splitPersonaKey } from '../tenancy/tenantKeys';
 import type { ClaimOutcome, StoredIdempotencyRecord } from './idempotency';
 import type { Persona } from './schema';
 
@@ -50,17 +53,38 @@ const backoff = (attempt: number) => Math.min(2_000, 50 * 2 ** attempt) * (0.5 +
 /**
  * Persona storage in DynamoDB. Every write is conditional on the version the caller read,
  * so concurrent writers cannot overwrite each other's changes.
+ *
+ * With a `tenant`, the repository reaches that tenant's personas only: every key it builds is
+ * `<tenant>#<id>` (shared/tenancy/tenantKeys.ts), every item it writes carries `tenant_id`, every
+ * item it reads must carry the same `tenant_id`, and listing queries the tenant's partition of the
+ * tenant index. Callers see bare ids. Without a tenant (single-tenant stages, and the operator's
+ * and indexer's whole-table view) keys are used as they are.
  */
-export function personaRepository(client: DynamoDBDocumentClient, tables: { personas: string; idempotency: string }) {
-  const conflictFrom = (item: Record<string, unknown> | undefined): WriteConflict =>
-    item ? { kind: 'version-mismatch', current: item as Persona } : { kind: 'missing' };
+export function personaRepository(client: DynamoDBDocumentClient, tables: { personas: string; idempotency: string }, tenant?: string) {
+  const keyOf = (id: string) => personaKey(tenant, id);
+  const toItem = (persona: Persona): Record<string, unknown> => (tenant === undefined ? persona : { ...persona, id: keyOf(persona.id), tenant_id: tenant });
+  /** The persona of a stored item, or undefined when the item is not this tenant's. */
+  const fromItem = (item: Record<string, unknown> | undefined): Persona | undefined => {
+    if (!item || tenant === undefined) return item as Persona | undefined;
+    const { tenant_id: owner, ...fields } = item;
+    const key = splitPersonaKey(String(item.id));
+    if (owner !== tenant || key.tenant !== tenant) return undefined;
+    return { ...fields, id: key.id } as unknown as Persona;
+  };
+  /** Idempotency records of a tenant live under its own keys: a key one tenant used means nothing to another. */
+  const idempotencyKeyOf = (key: string) => (tenant === undefined ? key : `${tenant}#${key}`);
+
+  const conflictFrom = (item: Record<string, unknown> | undefined): WriteConflict => {
+    const current = fromItem(item);
+    return current ? { kind: 'version-mismatch', current } : { kind: 'missing' };
+  };
 
   const createIfAbsent = async (persona: Persona): Promise<CreateOutcome> => {
     try {
       await client.send(
         new PutCommand({
           TableName: tables.personas,
-          Item: persona,
+          Item: toItem(persona),
           ConditionExpression: 'attribute_not_exists(id)',
           ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
         }),
@@ -68,7 +92,7 @@ export function personaRepository(client: DynamoDBDocumentClient, tables: { pers
       return { kind: 'created' };
     } catch (error) {
       if (!(error instanceof ConditionalCheckFailedException)) throw error;
-      return { kind: 'exists', current: (error.Item ? unmarshall(error.Item) : persona) as Persona };
+      return { kind: 'exists', current: (error.Item ? fromItem(unmarshall(error.Item)) : undefined) ?? persona };
     }
   };
 
@@ -78,7 +102,7 @@ export function personaRepository(client: DynamoDBDocumentClient, tables: { pers
       await client.send(
         new UpdateCommand({
           TableName: tables.idempotency,
-          Key: { key },
+          Key: { key: idempotencyKeyOf(key) },
           UpdateExpression: update,
           ConditionExpression: '#owner = :owner',
           ExpressionAttributeNames: { '#owner': 'owner', ...(update.includes('#status') ? { '#status': 'status' } : {}) },
@@ -92,22 +116,39 @@ export function personaRepository(client: DynamoDBDocumentClient, tables: { pers
     }
   };
 
+  /** A tenant's partition of the tenant index (eventually consistent, as GSI reads are). */
+  const tenantQuery = (page: { Limit: number; ExclusiveStartKey?: Record<string, unknown> }) =>
+    new QueryCommand({
+      TableName: tables.personas,
+      IndexName: tenantIndexDesign.indexName,
+      KeyConditionExpression: '#tenant = :tenant',
+      ExpressionAttributeNames: { '#tenant': tenantIndexDesign.partitionKey },
+      ExpressionAttributeValues: { ':tenant': tenant },
+      ...page,
+    });
+
   return {
+    /** The tenant this repository is confined to (undefined: the whole table). */
+    tenant,
+
     async get(id: string): Promise<Persona | undefined> {
-      const result = await client.send(new GetCommand({ TableName: tables.personas, Key: { id }, ConsistentRead: true }));
-      return result.Item as Persona | undefined;
+      const result = await client.send(new GetCommand({ TableName: tables.personas, Key: { id: keyOf(id) }, ConsistentRead: true }));
+      return fromItem(result.Item);
     },
 
     async getMany(ids: readonly string[]): Promise<Map<string, Persona>> {
       const found = new Map<string, Persona>();
       for (let start = 0; start < ids.length; start += BATCH_GET_SIZE) {
-        let keys: Record<string, unknown>[] = ids.slice(start, start + BATCH_GET_SIZE).map((id) => ({ id }));
+        let keys: Record<string, unknown>[] = ids.slice(start, start + BATCH_GET_SIZE).map((id) => ({ id: keyOf(id) }));
         for (let attempt = 0; keys.length > 0; attempt++) {
           if (attempt > 0) await sleep(backoff(attempt));
           const result = await client.send(
             new BatchGetCommand({ RequestItems: { [tables.personas]: { Keys: keys, ConsistentRead: true } } }),
           );
-          for (const item of result.Responses?.[tables.personas] ?? []) found.set(item.id as string, item as Persona);
+          for (const item of result.Responses?.[tables.personas] ?? []) {
+            const persona = fromItem(item);
+            if (persona) found.set(persona.id, persona);
+          }
           keys = result.UnprocessedKeys?.[tables.personas]?.Keys ?? [];
           if (attempt >= 8 && keys.length > 0) throw new Error(`DynamoDB left ${keys.length} keys unprocessed after retries`);
         }
@@ -150,7 +191,7 @@ export function personaRepository(client: DynamoDBDocumentClient, tables: { pers
         await client.send(
           new PutCommand({
             TableName: tables.personas,
-            Item: persona,
+            Item: toItem(persona),
             ...(expectedVersion === '*'
               ? { ConditionExpression: 'attribute_exists(id)' }
               : { ConditionExpression: 'version = :expected', ExpressionAttributeValues: { ':expected': expectedVersion } }),
@@ -168,7 +209,7 @@ export function personaRepository(client: DynamoDBDocumentClient, tables: { pers
         const result = await client.send(
           new DeleteCommand({
             TableName: tables.personas,
-            Key: { id },
+            Key: { id: keyOf(id) },
             ...(typeof expectedVersion === 'number'
               ? { ConditionExpression: 'version = :expected', ExpressionAttributeValues: { ':expected': expectedVersion } }
               : { ConditionExpression: 'attribute_exists(id)' }),
@@ -176,45 +217,54 @@ export function personaRepository(client: DynamoDBDocumentClient, tables: { pers
             ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
           }),
         );
-        return result.Attributes as Persona;
+        return fromItem(result.Attributes)!;
       } catch (error) {
         if (error instanceof ConditionalCheckFailedException) throw new WriteConflictError(conflictFrom(error.Item && unmarshall(error.Item)));
         throw error;
       }
     },
 
-    /** One page of a table scan; keeps scanning until `limit` items or the end of the table. */
+    /**
+     * One page of personas after `startAfterId`; keeps reading until `limit` items or the end. A
+     * single-tenant stage scans the table; a tenant queries its own partition of the tenant index.
+     */
     async list(limit: number, startAfterId: string | undefined): Promise<PersonaPage> {
       const items: Persona[] = [];
-      let exclusiveStartKey: Record<string, unknown> | undefined = startAfterId ? { id: startAfterId } : undefined;
+      let exclusiveStartKey: Record<string, unknown> | undefined =
+        startAfterId === undefined ? undefined : tenant === undefined ? { id: startAfterId } : { id: keyOf(startAfterId), tenant_id: tenant };
       do {
-        const result = await client.send(
-          new ScanCommand({
-            TableName: tables.personas,
-            Limit: limit - items.length,
-            ...(exclusiveStartKey ? { ExclusiveStartKey: exclusiveStartKey } : {}),
-          }),
-        );
-        items.push(...((result.Items ?? []) as Persona[]));
+        const page = { Limit: limit - items.length, ...(exclusiveStartKey ? { ExclusiveStartKey: exclusiveStartKey } : {}) };
+        const result = tenant === undefined ? await client.send(new ScanCommand({ TableName: tables.personas, ...page })) : await client.send(tenantQuery(page));
+        for (const item of result.Items ?? []) {
+          const persona = fromItem(item);
+          if (persona) items.push(persona);
+        }
         exclusiveStartKey = result.LastEvaluatedKey;
       } while (exclusiveStartKey && items.length < limit);
-      return { items, lastKey: exclusiveStartKey ? String(exclusiveStartKey.id) : undefined };
+      return { items, lastKey: exclusiveStartKey ? splitPersonaKey(String(exclusiveStartKey.id)).id : undefined };
     },
 
-    /** Every persona, page by page; `segment`/`totalSegments` split the table for parallel scans. */
+    /**
+     * Every persona, page by page; `segment`/`totalSegments` split the table for parallel scans. A
+     * tenant's personas come from one query of the tenant index (segment 0; other segments are empty).
+     */
     async *scanAll(options: { segment?: number; totalSegments?: number; pageSize?: number } = {}): AsyncGenerator<Persona[]> {
+      if (tenant !== undefined && (options.segment ?? 0) > 0) return;
       let exclusiveStartKey: Record<string, unknown> | undefined;
       do {
-        const result = await client.send(
-          new ScanCommand({
-            TableName: tables.personas,
-            ConsistentRead: true,
-            Limit: options.pageSize ?? 500,
-            ...(options.totalSegments ? { Segment: options.segment ?? 0, TotalSegments: options.totalSegments } : {}),
-            ...(exclusiveStartKey ? { ExclusiveStartKey: exclusiveStartKey } : {}),
-          }),
-        );
-        yield (result.Items ?? []) as Persona[];
+        const page = { Limit: options.pageSize ?? 500, ...(exclusiveStartKey ? { ExclusiveStartKey: exclusiveStartKey } : {}) };
+        const result =
+          tenant === undefined
+            ? await client.send(
+                new ScanCommand({
+                  TableName: tables.personas,
+                  ConsistentRead: true,
+                  ...page,
+                  ...(options.totalSegments ? { Segment: options.segment ?? 0, TotalSegments: options.totalSegments } : {}),
+                }),
+              )
+            : await client.send(tenantQuery(page));
+        yield (result.Items ?? []).flatMap((item) => fromItem(item) ?? []);
         exclusiveStartKey = result.LastEvaluatedKey;
       } while (exclusiveStartKey);
     },
@@ -225,7 +275,7 @@ export function personaRepository(client: DynamoDBDocumentClient, tables: { pers
         await client.send(
           new PutCommand({
             TableName: tables.idempotency,
-            Item: record,
+            Item: { ...record, key: idempotencyKeyOf(record.key) },
             // Free, expired, or abandoned by a request with the same body (its lease is over).
             ConditionExpression:
               'attribute_not_exists(#key) OR expires_at < :nowSeconds OR (#status = :inProgress AND lease_expires_at < :nowMs AND request_hash = :hash)',
@@ -237,7 +287,7 @@ export function personaRepository(client: DynamoDBDocumentClient, tables: { pers
         return { kind: 'claimed', owner: record.owner };
       } catch (error) {
         if (!(error instanceof ConditionalCheckFailedException)) throw error;
-        const existing = (error.Item && unmarshall(error.Item)) as StoredIdempotencyRecord | undefined;
+        const existing = (error.Item && { ...unmarshall(error.Item), key: record.key }) as StoredIdempotencyRecord | undefined;
         if (!existing) return { kind: 'in-progress' };
         if (existing.request_hash !== record.request_hash) return { kind: 'mismatch' };
         return existing.status === 'completed' ? { kind: 'completed', record: existing } : { kind: 'in-progress' };
@@ -260,8 +310,8 @@ export function personaRepository(client: DynamoDBDocumentClient, tables: { pers
 
 export type PersonaRepository = ReturnType<typeof personaRepository>;
 
-/** The repository for the configured tables (TABLE_NAME, IDEMPOTENCY_TABLE_NAME, DYNAMODB_ENDPOINT by default). */
-export function personaRepositoryFor(config: TableConfig = tableConfig()): PersonaRepository {
-  return personaRepository(createDocumentClient(config), { personas: config.personaTableName, idempotency: config.idempotencyTableName });
+/** The repository for the configured tables (TABLE_NAME, IDEMPOTENCY_TABLE_NAME, DYNAMODB_ENDPOINT by default), confined to `tenant` when given. */
+export function personaRepositoryFor(config: TableConfig = tableConfig(), tenant?: string): PersonaRepository {
+  return personaRepository(createDocumentClient(config), { personas: config.personaTableName, idempotency: config.idempotencyTableName }, tenant);
 }
 

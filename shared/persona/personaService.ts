@@ -28,6 +28,13 @@ export function parsePersonaInput(body: unknown, pointerPrefix: readonly Propert
   return result.data;
 }
 
+/**
+ * What the ids of a keyed request derive from. A tenant's keyed requests (whose records the
+ * repository keeps under the tenant's own keys) also name the tenant, so one user sending the same
+ * key and body for two tenants creates two sets of ids.
+ */
+const idSeed = (deps: PersonaServiceDeps, storedKey: string) => (deps.repository.tenant === undefined ? storedKey : `${deps.repository.tenant}\0${storedKey}`);
+
 function newPersona(deps: PersonaServiceDeps, input: PersonaInput, id: string): Persona {
   const timestamp = nowIso(deps);
   return orderPersonaKeys({ id, ...input, version: 1, created_at: timestamp, updated_at: timestamp });
@@ -53,7 +60,7 @@ export async function createPersona(deps: PersonaServiceDeps, body: unknown, ide
   const hash = requestHash(body);
   const storedKey = scopedIdempotencyKey('createPersona', idempotency);
   const outcome = await runIdempotent(deps.repository, storedKey, hash, idempotency, async () => {
-    const created = newPersona(deps, input, stableUuid(`${storedKey}\0${hash}`));
+    const created = newPersona(deps, input, stableUuid(`${idSeed(deps, storedKey)}\0${hash}`));
     const written = (await deps.repository.createMany([created])).get(created.id);
     if (written?.kind === 'failed') {
       throw new ProblemError(503, 'throttled', 'DynamoDB is throttling writes; retry the same request with the same Idempotency-Key.', {
@@ -236,13 +243,14 @@ export interface PersonaListPage {
 
 /** `cursorKey` signs and checks the cursors (cursorSigningKey() in ./cursorSigningKey.ts). */
 export async function listPersonas(deps: PersonaServiceDeps, limit: number, cursor: string | undefined, cursorKey: string): Promise<PersonaListPage> {
-  const startAfter = cursor === undefined ? undefined : decodeCursor(cursor, cursorKey);
+  const tenant = deps.repository.tenant;
+  const startAfter = cursor === undefined ? undefined : decodeCursor(cursor, cursorKey, Date.now(), tenant);
   const page = await deps.repository.list(limit, startAfter);
   const items = page.items.map(orderPersonaKeys);
   // A page of large personas ends early, with a cursor after its last item, so it fits a Lambda response.
   const fitting = itemsWithinBudget(items);
-  if (fitting < items.length) return { items: items.slice(0, fitting), next_cursor: encodeCursor(items[fitting - 1]!.id, cursorKey) };
-  return { items, next_cursor: page.lastKey ? encodeCursor(page.lastKey, cursorKey) : null };
+  if (fitting < items.length) return { items: items.slice(0, fitting), next_cursor: encodeCursor(items[fitting - 1]!.id, cursorKey, Date.now(), tenant) };
+  return { items, next_cursor: page.lastKey ? encodeCursor(page.lastKey, cursorKey, Date.now(), tenant) : null };
 }
 
 export type BatchItemResult =
@@ -284,7 +292,7 @@ export async function batchCreatePersonas(
   const hash = requestHash(body);
   const storedKey = scopedIdempotencyKey('batchCreatePersonas', idempotency);
   const outcome = await runIdempotent(deps.repository, storedKey, hash, idempotency, async () => {
-    const { result, complete } = await writeBatch(deps, items, (index) => stableUuid(`${storedKey}\0${hash}\0${index}`));
+    const { result, complete } = await writeBatch(deps, items, (index) => stableUuid(`${idSeed(deps, storedKey)}\0${hash}\0${index}`));
     // An incomplete batch is not remembered as final, so its retry writes the missing items.
     return { statusCode: 200, body: result, final: complete };
   });

@@ -1,4 +1,4 @@
-import type { QdrantClient, Schemas } from '@qdrant/js-client-rest';
+import type { Schemas } from '@qdrant/js-client-rest';
 import type { Embedder } from '../embedding';
 import { UnembeddableTextError } from '../embedding/config';
 import { ProblemError } from '../http/problem';
@@ -10,6 +10,7 @@ import { keywordQueryVector, type SparseVector } from '../vectorIndex/keywordVec
 import { KEYWORDS_VECTOR, TEXT_VECTOR, TRAITS_VECTOR } from '../vectorIndex/personaCollection';
 import { traitsVector, type PersonaPayload } from '../vectorIndex/personaPoint';
 import { isAuthOrConnectionFailure } from '../vectorIndex/qdrantConnection';
+import type { IndexClient } from '../vectorIndex/tenantScopedIndex';
 import { isTransient, withRetries } from '../vectorIndex/retry';
 import { qdrantFilter } from './qdrantFilter';
 import { searchLimits, type SearchMode, type SearchRequest, type SimilarRequest } from './searchRequest';
@@ -25,7 +26,8 @@ import {
 
 export interface SearchDeps {
   repository: PersonaRepository;
-  qdrant: QdrantClient;
+  /** The index as the request's tenant sees it (tenantScopedIndex). */
+  qdrant: IndexClient;
   /** Collection or alias to read. */
   collection: string;
   embedder: Pick<Embedder, 'embedQuery'>;

@@ -1,5 +1,6 @@
 import type { QdrantClient } from '@qdrant/js-client-rest';
 import type { Persona } from '../persona/schema';
+import { keyOfPoint } from '../tenancy/tenantKeys';
 import { jsonEqual, personaPayload } from './personaPoint';
 
 export type DriftKind = 'missing' | 'orphan' | 'stale-version' | 'stale-payload' | 'wrong-model' | 'missing-vector';
@@ -11,6 +12,7 @@ export interface Drift {
 }
 
 export interface IndexedPoint {
+  /** The table key the point belongs to (keyOfPoint: its id, or a tenant's key from its payload). */
   id: string;
   payload: Record<string, unknown>;
   hasTextVector: boolean;
@@ -29,7 +31,7 @@ export async function* scrollPoints(qdrant: QdrantClient, collection: string, pa
     });
     yield page.points.map((point) => {
       const vectors = (point.vector ?? {}) as Record<string, unknown>;
-      return { id: String(point.id), payload: point.payload ?? {}, hasTextVector: Array.isArray(vectors.text), hasTraitsVector: Array.isArray(vectors.traits) };
+      return { id: keyOfPoint(String(point.id), point.payload), payload: point.payload ?? {}, hasTextVector: Array.isArray(vectors.text), hasTraitsVector: Array.isArray(vectors.traits) };
     });
     offset = page.next_page_offset as string | number | null | undefined;
   } while (offset !== undefined && offset !== null);

@@ -23,8 +23,16 @@ export const TRAITS_VECTOR = 'traits';
 /** Sparse BM25 vector of the same text (keywordVector.ts); Qdrant applies the IDF. */
 export const KEYWORDS_VECTOR = 'keywords';
 
+/**
+ * The tenant of a point (`claim` stages): a keyword index marked `is_tenant`, so Qdrant keeps each
+ * tenant's points together and serves a tenant's filtered search from them
+ * (https://qdrant.tech/documentation/manage-data/multitenancy/: "is_tenant" needs Qdrant 1.11+).
+ */
+export const TENANT_INDEX = { type: 'keyword', is_tenant: true } as const;
+
 /** Payload fields that filters use, with their index types. */
-export const PAYLOAD_INDEXES: ReadonlyArray<readonly [string, 'keyword' | 'float' | 'integer']> = [
+export const PAYLOAD_INDEXES: ReadonlyArray<readonly [string, 'keyword' | 'float' | 'integer' | typeof TENANT_INDEX]> = [
+  ['tenant_id', TENANT_INDEX],
   ['domain', 'keyword'],
   ['modes', 'keyword'],
   ['humor_usage', 'keyword'],

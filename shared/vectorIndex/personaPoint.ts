@@ -1,6 +1,7 @@
 import type { Persona } from '../persona/schema';
 import { personaEmbeddingText, textHash } from '../persona/personaText';
 import { TRAIT_NAMES } from '../persona/schema';
+import { tenantPayload } from '../tenancy/tenantKeys';
 
 /** The compact payload kept next to each persona's vectors: what filters and result lists need. */
 export interface PersonaPayload {
@@ -15,10 +16,15 @@ export interface PersonaPayload {
   updated_at: string;
   /** Which model embedded the text vector, as `id@revision/dtype`; a reindex checks it. */
   embedding_model: string;
+  /** A tenant's point (`claim` stages): its tenant, filtered on by every tenant's request, and its persona's id. */
+  tenant_id?: string;
+  persona_id?: string;
 }
 
+/** The payload of the persona stored under table key `persona.id` (a tenant's key adds tenant_id and persona_id). */
 export function personaPayload(persona: Persona, modelLabel: string): PersonaPayload {
   return {
+    ...tenantPayload(persona.id),
     name: persona.name,
     domain: persona.domain,
     modes: persona.modes,

@@ -6,11 +6,23 @@ import { keywordDocumentVector } from './keywordVector';
 import { hasKeywordsVector, KEYWORDS_VECTOR, modelLabel, TEXT_VECTOR, TRAITS_VECTOR, type IndexedModel } from './personaCollection';
 import { jsonEqual, personaPayload, traitsVector, type PersonaPayload } from './personaPoint';
 import { withRetries } from './retry';
+import { pointIdForKey, splitPersonaKey } from '../tenancy/tenantKeys';
+
+/**
+ * The point of the persona stored under table key `key`, as filter conditions: its point id
+ * (tenantKeys.ts) and, for a tenant's key, its tenant too, so no guard or delete of one tenant's
+ * change can match another tenant's point.
+ */
+function pointConditions(key: string): Array<Record<string, unknown>> {
+  const { tenant } = splitPersonaKey(key);
+  return [{ has_id: [pointIdForKey(key)] }, ...(tenant === undefined ? [] : [{ key: 'tenant_id', match: { value: tenant } }])];
+}
 
 /** One change from the table's stream, reduced to what syncing needs. */
 export interface PersonaChange {
   /** The stream record's id (eventID), used to report failures per record. */
   recordId: string;
+  /** The persona's table key (a tenant's key is `<tenant>#<id>`, shared/tenancy/tenantKeys.ts). */
   personaId: string;
   kind: 'INSERT' | 'MODIFY' | 'REMOVE';
   /** When DynamoDB wrote the change (ms since epoch), for the sync lag. */
@@ -129,7 +141,7 @@ export async function syncPersonaChanges(deps: SyncDeps, changes: readonly Perso
               wait: true,
               // All vectors of a point in one write: the keywords are recomputed from the text (cheap, no model).
               points: upserts.map(([id, plan]) => ({
-                id,
+                id: pointIdForKey(id),
                 vector: {
                   [TEXT_VECTOR]: plan.vector!,
                   [TRAITS_VECTOR]: traitsVector(plan.persona),
@@ -138,7 +150,7 @@ export async function syncPersonaChanges(deps: SyncDeps, changes: readonly Perso
                 payload: plan.payload as unknown as Record<string, unknown>,
               })),
               // One request for the batch; each existing point is only overwritten when its own guard holds.
-              update_filter: { should: upserts.map(([id, plan]) => ({ must: [{ has_id: [id] }, plan.guard] })) },
+              update_filter: { should: upserts.map(([id, plan]) => ({ must: [...pointConditions(id), plan.guard] })) },
             }),
           ).then(
             () => upserts.forEach(([id, plan]) => actions.set(id, plan.action)),
@@ -150,7 +162,7 @@ export async function syncPersonaChanges(deps: SyncDeps, changes: readonly Perso
             deps.qdrant.delete(deps.collection, {
               wait: true,
               filter: {
-                should: deletes.map(([id, plan]) => ({ must: [{ has_id: [id] }, { key: 'version', match: { value: plan.observedVersion } }] })),
+                should: deletes.map(([id, plan]) => ({ must: [...pointConditions(id), { key: 'version', match: { value: plan.observedVersion } }] })),
               },
             }),
           ).then(
@@ -170,8 +182,9 @@ export async function syncPersonaChanges(deps: SyncDeps, changes: readonly Perso
 }
 
 async function retrievePoints(deps: SyncDeps, ids: readonly string[], keywords: boolean) {
+  const keyOfPointId = new Map(ids.map((key) => [pointIdForKey(key), key]));
   const points = await deps.qdrant.retrieve(deps.collection, {
-    ids: [...ids],
+    ids: [...keyOfPointId.keys()],
     with_payload: true,
     with_vector: keywords ? [TEXT_VECTOR, KEYWORDS_VECTOR] : [TEXT_VECTOR],
   });
@@ -182,7 +195,7 @@ async function retrievePoints(deps: SyncDeps, ids: readonly string[], keywords: 
         const vectors = point.vector as Record<string, unknown> | undefined;
         const vector = vectors?.[TEXT_VECTOR];
         return [
-          String(point.id),
+          keyOfPointId.get(String(point.id)) ?? String(point.id),
           {
             payload: (point.payload ?? {}) as Partial<PersonaPayload>,
             textVector: Array.isArray(vector) ? (vector as number[]) : undefined,
