@@ -20,7 +20,7 @@
  *   These four override what the model directory says about itself in its sentence-transformers
  *   files (see modelConventions.ts); bge-small's conventions (CLS pooling, unit vectors, its
  *   retrieval instruction before queries, nothing before documents) fill in what neither says.
- * - EMBEDDING_MAX_BATCH      texts per ONNX run in embedDocuments (default 32)
+ * - EMBEDDING_MAX_BATCH      texts per ONNX run in embedDocuments (default 8)
  * - EMBEDDING_THREADS        ONNX Runtime intra-op threads (default: ONNX Runtime's, one per core it
  *                            sees; Lambda shows 2 cores below 3,009 MB whatever CPU share it grants)
  */
@@ -31,7 +31,13 @@ export const DEFAULT_MODEL_ID = 'BAAI/bge-small-en-v1.5';
 export const DEFAULT_REVISION = 'main';
 /** The query instruction of the bge English v1.5 models' card, for short-query-to-passage retrieval. */
 export const BGE_QUERY_PREFIX = 'Represent this sentence for searching relevant passages: ';
-export const DEFAULT_MAX_BATCH_SIZE = 32;
+/**
+ * Texts per ONNX run. Measured with the bge-small-shaped model (q8, one intra-op thread, persona
+ * texts sorted by length; `npm run bench`, 2026-11-30): runs of 4-16 texts embed ~155-170 personas/s,
+ * runs of 32 ~120-139/s (more padding, a working set past the caches); embedDocuments with runs of 8
+ * reached 99.8% of the raw session's best rate, with 32 only 82%.
+ */
+export const DEFAULT_MAX_BATCH_SIZE = 8;
 /** Where `npm run model:fetch` puts hub models (`<dir>/<model id>`), relative to the project root; synth looks there too. */
 export const FETCHED_MODELS_DIR = '.cache/models';
 /** Where `npm run model:test` writes the generated test model, relative to the project root. */
@@ -62,7 +68,7 @@ export interface EmbedderSettingsInput {
   queryPrefix?: string;
   /** Env EMBEDDING_DOCUMENT_PREFIX (default: the model directory's document prompt, else none). */
   documentPrefix?: string;
-  /** Texts per ONNX run in embedDocuments. Env EMBEDDING_MAX_BATCH (default 32). */
+  /** Texts per ONNX run in embedDocuments. Env EMBEDDING_MAX_BATCH (default 8). */
   maxBatchSize?: number;
   /** ONNX Runtime intra-op threads. Env EMBEDDING_THREADS (default: ONNX Runtime's choice). */
   threads?: number;
