@@ -79,6 +79,16 @@ it('migrate-tenancy moves every persona and Idempotency-Key into the tenant and 
   expect(similar.status).toBe(200);
   expect(similar.json.items).toHaveLength(11);
 
+  // Table exports carry the tenant: one tenant's personas with --tenant, every persona with its tenant_id without.
+  const ofAcme = await runCli(['export', '--from', 'table', '--tenant', 'acme']);
+  expect(ofAcme.code, ofAcme.stderr).toBe(0);
+  const lines = ofAcme.stdout.trim().split('\n').map((line) => JSON.parse(line));
+  expect(lines.map((line) => line.id).sort()).toEqual([...before.keys()].sort());
+  expect(lines[0]).toEqual(before.get(lines[0].id));
+  expect((await runCli(['export', '--from', 'table', '--tenant', 'globex'])).stdout).toBe('');
+  const everything = (await runCli(['export', '--from', 'table'])).stdout.trim().split('\n').map((line) => JSON.parse(line));
+  expect(everything.map((line) => [line.id, line.tenant_id]).sort()).toEqual([...before.keys()].map((id) => [id, 'acme']).sort());
+
   // A second run finds nothing left to move.
   const again = await runCli(['migrate-tenancy', '--tenant', 'acme', '--skip-reindex', '--json']);
   expect(again.code, again.stderr).toBe(0);

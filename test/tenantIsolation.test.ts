@@ -6,7 +6,7 @@
  * https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-develop-integrations-lambda.html).
  *
  * The property: random operations by three tenants (create and batch with Idempotency-Keys shared
- * across tenants, patch, delete, get, list with cursors, search in every mode, similar in every
+ * across tenants, patch, replace, delete, get, list with cursors, search in every mode, similar in every
  * mode, import of the same file, export) on random ids and on other tenants' real ids. Every
  * tenant's token has the same subject, so nothing but the tenant keeps them apart. Afterwards:
  * no response named a persona or the data of another tenant, no write changed another tenant's
@@ -165,7 +165,7 @@ type Target = { kind: 'random' } | { kind: 'known'; index: number };
 type Op =
   | { kind: 'create'; tenant: Tenant; n: number; key: string | null }
   | { kind: 'batch'; tenant: Tenant; ns: number[]; key: string | null }
-  | { kind: 'patch' | 'delete' | 'get'; tenant: Tenant; target: Target }
+  | { kind: 'patch' | 'replace' | 'delete' | 'get'; tenant: Tenant; target: Target }
   | { kind: 'list'; tenant: Tenant; limit: number; cursorOf: Tenant | null }
   | { kind: 'search'; tenant: Tenant; mode: string; about: Tenant }
   | { kind: 'similar'; tenant: Tenant; target: Target; mode: string }
@@ -182,7 +182,7 @@ const MODES = ['hybrid', 'semantic', 'keyword', 'personality', 'blend'];
 const op: fc.Arbitrary<Op> = fc.oneof(
   fc.record({ kind: fc.constant('create' as const), tenant, n: fc.nat(50), key: fc.option(fc.constantFrom('k1', 'k2'), { nil: null }) }),
   fc.record({ kind: fc.constant('batch' as const), tenant, ns: fc.array(fc.nat(50), { minLength: 1, maxLength: 3 }), key: fc.option(fc.constantFrom('b1', 'b2'), { nil: null }) }),
-  fc.record({ kind: fc.constantFrom('patch' as const, 'delete' as const, 'get' as const), tenant, target }),
+  fc.record({ kind: fc.constantFrom('patch' as const, 'replace' as const, 'delete' as const, 'get' as const), tenant, target }),
   fc.record({ kind: fc.constant('list' as const), tenant, limit: fc.integer({ min: 1, max: 5 }), cursorOf: fc.option(tenant, { nil: null }) }),
   fc.record({ kind: fc.constant('search' as const), tenant, mode: fc.constantFrom(...MODES), about: tenant }),
   fc.record({ kind: fc.constant('similar' as const), tenant, target, mode: fc.constantFrom(...MODES) }),
@@ -250,6 +250,7 @@ async function run(step: Op): Promise<void> {
     }
     case 'get':
     case 'patch':
+    case 'replace':
     case 'delete': {
       const id = resolve(step.target);
       sent = [id];
@@ -258,8 +259,10 @@ async function run(step: Op): Promise<void> {
       if (step.kind === 'get') response = await call('GET', `/personas/${id}`);
       else if (step.kind === 'patch') {
         response = await call('PATCH', `/personas/${id}`, { body: { emotional_style: `patched by ${step.tenant}` }, headers: { 'content-type': 'application/merge-patch+json' } });
+      } else if (step.kind === 'replace') {
+        response = await call('PUT', `/personas/${id}`, { body: tenantPersona(step.tenant, 99), headers: { 'if-match': '*' } });
       } else response = await call('DELETE', `/personas/${id}`);
-      expect(response.status, `${step.kind} ${id} by ${step.tenant}`).toBe(mine ? { get: 200, patch: 200, delete: 204 }[step.kind] : 404);
+      expect(response.status, `${step.kind} ${id} by ${step.tenant}`).toBe(mine ? { get: 200, patch: 200, replace: 200, delete: 204 }[step.kind] : 404);
       break;
     }
     case 'similar': {
