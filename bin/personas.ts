@@ -231,8 +231,7 @@ async function runReconcile(args: string[]): Promise<number> {
       { repair: !!values.repair },
     );
     print(values, report, describeReconcile(report));
-    const remaining = report.repair ? report.repair.remaining.length : report.drift.length;
-    return remaining === 0 ? 0 : 3;
+    return report.remaining === 0 ? 0 : 3;
   } finally {
     await embedder?.dispose();
   }

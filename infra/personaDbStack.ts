@@ -39,6 +39,7 @@ import type { Construct } from 'constructs';
 import { indexerEntry as defaultIndexerEntry, routeMethods, routes as defaultRoutes, type RouteDefinition } from '../shared/routes';
 import { indexerStreamSettings } from '../shared/streamSettings';
 import { tenantIndexDesign } from '../shared/tableDesign';
+import { RECONCILER_TABLE_ACTIONS } from '../shared/operations/reconcileCheckpoint';
 import { WEB_ASSETS_DIR_VARIABLE } from '../shared/http/webAssets';
 import {
   LAMBDA_TASK_ROOT,
@@ -300,12 +301,14 @@ export class PersonaDbStack extends Stack {
       memoryMb: config.functions.reconciler.memoryMb,
       timeoutSeconds: config.functions.reconciler.timeoutSeconds,
       serviceName: RECONCILER_SERVICE,
-      environment: { ...commonEnvironment, ...qdrantEnvironment },
+      environment: { ...commonEnvironment, ...qdrantEnvironment, IDEMPOTENCY_TABLE_NAME: this.idempotencyTable.tableName },
     }));
     this.qdrantSecret.grantRead(reconciler);
-    // A parallel Scan of the whole table and a consistent BatchGetItem of the rows that differ;
-    // it never writes to the table and does not read its stream.
-    grantTableActions(this.table, reconciler, ['Scan', 'BatchGetItem']);
+    // Exactly what its code calls (shared/operations/reconcileCheckpoint.ts): a paged Scan of the
+    // table and consistent BatchGetItems (it never writes to the table nor reads its stream), and
+    // its checkpoint item in the idempotency table.
+    grantTableActions(this.table, reconciler, RECONCILER_TABLE_ACTIONS.personas);
+    grantTableActions(this.idempotencyTable, reconciler, RECONCILER_TABLE_ACTIONS.idempotency);
     this.reconcilerSchedule = new Rule(this, 'ReconcilerSchedule', {
       description: `Runs the ${config.namePrefix} reconciler every ${config.reconciler.intervalMinutes} minutes`,
       schedule: Schedule.rate(Duration.minutes(config.reconciler.intervalMinutes)),

@@ -450,7 +450,9 @@ describe.each(['dev', 'prod'] as const)('%s stack', (stage) => {
           for (const name of ['EMBEDDING_MODEL_DIR', 'EMBEDDING_MODEL_ID']) expect(variables[name], `${id} ${name}`).toBeUndefined();
         }
         const route = synth.routes.find((candidate) => candidate.name === id);
-        expect(variables.IDEMPOTENCY_TABLE_NAME, id).toEqual(route?.tableActions.idempotency ? { Ref: idempotencyId } : undefined);
+        // Routes with Idempotency-Key records, and the reconciler (its checkpoint).
+        const usesIdempotencyTable = !!route?.tableActions.idempotency || id === RECONCILER_LOGICAL_ID;
+        expect(variables.IDEMPOTENCY_TABLE_NAME, id).toEqual(usesIdempotencyTable ? { Ref: idempotencyId } : undefined);
         // The cursor key is never in the environment (GetFunctionConfiguration would show it): only
         // the ARN of its secret, and only where cursors are signed.
         expect(variables.CURSOR_SIGNING_KEY, id).toBeUndefined();
@@ -541,14 +543,27 @@ describe.each(['dev', 'prod'] as const)('%s stack', (stage) => {
   });
 
   describe('reconciler', () => {
-    it('least privilege: Scan and BatchGetItem on the persona table (no writes, no stream), the Qdrant secret, its logs', () => {
+    it('least privilege: Scan and BatchGetItem on the persona table (no writes, no stream), its checkpoint item in the idempotency table, the Qdrant secret, its logs', () => {
       const synth = s();
       const actions = actionMap(grantsOf(synth, RECONCILER_LOGICAL_ID));
       const tableId = logicalIdOf(synth, synth.stack.table);
+      const idempotencyId = logicalIdOf(synth, synth.stack.idempotencyTable);
       expectOnlyServices(actions, ['dynamodb', 'logs', 'secretsmanager', 'xray'], 'reconciler');
       const dynamo = Object.fromEntries([...actions].filter(([action]) => action.startsWith('dynamodb:')).map(([action, targets]) => [action, [...targets]]));
-      expect(dynamo).toEqual({ 'dynamodb:Scan': [tableId], 'dynamodb:BatchGetItem': [tableId] });
-      expect(env(synth, RECONCILER_LOGICAL_ID)).toMatchObject({ QDRANT_COLLECTION: synth.config.qdrant.collection, POWERTOOLS_SERVICE_NAME: RECONCILER_SERVICE });
+      // The checkpoint (get, save, clear) that lets a run stopped before the 15-minute limit resume:
+      // test/reconcileResume.test.ts records these calls.
+      expect(dynamo).toEqual({
+        'dynamodb:Scan': [tableId],
+        'dynamodb:BatchGetItem': [tableId],
+        'dynamodb:GetItem': [idempotencyId],
+        'dynamodb:PutItem': [idempotencyId],
+        'dynamodb:DeleteItem': [idempotencyId],
+      });
+      expect(env(synth, RECONCILER_LOGICAL_ID)).toMatchObject({
+        QDRANT_COLLECTION: synth.config.qdrant.collection,
+        POWERTOOLS_SERVICE_NAME: RECONCILER_SERVICE,
+        IDEMPOTENCY_TABLE_NAME: { Ref: idempotencyId },
+      });
     });
 
     it('runs on an EventBridge schedule from the stage config, without retries (the next run retries)', () => {

@@ -7,7 +7,7 @@ import { lambdaContext } from '../local/lambdaEvent';
 import { resolveCollection } from '../shared/operations/indexReconciler';
 import { samplePersona } from './support/apiClient';
 import { startTestSystem } from './support/localSystem';
-import { indexDifferences, runCli } from './support/operationsHelpers';
+import { indexDifferences, injectEveryDriftKind, runCli } from './support/operationsHelpers';
 
 /**
  * Drift injected straight into Qdrant behind the indexer's back (deleted points, stale payloads,
@@ -40,24 +40,7 @@ describe('personas reconcile', () => {
 
   it('detects deleted points, stale payloads, wrong-model points and orphans, and --repair leaves zero differences', async () => {
     const collection = await resolveCollection(env.qdrant, env.collection!);
-    const [deleted, staleVersion, stalePayload, wrongModel] = [ids.slice(0, 5), ids.slice(5, 9), ids.slice(9, 12), ids.slice(12, 14)];
-    await env.qdrant.delete(collection, { wait: true, points: deleted });
-    const points = await env.qdrant.retrieve(collection, { ids: [...staleVersion, ...stalePayload, ...wrongModel], with_payload: true, with_vector: true });
-    const byId = new Map(points.map((point) => [String(point.id), point]));
-    const rewrite = (id: string, change: Record<string, unknown>) => ({ id, vector: byId.get(id)!.vector as Record<string, number[]>, payload: { ...byId.get(id)!.payload, ...change } });
-    const template = byId.get(staleVersion[0]!)!;
-    const orphans = [randomUUID(), randomUUID(), randomUUID()];
-    await env.qdrant.upsert(collection, {
-      wait: true,
-      points: [
-        ...staleVersion.map((id) => rewrite(id, { version: 0, name: 'an old name' })),
-        ...stalePayload.map((id) => rewrite(id, { domain: ['tampered'] })),
-        ...wrongModel.map((id) => rewrite(id, { embedding_model: 'some-other-model@main/q8' })),
-        ...orphans.slice(0, 2).map((id) => ({ id, vector: template.vector as Record<string, number[]>, payload: { ...template.payload, name: 'ghost' } })),
-        // An orphan without any version: never written by the indexer.
-        { id: orphans[2]!, vector: template.vector as Record<string, number[]>, payload: { name: 'stray' } },
-      ],
-    });
+    const { orphans } = await injectEveryDriftKind(env.qdrant, collection, ids);
 
     const before = await runCli(['status', '--json']);
     expect(JSON.parse(before.stdout)).toMatchObject({ table: { personas: 60 }, index: { points: 58 }, pending: 9, pendingDeletes: 3 });
@@ -129,9 +112,10 @@ describe('personas reconcile', () => {
       written.push(String(chunk));
       return true;
     });
-    let result: { found: number; remaining: number };
+    let result: unknown;
     try {
-      result = await reconcilerHandler({}, lambdaContext('reconciler'));
+      // The reconciler's timeout: 15 minutes.
+      result = await reconcilerHandler({}, lambdaContext('reconciler', 900_000));
     } finally {
       spy.mockRestore();
     }

@@ -3,41 +3,68 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
+import type { Context } from 'aws-lambda';
 import { getEmbedder } from '../../shared/embedding';
 import { logger, metrics, tracer } from '../../shared/observability';
 import { DRIFT_KINDS, reconcileIndex } from '../../shared/operations/indexReconciler';
+import { checkpointKey, dynamoCheckpointStore } from '../../shared/operations/reconcileCheckpoint';
+import { createDocumentClient } from '../../shared/aws/dynamodb';
 import { connectToStage } from '../../shared/operations/stageConnections';
 import { loadDuringInit } from '../../shared/lambdaInit';
 
 // The model, during Lambda's init phase.
 await loadDuringInit(getEmbedder);
 
+/** Kept back at the end of an invocation: in-flight pages finish, the position is saved, metrics flush. */
+const RESERVE_MS = 20_000;
+
 /** Metric name per drift kind: DriftMissing, DriftOrphan, DriftStaleVersion, … */
 const kindMetric = (kind: string) => `Drift${kind.replace(/(^|-)(\w)/g, (_, __, letter: string) => letter.toUpperCase())}`;
 
 /**
- * Scheduled (EventBridge): compares the table with the index and repairs every difference, the
- * same code as `personas reconcile --repair`. A collection built with another model than the one
- * bundled here is an error, never a re-embedding.
+ * Scheduled (EventBridge): compares the table with the index page by page and repairs every
+ * difference, the same code as `personas reconcile --repair`. Its position is checkpointed in the
+ * idempotency table: an invocation stops cleanly before Lambda's timeout (twice the slowest page
+ * plus a reserve) and the next scheduled one resumes the pass; the pass's drift metrics are
+ * published once, by the invocation that finishes it. A collection built with another model than
+ * the one bundled here is an error, never a re-embedding.
  */
-export const handler = middy(async () => {
+export const handler = middy(async (_event: unknown, context: Context) => {
   const [stage, embedder] = await Promise.all([connectToStage(), getEmbedder()]);
-  const report = await reconcileIndex({ repository: stage.repository, qdrant: stage.qdrant, collection: stage.alias, embedder }, { repair: true });
-  const remaining = report.repair?.remaining.length ?? report.drift.length;
-  metrics.addMetric('DriftFound', MetricUnit.Count, report.drift.length);
-  for (const kind of DRIFT_KINDS) metrics.addMetric(kindMetric(kind), MetricUnit.Count, report.byKind[kind]);
-  metrics.addMetric('DriftRepaired', MetricUnit.Count, report.drift.length - remaining);
-  metrics.addMetric('DriftRemaining', MetricUnit.Count, remaining);
-  logger.info('reconciled', {
+  const report = await reconcileIndex(
+    { repository: stage.repository, qdrant: stage.qdrant, collection: stage.alias, embedder },
+    {
+      repair: true,
+      ...(process.env.RECONCILER_PAGE_SIZE ? { pageSize: Number(process.env.RECONCILER_PAGE_SIZE) } : {}),
+      // In the idempotency table (IDEMPOTENCY_TABLE_NAME), with a TTL.
+      checkpoint: { store: dynamoCheckpointStore(createDocumentClient(stage.tables), stage.tables.idempotencyTableName), key: checkpointKey(stage.alias) },
+      shouldStop: ({ longestPageMs }) => context.getRemainingTimeInMillis() < RESERVE_MS + 2 * longestPageMs,
+    },
+  );
+  const found = DRIFT_KINDS.reduce((sum, kind) => sum + report.byKind[kind], 0);
+  const summary = {
     collection: report.collection,
     model: report.model,
+    runId: report.runId,
+    invocations: report.invocations,
+    pages: report.pages,
     personas: report.personas,
     points: report.points,
     byKind: report.byKind,
+    ...(report.discardedCheckpoint ? { discardedCheckpoint: report.discardedCheckpoint } : {}),
     repair: report.repair && { actions: report.repair.actions, errors: report.repair.errors, remaining: report.repair.remaining.slice(0, 20) },
     durationMs: Math.round(report.durationMs),
-  });
-  return { collection: report.collection, found: report.drift.length, remaining };
+  };
+  if (!report.complete) {
+    logger.info('reconcile paused before the timeout; the next scheduled run resumes it', summary);
+    return { collection: report.collection, runId: report.runId, complete: false, pages: report.pages };
+  }
+  metrics.addMetric('DriftFound', MetricUnit.Count, found);
+  for (const kind of DRIFT_KINDS) metrics.addMetric(kindMetric(kind), MetricUnit.Count, report.byKind[kind]);
+  metrics.addMetric('DriftRepaired', MetricUnit.Count, found - report.remaining);
+  metrics.addMetric('DriftRemaining', MetricUnit.Count, report.remaining);
+  logger.info('reconciled', summary);
+  return { collection: report.collection, runId: report.runId, complete: true, pages: report.pages, found, remaining: report.remaining };
 })
   .use(injectLambdaContext(logger, { resetKeys: true }))
   .use(captureLambdaHandler(tracer, { captureResponse: false }))

@@ -209,7 +209,7 @@ export async function redriveFailures(deps: RedriveDeps): Promise<RedriveReport>
 
     if (needReconcile.length > 0) {
       const reconciled = await reconcileIndex({ ...deps, ...(deps.segments ? { segments: deps.segments } : {}) }, { repair: true });
-      const remaining = reconciled.repair?.remaining.length ?? reconciled.drift.length;
+      const remaining = reconciled.remaining;
       report.reconcile = { found: reconciled.drift.length, remaining };
       report.errors.push(...(reconciled.repair?.errors ?? []));
       for (const batch of needReconcile) {

@@ -30,6 +30,14 @@ export class WriteConflictError extends Error {
   }
 }
 
+export interface ScanPageOptions {
+  segment?: number;
+  totalSegments?: number;
+  pageSize?: number;
+  /** Where to continue: the `lastKey` of the previous page of the same segment (DynamoDB's ExclusiveStartKey). */
+  startKey?: Record<string, unknown>;
+}
+
 export interface PersonaPage {
   items: Persona[];
   lastKey: string | undefined;
@@ -126,6 +134,28 @@ export function personaRepository(client: DynamoDBDocumentClient, tables: { pers
       ExpressionAttributeValues: { ':tenant': tenant },
       ...page,
     });
+
+  /**
+   * One page of a (segment of a) consistent table scan, from `startKey` (the `lastKey` of the
+   * previous page of the same segment); `lastKey` is absent on the segment's last page. A tenant's
+   * personas come from its partition of the tenant index (segment 0; the other segments are empty).
+   */
+  const scanPage = async (options: ScanPageOptions = {}): Promise<{ items: Persona[]; lastKey?: Record<string, unknown> }> => {
+    if (tenant !== undefined && (options.segment ?? 0) > 0) return { items: [] };
+    const page = { Limit: options.pageSize ?? 500, ...(options.startKey ? { ExclusiveStartKey: options.startKey } : {}) };
+    const result =
+      tenant === undefined
+        ? await client.send(
+            new ScanCommand({
+              TableName: tables.personas,
+              ConsistentRead: true,
+              ...page,
+              ...(options.totalSegments ? { Segment: options.segment ?? 0, TotalSegments: options.totalSegments } : {}),
+            }),
+          )
+        : await client.send(tenantQuery(page));
+    return { items: (result.Items ?? []).flatMap((item) => fromItem(item) ?? []), ...(result.LastEvaluatedKey ? { lastKey: result.LastEvaluatedKey } : {}) };
+  };
 
   return {
     /** The tenant this repository is confined to (undefined: the whole table). */
@@ -244,29 +274,19 @@ export function personaRepository(client: DynamoDBDocumentClient, tables: { pers
       return { items, lastKey: exclusiveStartKey ? splitPersonaKey(String(exclusiveStartKey.id)).id : undefined };
     },
 
+    scanPage,
+
     /**
      * Every persona, page by page; `segment`/`totalSegments` split the table for parallel scans. A
      * tenant's personas come from one query of the tenant index (segment 0; other segments are empty).
      */
-    async *scanAll(options: { segment?: number; totalSegments?: number; pageSize?: number } = {}): AsyncGenerator<Persona[]> {
-      if (tenant !== undefined && (options.segment ?? 0) > 0) return;
-      let exclusiveStartKey: Record<string, unknown> | undefined;
+    async *scanAll(options: Omit<ScanPageOptions, 'startKey'> = {}): AsyncGenerator<Persona[]> {
+      let startKey: Record<string, unknown> | undefined;
       do {
-        const page = { Limit: options.pageSize ?? 500, ...(exclusiveStartKey ? { ExclusiveStartKey: exclusiveStartKey } : {}) };
-        const result =
-          tenant === undefined
-            ? await client.send(
-                new ScanCommand({
-                  TableName: tables.personas,
-                  ConsistentRead: true,
-                  ...page,
-                  ...(options.totalSegments ? { Segment: options.segment ?? 0, TotalSegments: options.totalSegments } : {}),
-                }),
-              )
-            : await client.send(tenantQuery(page));
-        yield (result.Items ?? []).flatMap((item) => fromItem(item) ?? []);
-        exclusiveStartKey = result.LastEvaluatedKey;
-      } while (exclusiveStartKey);
+        const page = await scanPage({ ...options, ...(startKey ? { startKey } : {}) });
+        yield page.items;
+        startKey = page.lastKey;
+      } while (startKey);
     },
 
     async claimIdempotencyKey(record: StoredIdempotencyRecord): Promise<ClaimOutcome> {

@@ -1,6 +1,7 @@
 import type { QdrantClient } from '@qdrant/js-client-rest';
 import type { Persona } from '../persona/schema';
 import { keyOfPoint } from '../tenancy/tenantKeys';
+import { TEXT_VECTOR, TRAITS_VECTOR } from './personaCollection';
 import { jsonEqual, personaPayload } from './personaPoint';
 
 export type DriftKind = 'missing' | 'orphan' | 'stale-version' | 'stale-payload' | 'wrong-model' | 'missing-vector';
@@ -19,6 +20,12 @@ export interface IndexedPoint {
   hasTraitsVector: boolean;
 }
 
+/** What drift checks of a point read by retrieve or scroll (with payload and vectors), under its table key. */
+export function indexedPoint(point: { id: string | number; payload?: Record<string, unknown> | null; vector?: unknown }): IndexedPoint {
+  const vectors = (point.vector ?? {}) as Record<string, unknown>;
+  return { id: keyOfPoint(String(point.id), point.payload), payload: point.payload ?? {}, hasTextVector: Array.isArray(vectors[TEXT_VECTOR]), hasTraitsVector: Array.isArray(vectors[TRAITS_VECTOR]) };
+}
+
 /** Every point of a collection, page by page (payloads only; vectors are just checked for presence). */
 export async function* scrollPoints(qdrant: QdrantClient, collection: string, pageSize = 256): AsyncGenerator<IndexedPoint[]> {
   let offset: string | number | undefined | null = undefined;
@@ -29,13 +36,13 @@ export async function* scrollPoints(qdrant: QdrantClient, collection: string, pa
       with_vector: true,
       ...(offset !== undefined && offset !== null ? { offset } : {}),
     });
-    yield page.points.map((point) => {
-      const vectors = (point.vector ?? {}) as Record<string, unknown>;
-      return { id: keyOfPoint(String(point.id), point.payload), payload: point.payload ?? {}, hasTextVector: Array.isArray(vectors.text), hasTraitsVector: Array.isArray(vectors.traits) };
-    });
+    yield page.points.map(indexedPoint);
     offset = page.next_page_offset as string | number | null | undefined;
   } while (offset !== undefined && offset !== null);
 }
+
+/** A point whose id has no row in the table. */
+export const orphanDrift = (id: string): Drift => ({ id, kind: 'orphan', detail: 'point has no persona in the table' });
 
 /**
  * Differences between the table (the truth) and the index: personas with no point, points
@@ -66,7 +73,7 @@ export function findDrift(personas: Iterable<Persona>, points: Iterable<IndexedP
     }
   }
   for (const id of pointsById.keys()) {
-    if (!seen.has(id)) drift.push({ id, kind: 'orphan', detail: 'point has no persona in the table' });
+    if (!seen.has(id)) drift.push(orphanDrift(id));
   }
   return drift;
 }

@@ -1,5 +1,7 @@
 import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
+import type { QdrantClient } from '@qdrant/js-client-rest';
 import { PROJECT_ROOT } from '../../infra/bundling';
 import { getEmbedder } from '../../shared/embedding';
 import { compareIndex, resolveCollection, scanTable } from '../../shared/operations/indexReconciler';
@@ -20,6 +22,32 @@ export async function indexDifferences() {
 
 export async function tablePersonas() {
   return scanTable((await testStage()).repository);
+}
+
+/**
+ * Drift of every kind written straight into Qdrant behind the indexer's back, from the first 14 of
+ * `ids`: 5 deleted points (missing), 4 stale versions, 3 stale payloads, 2 points of another model,
+ * and 3 orphans (the last one without any version: never written by the indexer).
+ */
+export async function injectEveryDriftKind(qdrant: QdrantClient, collection: string, ids: readonly string[]) {
+  const [deleted, staleVersion, stalePayload, wrongModel] = [ids.slice(0, 5), ids.slice(5, 9), ids.slice(9, 12), ids.slice(12, 14)];
+  await qdrant.delete(collection, { wait: true, points: deleted });
+  const points = await qdrant.retrieve(collection, { ids: [...staleVersion, ...stalePayload, ...wrongModel], with_payload: true, with_vector: true });
+  const byId = new Map(points.map((point) => [String(point.id), point]));
+  const rewrite = (id: string, change: Record<string, unknown>) => ({ id, vector: byId.get(id)!.vector as Record<string, number[]>, payload: { ...byId.get(id)!.payload, ...change } });
+  const template = byId.get(staleVersion[0]!)!;
+  const orphans = [randomUUID(), randomUUID(), randomUUID()];
+  await qdrant.upsert(collection, {
+    wait: true,
+    points: [
+      ...staleVersion.map((id) => rewrite(id, { version: 0, name: 'an old name' })),
+      ...stalePayload.map((id) => rewrite(id, { domain: ['tampered'] })),
+      ...wrongModel.map((id) => rewrite(id, { embedding_model: 'some-other-model@main/q8' })),
+      ...orphans.slice(0, 2).map((id) => ({ id, vector: template.vector as Record<string, number[]>, payload: { ...template.payload, name: 'ghost' } })),
+      { id: orphans[2]!, vector: template.vector as Record<string, number[]>, payload: { name: 'stray' } },
+    ],
+  });
+  return { orphans };
 }
 
 /** A persona for bulk files: `samplePersona` with a name that says which test wrote it. */
