@@ -7,5 +7,9 @@ import { logger } from './observability';
  */
 export async function loadDuringInit(what: () => Promise<unknown>): Promise<void> {
   if (!process.env.AWS_LAMBDA_FUNCTION_NAME) return;
-  await what().catch((error: unknown) => logger.warn('Loading during init failed; the first invocation retries', { error: error as Error }));
+  const started = performance.now();
+  await what().then(
+    () => logger.info('Loaded during init', { durationMs: Math.round(performance.now() - started) }),
+    (error: unknown) => logger.warn('Loading during init failed; the first invocation retries', { error: error as Error }),
+  );
 }

@@ -16,6 +16,9 @@
  *   eventID, eventName, eventVersion, eventSource "aws:dynamodb", awsRegion, eventSourceARN and
  *   `dynamodb` {ApproximateCreationDateTime (epoch seconds), Keys, NewImage, OldImage, SequenceNumber,
  *   SizeBytes, StreamViewType}; here built from the real records DynamoDB Local's stream returns.
+ * - EventBridge scheduled events (https://docs.aws.amazon.com/lambda/latest/dg/with-scheduled-events.html):
+ *   version "0", id, detail-type "Scheduled Event", source "aws.events", account, time, region,
+ *   resources (the rule's ARN), detail {}.
  * - The SDK reaches the stand-ins through its service-specific endpoint variables
  *   (AWS_ENDPOINT_URL_DYNAMODB, AWS_ENDPOINT_URL_SECRETS_MANAGER: https://docs.aws.amazon.com/sdkref/latest/guide/feature-ss-endpoints.html).
  */
@@ -33,10 +36,12 @@ import { inject } from 'vitest';
 import { generateTestModel } from '../lib/generatedModels/testModel';
 import { startQdrantServer, type QdrantServer } from '../local/qdrant/server';
 import { PROJECT_ROOT } from '../infra/bundling';
-import { INDEXER_LOGICAL_ID, PersonaDbStack } from '../infra/personaDbStack';
+import { INDEXER_LOGICAL_ID, PersonaDbStack, RECONCILER_LOGICAL_ID } from '../infra/personaDbStack';
 import { buildStageConfig, stackName } from '../infra/stageConfig';
 import { tableConfig } from '../shared/config';
+import { resolveCollection } from '../shared/operations/indexReconciler';
 import { streamClients } from '../shared/operations/personaChangeTail';
+import { createQdrantClient } from '../shared/vectorIndex/qdrantConnection';
 import { samplePersona } from './support/apiClient';
 import { freePort } from './support/globalSetup';
 import { startSecretsManagerStandIn, type SecretsManagerStandIn } from './support/secretsManagerStandIn';
@@ -66,7 +71,10 @@ async function startQdrant(apiKey: string): Promise<void> {
 // ---- functions as Lambda runs them -------------------------------------------------------------
 
 interface BundledFunction {
-  invoke<T = unknown>(event: unknown): Promise<T>;
+  /** `timeoutMs`: the function's remaining time at the start (context.getRemainingTimeInMillis). */
+  invoke<T = unknown>(event: unknown, timeoutMs?: number): Promise<T>;
+  /** What the process wrote while its module loaded: Lambda's init phase, before any invocation. */
+  initLogs: string;
   /** Everything the process wrote (logs) so far. */
   logs(): string;
 }
@@ -110,9 +118,13 @@ async function startFunction(functionId: string): Promise<BundledFunction> {
   child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
   const pending = new Map<string, { resolve: (value: any) => void; reject: (error: Error) => void }>();
+  let initLogs = '';
   await new Promise<void>((resolve, reject) => {
     child.on('message', (message: any) => {
-      if (message.type === 'ready') resolve();
+      if (message.type === 'ready') {
+        initLogs = output;
+        resolve();
+      }
       else if (message.type === 'init-error') reject(new Error(`${functionId} failed to initialise: ${message.error}\n${output}`));
       else if (message.id) {
         const waiter = pending.get(message.id)!;
@@ -124,7 +136,8 @@ async function startFunction(functionId: string): Promise<BundledFunction> {
     child.on('exit', (code) => reject(new Error(`${functionId} exited (${code}) during init:\n${output}`)));
   });
   return {
-    invoke: (event) =>
+    initLogs,
+    invoke: (event, timeoutMs) =>
       new Promise((resolve, reject) => {
         const id = randomUUID();
         pending.set(id, {
@@ -134,7 +147,7 @@ async function startFunction(functionId: string): Promise<BundledFunction> {
           },
           reject,
         });
-        child.send({ id, event });
+        child.send({ id, event, ...(timeoutMs ? { timeoutMs } : {}) });
       }),
     logs: () => output,
   };
@@ -222,7 +235,7 @@ const json = (response: APIGatewayProxyStructuredResultV2) => JSON.parse(respons
 
 // ---- setup ---------------------------------------------------------------------------------
 
-const fns = {} as Record<'createPersona' | 'getPersona' | 'listPersonas' | 'searchPersonas' | 'similarPersonas' | 'indexer', BundledFunction>;
+const fns = {} as Record<'createPersona' | 'getPersona' | 'listPersonas' | 'searchPersonas' | 'similarPersonas' | 'indexer' | 'reconciler', BundledFunction>;
 
 beforeAll(async () => {
   // Only the AWS SDK is available beside the asset, as the nodejs22.x runtime provides it.
@@ -251,7 +264,7 @@ beforeAll(async () => {
   references.set(ref(stack.qdrantSecret.secretArn), qdrantSecretArn);
   references.set(ref(stack.cursorSigningKey.secretArn), cursorKeyArn);
 
-  for (const id of Object.keys({ createPersona: 0, getPersona: 0, listPersonas: 0, searchPersonas: 0, similarPersonas: 0, [INDEXER_LOGICAL_ID]: 0 })) {
+  for (const id of Object.keys({ createPersona: 0, getPersona: 0, listPersonas: 0, searchPersonas: 0, similarPersonas: 0, [INDEXER_LOGICAL_ID]: 0, [RECONCILER_LOGICAL_ID]: 0 })) {
     fns[id as keyof typeof fns] = await startFunction(id);
   }
 }, 300_000);
@@ -297,6 +310,35 @@ describe('bundled functions from cdk.out', () => {
     );
     expect(similar.statusCode).toBe(200);
     expect(json(similar).items.map((item: { id: string }) => item.id).sort()).toEqual(ids.slice(1).sort());
+  });
+
+  it('the functions that embed or read the index load the model and the Qdrant connection during init, before their first invocation', () => {
+    for (const id of ['searchPersonas', 'similarPersonas', INDEXER_LOGICAL_ID, RECONCILER_LOGICAL_ID] as const) {
+      expect(fns[id].initLogs, id).toContain('Loaded during init');
+    }
+    // Nothing to load for the others.
+    expect(fns.createPersona.initLogs).not.toContain('Loaded during init');
+  });
+
+  it('the reconciler bundle (scheduled event) repairs a deleted point, its checkpoint in the idempotency table of the template', async () => {
+    const client = createQdrantClient({ url: `http://127.0.0.1:${qdrantPort}`, apiKey: qdrantKey });
+    const collection = await resolveCollection(client, template.Resources[RECONCILER_LOGICAL_ID]!.Properties.Environment.Variables.QDRANT_COLLECTION as string);
+    await client.delete(collection, { wait: true, points: [ids[0]!] });
+    const scheduled = {
+      version: '0',
+      id: randomUUID(),
+      'detail-type': 'Scheduled Event',
+      source: 'aws.events',
+      account: '123456789012',
+      time: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
+      region: REGION,
+      resources: [`arn:aws:events:${REGION}:123456789012:rule/reconciler-schedule`],
+      detail: {},
+    };
+    // Lambda's 15 minutes (the reconciler's timeout).
+    const result = await fns.reconciler.invoke(scheduled, 900_000);
+    expect(result, fns.reconciler.logs().slice(-4000)).toMatchObject({ complete: true, found: 1, remaining: 0 });
+    expect(await client.retrieve(collection, { ids: [ids[0]!] })).toHaveLength(1);
   });
 
   it('a rotated Qdrant API key reaches the warm search function without a restart, and its version is logged', async () => {
