@@ -8,6 +8,7 @@ import { createEmbedder, type EmbeddingDtype } from '../shared/embedding';
 import { TEST_MODEL_HINT_DIR } from '../shared/embedding/config';
 import { apiRequest, DEFAULT_API_URL, type ApiTarget } from '../shared/operations/personaApiClient';
 import { TRAIT_NAMES } from '../shared/persona/schema';
+import { SCOPES, type Scope } from '../shared/routes';
 import { localEndpoints } from '../local/localConfig';
 import { exportPersonas } from '../shared/operations/personaExport';
 import { PERSONA_FILE_FORMATS, type PersonaFileFormat } from '../shared/operations/personaFileRecords';
@@ -37,6 +38,7 @@ Commands:
   migrate-tenancy Move a single-tenant stage's personas (and Idempotency-Keys) into tenant --tenant T,
                   for a stage that switches to tenancy=claim, then rebuild the index (reindex) with
                   the tenant index. Safe to re-run: it moves only what is left.
+  token           Print a dev token of the local issuer (AUTH=jwt npm start) with the given scopes.
   redrive         Clear the indexer's failure destination: re-sync the personas its batches name (read
                   back from the stream within its 24 h, else by a full reconcile), delete each message
                   once its personas are in sync, report what it did. Exit code 3 when any is kept.
@@ -44,7 +46,9 @@ Commands:
 Target (defaults reach \`npm start\`):
   --api-url URL          API for import/export (env PERSONAS_API_URL, default ${DEFAULT_API_URL}, or
                          http://localhost:$API_PORT when API_PORT is set, as for npm start)
-  --header "NAME: VALUE" extra request header, repeatable (e.g. "authorization: Bearer …" for auth=jwt)
+  --token TOKEN          bearer token sent on every API call (env PERSONAS_TOKEN), for a stage with
+                         auth=jwt: personas:read for export and search, personas:write for import
+  --header "NAME: VALUE" extra request header, repeatable
   --aws                  use DynamoDB in AWS (credentials and region from the AWS profile/env) instead
                          of DYNAMODB_ENDPOINT (default http://127.0.0.1:8000, or $DYNAMODB_PORT)
   Environment, as the functions read it: TABLE_NAME (personas), DYNAMODB_ENDPOINT, AWS_REGION,
@@ -71,12 +75,16 @@ search [QUERY] [--mode hybrid|semantic|keyword|personality|blend] [--fusion rrf|
   (BM25: exact words, names), personality (default with --traits alone), blend (all three).
   --explain prints each result's rank and score in every ranking of the mode.
 status [--failure-file $LOCAL_DATA_DIR/indexer-failures.jsonl (default .data/…)] [--queue-url SQS_URL]
+token --scope personas:read[,personas:write,personas:admin] [--tenant T] [--expires 1h]
+  Signs with the local issuer's key (kept in $LOCAL_DATA_DIR, default .data); --tenant sets the
+  claim named by TENANT_CLAIM (default tenant_id). Use it as PERSONAS_TOKEN=$(personas token …).
 redrive [--queue-url SQS_URL (the stack's IndexerFailureQueueUrl output) | --failure-file FILE] [--segments 4]
 
 Common: --json (print the report as JSON), -h/--help.`;
 
 const common = {
   'api-url': { type: 'string' },
+  token: { type: 'string' },
   header: { type: 'string', multiple: true },
   aws: { type: 'boolean' },
   json: { type: 'boolean' },
@@ -106,6 +114,8 @@ function apiTarget(values: Values, signal?: AbortSignal): ApiTarget {
     if (colon <= 0) throw new UsageError(`--header takes "NAME: VALUE", got "${header}"`);
     headers[header.slice(0, colon).trim().toLowerCase()] = header.slice(colon + 1).trim();
   }
+  const token = ((values.token as string | undefined) || process.env.PERSONAS_TOKEN || '').trim().replace(/^Bearer\s+/i, '');
+  if (token) headers.authorization ??= `Bearer ${token}`;
   return { apiUrl: (values['api-url'] as string | undefined) || process.env.PERSONAS_API_URL || localEndpoints().apiUrl, headers, ...(signal ? { signal } : {}) };
 }
 
@@ -498,7 +508,34 @@ async function runSearch(args: string[]): Promise<number> {
   return 0;
 }
 
+async function runToken(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { scope: { type: 'string', multiple: true }, tenant: { type: 'string' }, expires: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+  });
+  if (values.help) return usage();
+  if (positionals.length > 0) throw new UsageError('token takes no arguments; scopes go in --scope');
+  const scopes = (values.scope ?? []).flatMap((value) => value.split(',')).map((scope) => scope.trim()).filter(Boolean);
+  if (scopes.length === 0) throw new UsageError(`token needs --scope (one or more of ${SCOPES.join(', ')})`);
+  const unknown = scopes.filter((scope) => !SCOPES.includes(scope as Scope));
+  if (unknown.length) throw new UsageError(`unknown scope ${unknown.join(', ')}; the API's scopes are ${SCOPES.join(', ')}`);
+  if (values.tenant !== undefined) assertTenant(values.tenant, '--tenant');
+  const { localIssuer } = await import('../local/localIssuer');
+  const issuer = await localIssuer();
+  let token: string;
+  try {
+    token = await issuer.sign({ scopes: scopes as Scope[], ...(values.tenant !== undefined ? { tenant: values.tenant } : {}), ...(values.expires ? { expiresIn: values.expires } : {}) });
+  } catch (error) {
+    if (error instanceof TypeError && /time period/i.test(error.message)) throw new UsageError(`--expires takes a time span such as 15m, 1h or 7d, got "${values.expires}"`);
+    throw error;
+  }
+  console.log(token);
+  return 0;
+}
+
 const commands: Record<string, (args: string[]) => Promise<number>> = {
+  token: runToken,
   import: runImport,
   search: runSearch,
   export: runExport,

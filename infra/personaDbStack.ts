@@ -25,7 +25,8 @@ import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import { AttributeType, BillingMode, StreamViewType, Table } from 'aws-cdk-lib/aws-dynamodb';
 import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
 import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
-import { Grant, PolicyStatement, Role, ServicePrincipal, type IGrantable } from 'aws-cdk-lib/aws-iam';
+import { Grant, ManagedPolicy, PolicyStatement, Role, ServicePrincipal, type IGrantable } from 'aws-cdk-lib/aws-iam';
+import { ACCESS_ROLES, accessPolicyStatements } from './accessPolicies';
 import { Key } from 'aws-cdk-lib/aws-kms';
 import { Architecture, Runtime, StartingPosition, Tracing, type CfnFunction } from 'aws-cdk-lib/aws-lambda';
 import { DynamoEventSource, SqsDlq } from 'aws-cdk-lib/aws-lambda-event-sources';
@@ -36,7 +37,7 @@ import { Topic } from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
-import { indexerEntry as defaultIndexerEntry, routeMethods, routes as defaultRoutes, type RouteDefinition } from '../shared/routes';
+import { indexerEntry as defaultIndexerEntry, routeMethods, routes as defaultRoutes, scopesGranting, type RouteDefinition } from '../shared/routes';
 import { indexerStreamSettings } from '../shared/streamSettings';
 import { tenantIndexDesign } from '../shared/tableDesign';
 import { RECONCILER_TABLE_ACTIONS } from '../shared/operations/reconcileCheckpoint';
@@ -231,6 +232,8 @@ export class PersonaDbStack extends Stack {
         serviceName: 'persona-db-api',
         environment: {
           ...commonEnvironment,
+          // The functions check the route's scope again with auth=jwt (shared/http/accessControl.ts).
+          AUTH: config.api.auth,
           ...(route.tableActions.idempotency ? { IDEMPOTENCY_TABLE_NAME: this.idempotencyTable.tableName } : {}),
           // An ARN only: the function reads the key from Secrets Manager at init (never a plaintext value).
           ...(route.signsCursors ? { CURSOR_SIGNING_KEY_SECRET_ARN: cursorSigningKey.secretArn } : {}),
@@ -336,6 +339,30 @@ export class PersonaDbStack extends Stack {
       value: `https://${this.region}.console.aws.amazon.com/cloudwatch/home?region=${this.region}#dashboards/dashboard/${config.namePrefix}`,
       description: 'The service dashboard: requests, errors, latency, sync lag, iterator age, failure queue, drift, alarms',
     });
+    if (config.api.auth === 'iam') this.createAccessPolicies(routeTable);
+  }
+
+  /** auth=iam: the reader, writer and admin policies (infra/accessPolicies.ts), to attach to callers' roles. */
+  private createAccessPolicies(routeTable: readonly RouteDefinition[]): void {
+    for (const role of ACCESS_ROLES) {
+      const id = `${role[0]!.toUpperCase()}${role.slice(1)}`;
+      const policy = new ManagedPolicy(this, `${id}AccessPolicy`, {
+        description: `${this.config.namePrefix} API ${role}: the routes of the ${role} role${role === 'admin' ? ' and the CLI bulk operations' : ''}`,
+        statements: accessPolicyStatements(role, routeTable, (method, path) => this.api.arnForExecuteApi(method, path, '$default'), {
+          tableArn: this.table.tableArn,
+          tenantIndexArn: `${this.table.tableArn}/index/${tenantIndexDesign.indexName}`,
+          tableStreamArn: this.table.tableStreamArn!,
+          qdrantSecretArn: this.qdrantSecret.secretArn,
+          failureQueueArn: this.failureQueue.queueArn,
+        }),
+      });
+      acknowledgeNagRule(
+        policy,
+        'AwsSolutions-IAM5',
+        'Each wildcard is one route path parameter (/personas/* for /personas/{id}), the only way an execute-api ARN names a parameterised route; every ARN is fixed to this API, its $default stage and one method.',
+      );
+      new CfnOutput(this, `${id}PolicyArn`, { value: policy.managedPolicyArn, description: `Attach to the IAM roles that may act as API ${role} (auth=iam)` });
+    }
   }
 
   /** One function with its own role (no managed policies) and its own log group. */
@@ -474,6 +501,8 @@ export class PersonaDbStack extends Stack {
               integration,
               // The console's pages and scripts hold no data; their API calls carry the user's token.
               ...(route.public && authorizer ? { authorizer: new HttpNoneAuthorizer() } : {}),
+              // auth=jwt: the token must carry one of the route's scopes (its own or personas:admin).
+              ...(apiConfig.auth === 'jwt' && scopesGranting(route).length > 0 ? { authorizationScopes: scopesGranting(route) } : {}),
             });
       for (const routeResource of apiConfig.auth === 'none' ? created : []) {
         acknowledgeNagRule(routeResource, 'AwsSolutions-APIG4', `Stage ${this.config.stage} is configured with auth=none (a development stage, throttled); prod defaults to IAM and any stage can switch with -c auth=iam|jwt.`);

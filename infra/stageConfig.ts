@@ -27,12 +27,13 @@
 import type { Node } from 'constructs';
 import type { EmbeddingDtype } from '../shared/embedding/config';
 import { DEFAULT_TENANT_CLAIM, TENANCY_MODES, tenancyConfig, type TenancyConfig, type TenancyMode } from '../shared/tenancy/tenancy';
+import { AUTH_MODES, type AuthMode } from '../shared/http/accessControl';
 
 export type Stage = 'dev' | 'prod';
 export const STAGES: readonly Stage[] = ['dev', 'prod'];
 
 /** `none`: open API (dev only by default); `iam`: SigV4-signed callers; `jwt`: bearer tokens from an OIDC issuer. */
-export type AuthMode = 'none' | 'iam' | 'jwt';
+export type { AuthMode };
 
 /** `arm64` (Graviton) in AWS; `x86_64` only to run the functions on an x86 LocalStack host. */
 export type LambdaArchitectureName = 'arm64' | 'x86_64';
@@ -205,7 +206,6 @@ export function isStage(value: unknown): value is Stage {
   return typeof value === 'string' && (STAGES as readonly string[]).includes(value);
 }
 
-const AUTH_MODES: readonly AuthMode[] = ['none', 'iam', 'jwt'];
 
 /** Builds and validates the config of `stage` with `overrides` applied. Throws on an invalid combination. */
 export function buildStageConfig(stage: Stage, overrides: StageOverrides = {}): StageConfig {

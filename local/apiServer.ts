@@ -5,6 +5,7 @@ import type { RouteDefinition } from '../shared/routes';
 import { ProblemError } from '../shared/http/problem';
 import { problemResponse } from '../shared/http/response';
 import { lambdaContext, requestUrl, toApiGatewayEvent } from './lambdaEvent';
+import type { LocalJwtAuthorizer } from './jwtAuthorizer';
 import { allowedHostsFromEnv, localRequestRejection } from './loopbackGuard';
 
 type LambdaHandler = (event: APIGatewayProxyEventV2, context: Context) => Promise<APIGatewayProxyStructuredResultV2>;
@@ -46,7 +47,17 @@ function writeResult(response: ServerResponse, result: APIGatewayProxyStructured
   response.end(body);
 }
 
-async function handle(request: IncomingMessage, response: ServerResponse, log: (line: string) => void, allowedHosts: readonly string[]): Promise<void> {
+/** Where the local issuer publishes its public keys (an OIDC issuer's jwks_uri), with AUTH=jwt. */
+export const LOCAL_JWKS_PATH = '/.well-known/jwks.json';
+
+async function handle(
+  request: IncomingMessage,
+  response: ServerResponse,
+  log: (line: string) => void,
+  allowedHosts: readonly string[],
+  authorizer: LocalJwtAuthorizer | undefined,
+  onEvent: ((event: APIGatewayProxyEventV2) => void) | undefined,
+): Promise<void> {
   const started = performance.now();
   const rejection = localRequestRejection(request, allowedHosts);
   if (rejection) {
@@ -63,10 +74,26 @@ async function handle(request: IncomingMessage, response: ServerResponse, log: (
   }
   const method = request.method ?? 'GET';
   const path = requestUrl(request).pathname;
+  if (authorizer && path === LOCAL_JWKS_PATH && (method === 'GET' || method === 'HEAD')) {
+    writeResult(response, { statusCode: 200, headers: { 'content-type': 'application/json' }, body: method === 'HEAD' ? '' : JSON.stringify(authorizer.issuer.jwks) });
+    return;
+  }
   const match = matchRoute(method, path);
   const route = match?.route ?? defaultRoute;
-  const routeKey = match ? `${route.method} ${route.path}` : '$default';
-  const event = toApiGatewayEvent(request, body, routeKey, match?.pathParameters ?? {});
+  const routeKey = match ? `${method} ${route.path}` : '$default';
+  // The gateway's authorizer runs before any function; public routes have none.
+  let jwt: Parameters<typeof toApiGatewayEvent>[4];
+  if (authorizer && !route.public) {
+    const decision = await authorizer.authorize(request.headers.authorization, route);
+    if (!decision.allowed) {
+      writeResult(response, decision.response);
+      log(`${method} ${request.url} -> ${decision.response.statusCode} (JWT authorizer)`);
+      return;
+    }
+    jwt = decision.jwt;
+  }
+  const event = toApiGatewayEvent(request, body, routeKey, match?.pathParameters ?? {}, jwt);
+  onEvent?.(event);
   const handler = await loadHandler(route);
   const result = await handler(event, lambdaContext(route.name));
   writeResult(response, result);
@@ -84,11 +111,20 @@ export interface ApiServer {
  * Serves the route table over HTTP: each request becomes the API Gateway v2 event that Lambda
  * receives and goes to the same handler module that the CDK stack deploys.
  */
-export async function startApiServer(options: { port: number; host?: string; log?: (line: string) => void; allowedHosts?: readonly string[] }): Promise<ApiServer> {
+export async function startApiServer(options: {
+  port: number;
+  host?: string;
+  log?: (line: string) => void;
+  allowedHosts?: readonly string[];
+  /** With AUTH=jwt: API Gateway's JWT authorizer on every non-public route. */
+  authorizer?: LocalJwtAuthorizer;
+  /** Test hook: sees each Lambda event before its function does. */
+  onEvent?: (event: APIGatewayProxyEventV2) => void;
+}): Promise<ApiServer> {
   const log = options.log ?? (() => undefined);
   const allowedHosts = options.allowedHosts ?? allowedHostsFromEnv();
   const server = createServer((request, response) => {
-    handle(request, response, log, allowedHosts).catch((error: unknown) => {
+    handle(request, response, log, allowedHosts, options.authorizer, options.onEvent).catch((error: unknown) => {
       log(`local API server error: ${(error as Error).stack ?? String(error)}`);
       if (!response.headersSent) response.writeHead(502, { 'content-type': 'application/json' });
       response.end(JSON.stringify({ message: 'Internal Server Error' }));

@@ -18,6 +18,8 @@ export function toApiGatewayEvent(
   body: Buffer,
   routeKey: string,
   pathParameters: Record<string, string>,
+  /** What a JWT authorizer passes on (local/jwtAuthorizer.ts); absent on a route without one. */
+  jwt?: { claims: Record<string, string>; scopes: string[] | null },
 ): APIGatewayProxyEventV2 {
   const url = requestUrl(request);
   const headers: Record<string, string> = {};
@@ -45,6 +47,7 @@ export function toApiGatewayEvent(
     requestContext: {
       accountId: '000000000000',
       apiId: 'local',
+      ...(jwt ? { authorizer: { jwt } } : {}),
       domainName: headers.host ?? 'localhost',
       domainPrefix: 'localhost',
       http: {

@@ -85,7 +85,12 @@ async function main(): Promise<void> {
   log(`DynamoDB ${config.dynamodbEndpoint ? 'at' : 'Local on'} ${system.dynamodbEndpoint}${config.persist ? ` (data in ${config.dataDir})` : ' (in memory; `npm start -- --persist` keeps data)'}`);
   log(`Qdrant ${config.qdrantUrl ? 'at' : '(local server) on'} ${system.qdrantUrl}${system.qdrant ? ` (API key for this run in ${config.qdrantApiKeyFile})` : ''}`);
   log(`indexer failures go to ${join(config.dataDir, 'indexer-failures.jsonl')}`);
-  log(`API on ${system.apiUrl}  (try: curl ${system.apiUrl}/personas)`);
+  if (system.issuer) {
+    log(`auth: jwt, tokens of issuer ${system.issuer.issuer}, audience ${system.issuer.audience} (keys at ${system.apiUrl}/.well-known/jwks.json)`);
+    log(`API on ${system.apiUrl}  (try: curl -H "authorization: Bearer $(npx personas token --scope personas:read)" ${system.apiUrl}/personas)`);
+  } else {
+    log(`API on ${system.apiUrl}  (open: no auth; AUTH=jwt npm start checks tokens and scopes)  (try: curl ${system.apiUrl}/personas)`);
+  }
   if (tenancy.mode === 'claim') log(`tenancy: claim (each request's tenant is its token's '${tenancy.claim}' claim)`);
   log('press Ctrl-C to stop');
 }

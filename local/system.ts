@@ -12,6 +12,9 @@ import { startQdrantServer } from './qdrant/server';
 import { startStreamWorker, type StreamHandler, type StreamWorker, type StreamWorkerOptions } from './streamWorker';
 import { ensureTables } from './tables';
 import { lambdaContext as lambdaContextFor } from './lambdaEvent';
+import { localJwtAuthorizer, type LocalJwtAuthorizerOptions } from './jwtAuthorizer';
+import { localIssuer, localIssuerSettings, type LocalIssuer } from './localIssuer';
+import { authMode } from '../shared/http/accessControl';
 
 export interface LocalSystemOptions {
   apiPort: number;
@@ -33,6 +36,15 @@ export interface LocalSystemOptions {
   onStreamRecordsSettled?: StreamWorkerOptions['onSettled'];
   /** Event source mapping settings; the CDK stack's (shared/streamSettings.ts) by default. */
   streamSettings?: StreamWorkerOptions['settings'];
+  /**
+   * `jwt`: API Gateway's JWT authorizer in front of the API, with the local issuer (AUTH=jwt), and
+   * the functions' own scope checks on. Default: the AUTH variable, else `none` (open, for dev).
+   */
+  auth?: 'none' | 'jwt';
+  /** The local issuer's key file (default: in the data dir, see local/localIssuer.ts). */
+  jwtKeyFile?: string;
+  /** Test hook: see LocalJwtAuthorizerOptions.enforceScopes. */
+  jwtAuthorizerOptions?: LocalJwtAuthorizerOptions;
   log?: (line: string) => void;
 }
 
@@ -42,6 +54,8 @@ export interface LocalSystem {
   qdrantUrl: string;
   /** The key the local Qdrant server requires (generated per start), or the given QDRANT_API_KEY. */
   qdrantApiKey: string | undefined;
+  /** The token issuer the API trusts, with auth=jwt. */
+  issuer: LocalIssuer | undefined;
   api: ApiServer;
   streamWorker: StreamWorker;
   qdrant: { url: string; port: number; close(): Promise<void> } | undefined;
@@ -96,7 +110,12 @@ export async function startLocalSystem(options: LocalSystemOptions): Promise<Loc
     process.env[WEB_ASSETS_DIR_VARIABLE] ??= mkdtempSync(join(tmpdir(), 'persona-web-assets-'));
     buildWebAssets(process.env[WEB_ASSETS_DIR_VARIABLE]);
 
-    const api = await startApiServer({ port: options.apiPort, ...(options.host ? { host: options.host } : {}), log });
+    const auth = options.auth ?? (authMode() === 'jwt' ? 'jwt' : 'none');
+    // The functions read AUTH for their own scope check, as they do in AWS (set by the stack).
+    process.env.AUTH = auth;
+    const issuer = auth === 'jwt' ? await localIssuer({ ...localIssuerSettings(), ...(options.jwtKeyFile ? { keyFile: options.jwtKeyFile } : {}) }) : undefined;
+    const authorizer = issuer ? localJwtAuthorizer(issuer, options.jwtAuthorizerOptions) : undefined;
+    const api = await startApiServer({ port: options.apiPort, ...(options.host ? { host: options.host } : {}), log, ...(authorizer ? { authorizer } : {}) });
     stops.push(() => api.close());
 
     // Like a provisioned warm container: load the model and make sure the collection exists
@@ -118,7 +137,7 @@ export async function startLocalSystem(options: LocalSystemOptions): Promise<Loc
     });
     stops.push(() => streamWorker.stop());
 
-    return { apiUrl: api.url, dynamodbEndpoint, qdrantUrl, qdrantApiKey, api, streamWorker, qdrant, dynamodb, stop };
+    return { apiUrl: api.url, dynamodbEndpoint, qdrantUrl, qdrantApiKey, issuer, api, streamWorker, qdrant, dynamodb, stop };
   } catch (error) {
     await stop();
     throw error;

@@ -91,7 +91,7 @@ function environmentOf(functionId: string, taskRoot: string): Record<string, str
   return env;
 }
 
-async function startFunction(functionId: string): Promise<BundledFunction> {
+async function startFunction(functionId: string, overrides: Record<string, string> = {}): Promise<BundledFunction> {
   const key = template.Resources[functionId]!.Properties.Code.S3Key as string;
   const taskRoot = path.join(outdir, `asset.${key.replace(/\.zip$/, '')}`);
   const child = fork(path.join(PROJECT_ROOT, 'test/support/lambdaBundleRunner.mjs'), [taskRoot], {
@@ -111,6 +111,7 @@ async function startFunction(functionId: string): Promise<BundledFunction> {
       AWS_ENDPOINT_URL_DYNAMODB: inject('dynamodbEndpoint'),
       AWS_ENDPOINT_URL_SECRETS_MANAGER: secrets.endpoint,
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+      ...overrides,
     },
   });
   running.push(child);
@@ -155,7 +156,12 @@ async function startFunction(functionId: string): Promise<BundledFunction> {
 
 // ---- events shaped like AWS's --------------------------------------------------------------
 
-function httpEvent(method: string, routeKey: string, rawPath: string, options: { body?: unknown; query?: string; pathParameters?: Record<string, string>; headers?: Record<string, string> } = {}): APIGatewayProxyEventV2 {
+function httpEvent(
+  method: string,
+  routeKey: string,
+  rawPath: string,
+  options: { body?: unknown; query?: string; pathParameters?: Record<string, string>; headers?: Record<string, string>; jwt?: { claims: Record<string, string>; scopes: string[] | null } } = {},
+): APIGatewayProxyEventV2 {
   const now = new Date();
   const query = new URLSearchParams(options.query ?? '');
   const body = options.body === undefined ? undefined : JSON.stringify(options.body);
@@ -176,6 +182,9 @@ function httpEvent(method: string, routeKey: string, rawPath: string, options: {
     requestContext: {
       accountId: '123456789012',
       apiId: 'abc123',
+      // What a JWT authorizer passes on (https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-develop-integrations-lambda.html):
+      // every claim a string, and the token's scopes.
+      ...(options.jwt ? { authorizer: { jwt: options.jwt } } : {}),
       domainName: 'abc123.execute-api.us-east-1.amazonaws.com',
       domainPrefix: 'abc123',
       http: { method, path: rawPath, protocol: 'HTTP/1.1', sourceIp: '203.0.113.10', userAgent: 'artifact-test' },
@@ -296,6 +305,20 @@ describe('bundled functions from cdk.out', () => {
     expect(first.items).toHaveLength(2);
     const next = await fns.listPersonas.invoke<APIGatewayProxyStructuredResultV2>(httpEvent('GET', 'GET /personas', '/personas', { query: `limit=2&cursor=${encodeURIComponent(first.next_cursor)}` }));
     expect(json(next).items.map((item: { id: string }) => item.id)).toEqual(ids.filter((id) => !first.items.some((item: { id: string }) => item.id === id)));
+  });
+
+  it('with AUTH=jwt the bundled function checks the scope from requestContext.authorizer.jwt: 403 problem naming it, else the answer', async () => {
+    const guarded = await startFunction('getPersona', { AUTH: 'jwt' });
+    const claims = { iss: 'https://issuer.example.com/', sub: 'user-1', aud: 'persona-api', exp: '1999999999', iat: '1700000000' };
+    const event = (scope: string) => httpEvent('GET', 'GET /personas/{id}', `/personas/${ids[0]}`, { pathParameters: { id: ids[0]! }, jwt: { claims: { ...claims, scope }, scopes: scope.split(' ') } });
+    const refused = await guarded.invoke<APIGatewayProxyStructuredResultV2>(event('personas:write'));
+    expect(refused.statusCode).toBe(403);
+    expect(String(refused.headers?.['content-type'])).toMatch(/^application\/problem\+json/);
+    expect(json(refused)).toMatchObject({ type: 'https://persona-db.dev/problems/insufficient-scope', required_scope: 'personas:read' });
+    expect((await guarded.invoke<APIGatewayProxyStructuredResultV2>(event('personas:read'))).statusCode).toBe(200);
+    expect((await guarded.invoke<APIGatewayProxyStructuredResultV2>(event('openid personas:admin'))).statusCode).toBe(200);
+    // The template gives every API function the stage's mode (dev: none, so the others above run open).
+    expect(template.Resources.getPersona!.Properties.Environment.Variables.AUTH).toBe('none');
   });
 
   it('the indexer bundle syncs a real stream batch into Qdrant; search and similar bundles find it', async () => {

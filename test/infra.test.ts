@@ -26,6 +26,8 @@ import { buildStageConfig, stackName, stageConfigFromContext, stageDefaults, typ
 import { FETCHED_MODELS_DIR, TEST_MODEL_HINT_DIR } from '../shared/embedding/config';
 import { indexerEntry, routeMethods, routes, type RouteDefinition } from '../shared/routes';
 import { indexerStreamSettings } from '../shared/streamSettings';
+import { ACCESS_ROLES, ROLE_SCOPE } from '../infra/accessPolicies';
+import { EXPECTED_ACCESS, expectAllowed, SCOPE_SETS } from './support/scopeMatrix';
 
 type Resource = { Type: string; Properties?: Record<string, any>; DeletionPolicy?: string; UpdateReplacePolicy?: string };
 type Resources = Record<string, Resource>;
@@ -47,6 +49,7 @@ const probeEmbeddingRoute: RouteDefinition = {
   readsIndex: true,
   writes: false,
   public: false,
+  scope: 'personas:read',
   webAssets: false,
   tableActions: { personas: ['GetItem'] },
   signsCursors: false,
@@ -125,6 +128,19 @@ beforeAll(async () => {
 afterAll(() => rmSync(tempRoot, { recursive: true, force: true }));
 
 // ---- template helpers ------------------------------------------------------------------------
+
+/** IAM's matching of a request ARN against a policy resource: `*` is any run of characters, `?` one character. */
+const iamPattern = (resource: string) => new RegExp('^' + resource.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.') + '$');
+
+/** A CloudFormation string with its references written `{Ref}` / `{Resource.Attribute}`. */
+function renderIntrinsic(value: unknown): string {
+  if (typeof value === 'string') return value;
+  const node = value as Record<string, any>;
+  if ('Ref' in node) return `{${node.Ref}}`;
+  if ('Fn::GetAtt' in node) return `{${(node['Fn::GetAtt'] as string[]).join('.')}}`;
+  if ('Fn::Join' in node) return (node['Fn::Join'][1] as unknown[]).map(renderIntrinsic).join(node['Fn::Join'][0] as string);
+  throw new Error(`cannot render ${JSON.stringify(value)}`);
+}
 
 const ofType = (resources: Resources, type: string) => Object.entries(resources).filter(([, resource]) => resource.Type === type);
 
@@ -373,6 +389,42 @@ describe.each(['dev', 'prod'] as const)('%s stack', (stage) => {
         expect(route.Properties!.AuthorizationType, key).toBe(publicKeys.includes(key) ? 'NONE' : expected);
       }
       s().template.resourceCountIs('AWS::ApiGatewayV2::Authorizer', 0);
+    });
+
+    it('auth=iam: the reader, writer and admin policies invoke exactly the routes their scope grants (outputs *PolicyArn)', () => {
+      const { resources, config, routes } = s();
+      const policies = ofType(resources, 'AWS::IAM::ManagedPolicy');
+      if (config.api.auth !== 'iam') {
+        expect(policies).toHaveLength(0);
+        return;
+      }
+      const outputs = s().template.toJSON().Outputs as Record<string, { Value: { Ref: string } }>;
+      const [[apiId]] = ofType(resources, 'AWS::ApiGatewayV2::Api') as [[string, Resource]];
+      let checked = 0;
+      for (const role of ACCESS_ROLES) {
+        const output = outputs[`${role[0]!.toUpperCase()}${role.slice(1)}PolicyArn`];
+        expect(output, `output for ${role}`).toBeDefined();
+        const policy = resources[output!.Value.Ref]!;
+        const statements = policy.Properties!.PolicyDocument.Statement as Array<{ Sid: string; Action: string | string[]; Resource: unknown }>;
+        const invoke = statements.find((statement) => statement.Sid === 'InvokeRoutes')!;
+        const patterns = ([] as unknown[]).concat(invoke.Resource).map(renderIntrinsic);
+        const allows = (arn: string) => patterns.some((pattern) => iamPattern(pattern).test(arn));
+        for (const route of routes.filter((candidate) => !candidate.public && candidate.path !== '$default' && EXPECTED_ACCESS[candidate.name])) {
+          for (const method of routeMethods(route)) {
+            const requestPath = route.path.replace(/\{\w+\}/g, '0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0');
+            const arn = `arn:{AWS::Partition}:execute-api:{AWS::Region}:{AWS::AccountId}:{${apiId}}/$default/${method}${requestPath}`;
+            expect(allows(arn), `${role} ${method} ${route.path}`).toBe(expectAllowed(EXPECTED_ACCESS[route.name]!, [ROLE_SCOPE[role]]));
+            checked++;
+          }
+        }
+        // Unknown paths and other stages are in no policy.
+        expect(allows(`arn:{AWS::Partition}:execute-api:{AWS::Region}:{AWS::AccountId}:{${apiId}}/$default/GET/secrets`)).toBe(false);
+        expect(allows(`arn:{AWS::Partition}:execute-api:{AWS::Region}:{AWS::AccountId}:{${apiId}}/other/GET/personas`)).toBe(false);
+        const otherActions = statements.filter((statement) => statement.Sid !== 'InvokeRoutes').flatMap((statement) => ([] as string[]).concat(statement.Action));
+        if (role === 'admin') expect(otherActions).toEqual(expect.arrayContaining(['dynamodb:Scan', 'dynamodb:GetRecords', 'secretsmanager:GetSecretValue', 'sqs:ReceiveMessage']));
+        else expect(otherActions).toEqual([]);
+      }
+      console.log(`[iam policies] ${checked} role × route-method decisions checked`);
     });
 
     it('CORS is on in dev (preflight for every route method) and off in prod', () => {
@@ -932,6 +984,25 @@ describe('auth and secret variants', () => {
       if (publicKeys.includes(String(route.Properties!.RouteKey))) expect(route.Properties).toMatchObject({ AuthorizationType: 'NONE' });
       else expect(route.Properties).toMatchObject({ AuthorizationType: 'JWT', AuthorizerId: { Ref: authorizerId } });
     }
+    // Every route × every scope set: what the authorizer lets through is what the scopes grant
+    // (a route passes a token that carries at least one of its AuthorizationScopes).
+    const routeProps = new Map(ofType(synth.resources, 'AWS::ApiGatewayV2::Route').map(([, route]) => [String(route.Properties!.RouteKey), route.Properties!]));
+    let decisions = 0;
+    for (const route of synth.routes) {
+      const access = EXPECTED_ACCESS[route.name];
+      expect(access, `route ${route.name} needs an expected access in test/support/scopeMatrix.ts`).toBeDefined();
+      for (const key of route.path === '$default' ? ['$default'] : routeMethods(route).map((method) => `${method} ${route.path}`)) {
+        const props = routeProps.get(key)!;
+        const scopes = (props.AuthorizationScopes ?? []) as string[];
+        for (const [setName, held] of Object.entries(SCOPE_SETS)) {
+          const passes = props.AuthorizationType === 'NONE' || scopes.length === 0 || scopes.some((scope) => held.includes(scope));
+          expect(passes, `${key} with {${setName}} (AuthorizationScopes ${JSON.stringify(scopes)})`).toBe(expectAllowed(access!, held));
+          decisions++;
+        }
+      }
+      expect(env(synth, route.name).AUTH).toBe('jwt');
+    }
+    console.log(`[jwt scopes] ${decisions} route × scope-set decisions checked in the template`);
     expect(ofType(synth.resources, 'AWS::SecretsManager::Secret')).toHaveLength(1); // only the cursor key
     expect(env(synth, INDEXER_LOGICAL_ID).QDRANT_SECRET_ARN).toBe(arn);
     const actions = actionMap(grantsOf(synth, INDEXER_LOGICAL_ID));

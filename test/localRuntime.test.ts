@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { assertJavaAvailable } from '../local/dynamodbLocal';
 import { freePort } from './support/globalSetup';
 import { einstein } from './support/apiClient';
+import { runCli } from './support/operationsHelpers';
 
 const isRunning = (pid: number) => {
   try {
@@ -42,8 +43,8 @@ describe('local runtime (npm start)', () => {
     delete env.TABLE_NAME;
     delete env.QDRANT_COLLECTION;
 
-    async function start() {
-      const child = spawn(process.execPath, ['--import', 'tsx', 'local/start.ts', '--persist'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    async function start(extraEnv: NodeJS.ProcessEnv = {}) {
+      const child = spawn(process.execPath, ['--import', 'tsx', 'local/start.ts', '--persist'], { env: { ...env, ...extraEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
       let output = '';
       child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
       child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
@@ -83,8 +84,14 @@ describe('local runtime (npm start)', () => {
     expect(indexed).toBe(true);
     await stop(first.child);
 
-    const second = await start();
-    expect((await fetch(`http://localhost:${apiPort}/personas/${id}`)).status).toBe(200);
+    // Restarted with AUTH=jwt: a token printed before the start (its key generated then, in the data
+    // directory) is accepted; no token is a 401, as from API Gateway's JWT authorizer.
+    const printed = await runCli(['token', '--scope', 'personas:read'], { env });
+    expect(printed.code, printed.stderr).toBe(0);
+    const second = await start({ AUTH: 'jwt' });
+    expect(second.output()).toContain('auth: jwt');
+    expect((await fetch(`http://localhost:${apiPort}/personas/${id}`)).status).toBe(401);
+    expect((await fetch(`http://localhost:${apiPort}/personas/${id}`, { headers: { authorization: `Bearer ${printed.stdout.trim()}` } })).status).toBe(200);
     const secondKey = readFileSync(join(dataDir, 'qdrant-api-key'), 'utf8').trim();
     expect(secondKey).not.toBe(firstKey);
     expect((await fetch(`http://127.0.0.1:${qdrantPort}/collections/personas/points/${id}`, { headers: { 'api-key': firstKey } })).status).toBe(401);

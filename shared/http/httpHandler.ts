@@ -3,6 +3,7 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 import { logger, tracer } from '../observability';
+import { checkRouteScope } from './accessControl';
 import { ProblemError } from './problem';
 import { problemResponse, type HttpResponse } from './response';
 
@@ -14,8 +15,8 @@ function dropBodyOfHead(event: APIGatewayProxyEventV2 | undefined, response: Htt
 export type RouteHandler = (event: APIGatewayProxyEventV2, context: Context) => Promise<HttpResponse>;
 
 /**
- * Wraps a route handler: structured logging with the Lambda context, and every error answered
- * as problem+json. Known problems keep their status; anything else is a logged 500 that tells
+ * Wraps a route handler: structured logging with the Lambda context, the route's scope checked
+ * (auth=jwt; shared/http/accessControl.ts), and every error answered as problem+json. Known problems keep their status; anything else is a logged 500 that tells
  * the client which request id to report.
  */
 export function httpHandler(handle: RouteHandler) {
@@ -24,6 +25,8 @@ export function httpHandler(handle: RouteHandler) {
     // Handled errors become responses, so the segment records the status, not an exception.
     .use(captureLambdaHandler(tracer, { captureResponse: false }))
     .use({
+      // Before any work of the route: a caller without its scope gets the 403 and nothing else.
+      before: async (request) => checkRouteScope(request.event),
       onError: async (request) => {
         const instance = request.event?.rawPath;
         if (request.error instanceof ProblemError) {

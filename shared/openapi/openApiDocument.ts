@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { bodyLimits } from '../http/request';
 import { listLimits, MAX_BATCH_ITEMS } from '../persona/personaService';
 import { personaInputSchema, personaLimits, personaSchema, TRAIT_NAMES } from '../persona/schema';
-import { routes } from '../routes';
+import { routes, scopesGranting } from '../routes';
 import { LIST_FILTER_FIELDS, searchFilterSchema, searchLimits, searchRequestSchema, similarRequestSchema } from '../search/searchRequest';
 import { hydratedSearchHitSchema, searchHitSchema, searchResultsSchema, similarResultsSchema } from '../search/searchResults';
 import { SCALAR_PARAMETERS, TRAIT_BOUNDS, traitParameter } from '../search/similarQuery';
@@ -140,8 +140,14 @@ export function buildOpenApiDocument(): OpenApiDocument {
       tags: spec.tags,
       ...(parameters.length > 0 ? { parameters } : {}),
       ...(spec.requestBody ? { requestBody: spec.requestBody } : {}),
+      // Who may call it on a stage with auth=jwt: one requirement per scope, any one of which suffices
+      // (the scopes listed in one requirement would all be needed). The console's pages need nothing.
+      security: scopesGranting(route).map((scope) => ({ bearerAuth: [scope] })),
       responses: {
         ...spec.responses,
+        ...(route.scope
+          ? { '403': problemSpec(`insufficient-scope (auth=jwt): the token carries neither ${scopesGranting(route).join(' nor ')}; the problem names required_scope.`) }
+          : {}),
         '500': problemSpec('internal-error: the server failed; retry later or report the request id in detail.'),
       },
     };
@@ -173,6 +179,15 @@ export function buildOpenApiDocument(): OpenApiDocument {
         }
       : {}),
     components: {
+      securitySchemes: {
+        bearerAuth: {
+          type: 'http',
+          scheme: 'bearer',
+          bearerFormat: 'JWT',
+          description:
+            'On a stage with auth=jwt: a token of the stage\'s issuer whose scope claim holds the operation\'s scope (personas:read, personas:write; personas:admin grants both). A missing or invalid token is answered 401 by API Gateway. Stages with auth=none need none; auth=iam signs with SigV4 instead.',
+        },
+      },
       schemas: componentSchemas(),
       parameters: {
         PersonaId: { name: 'id', in: 'path', required: true, description: 'The persona id (a UUID).', schema: { type: 'string', format: 'uuid' }, example: EXAMPLE_ID },

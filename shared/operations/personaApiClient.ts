@@ -42,7 +42,9 @@ function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
 
 function advice(status: number): string {
   if (status === 401 || status === 403) {
-    return 'the API refused the request: for a stage with auth=jwt pass --header "authorization: Bearer <token>"; requests are not SigV4-signed, so a stage with auth=iam needs -c auth=jwt (or none) for bulk operations';
+    return status === 401
+      ? 'the API wants a valid token: for a stage with auth=jwt pass --token <token> or set PERSONAS_TOKEN (locally: PERSONAS_TOKEN=$(npx personas token --scope personas:read,personas:write)); requests are not SigV4-signed, so a stage with auth=iam needs -c auth=jwt (or none) for bulk operations'
+      : 'the token lacks the scope this call needs (the problem above names it, if the API answered): export and search need personas:read, import needs personas:write; with auth=iam, requests are not SigV4-signed';
   }
   if (status === 404) return 'no such route: check --api-url (the stack output ApiUrl, or http://localhost:3000 for npm start)';
   return 'see the problem document above';

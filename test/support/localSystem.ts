@@ -37,6 +37,8 @@ export async function startTestSystem(overrides: Partial<LocalSystemOptions> = {
     dynamodbEndpoint: inject('dynamodbEndpoint'),
     qdrantPort: 0,
     failureFile: join(workDir, 'indexer-failures.jsonl'),
+    // With auth: 'jwt', the local issuer's key lives with this system, not in the project's .data.
+    jwtKeyFile: join(workDir, 'local-jwt-signing-key.json'),
     ...overrides,
   });
   return {

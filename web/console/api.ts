@@ -125,8 +125,10 @@ export async function api<T>(
 }
 
 function authHint(status: number): string | undefined {
-  if (status === 401) return 'The API wants a token: enter the bearer token of this stage (auth=jwt) under "API token".';
-  if (status === 403) return 'The API refused the request: with auth=iam a browser cannot sign requests; run the console locally (npm start). With auth=jwt, check the token.';
+  if (status === 401) return 'The API wants a valid token: enter the bearer token of this stage (auth=jwt) under "API token" (locally: npx personas token --scope personas:read,personas:write); an expired one needs replacing.';
+  if (status === 403) {
+    return 'The API refused the request: with auth=jwt the token under "API token" lacks the scope this needs (personas:read to browse and search, personas:write to edit); with auth=iam a browser cannot sign requests, run the console locally (npm start).';
+  }
   return undefined;
 }
 

@@ -52,7 +52,8 @@ function TokenDialog() {
           <h2 id="token-title">API token</h2>
           <p>
             Only for a stage deployed with <code>auth=jwt</code>: paste a token from your identity provider. It is kept in this tab only
-            (sessionStorage) and sent as <code>Authorization: Bearer …</code> to this API. Leave empty for <code>auth=none</code> and local use.
+            (sessionStorage) and sent as <code>Authorization: Bearer …</code> to this API. Leave empty for <code>auth=none</code>. Locally with{' '}
+            <code>AUTH=jwt npm start</code>: <code>npx personas token --scope personas:read,personas:write</code>.
           </p>
           <div class="field">
             <label for="token-input">Bearer token</label>

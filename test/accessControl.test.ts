@@ -1,0 +1,313 @@
+/**
+ * Access control with auth=jwt, over HTTP against the local runtime (`AUTH=jwt npm start`):
+ * - the scope matrix: every route (and HEAD of the GET routes) × every scope set → allowed, or 403.
+ *   Twice: with the gateway enforcing the routes' authorization scopes, as API Gateway does
+ *   (403 `{"message":"Forbidden"}`, the gateway's own answer), and with the gateway letting every
+ *   valid token through (a route deployed without scopes), where the functions' own check answers
+ *   403 problem+json naming the scope;
+ * - API Gateway's JWT authorizer rules: 401 `{"message":"Unauthorized"}` for a missing, malformed,
+ *   expired, not-yet-valid, foreign-signed, non-RSA, wrong-issuer or wrong-audience token; `client_id`
+ *   stands in for a missing `aud`; `scp` works like `scope`
+ *   (https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-jwt-authorizer.html,
+ *   .../http-api-troubleshooting-jwt.html);
+ * - the Lambda event: `requestContext.authorizer.jwt.claims` as strings and `scopes`, as AWS delivers
+ *   them (captured events in DefinitelyTyped/DefinitelyTyped#75458 and floci-io/floci#2011);
+ * - `personas token` (key generated once, kept 0600, tokens valid across restarts; --tenant into
+ *   TENANT_CLAIM) and the CLI sending PERSONAS_TOKEN.
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { APIGatewayProxyEventV2 } from 'aws-lambda';
+import { decodeJwt, exportJWK, generateKeyPair, importJWK, SignJWT, type JWK, type JWTPayload } from 'jose';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startApiServer, type ApiServer } from '../local/apiServer';
+import { localJwtAuthorizer } from '../local/jwtAuthorizer';
+import { localIssuer, localIssuerSettings, type LocalIssuer } from '../local/localIssuer';
+import { checkRouteScope } from '../shared/http/accessControl';
+import { ProblemError } from '../shared/http/problem';
+import { routeMethods, routes, type Scope } from '../shared/routes';
+import { apiClient, samplePersona, type ApiResponse } from './support/apiClient';
+import { startTestSystem } from './support/localSystem';
+import { runCli } from './support/operationsHelpers';
+import { EXPECTED_ACCESS, expectAllowed, SCOPE_SETS } from './support/scopeMatrix';
+
+const dataDir = mkdtempSync(join(tmpdir(), 'persona-auth-'));
+const keyFile = localIssuerSettings({ LOCAL_DATA_DIR: dataDir }).keyFile;
+
+let stop: () => Promise<void>;
+let issuer: LocalIssuer;
+let call: ReturnType<typeof apiClient>;
+let apiUrl: string;
+/** The same functions behind a gateway that checks tokens but not scopes; it records each event. */
+let lenient: { server: ApiServer; call: ReturnType<typeof apiClient>; events: APIGatewayProxyEventV2[] };
+let personaId: string;
+
+const bearer = async (scopes: readonly string[], extra: { tenant?: string } = {}) => ({ authorization: `Bearer ${await issuer.sign({ scopes: scopes as Scope[], ...extra })}` });
+
+/** Signs with the local issuer's own key file, for tokens `personas token` would never print. */
+async function signRaw(claims: JWTPayload, options: { header?: Record<string, unknown>; key?: JWK; alg?: string } = {}): Promise<string> {
+  const stored = JSON.parse(readFileSync(keyFile, 'utf8')) as { kid: string; privateJwk: JWK };
+  const alg = options.alg ?? 'RS256';
+  const key = await importJWK(options.key ?? stored.privateJwk, alg);
+  const now = Math.floor(Date.now() / 1000);
+  return new SignJWT({ iss: issuer.issuer, aud: issuer.audience, iat: now, exp: now + 600, scope: 'personas:read', ...claims })
+    .setProtectedHeader({ alg, kid: stored.kid, ...options.header })
+    .sign(key);
+}
+
+beforeAll(async () => {
+  const { system } = await startTestSystem({ auth: 'jwt', jwtKeyFile: keyFile });
+  stop = () => system.stop();
+  issuer = system.issuer!;
+  apiUrl = system.apiUrl;
+  call = apiClient(apiUrl);
+  const events: APIGatewayProxyEventV2[] = [];
+  const server = await startApiServer({ port: 0, authorizer: localJwtAuthorizer(issuer, { enforceScopes: false }), onEvent: (event) => events.push(event) });
+  lenient = { server, call: apiClient(server.url), events };
+  const created = await call('POST', '/personas', { body: samplePersona(1), headers: await bearer(['personas:admin']) });
+  expect(created.status).toBe(201);
+  personaId = created.json.id;
+});
+
+afterAll(async () => {
+  await lenient?.server.close();
+  await stop?.();
+});
+
+/** One request per route: real paths, bodies that reach the function (a 4xx from it is "allowed"). */
+function requestFor(name: string): { path: string; body?: unknown; headers?: Record<string, string> } {
+  const requests: Record<string, { path: string; body?: unknown; headers?: Record<string, string> }> = {
+    getPersona: { path: `/personas/${personaId}` },
+    listPersonas: { path: '/personas?limit=2' },
+    searchPersonas: { path: '/personas/search', body: { query: 'teacher', limit: 2 } },
+    similarPersonas: { path: `/personas/${personaId}/similar?limit=2` },
+    openApiDocument: { path: '/openapi.json' },
+    createPersona: { path: '/personas', body: samplePersona(2) },
+    batchCreatePersonas: { path: '/personas/batch', body: {} },
+    replacePersona: { path: `/personas/${randomUUID()}`, body: {} },
+    patchPersona: { path: `/personas/${randomUUID()}`, body: {}, headers: { 'content-type': 'application/merge-patch+json' } },
+    deletePersona: { path: `/personas/${randomUUID()}` },
+    consolePage: { path: '/console' },
+    apiDocsPage: { path: '/docs' },
+    webAsset: { path: '/assets/console.js' },
+    routeNotFound: { path: '/no-such-route' },
+  };
+  const request = requests[name];
+  if (!request) throw new Error(`no request for route ${name}: add it here and to test/support/scopeMatrix.ts`);
+  return request;
+}
+
+const cases = routes.flatMap((route) => routeMethods(route).filter((method) => method !== 'ANY').concat(route.method === 'ANY' ? ['GET'] : []).map((method) => ({ route, method })));
+
+async function runMatrix(send: ReturnType<typeof apiClient>, onDenied: (response: ApiResponse, context: { route: string; method: string; access: string }) => void) {
+  const outcomes = { allowed: 0, denied: 0 };
+  for (const [setName, scopes] of Object.entries(SCOPE_SETS)) {
+    const headers = await bearer(scopes);
+    for (const { route, method } of cases) {
+      const access = EXPECTED_ACCESS[route.name];
+      expect(access, `route ${route.name} needs an expected access in test/support/scopeMatrix.ts`).toBeDefined();
+      const request = requestFor(route.name);
+      const response = await send(method, request.path, { ...(request.body !== undefined ? { body: request.body } : {}), headers: { ...headers, ...request.headers } });
+      const where = `${method} ${route.path} with scopes {${setName}}: ${response.status} ${response.text.slice(0, 200)}`;
+      if (expectAllowed(access!, scopes)) {
+        expect([401, 403], where).not.toContain(response.status);
+        outcomes.allowed++;
+      } else {
+        expect(response.status, where).toBe(403);
+        onDenied(response, { route: route.name, method, access: access! });
+        outcomes.denied++;
+      }
+    }
+  }
+  console.log(`[scope matrix] ${cases.length} route methods × ${Object.keys(SCOPE_SETS).length} scope sets: ${outcomes.allowed} allowed, ${outcomes.denied} denied`);
+  return outcomes;
+}
+
+describe('scope matrix over HTTP (AUTH=jwt)', () => {
+  it('every route × {none, read, write, admin, read+write}: the gateway lets through exactly the routes the scopes grant, else 403 Forbidden', async () => {
+    const outcomes = await runMatrix(call, (response) => {
+      // API Gateway's own answer: the function never runs.
+      if (response.text) expect(response.json).toEqual({ message: 'Forbidden' });
+      expect(response.headers.get('www-authenticate')).toMatch(/error="insufficient_scope"/);
+    });
+    expect(outcomes.denied).toBeGreaterThan(0);
+  });
+
+  it('the functions check again: behind a gateway without route scopes, a missing scope is a 403 problem+json naming it', async () => {
+    const outcomes = await runMatrix(lenient.call, (response, { method, access }) => {
+      expect(response.headers.get('content-type')).toMatch(/application\/problem\+json/);
+      if (method === 'HEAD') return;
+      expect(response.json).toMatchObject({ status: 403, type: 'https://persona-db.dev/problems/insufficient-scope', required_scope: `personas:${access}` });
+      expect(response.json.detail).toContain(`personas:${access}`);
+    });
+    expect(outcomes.denied).toBeGreaterThan(0);
+  });
+});
+
+describe('the API document', () => {
+  it("names each operation's scopes (one security requirement per scope, any one suffices) and its 403", async () => {
+    const document = (await call('GET', '/openapi.json', { headers: await bearer(['personas:read']) })).json;
+    expect(document.components.securitySchemes.bearerAuth).toMatchObject({ type: 'http', scheme: 'bearer', bearerFormat: 'JWT' });
+    for (const route of routes.filter((candidate) => candidate.path !== '$default')) {
+      const operation = document.paths[route.path][route.method.toLowerCase()];
+      const access = EXPECTED_ACCESS[route.name]!;
+      if (access === 'public') {
+        expect(operation.security, route.name).toEqual([]);
+        continue;
+      }
+      expect(operation.security, route.name).toEqual([{ bearerAuth: [`personas:${access}`] }, { bearerAuth: ['personas:admin'] }]);
+      expect(operation.responses['403'].description, route.name).toMatch(/^insufficient-scope/);
+    }
+  });
+});
+
+describe("the local JWT authorizer answers like API Gateway's", () => {
+  const unauthorized = (response: ApiResponse, description?: RegExp) => {
+    expect(response.status).toBe(401);
+    expect(response.json).toEqual({ message: 'Unauthorized' });
+    if (description) expect(response.headers.get('www-authenticate')).toMatch(description);
+  };
+
+  it('401 for a missing, malformed, expired, early, foreign-signed, unsigned or HMAC token, or a wrong issuer or audience', async () => {
+    const now = Math.floor(Date.now() / 1000);
+    unauthorized(await call('GET', '/personas'));
+    unauthorized(await call('GET', '/personas', { headers: { authorization: 'Bearer not-a-jwt' } }), /error="invalid_token"/);
+    unauthorized(await call('GET', '/personas', { headers: { authorization: `Bearer ${await signRaw({ exp: now - 5 })}` } }), /expired/);
+    unauthorized(await call('GET', '/personas', { headers: { authorization: `Bearer ${await signRaw({ nbf: now + 600 })}` } }), /not valid yet/);
+    unauthorized(await call('GET', '/personas', { headers: { authorization: `Bearer ${await signRaw({ exp: undefined })}` } }), /no exp claim/);
+    unauthorized(await call('GET', '/personas', { headers: { authorization: `Bearer ${await signRaw({ iss: 'https://someone-else.example/' })}` } }), /issuer/);
+    unauthorized(await call('GET', '/personas', { headers: { authorization: `Bearer ${await signRaw({ aud: 'another-api' })}` } }), /audience/);
+    const { privateKey } = await generateKeyPair('RS256', { extractable: true });
+    unauthorized(await call('GET', '/personas', { headers: { authorization: `Bearer ${await signRaw({}, { key: await exportJWK(privateKey) })}` } }), /signature/);
+    const hmac = await new SignJWT({ iss: issuer.issuer, aud: issuer.audience, exp: now + 600, scope: 'personas:admin' }).setProtectedHeader({ alg: 'HS256' }).sign(new Uint8Array(32));
+    unauthorized(await call('GET', '/personas', { headers: { authorization: `Bearer ${hmac}` } }), /error="invalid_token"/);
+    const [header, payload] = (await signRaw({})).split('.');
+    const unsigned = `${Buffer.from(JSON.stringify({ ...JSON.parse(Buffer.from(header!, 'base64url').toString()), alg: 'none' })).toString('base64url')}.${payload}.`;
+    unauthorized(await call('GET', '/personas', { headers: { authorization: `Bearer ${unsigned}` } }), /error="invalid_token"/);
+  });
+
+  it('takes the token with or without "Bearer", client_id when there is no aud, and scp like scope; public pages need no token', async () => {
+    const token = await signRaw({});
+    expect((await call('GET', '/personas?limit=1', { headers: { authorization: token } })).status).toBe(200);
+    expect((await call('GET', '/personas?limit=1', { headers: { authorization: `Bearer ${await signRaw({ aud: undefined, client_id: issuer.audience })}` } })).status).toBe(200);
+    expect((await call('GET', '/personas?limit=1', { headers: { authorization: `Bearer ${await signRaw({ scope: undefined, scp: ['personas:read'] })}` } })).status).toBe(200);
+    expect((await call('POST', '/personas', { body: {}, headers: { authorization: `Bearer ${await signRaw({ scope: undefined, scp: ['personas:read'] })}` } })).status).toBe(403);
+    for (const path of ['/console', '/docs', '/assets/console.js']) expect((await call('GET', path)).status).toBe(200);
+    const jwks = await call('GET', '/.well-known/jwks.json');
+    expect(jwks.status).toBe(200);
+    expect(jwks.json.keys).toHaveLength(1);
+    expect(jwks.json.keys[0]).toMatchObject({ kty: 'RSA', alg: 'RS256', use: 'sig' });
+    expect(jwks.json.keys[0].d).toBeUndefined(); // the public half only
+  });
+
+  it('passes the claims to the function as strings, and the scopes, in requestContext.authorizer.jwt', async () => {
+    lenient.events.length = 0;
+    const token = await signRaw({ tenant_id: 'acme', scope: 'personas:read personas:write', groups: ['a', 'b'], verified: true, nothing: null, profile: { team: 'x' } });
+    await lenient.call('GET', '/personas?limit=1', { headers: { authorization: `Bearer ${token}` } });
+    await lenient.call('GET', '/no-such-route', { headers: { authorization: `Bearer ${token}` } });
+    await lenient.call('GET', '/console', { headers: { authorization: `Bearer ${token}` } });
+    const [list, unmatched, page] = lenient.events;
+    const payload = decodeJwt(token);
+    expect(list!.requestContext).toMatchObject({
+      authorizer: {
+        jwt: {
+          claims: {
+            tenant_id: 'acme',
+            iss: issuer.issuer,
+            aud: issuer.audience,
+            scope: 'personas:read personas:write',
+            exp: String(payload.exp),
+            iat: String(payload.iat),
+            groups: '[a b]',
+            verified: 'true',
+            profile: '{"team":"x"}',
+          },
+          scopes: ['personas:read', 'personas:write'],
+        },
+      },
+    });
+    const { claims } = (list!.requestContext as unknown as { authorizer: { jwt: { claims: Record<string, unknown> } } }).authorizer.jwt;
+    expect(Object.values(claims).every((value) => typeof value === 'string')).toBe(true);
+    expect('nothing' in claims).toBe(false);
+    // A route without authorization scopes gets the claims and `scopes: null`; a public route no authorizer at all.
+    expect((unmatched!.requestContext as unknown as { authorizer: { jwt: { scopes: unknown } } }).authorizer.jwt.scopes).toBeNull();
+    expect('authorizer' in page!.requestContext).toBe(false);
+  });
+});
+
+describe("the functions' scope check reads the event as AWS delivers it", () => {
+  const event = (routeKey: string, jwt?: { claims: Record<string, string>; scopes: string[] | null }) =>
+    ({ routeKey, rawPath: '/', requestContext: { http: { method: routeKey.split(' ')[0] }, ...(jwt ? { authorizer: { jwt } } : {}) } }) as unknown as APIGatewayProxyEventV2;
+  const jwtEnv = { AUTH: 'jwt' };
+
+  it('uses jwt.scopes, else the scope or scp claim (null scopes on a route without authorization scopes); off with AUTH=none or iam', () => {
+    expect(() => checkRouteScope(event('GET /personas', { claims: {}, scopes: ['personas:read'] }), jwtEnv)).not.toThrow();
+    expect(() => checkRouteScope(event('HEAD /personas/{id}', { claims: { scope: 'openid personas:admin' }, scopes: null }), jwtEnv)).not.toThrow();
+    expect(() => checkRouteScope(event('DELETE /personas/{id}', { claims: { scp: '[personas:write]' }, scopes: null }), jwtEnv)).not.toThrow();
+    const refused = (() => {
+      try {
+        checkRouteScope(event('PATCH /personas/{id}', { claims: { scope: 'personas:read' }, scopes: ['personas:read'] }), jwtEnv);
+      } catch (error) {
+        return error;
+      }
+    })();
+    expect(refused).toBeInstanceOf(ProblemError);
+    expect((refused as ProblemError).status).toBe(403);
+    expect((refused as ProblemError).toDocument().required_scope).toBe('personas:write');
+    // No authorizer output at all (a route that lost its authorizer): refused, not waved through.
+    expect(() => checkRouteScope(event('GET /personas'), jwtEnv)).toThrow(/needs the scope personas:read/);
+    expect(() => checkRouteScope(event('GET /personas'), { AUTH: 'none' })).not.toThrow();
+    expect(() => checkRouteScope(event('GET /personas'), { AUTH: 'iam' })).not.toThrow();
+    expect(() => checkRouteScope(event('GET /console'), jwtEnv)).not.toThrow();
+    expect(() => checkRouteScope(event('$default', { claims: {}, scopes: null }), jwtEnv)).not.toThrow();
+  });
+});
+
+describe('personas token and the CLI', () => {
+  const cliEnv = { LOCAL_DATA_DIR: dataDir };
+
+  it('prints a token of the local issuer with the scopes, the tenant claim and the expiry asked for; the key survives restarts', async () => {
+    const run = await runCli(['token', '--scope', 'personas:read,personas:write', '--tenant', 'acme', '--expires', '5m'], { env: cliEnv });
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    const token = run.stdout.trim();
+    const claims = decodeJwt(token);
+    expect(claims).toMatchObject({ scope: 'personas:read personas:write', tenant_id: 'acme', iss: issuer.issuer, aud: issuer.audience });
+    expect(claims.exp! - claims.iat!).toBe(300);
+    // The running system (same data dir) accepts it, and so does a new issuer read from the kept key.
+    expect((await call('GET', '/personas?limit=1', { headers: { authorization: `Bearer ${token}` } })).status).toBe(200);
+    const restarted = await localIssuer({ ...localIssuerSettings(cliEnv), keyFile });
+    expect(restarted.jwks).toEqual(issuer.jwks);
+    expect(statSync(keyFile).mode & 0o777).toBe(0o600);
+
+    const renamed = await runCli(['token', '--scope', 'personas:read', '--tenant', 'beta'], { env: { ...cliEnv, TENANT_CLAIM: 'org_id' } });
+    expect(decodeJwt(renamed.stdout.trim())).toMatchObject({ org_id: 'beta' });
+    expect(decodeJwt(renamed.stdout.trim()).tenant_id).toBeUndefined();
+
+    const unknown = await runCli(['token', '--scope', 'personas:delete'], { env: cliEnv });
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(/unknown scope personas:delete; the API's scopes are personas:read, personas:write, personas:admin/);
+    const none = await runCli(['token'], { env: cliEnv });
+    expect(none.code).toBe(2);
+    expect(none.stderr).toMatch(/token needs --scope/);
+  });
+
+  it('sends PERSONAS_TOKEN (or --token) on its API calls, and says what to do on 401 and 403', async () => {
+    const apiEnv = { ...cliEnv, PERSONAS_API_URL: apiUrl };
+    const anonymous = await runCli(['search', 'teacher', '--limit', '1'], { env: apiEnv });
+    expect(anonymous.code).toBe(1);
+    expect(anonymous.stderr).toMatch(/answered 401[\s\S]*--token/);
+    const reader = await issuer.sign({ scopes: ['personas:read'] });
+    const search = await runCli(['search', 'teacher', '--limit', '1', '--json'], { env: { ...apiEnv, PERSONAS_TOKEN: reader } });
+    expect(search.stderr).toBe('');
+    expect(search.code).toBe(0);
+    expect(JSON.parse(search.stdout).items.length).toBeLessThanOrEqual(1);
+    // A write-only token: the function's 403 names the scope (behind the gateway without route scopes).
+    const writer = await issuer.sign({ scopes: ['personas:write'] });
+    const refused = await runCli(['search', 'teacher', '--token', writer], { env: { ...apiEnv, PERSONAS_API_URL: lenient.server.url } });
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/answered 403[\s\S]*personas:read/);
+  });
+});
