@@ -237,6 +237,27 @@ describe("the local JWT authorizer answers like API Gateway's", () => {
   });
 });
 
+describe('with TENANCY=claim, over HTTP', () => {
+  it("the tenant of `personas token --tenant` reaches the functions as the token's claim: each tenant sees only its own personas", async () => {
+    process.env.TENANCY = 'claim';
+    try {
+      const acme = await bearer(['personas:read', 'personas:write'], { tenant: 'acme' });
+      const beta = await bearer(['personas:read', 'personas:write'], { tenant: 'beta' });
+      const created = await call('POST', '/personas', { body: samplePersona(7), headers: acme });
+      expect(created.status).toBe(201);
+      expect((await call('GET', `/personas/${created.json.id}`, { headers: acme })).status).toBe(200);
+      expect((await call('GET', `/personas/${created.json.id}`, { headers: beta })).status).toBe(404);
+      expect((await call('GET', '/personas?limit=100', { headers: beta })).json.items).toEqual([]);
+      // A valid token without the claim reaches nothing (the tenancy check's 403 problem).
+      const untenanted = await call('GET', '/personas', { headers: await bearer(['personas:read']) });
+      expect(untenanted.status).toBe(403);
+      expect(untenanted.json.type).toMatch(/tenant-required$/);
+    } finally {
+      delete process.env.TENANCY;
+    }
+  });
+});
+
 describe("the functions' scope check reads the event as AWS delivers it", () => {
   const event = (routeKey: string, jwt?: { claims: Record<string, string>; scopes: string[] | null }) =>
     ({ routeKey, rawPath: '/', requestContext: { http: { method: routeKey.split(' ')[0] }, ...(jwt ? { authorizer: { jwt } } : {}) } }) as unknown as APIGatewayProxyEventV2;
