@@ -3,7 +3,7 @@
  * indexer that syncs the stream into Qdrant, the HTTP API with one Lambda function per entry of
  * shared/routes.ts, and the alarms. See infra/README.md for deploying it.
  */
-import { Annotations, CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import { Annotations, CfnOutput, type CfnElement, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import { lambdaIntraOpThreads } from './lambdaCpu';
 import { acknowledgeNagRule } from './nag';
 import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
@@ -26,7 +26,7 @@ import { AttributeType, BillingMode, StreamViewType, Table } from 'aws-cdk-lib/a
 import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
 import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
 import { Grant, ManagedPolicy, PolicyStatement, Role, ServicePrincipal, type IGrantable } from 'aws-cdk-lib/aws-iam';
-import { ACCESS_ROLES, accessPolicyStatements } from './accessPolicies';
+import { ACCESS_ROLES, accessPolicyStatements, executeApiResources, routesOfRole } from './accessPolicies';
 import { Key } from 'aws-cdk-lib/aws-kms';
 import { Architecture, Runtime, StartingPosition, Tracing, type CfnFunction } from 'aws-cdk-lib/aws-lambda';
 import { DynamoEventSource, SqsDlq } from 'aws-cdk-lib/aws-lambda-event-sources';
@@ -344,6 +344,7 @@ export class PersonaDbStack extends Stack {
 
   /** auth=iam: the reader, writer and admin policies (infra/accessPolicies.ts), to attach to callers' roles. */
   private createAccessPolicies(routeTable: readonly RouteDefinition[]): void {
+    const apiLogicalId = this.getLogicalId(this.api.node.defaultChild as CfnElement);
     for (const role of ACCESS_ROLES) {
       const id = `${role[0]!.toUpperCase()}${role.slice(1)}`;
       const policy = new ManagedPolicy(this, `${id}AccessPolicy`, {
@@ -356,11 +357,14 @@ export class PersonaDbStack extends Stack {
           failureQueueArn: this.failureQueue.queueArn,
         }),
       });
-      acknowledgeNagRule(
-        policy,
-        'AwsSolutions-IAM5',
-        'Each wildcard is one route path parameter (/personas/* for /personas/{id}), the only way an execute-api ARN names a parameterised route; every ARN is fixed to this API, its $default stage and one method.',
-      );
+      // cdk-nag names each wildcard resource (tokens as <LogicalId>): one acknowledgement per parameterised route.
+      for (const resource of routesOfRole(role, routeTable).flatMap(executeApiResources).filter((candidate) => candidate.includes('*'))) {
+        acknowledgeNagRule(
+          policy,
+          `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:execute-api:<AWS::Region>:<AWS::AccountId>:<${apiLogicalId}>/$default/${resource}]`,
+          'The wildcard is the route\'s path parameter (/personas/* for /personas/{id}), the only way an execute-api ARN names a parameterised route; the ARN is fixed to this API, its $default stage and one method.',
+        );
+      }
       new CfnOutput(this, `${id}PolicyArn`, { value: policy.managedPolicyArn, description: `Attach to the IAM roles that may act as API ${role} (auth=iam)` });
     }
   }
