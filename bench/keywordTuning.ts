@@ -12,7 +12,7 @@ import { retrievalMetrics, type RetrievalMetrics } from './retrievalMetrics';
 const idf = (n: number, df: number) => Math.log((n - df + 0.5) / (df + 0.5) + 1);
 
 /** An in-memory sparse index with IDF-modified dot-product scoring. */
-function sparseIndex(vectors: SparseVector[]) {
+export function sparseIndex(vectors: SparseVector[]) {
   const postings = new Map<number, { doc: number; value: number }[]>();
   vectors.forEach((vector, doc) =>
     vector.indices.forEach((index, i) => {
@@ -21,22 +21,29 @@ function sparseIndex(vectors: SparseVector[]) {
       list.push({ doc, value: vector.values[i]! });
     }),
   );
-  const scores = new Float64Array(vectors.length);
+  const own = new Float64Array(vectors.length);
+  /** Scores into `scores` (left zero elsewhere); returns the documents scored. */
+  const score = (query: SparseVector, scores: Float64Array): number[] => {
+    scores.fill(0);
+    const touched: number[] = [];
+    query.indices.forEach((index, i) => {
+      const list = postings.get(index);
+      if (!list) return;
+      const weight = query.values[i]! * idf(vectors.length, list.length);
+      for (const { doc, value } of list) {
+        if (scores[doc] === 0) touched.push(doc);
+        scores[doc] = scores[doc]! + weight * value;
+      }
+    });
+    return touched;
+  };
   return {
+    score,
     /** Documents ranked for the query; `exclude` is left out. */
     rank(query: SparseVector, exclude: number): number[] {
-      scores.fill(0);
-      const touched: number[] = [];
-      query.indices.forEach((index, i) => {
-        const list = postings.get(index);
-        if (!list) return;
-        const weight = query.values[i]! * idf(vectors.length, list.length);
-        for (const { doc, value } of list) {
-          if (scores[doc] === 0) touched.push(doc);
-          scores[doc] = scores[doc]! + weight * value;
-        }
-      });
-      return touched.filter((doc) => doc !== exclude).sort((a, b) => scores[b]! - scores[a]! || a - b);
+      return score(query, own)
+        .filter((doc) => doc !== exclude)
+        .sort((a, b) => own[b]! - own[a]! || a - b);
     },
   };
 }

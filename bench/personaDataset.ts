@@ -15,6 +15,8 @@ export interface DatasetPersona {
   /** The dataset's id (`spcpc-…`); the persona's id is a UUID derived from it. */
   sourceId: string;
   text: string;
+  /** The dataset's family id (near-duplicates of one base persona), where it has one. */
+  family?: string;
   persona: Persona;
 }
 
@@ -61,9 +63,10 @@ function toPersona(sourceId: string, text: string): Persona {
 }
 
 export function loadPersonaDataset(): PersonaDataset {
-  const personas = jsonLines<{ id: string; text: string }>('personas.jsonl').map(({ id, text }) => ({
+  const personas = jsonLines<{ id: string; text: string; family?: string }>('personas.jsonl').map(({ id, text, family }) => ({
     sourceId: id,
     text,
+    ...(family !== undefined ? { family } : {}),
     persona: toPersona(id, text),
   }));
   const bySourceId = new Map(personas.map((entry) => [entry.sourceId, entry]));

@@ -3,7 +3,9 @@
  * (small) model (../shared/models/glove-sif-50d): every persona indexed by the indexer's own sync
  * into the local Qdrant server, then for each dev pair (a, b) the product's search (query = a's
  * text) and similar (of a) are asked for the top 100, and the rank of b is recorded (a itself is
- * ignored). Keyword, semantic and hybrid with RRF and with DBSF, the same index for all.
+ * ignored). Keyword, semantic and hybrid with RRF and with DBSF, the same index for all. A persona
+ * that is `a` of several pairs is asked once per variant: the rank of each of its `b` is read off
+ * the same answer.
  */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
@@ -50,6 +52,8 @@ export interface QualityReport {
   model: string;
   indexSeconds: number;
   querySeconds: number;
+  /** Distinct query personas among the pairs (each asked once per variant and task). */
+  queries: number;
   rows: QualityRow[];
 }
 
@@ -103,20 +107,26 @@ export async function measureSearchQuality(options: { pairs?: number; log?: (lin
       return at < 0 ? Infinity : at + 1;
     };
 
+    // Each query persona is asked once: its pairs' targets are all read off the same two rankings.
+    const targetsOf = new Map<string, string[]>();
+    for (const pair of pairs) targetsOf.set(pair.a, [...(targetsOf.get(pair.a) ?? []), pair.b]);
+    const queries = [...targetsOf.keys()];
     const queryStarted = performance.now();
     const rows: QualityRow[] = [];
     for (const variant of QUALITY_VARIANTS) {
       const ranks = { search: [] as number[], similar: [] as number[] };
-      await inParallel(pairs, 4, async (pair) => {
-        const a = dataset.bySourceId.get(pair.a)!;
-        const b = dataset.bySourceId.get(pair.b)!;
+      await inParallel(queries, 4, async (sourceId) => {
+        const a = dataset.bySourceId.get(sourceId)!;
         const options = { ...page, mode: variant.mode, fusion: variant.fusion };
         const [search, similar] = await Promise.all([
           searchPersonas(deps, { ...options, query: a.text }),
           findSimilarPersonas(deps, a.persona.id, options),
         ]);
-        ranks.search.push(rankOf(search, b.persona.id, a.persona.id));
-        ranks.similar.push(rankOf(similar, b.persona.id, a.persona.id));
+        for (const target of targetsOf.get(sourceId)!) {
+          const b = dataset.bySourceId.get(target)!;
+          ranks.search.push(rankOf(search, b.persona.id, a.persona.id));
+          ranks.similar.push(rankOf(similar, b.persona.id, a.persona.id));
+        }
       });
       rows.push({ variant: variant.label, task: 'search', metrics: retrievalMetrics(ranks.search) });
       rows.push({ variant: variant.label, task: 'similar', metrics: retrievalMetrics(ranks.similar) });
@@ -125,6 +135,7 @@ export async function measureSearchQuality(options: { pairs?: number; log?: (lin
     return {
       personas: dataset.personas.length,
       pairs: pairs.length,
+      queries: queries.length,
       model: `${embedder.model.id} (${embedder.model.dtype})`,
       indexSeconds,
       querySeconds: (performance.now() - queryStarted) / 1000,

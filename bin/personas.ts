@@ -70,9 +70,10 @@ reindex [--model-dir DIR] [--dtype q8|fp32] [--model-id ID] [--revision REV] [--
         [--grace-seconds N] [--keep-old]
 reconcile [--repair] [--segments 4]      exit code 3 when differences remain
 search [QUERY] [--mode hybrid|semantic|keyword|personality|blend] [--fusion rrf|dbsf] [--explain]
-       [--traits O,C,E,A,N] [--domain D,...] [--limit 10] [--similar ID]
-  Modes: hybrid (default with a query: meaning and keywords fused), semantic (meaning), keyword
-  (BM25: exact words, names), personality (default with --traits alone), blend (all three).
+       [--weights semantic=1,keyword=2] [--traits O,C,E,A,N] [--domain D,...] [--limit 10] [--similar ID]
+  Modes: hybrid (default with a query, and for --similar: meaning and keywords fused), semantic
+  (meaning), keyword (BM25: exact words, names), personality (default with --traits alone), blend (all three).
+  --weights sets the RRF weight of rankings the mode fuses (others keep the API's defaults).
   --explain prints each result's rank and score in every ranking of the mode.
 status [--failure-file $LOCAL_DATA_DIR/indexer-failures.jsonl (default .data/…)] [--queue-url SQS_URL]
 token --scope personas:read[,personas:write,personas:admin] [--tenant T] [--expires 1h]
@@ -459,6 +460,7 @@ async function runSearch(args: string[]): Promise<number> {
       ...common,
       mode: { type: 'string' },
       fusion: { type: 'string' },
+      weights: { type: 'string' },
       explain: { type: 'boolean' },
       traits: { type: 'string' },
       domain: { type: 'string' },
@@ -472,6 +474,10 @@ async function runSearch(args: string[]): Promise<number> {
   if (traits && (traits.length !== TRAIT_NAMES.length || traits.some((value) => !(value >= 0 && value <= 1)))) {
     throw new UsageError(`--traits takes ${TRAIT_NAMES.length} numbers from 0 to 1 (${TRAIT_NAMES.join(',')}), got "${values.traits}"`);
   }
+  const weights = values.weights?.split(',').map((entry) => entry.split('='));
+  if (weights?.some((entry) => entry.length !== 2 || !(Number(entry[1]) > 0))) {
+    throw new UsageError(`--weights takes RANKING=WEIGHT pairs, comma-separated, each weight above 0 (e.g. semantic=1,keyword=2), got "${values.weights}"`);
+  }
   const options = {
     ...(values.mode ? { mode: values.mode } : {}),
     ...(values.fusion ? { fusion: values.fusion } : {}),
@@ -482,12 +488,19 @@ async function runSearch(args: string[]): Promise<number> {
   let answer: SearchAnswer;
   if (values.similar) {
     if (query || traits) throw new UsageError('--similar ranks the neighbours of a persona: give no query or --traits with it');
-    const parameters = new URLSearchParams(Object.entries({ ...options, ...(filter ? { domain: filter.domain.join(',') } : {}) }).map(([key, value]): [string, string] => [key, String(value)]));
+    const parameters = new URLSearchParams(
+      Object.entries({
+        ...options,
+        ...(filter ? { domain: filter.domain.join(',') } : {}),
+        ...Object.fromEntries((weights ?? []).map(([ranking, weight]) => [`weights.${ranking}`, weight])),
+      }).map(([key, value]): [string, string] => [key, String(value)]),
+    );
     answer = await apiRequest<SearchAnswer>(apiTarget(values), 'GET', `personas/${encodeURIComponent(values.similar)}/similar?${parameters}`);
   } else {
     if (!query && !traits) throw new UsageError('search takes a QUERY, --traits or both (with --mode blend)');
     const body = {
       ...options,
+      ...(weights ? { weights: Object.fromEntries(weights.map(([ranking, weight]) => [ranking, Number(weight)])) } : {}),
       ...(query ? { query } : {}),
       ...(traits ? { traits: Object.fromEntries(TRAIT_NAMES.map((name, i) => [name, traits[i]])) } : {}),
       ...(filter ? { filter } : {}),

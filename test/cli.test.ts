@@ -21,6 +21,9 @@ describe('the personas command', () => {
     const badFlag = await runCli(['reconcile', '--segments', 'many']);
     expect(badFlag.code).toBe(2);
     expect(badFlag.stderr).toMatch(/--segments takes a whole number/);
+    const badWeights = await runCli(['search', 'saxophone', '--weights', 'keyword']);
+    expect(badWeights.code).toBe(2);
+    expect(badWeights.stderr).toMatch(/--weights takes RANKING=WEIGHT pairs/);
     const badFormat = await runCli(['import', 'people.xml']);
     expect(badFormat.code).toBe(1);
     expect(badFormat.stderr).toMatch(/Cannot tell the format of people.xml .* --format json\|jsonl\|csv/);

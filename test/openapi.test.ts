@@ -179,7 +179,8 @@ describe('the OpenAPI document', () => {
     expect(byName.get('mode')!.schema.enum).toEqual(['hybrid', 'semantic', 'keyword', 'personality', 'blend']);
     expect(byName.get('fusion')!.schema).toMatchObject({ enum: ['rrf', 'dbsf'], default: 'rrf' });
     expect(byName.get('explain')!.schema).toMatchObject({ type: 'boolean', default: false });
-    expect(parameters).toHaveLength(1 + 7 + 4 + 10);
+    expect(byName.get('weights.keyword')!.schema).toEqual({ type: 'number', exclusiveMinimum: 0, maximum: 100 });
+    expect(parameters).toHaveLength(1 + 7 + 4 + 10 + 3);
   });
 
   it('has request examples that the API accepts', () => {

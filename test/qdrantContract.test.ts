@@ -168,9 +168,12 @@ describe(`Qdrant contract (${target ?? 'local Qdrant-compatible server'})`, () =
     expect(similar.items.map((item) => item.id)).not.toContain(ids[1]);
   });
 
-  it('fuses with reciprocal rank fusion using k = 2', async () => {
+  it('fuses with reciprocal rank fusion: k = 2 by default, and `rrf.k` and `rrf.weights` as Qdrant 1.19 scores them', async () => {
     // Qdrant's RRF scores a point 1 / (rank + k) per list, rank from 0, k = 2 by default
-    // (DEFAULT_RRF_K in lib/segment/src/common/reciprocal_rank_fusion.rs).
+    // (DEFAULT_RRF_K in lib/segment/src/common/reciprocal_rank_fusion.rs). Qdrant 1.19's
+    // `{"rrf": {"k", "weights"}}` (OpenAPI `Rrf`: "Weights for each prefetch source") is scored by
+    // `position_score` in the same file: 1.0 / ((position + 1) / weight + k − 1); a weight ≤ 0 scores 0
+    // (the point stays in the union); `rrf_scoring` refuses a number of weights other than the prefetches'.
     const name = `${prefix}-rrf`;
     await qdrant.createCollection(name, { vectors: { a: { size: 2, distance: 'Dot' }, b: { size: 2, distance: 'Dot' } } });
     await qdrant.upsert(name, {
@@ -181,18 +184,40 @@ describe(`Qdrant contract (${target ?? 'local Qdrant-compatible server'})`, () =
         { id: 3, vector: { a: [1, 0], b: [0, 3] } },
       ],
     });
-    const { points } = await qdrant.query(name, {
-      prefetch: [
-        { query: [1, 0], using: 'a', limit: 3 },
-        { query: [0, 1], using: 'b', limit: 2 },
-      ],
-      query: { fusion: 'rrf' },
-    });
+    const prefetch = [
+      { query: [1, 0], using: 'a', limit: 3 },
+      { query: [0, 1], using: 'b', limit: 2 },
+    ];
+    const { points } = await qdrant.query(name, { prefetch, query: { fusion: 'rrf' } });
     // a ranks 1, 2, 3; b ranks 3, 2 (limit 2).
     expect(points.map((point) => point.id)).toEqual([3, 2, 1]);
     expect(points[0]!.score).toBeCloseTo(1 / 4 + 1 / 2, 6);
     expect(points[1]!.score).toBeCloseTo(1 / 3 + 1 / 3, 6);
     expect(points[2]!.score).toBeCloseTo(1 / 2, 6);
+
+    const fused = async (rrf: { k?: number; weights?: number[] }) =>
+      (await qdrant.query(name, { prefetch, query: { rrf } })).points.map((point) => [point.id, point.score]);
+    // Weights [4, 1], k = 1: a's positions count a quarter: 1 → 1/(1/4) = 4; 2 → 1/(2/4) + 1/(2/1) = 2.5;
+    // 3 → 1/(3/4) + 1/(1/1) = 7/3. The order turns around.
+    expect(await fused({ k: 1, weights: [4, 1] })).toEqual([
+      [1, expect.closeTo(4, 5)],
+      [2, expect.closeTo(2.5, 5)],
+      [3, expect.closeTo(7 / 3, 5)],
+    ]);
+    // Weights [3, 1] with the default k = 2: 1 → 1/(1/3 + 1) = 0.75; 2 → 1/(2/3 + 1) + 1/(2 + 1) = 0.9333;
+    // 3 → 1/(3/3 + 1) + 1/(1 + 1) = 1.
+    expect(await fused({ weights: [3, 1] })).toEqual([
+      [3, expect.closeTo(1, 5)],
+      [2, expect.closeTo(0.6 + 1 / 3, 5)],
+      [1, expect.closeTo(0.75, 5)],
+    ]);
+    // A zero weight: that source adds nothing, its points stay in the union with score 0.
+    expect(await fused({ weights: [0, 1] })).toEqual([
+      [3, expect.closeTo(0.5, 5)],
+      [2, expect.closeTo(1 / 3, 5)],
+      [1, 0],
+    ]);
+    await expect(qdrant.query(name, { prefetch, query: { rrf: { weights: [1, 2, 3] } } })).rejects.toMatchObject({ status: 400 });
   });
 
   it('scrolls every point and counts with a filter', async () => {

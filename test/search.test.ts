@@ -5,7 +5,7 @@ import { personaRepositoryFor } from '../shared/persona/personaRepository';
 import { personaEmbeddingText } from '../shared/persona/personaText';
 import { TRAIT_NAMES, type Persona } from '../shared/persona/schema';
 import { BLEND_CANDIDATES, searchPersonas } from '../shared/search/personaSearch';
-import type { SearchFilter, SearchMode } from '../shared/search/searchRequest';
+import { DEFAULT_RRF_WEIGHTS, RRF_K, type Ranking, type SearchFilter, type SearchMode } from '../shared/search/searchRequest';
 import { parseSimilarQuery } from '../shared/search/similarQuery';
 import { searchResultsSchema, type SearchResults } from '../shared/search/searchResults';
 import { KEYWORD_SETTINGS, keywordTokens } from '../shared/vectorIndex/keywordVector';
@@ -174,8 +174,16 @@ function keywordRanking(personas: Persona[], candidates: Persona[], query: Map<s
     .sort((a, b) => b.score - a.score || (a.id < b.id ? -1 : 1));
 }
 
-/** Qdrant's RRF constant (`k` of `1 / (k + rank)`, rank from 0): 2, not the textbook 60. */
-const QDRANT_RRF_K = 2;
+/**
+ * Qdrant's weighted RRF (`position_score` in lib/segment/src/common/reciprocal_rank_fusion.rs):
+ * position p (from 0) of a ranking with weight w scores 1 / ((p + 1) / w + k − 1), i.e. 1 / (k + p)
+ * at weight 1; k = 2 (Qdrant's default, not the textbook 60). `rank` here is p + 1, null = absent.
+ */
+type Weights = Partial<Record<Ranking, number>>;
+const rrfScore = (ranking: Ranking, rank: number | null, weights: Weights = {}) =>
+  rank === null ? 0 : 1 / (rank / (weights[ranking] ?? DEFAULT_RRF_WEIGHTS[ranking]) + RRF_K - 1);
+const fusedScore = (explain: Partial<Record<Ranking, { rank: number | null }>>, weights: Weights = {}) =>
+  (Object.entries(explain) as Array<[Ranking, { rank: number | null }]>).reduce((sum, [ranking, at]) => sum + rrfScore(ranking, at.rank, weights), 0);
 
 /** The expected ranking of `personas` for a mode, from plain arithmetic. */
 function bruteForce(personas: Persona[], vectors: Map<string, number[]>, mode: SearchMode, reference: Reference, filter?: SearchFilter): Ranked[] {
@@ -189,8 +197,11 @@ function bruteForce(personas: Persona[], vectors: Map<string, number[]>, mode: S
   if (mode === 'personality') return personality();
   if (mode === 'keyword') return keyword();
   const fused = new Map<string, number>();
-  for (const ranking of mode === 'hybrid' ? [semantic(), keyword()] : [semantic(), keyword(), personality()]) {
-    ranking.slice(0, BLEND_CANDIDATES).forEach(({ id }, rank) => fused.set(id, (fused.get(id) ?? 0) + 1 / (QDRANT_RRF_K + rank)));
+  const rankings = { semantic, keyword, personality };
+  for (const ranking of mode === 'hybrid' ? (['semantic', 'keyword'] as const) : (['semantic', 'keyword', 'personality'] as const)) {
+    rankings[ranking]()
+      .slice(0, BLEND_CANDIDATES)
+      .forEach(({ id }, position) => fused.set(id, (fused.get(id) ?? 0) + rrfScore(ranking, position + 1)));
   }
   return [...fused.entries()].map(([id, score]) => ({ id, score })).sort((a, b) => b.score - a.score);
 }
@@ -358,11 +369,8 @@ describe('POST /personas/search', () => {
           expect(inSemantic!.score).toBeCloseTo(semantic[inSemantic!.rank! - 1]!.score, 4);
           if (inKeyword!.rank === null) expect(keyword.some((entry) => entry.id === item.id)).toBe(false);
           else expect(inKeyword!.score).toBeCloseTo(keyword[inKeyword!.rank - 1]!.score, 4);
-          if (fusion === 'rrf') {
-            // Qdrant's RRF: Σ 1 / (k + rank − 1) with k = 2 over the rankings that hold the point.
-            const expected = [inSemantic, inKeyword].reduce((sum, at) => sum + (at!.rank === null ? 0 : 1 / (QDRANT_RRF_K + at!.rank - 1)), 0);
-            expect(item.score).toBeCloseTo(expected, 6);
-          }
+          // Qdrant's weighted RRF with the default weights, over the rankings that hold the point.
+          if (fusion === 'rrf') expect(item.score).toBeCloseTo(fusedScore(item.explain!), 6);
         }
         if (fusion === 'dbsf') {
           // Qdrant's DBSF: each ranking's scores mapped by (score − (μ − 3σ)) / 6σ (sample σ), then summed.
@@ -392,10 +400,29 @@ describe('POST /personas/search', () => {
       for (const item of results.items) {
         const ranks = [item.explain!.semantic!, item.explain!.keyword!, item.explain!.personality!];
         expect(item.explain!.personality!.score).toBeCloseTo(personality[item.explain!.personality!.rank! - 1]!.score, 4);
-        expect(item.score).toBeCloseTo(ranks.reduce((sum, at) => sum + (at.rank === null ? 0 : 1 / (QDRANT_RRF_K + at.rank - 1)), 0), 6);
+        expect(ranks.length).toBe(3);
+        expect(item.score).toBeCloseTo(fusedScore(item.explain!), 6);
       }
       expect(results.items.map((item) => item.score)).toEqual([...results.items.map((item) => item.score)].sort((a, b) => b - a));
     }
+  });
+
+  it('fuses with the RRF weights a request gives (search body and similar query string), others keeping their default', async () => {
+    const weights = { semantic: 0.5, keyword: 4 };
+    const weighted = await search({ query: QUERY, limit: 100, explain: true, weights });
+    const plain = await search({ query: QUERY, limit: 100, explain: true, weights: { semantic: 1, keyword: 1 } });
+    expect(weighted.score_type).toBe('rrf');
+    for (const item of weighted.items) expect(item.score).toBeCloseTo(fusedScore(item.explain!, weights), 6);
+    for (const item of plain.items) expect(item.score).toBeCloseTo(fusedScore(item.explain!, { semantic: 1, keyword: 1 }), 6);
+
+    const blendWeights = { personality: 3 };
+    const blended = await search({ mode: 'blend', query: QUERY, traits: einstein.traits, limit: 50, explain: true, weights: blendWeights });
+    for (const item of blended.items) expect(item.score).toBeCloseTo(fusedScore(item.explain!, blendWeights), 6);
+
+    const id = idsByName.get(einstein.name as string)!;
+    const neighbours = await similar(id, 'mode=hybrid&limit=50&explain=true&weights.semantic=2&weights.keyword=0.5');
+    for (const item of neighbours.items) expect(item.score).toBeCloseTo(fusedScore(item.explain!, { semantic: 2, keyword: 0.5 }), 6);
+    expect(parseSimilarQuery('mode=blend&weights.personality=2.5&weights.keyword=1')).toMatchObject({ mode: 'blend', weights: { personality: 2.5, keyword: 1 } });
   });
 
   it('applies score_threshold as a minimum similarity (semantic) and a maximum distance (personality)', async () => {
@@ -488,8 +515,8 @@ describe('GET /personas/{id}/similar', () => {
 
   it('ranks the neighbours of the stored vectors like the brute force in every mode, never the persona itself', async () => {
     const cases: Array<[SearchMode, string, SearchFilter | undefined]> = [
-      ['semantic', 'limit=100', undefined],
-      ['semantic', 'limit=100&domain=physics,philosophy', { domain: ['physics', 'philosophy'] }],
+      ['semantic', 'mode=semantic&limit=100', undefined],
+      ['semantic', 'mode=semantic&limit=100&domain=physics,philosophy', { domain: ['physics', 'philosophy'] }],
       ['personality', 'mode=personality&limit=100', undefined],
       [
         'personality',
@@ -506,9 +533,9 @@ describe('GET /personas/{id}/similar', () => {
         expect(results.items.map((item) => item.id)).not.toContain(id);
         expectRanking(results.items, bruteForce(personas, vectors, mode, reference(id), filter));
       }
-      // Hybrid and blend: the fused score is RRF of the ranks explain reports, each rank holding the brute force's score.
+      // Hybrid (the default) and blend: the fused score is RRF of the ranks explain reports, each rank holding the brute force's score.
       for (const mode of ['hybrid', 'blend'] as const) {
-        const results = await similar(id, `mode=${mode}&limit=100&explain=true&domain=physics,music,history`);
+        const results = await similar(id, `${mode === 'blend' ? 'mode=blend&' : ''}limit=100&explain=true&domain=physics,music,history`);
         expect(results.mode).toBe(mode);
         expect(results.items.map((item) => item.id)).not.toContain(id);
         const filter = { domain: ['physics', 'music', 'history'] };
@@ -516,7 +543,7 @@ describe('GET /personas/{id}/similar', () => {
         for (const item of results.items) {
           const explained = Object.values(item.explain!);
           expect(explained.length).toBe(mode === 'hybrid' ? 2 : 3);
-          expect(item.score).toBeCloseTo(explained.reduce((sum, at) => sum + (at!.rank === null ? 0 : 1 / (QDRANT_RRF_K + at!.rank - 1)), 0), 6);
+          expect(item.score).toBeCloseTo(fusedScore(item.explain!), 6);
           if (item.explain!.keyword!.rank !== null) expect(item.explain!.keyword!.score).toBeCloseTo(keyword[item.explain!.keyword!.rank - 1]!.score, 4);
           expect(matchesFilter(personas.find((persona) => persona.id === item.id)!, filter)).toBe(true);
         }
@@ -596,6 +623,13 @@ describe('invalid search requests', () => {
     ['blend without traits', { mode: 'blend', query: 'a' }, ['#/traits']],
     ['incomplete traits profile', { mode: 'personality', traits: { openness: 0.5 } }, ['#/traits/conscientiousness']],
     ['body not an object', [], ['#']],
+    ['weights with fusion dbsf', { query: 'a', fusion: 'dbsf', weights: { keyword: 2 } }, ['#/weights']],
+    ['weights in a single-ranking mode', { mode: 'semantic', query: 'a', weights: { semantic: 2 } }, ['#/weights']],
+    ['weight of a ranking the mode does not fuse', { query: 'a', weights: { personality: 2 } }, ['#/weights/personality']],
+    ['weight 0', { query: 'a', weights: { keyword: 0 } }, ['#/weights/keyword']],
+    ['weight above the maximum', { query: 'a', weights: { keyword: 101 } }, ['#/weights/keyword']],
+    ['weight not a number', { query: 'a', weights: { keyword: '2' } }, ['#/weights/keyword']],
+    ['unknown ranking in weights', { query: 'a', weights: { colour: 2 } }, ['#/weights/colour']],
   ];
 
   it.each(cases)('%s → 400 with field errors', async (_name, body, pointers) => {
@@ -621,6 +655,10 @@ describe('invalid search requests', () => {
     ['humor_usage=low,wild', ['#/query/humor_usage']],
     ['limit=5&limit=6', ['#/query/limit']],
     ['domain=%E0%A4%A', ['#/query/domain']],
+    ['mode=hybrid&weights.keyword=0', ['#/query/weights.keyword']],
+    ['mode=hybrid&weights.keyword=lots', ['#/query/weights.keyword']],
+    ['mode=semantic&weights.semantic=2', ['#/query/weights']],
+    ['mode=hybrid&weights.colour=2', ['#/query/weights.colour']],
   ];
 
   it.each(queryCases)('similar?%s → 400 with parameter errors', async (query, pointers) => {

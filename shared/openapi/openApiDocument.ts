@@ -3,9 +3,17 @@ import { bodyLimits } from '../http/request';
 import { listLimits, MAX_BATCH_ITEMS } from '../persona/personaService';
 import { personaInputSchema, personaLimits, personaSchema, TRAIT_NAMES } from '../persona/schema';
 import { routes, scopesGranting } from '../routes';
-import { LIST_FILTER_FIELDS, searchFilterSchema, searchLimits, searchRequestSchema, similarRequestSchema } from '../search/searchRequest';
+import {
+  DEFAULT_RRF_WEIGHTS,
+  LIST_FILTER_FIELDS,
+  RANKINGS,
+  searchFilterSchema,
+  searchLimits,
+  searchRequestSchema,
+  similarRequestSchema,
+} from '../search/searchRequest';
 import { hydratedSearchHitSchema, searchHitSchema, searchResultsSchema, similarResultsSchema } from '../search/searchResults';
-import { SCALAR_PARAMETERS, TRAIT_BOUNDS, traitParameter } from '../search/similarQuery';
+import { SCALAR_PARAMETERS, TRAIT_BOUNDS, traitParameter, weightParameter } from '../search/similarQuery';
 import { batchCreateRequestSchema, batchResultSchema, personaListPageSchema, problemSchema } from './apiSchemas';
 import { EXAMPLE_ID, operations, problemSpec } from './operations';
 
@@ -85,7 +93,14 @@ function similarQueryParameters(): Record<string, unknown>[] {
       schema: traitRanges[trait]!.properties![bound]!,
     })),
   );
-  return [...scalars, ...lists, ...bounds];
+  const weights = RANKINGS.map((ranking) => ({
+    name: weightParameter(ranking),
+    in: 'query',
+    required: false,
+    description: `RRF weight of the ${ranking} ranking (default ${DEFAULT_RRF_WEIGHTS[ranking]}); see \`weights\` of SearchRequest.`,
+    schema: options.properties!.weights!.properties![ranking]!,
+  }));
+  return [...scalars, ...lists, ...bounds, ...weights];
 }
 
 const limitsSummary = () =>

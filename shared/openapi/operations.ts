@@ -1,7 +1,7 @@
 import { bodyLimits, MERGE_PATCH_MEDIA_TYPE } from '../http/request';
 import { PATCH_RETRY_BOUNDS, listLimits } from '../persona/personaService';
 import { BLEND_CANDIDATES, NOT_INDEXED_RETRY_SECONDS, UNAVAILABLE_RETRY_SECONDS } from '../search/personaSearch';
-import { searchLimits } from '../search/searchRequest';
+import { DEFAULT_RRF_WEIGHTS, RRF_K, searchLimits, SIMILAR_DEFAULT_MODE } from '../search/searchRequest';
 import { MAX_PARAMETER_LENGTH } from '../search/similarQuery';
 
 /**
@@ -52,6 +52,10 @@ export const requestExamples = {
     hybrid: {
       summary: 'Hybrid search (meaning and keywords) with filters',
       value: { query: 'a physicist fond of thought experiments', filter: { domain: ['physics'], traits: { openness: { gte: 0.7 } } }, limit: 5 },
+    },
+    weighted: {
+      summary: 'Hybrid with the meaning ranking weighted up (RRF weights), each result explained',
+      value: { query: 'someone who loves the outdoors', weights: { semantic: 2, keyword: 1 }, explain: true, limit: 5 },
     },
     keyword: {
       summary: 'Exact words, each result explained',
@@ -111,7 +115,7 @@ const keywordsNotIndexed = problemSpec('keywords-not-indexed: mode keyword or hy
 const searchDescription = [
   'Ranks personas by one of five modes (`mode`), each made of one or more rankings:',
   '',
-  '- `hybrid` (default when `query` is given): the `semantic` and the `keyword` ranking fused, by reciprocal rank fusion (`fusion: rrf`, the default: Qdrant\'s RRF, score Σ 1/(2 + rank), rank from 0) or distribution-based score fusion (`fusion: dbsf`: each ranking\'s scores mapped by mean ± 3 standard deviations to 0–1, then summed). Meaning and exact words together.',
+  `- \`hybrid\` (default when \`query\` is given): the \`semantic\` and the \`keyword\` ranking fused, by reciprocal rank fusion (\`fusion: rrf\`, the default: Qdrant's weighted RRF, position p from 0 of a ranking with weight w adds 1/((p + 1)/w + ${RRF_K} − 1); default weights semantic ${DEFAULT_RRF_WEIGHTS.semantic}, keyword ${DEFAULT_RRF_WEIGHTS.keyword}, personality ${DEFAULT_RRF_WEIGHTS.personality}, \`weights\` overrides them) or distribution-based score fusion (\`fusion: dbsf\`: each ranking's scores mapped by mean ± 3 standard deviations to 0–1, then summed). Meaning and exact words together.`,
   '- `semantic`: cosine similarity between the embedding of `query` (with the model\'s query instruction) and each persona\'s text (name, domain, modes, beliefs, signature phrases, humor, emotional style). `score` is higher for closer, at most 1.',
   '- `keyword`: BM25 over the words of the same text (lower-cased, English stop words dropped; term frequency saturated with k1 = 1.2, length-normalised with b = 0.75, IDF from the whole index). Finds names and rare words a model does not know. `score` (bm25) is higher for better.',
   '- `personality` (default when only `traits` is given): Euclidean distance between the Big Five profile in `traits` and each persona\'s traits. `score` is a distance: lower is closer, 0 is the same profile.',
@@ -129,7 +133,8 @@ const searchDescription = [
 const similarQueryDescription = [
   'The neighbours of one persona, ranked by its stored vectors (it is never among its own results); modes, scores, pages and hydrate as in POST /personas/search.',
   '',
-  'Query string: `mode` (default semantic), `fusion`, `explain`, `limit`, `offset`, `score_threshold`, `hydrate` as in the search body; filters as `domain`, `modes`, `humor_usage`, `emotional_style` (comma-separated lists: `domain=physics,philosophy`; a comma inside a value is `%2C`; a repeated parameter adds to its list) and `traits.<trait>.gte` / `traits.<trait>.lte` (`traits.openness.gte=0.7`). An unknown parameter, or a value longer than ' +
+  `Query string: \`mode\` (default ${SIMILAR_DEFAULT_MODE}; semantic on an index without keywords), \`fusion\`, \`explain\`, \`limit\`, \`offset\`, \`score_threshold\`, \`hydrate\` as in the search body; RRF weights as \`weights.<ranking>\` (\`weights.keyword=2\`); filters` +
+    ' as `domain`, `modes`, `humor_usage`, `emotional_style` (comma-separated lists: `domain=physics,philosophy`; a comma inside a value is `%2C`; a repeated parameter adds to its list) and `traits.<trait>.gte` / `traits.<trait>.lte` (`traits.openness.gte=0.7`). An unknown parameter, or a value longer than ' +
     `${MAX_PARAMETER_LENGTH} characters (percent-encoded), is a 400.`,
 ].join('\n');
 

@@ -13,7 +13,17 @@ import { isAuthOrConnectionFailure } from '../vectorIndex/qdrantConnection';
 import type { IndexClient } from '../vectorIndex/tenantScopedIndex';
 import { isTransient, withRetries } from '../vectorIndex/retry';
 import { qdrantFilter } from './qdrantFilter';
-import { searchLimits, type SearchMode, type SearchRequest, type SimilarRequest } from './searchRequest';
+import {
+  DEFAULT_RRF_WEIGHTS,
+  defaultSearchMode,
+  MODE_RANKINGS,
+  RRF_K,
+  searchLimits,
+  SIMILAR_DEFAULT_MODE,
+  type SearchMode,
+  type SearchRequest,
+  type SimilarRequest,
+} from './searchRequest';
 import {
   RANKING_SCORE_TYPES,
   type HydratedSearchHit,
@@ -62,23 +72,12 @@ type References = Partial<Record<Ranking, Reference>>;
 
 const RANKING_VECTORS = { semantic: TEXT_VECTOR, keyword: KEYWORDS_VECTOR, personality: TRAITS_VECTOR } as const satisfies Record<Ranking, string>;
 
-/** The rankings each mode is made of; two or more are fused. */
-const MODE_RANKINGS = {
-  semantic: ['semantic'],
-  keyword: ['keyword'],
-  personality: ['personality'],
-  hybrid: ['semantic', 'keyword'],
-  blend: ['semantic', 'keyword', 'personality'],
-} as const satisfies Record<SearchMode, readonly Ranking[]>;
-
 /** A search resolved against the index: the mode that runs and the rankings it fuses. */
 interface Plan {
   mode: SearchMode;
   rankings: readonly Ranking[];
   options: SimilarRequest;
 }
-
-const SIMILAR_DEFAULT_MODE: SearchMode = 'semantic';
 
 /** One ranking alone, as a query (for a single-ranking mode, and for explain). */
 const rankingQuery = (ranking: Ranking, references: References, filter: Schemas['Filter'] | undefined) => ({
@@ -100,7 +99,10 @@ function queryRequest(plan: Plan, references: References, filter: Schemas['Filte
   if (plan.rankings.length === 1) return { ...rankingQuery(only!, references, filter), ...page };
   return {
     prefetch: plan.rankings.map((ranking) => ({ ...rankingQuery(ranking, references, filter), limit: BLEND_CANDIDATES })),
-    query: { fusion: options.fusion },
+    query:
+      options.fusion === 'rrf'
+        ? { rrf: { k: RRF_K, weights: plan.rankings.map((ranking) => options.weights?.[ranking] ?? DEFAULT_RRF_WEIGHTS[ranking]) } }
+        : { fusion: options.fusion },
     ...page,
   } as Schemas['QueryRequest'];
 }
@@ -258,7 +260,7 @@ const planFor = (mode: SearchMode, options: SimilarRequest): Plan => ({ mode, ra
  * no collection, and the answer is an empty page.
  */
 export async function searchPersonas(deps: SearchDeps, request: SearchRequest): Promise<SearchResults> {
-  const mode = request.mode ?? (request.query !== undefined ? 'hybrid' : 'personality');
+  const mode = request.mode ?? defaultSearchMode(request);
   const plan = planFor(mode, request);
   const needs = new Set<Ranking>(plan.rankings);
   const references: References = {

@@ -15,6 +15,30 @@ export type SearchMode = (typeof SEARCH_MODES)[number];
 export const FUSIONS = ['rrf', 'dbsf'] as const;
 export type Fusion = (typeof FUSIONS)[number];
 
+/** The rankings a mode is made of; hybrid and blend fuse theirs. */
+export const RANKINGS = ['semantic', 'keyword', 'personality'] as const;
+export type Ranking = (typeof RANKINGS)[number];
+
+export const MODE_RANKINGS = {
+  semantic: ['semantic'],
+  keyword: ['keyword'],
+  personality: ['personality'],
+  hybrid: ['semantic', 'keyword'],
+  blend: ['semantic', 'keyword', 'personality'],
+} as const satisfies Record<SearchMode, readonly Ranking[]>;
+
+/** GET /personas/{id}/similar without `mode`. */
+export const SIMILAR_DEFAULT_MODE: SearchMode = 'hybrid';
+
+/**
+ * RRF as hybrid and blend send it to Qdrant (`{"rrf": {"k", "weights"}}`, Qdrant 1.19): a ranking's
+ * position p (0-based) scores weight-scaled 1 / ((p + 1) / weight + k − 1). The defaults were
+ * measured on the dev pairs (README "Search quality", `npm run bench:quality -- --tune-fusion`).
+ */
+export const RRF_K = 2;
+export const DEFAULT_RRF_WEIGHTS = { semantic: 1, keyword: 3, personality: 1 } as const satisfies Record<Ranking, number>;
+export const MAX_RRF_WEIGHT = 100;
+
 /** Bounds of every search and similar request. */
 export const searchLimits = {
   defaultLimit: 10,
@@ -83,6 +107,20 @@ export const LIST_FILTER_FIELDS = (Object.keys(searchFilterSchema.shape) as Arra
   (field): field is Exclude<keyof SearchFilter, 'traits'> => field !== 'traits',
 );
 
+const rrfWeight = z
+  .number({ message: `must be a number greater than 0 and at most ${MAX_RRF_WEIGHT}` })
+  .gt(0, { message: `must be greater than 0 (leave the ranking out with another mode instead) and at most ${MAX_RRF_WEIGHT}` })
+  .max(MAX_RRF_WEIGHT, { message: `must be greater than 0 and at most ${MAX_RRF_WEIGHT}` });
+
+const rrfWeightsSchema = z
+  .strictObject(Object.fromEntries(RANKINGS.map((ranking) => [ranking, rrfWeight.optional()])) as Record<Ranking, z.ZodOptional<typeof rrfWeight>>)
+  .meta({
+    description:
+      `RRF weight of each ranking the mode fuses (fusion rrf only); a ranking left out keeps its default (${RANKINGS.map((ranking) => `${ranking} ${DEFAULT_RRF_WEIGHTS[ranking]}`).join(', ')}). ` +
+      'A weight w makes position p of that ranking count as position p / w would at weight 1: keyword 3 lets a BM25 hit at rank 3 count as much as a meaning hit at rank 1.',
+    example: { semantic: 1, keyword: 2 },
+  });
+
 /** Options that POST /personas/search and GET /personas/{id}/similar share. */
 const searchOptions = {
   mode: z
@@ -93,16 +131,17 @@ const searchOptions = {
         "What 'similar' means. `hybrid`: the meaning ranking and the keyword ranking fused (see `fusion`); the default for " +
         'a search with `query`. `semantic`: the text embedding alone (cosine similarity). `keyword`: BM25 over the words ' +
         '(exact words, names, rare terms). `personality`: the Big Five profile (Euclidean distance); the default for a ' +
-        'search with `traits` only. `blend`: meaning, keywords and profile fused. GET /personas/{id}/similar defaults to `semantic`.',
+        `search with \`traits\` only. \`blend\`: meaning, keywords and profile fused. GET /personas/{id}/similar defaults to \`${SIMILAR_DEFAULT_MODE}\`.`,
     }),
   fusion: z
     .enum(FUSIONS, { message: `must be one of ${FUSIONS.join(', ')}` })
     .default('rrf')
     .meta({
       description:
-        'How `hybrid` and `blend` fuse their rankings: `rrf` (reciprocal rank fusion, by rank) or `dbsf` (distribution-based ' +
+        `How \`hybrid\` and \`blend\` fuse their rankings: \`rrf\` (reciprocal rank fusion, by rank, with k = ${RRF_K} and \`weights\`) or \`dbsf\` (distribution-based ` +
         'score fusion: each ranking\'s scores normalised by their mean ± 3 standard deviations, then summed).',
     }),
+  weights: rrfWeightsSchema.optional(),
   explain: z
     .boolean({ message: 'must be true or false' })
     .default(false)
@@ -138,6 +177,24 @@ const searchOptions = {
     }),
 };
 
+/** The mode of a search without `mode`: hybrid with a query, personality with traits alone. */
+export const defaultSearchMode = (request: { query?: unknown }): SearchMode => (request.query !== undefined ? 'hybrid' : 'personality');
+
+/** `weights` only where RRF fuses the rankings they name. */
+function checkWeights(request: { fusion: Fusion; weights?: Partial<Record<Ranking, number>> | undefined }, mode: SearchMode, context: z.RefinementCtx): void {
+  if (!request.weights) return;
+  const fused: readonly Ranking[] = MODE_RANKINGS[mode];
+  if (fused.length < 2) {
+    context.addIssue({ code: 'custom', path: ['weights'], message: `is only used by the modes that fuse rankings (hybrid, blend); mode ${mode} ranks by ${fused[0]} alone` });
+  } else if (request.fusion !== 'rrf') {
+    context.addIssue({ code: 'custom', path: ['weights'], message: `is only used with fusion rrf; ${request.fusion} fuses by score, without weights` });
+  } else {
+    for (const ranking of Object.keys(request.weights) as Ranking[]) {
+      if (!fused.includes(ranking)) context.addIssue({ code: 'custom', path: ['weights', ranking], message: `is not a ranking of mode ${mode}, which fuses ${fused.join(' and ')}` });
+    }
+  }
+}
+
 const MODES_WITH_QUERY: readonly SearchMode[] = ['hybrid', 'semantic', 'keyword', 'blend'];
 const MODES_WITH_TRAITS: readonly SearchMode[] = ['personality', 'blend'];
 
@@ -153,6 +210,7 @@ export const searchRequestSchema = z
     ...searchOptions,
   })
   .superRefine((request, context) => {
+    checkWeights(request, request.mode ?? defaultSearchMode(request), context);
     if (request.mode === undefined) {
       if (request.query === undefined && request.traits === undefined) {
         context.addIssue({ code: 'custom', path: ['query'], message: 'give query (text to search for), traits (a Big Five profile) or both with mode blend' });
@@ -184,7 +242,7 @@ export const searchRequestSchema = z
 export type SearchRequest = z.output<typeof searchRequestSchema>;
 
 /** GET /personas/{id}/similar takes the shared options from its query string (see similarQuery.ts). */
-export const similarRequestSchema = z.strictObject(searchOptions);
+export const similarRequestSchema = z.strictObject(searchOptions).superRefine((request, context) => checkWeights(request, request.mode ?? SIMILAR_DEFAULT_MODE, context));
 
 export type SimilarRequest = z.output<typeof similarRequestSchema>;
 

@@ -1,10 +1,8 @@
 import { z } from 'zod';
 import { personaSchema } from '../persona/schema';
-import { FUSIONS, SEARCH_MODES, searchLimits } from './searchRequest';
+import { FUSIONS, RANKINGS, SEARCH_MODES, searchLimits, type Ranking } from './searchRequest';
 
-/** The rankings a mode is made of; hybrid and blend fuse theirs. */
-export const RANKINGS = ['semantic', 'keyword', 'personality'] as const;
-export type Ranking = (typeof RANKINGS)[number];
+export { RANKINGS, type Ranking } from './searchRequest';
 
 /** What `score` measures in a single ranking, named in every response (fused modes name the fusion). */
 export const RANKING_SCORE_TYPES = {

@@ -1,6 +1,6 @@
 import { fieldErrorsFromZod, validationProblem, type FieldError } from '../http/problem';
 import { TRAIT_NAMES } from '../persona/schema';
-import { LIST_FILTER_FIELDS, similarRequestSchema, type SimilarRequest } from './searchRequest';
+import { LIST_FILTER_FIELDS, RANKINGS, similarRequestSchema, type SimilarRequest } from './searchRequest';
 
 /**
  * The query-string encoding of GET /personas/{id}/similar (OpenAPI `style: form, explode: false`):
@@ -8,6 +8,7 @@ import { LIST_FILTER_FIELDS, similarRequestSchema, type SimilarRequest } from '.
  *   mode=hybrid&fusion=dbsf&explain=true&limit=5&offset=0&score_threshold=0.2&hydrate=true
  *   domain=physics,philosophy&modes=Educator&humor_usage=low,medium&emotional_style=reserved
  *   traits.openness.gte=0.7&traits.neuroticism.lte=0.3
+ *   weights.semantic=1&weights.keyword=2
  *
  * A list is comma-separated; a comma inside a value is sent as %2C. A repeated list parameter adds
  * to the list. An empty value counts as absent. Values are then checked by the same schema as the
@@ -19,6 +20,7 @@ export const SCALAR_PARAMETERS = ['mode', 'fusion', 'explain', 'limit', 'offset'
 >;
 export const TRAIT_BOUNDS = ['gte', 'lte'] as const;
 export const traitParameter = (trait: string, bound: string) => `traits.${trait}.${bound}`;
+export const weightParameter = (ranking: string) => `weights.${ranking}`;
 
 type Scalar = (typeof SCALAR_PARAMETERS)[number];
 type Parsed = { value: unknown } | { invalid: string };
@@ -52,8 +54,8 @@ function scalarValue(name: Scalar, text: string): Parsed {
 function queryPointer(bodyPointer: string): string {
   const segments = bodyPointer.replace(/^#\/?/, '').split('/').filter((segment) => segment !== '');
   const [name, ...rest] = segments[0] === 'filter' ? segments.slice(1) : segments;
-  // An item of a list belongs to the list's parameter; a trait bound is its dotted name.
-  return `#/query/${name === 'traits' ? ['traits', ...rest].join('.') : name ?? ''}`;
+  // An item of a list belongs to the list's parameter; a trait bound or a weight is its dotted name.
+  return `#/query/${name === 'traits' || name === 'weights' ? [name, ...rest].join('.') : name ?? ''}`;
 }
 
 export function parseSimilarQuery(rawQueryString: string | undefined): SimilarRequest {
@@ -61,6 +63,7 @@ export function parseSimilarQuery(rawQueryString: string | undefined): SimilarRe
   const options: Record<string, unknown> = {};
   const lists: Record<string, string[]> = {};
   const traits: Record<string, Record<string, unknown>> = {};
+  const weights: Record<string, unknown> = {};
 
   for (const part of (rawQueryString ?? '').split('&')) {
     if (part === '') continue;
@@ -93,6 +96,13 @@ export function parseSimilarQuery(rawQueryString: string | undefined): SimilarRe
       else errors.push({ pointer, detail: `must be a number between 0 and 1, got '${value}'` });
       continue;
     }
+    const weight = /^weights\.([^.]+)$/.exec(name);
+    if (weight && (RANKINGS as readonly string[]).includes(weight[1]!)) {
+      if (weights[weight[1]!] !== undefined) errors.push({ pointer, detail: 'must be given once' });
+      else if (NUMBER.test(value)) weights[weight[1]!] = Number(value);
+      else errors.push({ pointer, detail: `must be a number, got '${value}'` });
+      continue;
+    }
     if ((SCALAR_PARAMETERS as readonly string[]).includes(name)) {
       const parsed = scalarValue(name as Scalar, value);
       if (options[name] !== undefined) errors.push({ pointer, detail: 'must be given once' });
@@ -104,12 +114,17 @@ export function parseSimilarQuery(rawQueryString: string | undefined): SimilarRe
       pointer,
       detail: trait
         ? `unknown trait bound; use traits.<trait>.gte or .lte with a trait among ${TRAIT_NAMES.join(', ')}`
-        : `unknown query parameter; use ${[...SCALAR_PARAMETERS, ...LIST_FILTER_FIELDS].join(', ')} or traits.<trait>.gte/lte`,
+        : weight
+          ? `unknown ranking; use weights.<ranking> with a ranking among ${RANKINGS.join(', ')}`
+          : `unknown query parameter; use ${[...SCALAR_PARAMETERS, ...LIST_FILTER_FIELDS].join(', ')}, traits.<trait>.gte/lte or weights.<ranking>`,
     });
   }
 
   const filter: Record<string, unknown> = { ...lists, ...(Object.keys(traits).length > 0 ? { traits } : {}) };
-  const result = similarRequestSchema.safeParse({ ...options, ...(Object.keys(filter).length > 0 ? { filter } : {}) }, { reportInput: true });
+  const result = similarRequestSchema.safeParse(
+    { ...options, ...(Object.keys(weights).length > 0 ? { weights } : {}), ...(Object.keys(filter).length > 0 ? { filter } : {}) },
+    { reportInput: true },
+  );
   if (!result.success) {
     errors.push(...fieldErrorsFromZod(result.error).map((error) => ({ ...error, pointer: queryPointer(error.pointer) })));
   }
