@@ -155,7 +155,7 @@ describe('adding the keywords vector by reindex', () => {
     expect(found.json.items.map((item: { id: string }) => item.id)).toEqual([id]);
   }, 120_000);
 
-  it('`personas search` prints the ranking of each mode, with explain, and the neighbours of a persona', async () => {
+  it('`personas search` prints the ranking of each mode, with explain and RRF weights, and the neighbours of a persona', async () => {
     const api = ['--api-url', env.system.apiUrl];
     const keyword = await runCli(['search', samplePersona(7).name as string, '--mode', 'keyword', '--explain', ...api]);
     expect(keyword.code, keyword.stderr).toBe(0);
@@ -171,6 +171,23 @@ describe('adding the keywords vector by reindex', () => {
     const similar = await runCli(['search', '--similar', String(point!.id), '--mode', 'blend', '--limit', '2', '--json', ...api]);
     expect(similar.code, similar.stderr).toBe(0);
     expect(JSON.parse(similar.stdout)).toMatchObject({ mode: 'blend', score_type: 'rrf', items: [{}, {}] });
+
+    // RRF weights: the fused score of each hit is Qdrant's weighted RRF of the ranks explain reports
+    // (1 / (rank / w + k − 1), k = 2; lib/segment/src/common/reciprocal_rank_fusion.rs).
+    const weights = { semantic: 2, keyword: 0.5 };
+    for (const args of [['a calm educator'], ['--similar', String(point!.id)]]) {
+      const weighted = await runCli(['search', ...args, '--weights', 'semantic=2,keyword=0.5', '--explain', '--limit', '5', '--json', ...api]);
+      expect(weighted.code, weighted.stderr).toBe(0);
+      const answer = JSON.parse(weighted.stdout) as { mode: string; items: Array<{ score: number; explain: Record<'semantic' | 'keyword', { rank: number | null }> }> };
+      expect(answer.mode).toBe('hybrid');
+      for (const item of answer.items) {
+        const expected = (['semantic', 'keyword'] as const).reduce((sum, ranking) => {
+          const rank = item.explain[ranking].rank;
+          return sum + (rank === null ? 0 : 1 / (rank / weights[ranking] + 1));
+        }, 0);
+        expect(item.score).toBeCloseTo(expected, 6);
+      }
+    }
 
     const bad = await runCli(['search', '--traits', '0.5,0.5', ...api]);
     expect(bad.code).toBe(2);

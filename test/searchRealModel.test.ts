@@ -300,7 +300,7 @@ describe.skipIf(!GLOVE_MODEL_DIR || !PERSONAS_DATA_DIR)(
     it(`similar: the other member among the first's 10 neighbours (recall@10 ≥ ${FLOORS.similar.recallAt10}, MRR ≥ ${FLOORS.similar.mrr}); every ranking exact`, async () => {
       const result = await evaluate('similar', async ({ a, b }) => {
         const id = uuidFor(a);
-        const response = await env.api('GET', `/personas/${id}/similar?limit=10`);
+        const response = await env.api('GET', `/personas/${id}/similar?mode=semantic&limit=10`);
         expect(response.status, response.text).toBe(200);
         const api = (response.json as { items: Hit[] }).items;
         const reference = documents.get(id)!;
