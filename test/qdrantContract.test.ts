@@ -252,6 +252,10 @@ describe(`Qdrant contract (${target ?? 'local Qdrant-compatible server'})`, () =
     const { points } = await tenantScopedIndex(qdrant, 'initech').scroll(alias, { limit: 100 });
     expect(points).toEqual([]);
     expect(await tenantScopedIndex(qdrant, 'initech').retrieve(alias, { ids: [shared] })).toEqual([]);
+    // A delete on another tenant's behalf, by id or by filter, removes none of these points.
+    await tenantScopedIndex(qdrant, 'initech').delete(alias, { wait: true, points: [shared] });
+    await tenantScopedIndex(qdrant, 'initech').delete(alias, { wait: true, filter: { must: [{ has_id: [shared] }] } });
+    expect((await tenantScopedIndex(qdrant, 'acme').retrieve(alias, { ids: [shared], with_payload: ['name'] })).map((point) => [point.id, point.payload])).toEqual([[shared, { name: 'acme persona' }]]);
     const { drift } = await compareIndex({ repository, qdrant }, alias, model);
     expect(drift).toEqual([]);
     // Gone again, through the sync, for the tests that count every point.
