@@ -1,24 +1,35 @@
 /**
- * Tenant isolation (tenancy=claim) on the whole local system: DynamoDB Local with its stream, the
- * local Qdrant server, the stream worker running the real indexer, and the route handlers the stack
- * deploys. Each request carries its tenant where API Gateway's JWT authorizer puts a validated
- * token's claims: `requestContext.authorizer.jwt.claims` (payload format 2.0,
- * https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-develop-integrations-lambda.html).
+ * Tenant isolation (tenancy=claim) on the whole local system as `AUTH=jwt TENANCY=claim npm start`
+ * runs it: DynamoDB Local with its stream, the local Qdrant server, the stream worker running the
+ * real indexer, and the API over HTTP behind the local JWT authorizer, which puts a validated
+ * token's claims where API Gateway's does: `requestContext.authorizer.jwt.claims` (payload format
+ * 2.0, https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-develop-integrations-lambda.html).
+ * Tokens come from the local issuer, as `personas token --tenant T` prints them.
  *
  * The property: random operations by three tenants (create and batch with Idempotency-Keys shared
- * across tenants, patch, replace, delete, get, list with cursors, search in every mode, similar in every
- * mode, import of the same file, export) on random ids and on other tenants' real ids. Every
- * tenant's token has the same subject, so nothing but the tenant keeps them apart. Afterwards:
- * no response named a persona or the data of another tenant, no write changed another tenant's
- * items, and the index agrees with the table tenant by tenant.
+ * across tenants, patch, replace, delete, get, list with cursors, search in every mode, similar in
+ * every mode, `personas import` of the same file, `personas export`) on random ids and on other
+ * tenants' real ids. Every tenant's token has the same subject, so nothing but the tenant keeps
+ * them apart. Afterwards: no response named a persona or the data of another tenant, no write
+ * changed another tenant's items, and the index agrees with the table tenant by tenant.
+ *
+ * Claims API Gateway would pass but the local issuer never signs (no authorizer context, a claim
+ * that is not a string) go straight to the handlers (support/tenantRequests.ts).
  */
 import { randomUUID } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import { ScanCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createDocumentClient } from '../shared/aws/dynamodb';
 import { tableConfig } from '../shared/config';
+import { localIssuerSettings } from '../local/localIssuer';
 import { resolveCollection } from '../shared/operations/indexReconciler';
+import { exportPersonas } from '../shared/operations/personaExport';
+import { importPersonas } from '../shared/operations/personaImport';
 import { splitPersonaKey } from '../shared/tenancy/tenantKeys';
 import { samplePersona, type ApiResponse } from './support/apiClient';
 import { startTestSystem } from './support/localSystem';
@@ -28,18 +39,29 @@ import { claimsClient, type TenantCall } from './support/tenantRequests';
 const TENANTS = ['acme', 'globex', 'initech'] as const;
 type Tenant = (typeof TENANTS)[number];
 const SUBJECT = { iss: 'https://issuer.test/', sub: 'one-user-of-every-tenant' };
+const SCOPES = ['personas:read', 'personas:write'] as const;
+const workDir = mkdtempSync(join(tmpdir(), 'persona-tenants-'));
 
 let env: Awaited<ReturnType<typeof startTestSystem>>;
 let documents: DynamoDBDocumentClient;
+/** Each tenant's caller over HTTP, and its token. */
 const as = {} as Record<Tenant, TenantCall>;
+const tokens = {} as Record<Tenant, string>;
+
+/** A token of the local issuer (what `personas token --scope ... --tenant T` prints), with the same subject for every tenant. */
+const tokenFor = (tenant: string | undefined) => env.system.issuer!.sign({ scopes: [...SCOPES], subject: SUBJECT.sub, ...(tenant === undefined ? {} : { tenant }) });
+const bearer = (token: string): TenantCall => (method, path, request = {}) => env.api(method, path, { ...request, headers: { ...request.headers, authorization: `Bearer ${token}` } });
 
 beforeAll(async () => {
   process.env.TENANCY = 'claim';
   delete process.env.TENANT_CLAIM;
   process.env.POWERTOOLS_METRICS_DISABLED = 'true';
-  env = await startTestSystem();
+  env = await startTestSystem({ auth: 'jwt', jwtKeyFile: localIssuerSettings({ LOCAL_DATA_DIR: workDir }).keyFile });
   documents = createDocumentClient(tableConfig());
-  for (const tenant of TENANTS) as[tenant] = claimsClient({ ...SUBJECT, tenant_id: tenant });
+  for (const tenant of TENANTS) {
+    tokens[tenant] = await tokenFor(tenant);
+    as[tenant] = bearer(tokens[tenant]);
+  }
 });
 afterAll(async () => {
   await env?.system.stop();
@@ -80,22 +102,31 @@ describe('requests without a valid tenant claim', () => {
     ['POST', '/personas/search', { query: 'persona' }],
     ['GET', `/personas/${randomUUID()}/similar`],
   ];
-  const badClaims: Array<[string, Record<string, unknown> | undefined]> = [
-    ['no authorizer context', undefined],
-    ['no tenant claim', { ...SUBJECT }],
-    ['an empty tenant claim', { ...SUBJECT, tenant_id: '' }],
-    ["a tenant with '#'", { ...SUBJECT, tenant_id: 'acme#globex' }],
-    ['a tenant of 65 characters', { ...SUBJECT, tenant_id: 'a'.repeat(65) }],
-    ['a tenant that is not a string', { ...SUBJECT, tenant_id: 42 }],
+  const badTokens: Array<[string, string | undefined]> = [
+    ['no tenant claim', undefined],
+    ['an empty tenant claim', ''],
+    ["a tenant with '#'", 'acme#globex'],
+    ['a tenant of 65 characters', 'a'.repeat(65)],
   ];
-  it.each(badClaims)('%s: every data route answers 403 problem+json and touches nothing', async (_, claims) => {
+  // And what only a misconfigured gateway could send: no authorizer context, or a claim that is not a string (API Gateway passes strings).
+  // (With no authorizer context at all, the functions' scope check, which runs first, already refuses it.)
+  const badEvents: Array<[string, Record<string, unknown> | undefined, string]> = [
+    ['no authorizer context', undefined, 'insufficient-scope'],
+    ['a tenant claim that is not a string', { ...SUBJECT, tenant_id: 42 }, 'tenant-required'],
+  ];
+  type Case = [string, () => Promise<TenantCall>, string];
+  const cases: Case[] = [
+    ...badTokens.map(([name, tenant]): Case => [`a token with ${name}`, async () => bearer(await tokenFor(tenant)), 'tenant-required']),
+    ...badEvents.map(([name, claims, problem]): Case => [`an event with ${name}`, async () => claimsClient(claims as never), problem]),
+  ];
+  it.each(cases)('%s: every data route answers 403 problem+json and touches nothing', async (_, client, problem) => {
     const before = await tableItems();
-    const call = claimsClient(claims as never);
+    const call = await client();
     for (const [method, path, body] of routes) {
       const response = await call(method, path, body === undefined ? {} : { body, headers: method === 'PATCH' ? { 'content-type': 'application/merge-patch+json', 'if-match': '*' } : { 'if-match': '*' } });
       expect(response.status, `${method} ${path}`).toBe(403);
       expect(response.headers.get('content-type')).toContain('application/problem+json');
-      expect(response.json.type).toContain('tenant-required');
+      expect(response.json.type).toContain(problem);
     }
     expect(await tableItems()).toEqual(before);
   });
@@ -103,12 +134,12 @@ describe('requests without a valid tenant claim', () => {
   it('the tenant comes from the configured claim only, never from the body', async () => {
     process.env.TENANT_CLAIM = 'https://example.com/tenant';
     try {
-      const namespaced = claimsClient({ ...SUBJECT, 'https://example.com/tenant': 'acme', tenant_id: 'globex' });
+      const namespaced = claimsClient({ ...SUBJECT, 'https://example.com/tenant': 'acme', tenant_id: 'globex' }, [...SCOPES]);
       const created = await namespaced('POST', '/personas', { body: tenantPersona('acme', 900) });
       expect(created.status).toBe(201);
       expect((await tableItems()).has(`acme#${created.json.id}`)).toBe(true);
       // The default claim name is not read when another is configured.
-      expect((await claimsClient({ ...SUBJECT, tenant_id: 'acme' })('GET', '/personas')).status).toBe(403);
+      expect((await claimsClient({ ...SUBJECT, tenant_id: 'acme' }, [...SCOPES])('GET', '/personas')).status).toBe(403);
     } finally {
       delete process.env.TENANT_CLAIM;
     }
@@ -220,7 +251,13 @@ function assertOwnDataOnly(tenantOf: Tenant, text: string, sentIds: readonly str
   }
 }
 
-const IMPORT_FILES = [0, 1, 2].map((file) => Array.from({ length: 3 }, (_, i) => samplePersona(200 + file * 10 + i)));
+/** Three files that any tenant may import: the same content, so the same Idempotency-Keys, for every tenant. */
+const IMPORT_FILES = [0, 1, 2].map((file) => {
+  const path = join(workDir, `import-${file}.jsonl`);
+  writeFileSync(path, Array.from({ length: 3 }, (_, i) => JSON.stringify(samplePersona(200 + file * 10 + i))).join('\n') + '\n');
+  return path;
+});
+let importRuns = 0;
 
 async function run(step: Op): Promise<void> {
   const call = as[step.tenant];
@@ -242,10 +279,26 @@ async function run(step: Op): Promise<void> {
       break;
     }
     case 'import': {
-      // What `personas import` sends for batch 0 of a file: one key per file, whichever tenant imports it.
-      response = await call('POST', '/personas/batch', { body: { personas: IMPORT_FILES[step.file] }, headers: { 'idempotency-key': `personas-import:file-${step.file}:100:0` } });
-      expect(response.status).toBe(200);
-      for (const item of response.json.results) remember(step.tenant, item.id);
+      // `personas import`: its Idempotency-Keys derive from the file alone, so every tenant sends the same ones.
+      const run = importRuns++;
+      const report = await importPersonas({
+        apiUrl: env.system.apiUrl,
+        headers: { authorization: `Bearer ${tokens[step.tenant]}` },
+        retryDelaysMs: [],
+        file: IMPORT_FILES[step.file]!,
+        checkpointFile: join(workDir, `import-${run}.checkpoint.json`),
+        reportFile: join(workDir, `import-${run}.rejected.jsonl`),
+      });
+      expect(report).toMatchObject({ completed: true, rows: 3, rejected: 0 });
+      expect(report.personasWritten + report.personasReplayed).toBe(3);
+      // What it created is the tenant's: the new keys in the table are all under this tenant.
+      const after = await tableItems();
+      for (const key of after.keys()) {
+        if (before.has(key)) continue;
+        expect(splitPersonaKey(key).tenant, `import by ${step.tenant} wrote ${key}`).toBe(step.tenant);
+        remember(step.tenant, splitPersonaKey(key).id);
+      }
+      response = { status: 200, headers: new Headers(), text: JSON.stringify(report), json: report };
       break;
     }
     case 'get':
@@ -300,19 +353,14 @@ async function run(step: Op): Promise<void> {
       break;
     }
     case 'export': {
-      // What `personas export` does through the API: every page until there is no cursor.
-      const exported: string[] = [];
-      let cursor: string | null = null;
-      do {
-        const page: Awaited<ReturnType<TenantCall>> = await call('GET', `/personas?limit=7${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`);
-        expect(page.status).toBe(200);
-        assertOwnDataOnly(step.tenant, page.text);
-        exported.push(...page.json.items.map((item: { id: string }) => item.id));
-        cursor = page.json.next_cursor;
-      } while (cursor);
+      // `personas export` through the API: every page of the tenant's listing, as JSON lines.
+      let text = '';
+      const out = new Writable({ write: (chunk, _encoding, done) => ((text += String(chunk)), done()) });
+      await exportPersonas({ kind: 'api', api: { apiUrl: env.system.apiUrl, headers: { authorization: `Bearer ${tokens[step.tenant]}` }, retryDelaysMs: [] } }, out);
+      const exported = text.split('\n').filter(Boolean).map((line) => (JSON.parse(line) as { id: string }).id);
       const expected = [...before.keys()].flatMap((key) => (splitPersonaKey(key).tenant === step.tenant ? [splitPersonaKey(key).id] : []));
       expect(exported.sort()).toEqual(expected.sort());
-      response = { status: 200, headers: new Headers(), text: '', json: undefined };
+      response = { status: 200, headers: new Headers(), text, json: undefined };
       break;
     }
   }
