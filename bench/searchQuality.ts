@@ -15,7 +15,7 @@ import { createEmbedder } from '../shared/embedding';
 import type { PersonaRepository } from '../shared/persona/personaRepository';
 import type { Persona } from '../shared/persona/schema';
 import { findSimilarPersonas, searchPersonas, type SearchDeps } from '../shared/search/personaSearch';
-import type { Fusion, SearchMode } from '../shared/search/searchRequest';
+import { DEFAULT_RRF_WEIGHTS, type Fusion, type Ranking, type SearchMode } from '../shared/search/searchRequest';
 import type { SearchResults } from '../shared/search/searchResults';
 import { createPersonaCollection } from '../shared/vectorIndex/personaCollection';
 import { createQdrantClient } from '../shared/vectorIndex/qdrantConnection';
@@ -31,12 +31,15 @@ export interface QualityVariant {
   label: string;
   mode: SearchMode;
   fusion: Fusion;
+  /** RRF weights sent with the request; without, the API's defaults. */
+  weights?: Partial<Record<Ranking, number>>;
 }
 
 export const QUALITY_VARIANTS: readonly QualityVariant[] = [
   { label: 'keyword', mode: 'keyword', fusion: 'rrf' },
   { label: 'semantic', mode: 'semantic', fusion: 'rrf' },
-  { label: 'hybrid RRF', mode: 'hybrid', fusion: 'rrf' },
+  { label: `hybrid RRF (default, ${DEFAULT_RRF_WEIGHTS.semantic}:${DEFAULT_RRF_WEIGHTS.keyword})`, mode: 'hybrid', fusion: 'rrf' },
+  { label: 'hybrid RRF 1:1', mode: 'hybrid', fusion: 'rrf', weights: { semantic: 1, keyword: 1 } },
   { label: 'hybrid DBSF', mode: 'hybrid', fusion: 'dbsf' },
 ];
 
@@ -117,7 +120,7 @@ export async function measureSearchQuality(options: { pairs?: number; log?: (lin
       const ranks = { search: [] as number[], similar: [] as number[] };
       await inParallel(queries, 4, async (sourceId) => {
         const a = dataset.bySourceId.get(sourceId)!;
-        const options = { ...page, mode: variant.mode, fusion: variant.fusion };
+        const options = { ...page, mode: variant.mode, fusion: variant.fusion, ...(variant.weights ? { weights: variant.weights } : {}) };
         const [search, similar] = await Promise.all([
           searchPersonas(deps, { ...options, query: a.text }),
           findSimilarPersonas(deps, a.persona.id, options),
