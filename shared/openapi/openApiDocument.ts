@@ -161,7 +161,13 @@ export function buildOpenApiDocument(): OpenApiDocument {
       responses: {
         ...spec.responses,
         ...(route.scope
-          ? { '403': problemSpec(`insufficient-scope (auth=jwt): the token carries neither ${scopesGranting(route).join(' nor ')}; the problem names required_scope.`) }
+          ? {
+              '403': problemSpec(
+                `insufficient-scope (auth=jwt): the token carries neither ${scopesGranting(route).join(' nor ')}; the problem names required_scope.` +
+                  // Routes that reach personas need the caller's tenant on a tenancy=claim stage (shared/tenancy/tenancy.ts).
+                  (route.tableActions.personas ? ' tenant-required (tenancy=claim): the token has no valid tenant claim.' : ''),
+              ),
+            }
           : {}),
         '500': problemSpec('internal-error: the server failed; retry later or report the request id in detail.'),
       },
