@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { generateTestModel } from '../lib/generatedModels/testModel';
 import { describeConventions, getEmbedder } from '../shared/embedding';
 import { tenancyConfig } from '../shared/tenancy/tenancy';
+import { authMode } from '../shared/http/accessControl';
 import { localRuntimeConfig } from './localConfig';
 import { startLocalSystem } from './system';
 
@@ -19,6 +20,7 @@ async function main(): Promise<void> {
   // EMF metrics are for CloudWatch; locally the stream worker logs the sync lag instead.
   process.env.POWERTOOLS_METRICS_DISABLED ??= 'true';
   const config = localRuntimeConfig();
+  if (authMode() === 'iam') throw new Error('AUTH=iam (SigV4) is not emulated locally: start with AUTH=jwt (tokens and scopes, as API Gateway checks them) or without AUTH (open)');
   // As the stack refuses it: a tenant can only come from a validated token.
   const tenancy = tenancyConfig();
   if (tenancy.mode === 'claim' && process.env.AUTH !== 'jwt') {
