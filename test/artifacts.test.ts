@@ -398,4 +398,29 @@ describe('bundled functions from cdk.out', () => {
     expect(after.statusCode).toBe(200);
     expect(json(after).items.map((item: { id: string }) => item.id)).toContain(ids[3]);
   });
+
+  it('with TENANCY=claim the bundled functions serve only the tenant of the token: its own personas, 404 for another tenant\'s, 403 without a tenant claim', async () => {
+    const env = { AUTH: 'jwt', TENANCY: 'claim' };
+    const [create, get, list] = await Promise.all([startFunction('createPersona', env), startFunction('getPersona', env), startFunction('listPersonas', env)]);
+    const jwt = (tenant?: string) => ({
+      claims: { iss: 'https://issuer.example.com/', sub: 'user-1', scope: 'personas:read personas:write', ...(tenant ? { tenant_id: tenant } : {}) },
+      scopes: ['personas:read', 'personas:write'],
+    });
+    // Last in the scenario: the steps above count the table's personas and stream records.
+    const created = await create.invoke<APIGatewayProxyStructuredResultV2>(httpEvent('POST', 'POST /personas', '/personas', { body: samplePersona(7), jwt: jwt('acme') }));
+    expect(created.statusCode, create.logs().slice(-4000)).toBe(201);
+    const id = json(created).id as string;
+    const read = (tenant: string) => get.invoke<APIGatewayProxyStructuredResultV2>(httpEvent('GET', 'GET /personas/{id}', `/personas/${id}`, { pathParameters: { id }, jwt: jwt(tenant) }));
+    expect((await read('acme')).statusCode).toBe(200);
+    expect((await read('globex')).statusCode).toBe(404);
+    // The list is a Query of the tenant index, granted and present as the stack declares it.
+    const listed = (tenant?: string) => list.invoke<APIGatewayProxyStructuredResultV2>(httpEvent('GET', 'GET /personas', '/personas', { query: 'limit=100', jwt: jwt(tenant) }));
+    expect(json(await listed('acme')).items.map((item: { id: string }) => item.id)).toEqual([id]);
+    expect(json(await listed('globex')).items).toEqual([]);
+    const refused = await listed(undefined);
+    expect(refused.statusCode).toBe(403);
+    expect(json(refused)).toMatchObject({ type: 'https://persona-db.dev/problems/tenant-required' });
+    // The template sets the stage's tenancy on every API function (dev: single, so the others above run single-tenant).
+    expect(template.Resources.listPersonas!.Properties.Environment.Variables).toMatchObject({ TENANCY: 'single', TENANT_CLAIM: 'tenant_id' });
+  });
 });
