@@ -6,7 +6,12 @@
  * list, get, search and similar, and its Idempotency-Keys still replay), another tenant sees none,
  * and the index was rebuilt with the tenant index and agrees with the table.
  */
+import { randomUUID } from 'node:crypto';
+import { CreateTableCommand, DescribeTableCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { ensureTables } from '../local/tables';
+import { createDynamoDbClient } from '../shared/aws/dynamodb';
+import { tableConfig } from '../shared/config';
 import { resolveCollection } from '../shared/operations/indexReconciler';
 import { samplePersona } from './support/apiClient';
 import { startTestSystem } from './support/localSystem';
@@ -93,4 +98,29 @@ it('migrate-tenancy moves every persona and Idempotency-Key into the tenant and 
   const again = await runCli(['migrate-tenancy', '--tenant', 'acme', '--skip-reindex', '--json']);
   expect(again.code, again.stderr).toBe(0);
   expect(JSON.parse(again.stdout)).toMatchObject({ moved: 0, alreadyTenants: 12, idempotencyKeysMoved: 0 });
+});
+
+it('a persona table kept from before tenancy (npm start -- --persist) gets the tenant index at the next start', async () => {
+  const config = { ...tableConfig(), personaTableName: `pre-tenancy-${randomUUID().slice(0, 8)}` };
+  const client = createDynamoDbClient(config);
+  try {
+    await client.send(
+      new CreateTableCommand({
+        TableName: config.personaTableName,
+        AttributeDefinitions: [{ AttributeName: 'id', AttributeType: 'S' }],
+        KeySchema: [{ AttributeName: 'id', KeyType: 'HASH' }],
+        BillingMode: 'PAY_PER_REQUEST',
+        StreamSpecification: { StreamEnabled: true, StreamViewType: 'NEW_AND_OLD_IMAGES' },
+      }),
+    );
+    await ensureTables(client, config);
+    const { Table } = await client.send(new DescribeTableCommand({ TableName: config.personaTableName }));
+    expect(Table?.GlobalSecondaryIndexes?.map((index) => [index.IndexName, index.KeySchema])).toEqual([
+      ['tenant-index', [{ AttributeName: 'tenant_id', KeyType: 'HASH' }, { AttributeName: 'id', KeyType: 'RANGE' }]],
+    ]);
+    // A second start finds it and changes nothing.
+    await ensureTables(client, config);
+  } finally {
+    client.destroy();
+  }
 });
