@@ -28,7 +28,11 @@ function accumulate(sources: Scored[][], scoreOf: (sourceIndex: number, position
   return [...byId.values()].sort((a, b) => b.score - a.score);
 }
 
-/** Score of position `p` (0-based) is `1 / ((p + 1) / weight + k - 1)`, i.e. `1 / (p + k)` unweighted. */
+/**
+ * Score of position `p` (0-based) is `1 / ((p + 1) / weight + k - 1)`, i.e. `1 / (p + k)` unweighted;
+ * a weight ≤ 0 scores 0 (Qdrant's `position_score` and `rrf_scoring` in
+ * lib/segment/src/common/reciprocal_rank_fusion.rs; weights are Qdrant 1.19's `rrf.weights`).
+ */
 export function reciprocalRankFusion(sources: Scored[][], k = DEFAULT_RRF_K, weights?: number[]): Scored[] {
   if (weights && weights.length !== sources.length) {
     throw wrongInput(
