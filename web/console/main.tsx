@@ -148,6 +148,8 @@ function App() {
 
 // The first requests leave at once, side by side: the API document (search modes, limits) and,
 // for the views that list every persona, the first page of personas.
-void apiFacts();
+// Handled here too: a 401 can answer before App's effect attaches its handler, and an unobserved
+// rejection would surface as an uncaught page error (the effect still receives it).
+apiFacts().catch(() => undefined);
 if (['', '#', '#/', '#/map'].includes(window.location.hash.split('?')[0]!)) startLoading();
 render(<App />, document.getElementById('app')!);
