@@ -49,8 +49,14 @@ export interface StreamWorker {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** Turns a DynamoDB Streams API record into the record shape Lambda's event carries. */
-function toLambdaRecord(record: StreamRecord, streamArn: string, region: string): DynamoDBRecord {
+/**
+ * Turns a DynamoDB Streams API record into the record shape Lambda's event carries.
+ * ApproximateCreationDateTime is whole epoch seconds, as AWS delivers it: "in UNIX epoch time
+ * format and rounded down to the closest second" (DynamoDB API Reference, StreamRecord); the SDK
+ * hands it over as a Date. The indexer reads the write time from the item where it is finer
+ * (shared/vectorIndex/streamRecordTime.ts), so the lag it reports is not coarsened by this.
+ */
+export function toLambdaRecord(record: StreamRecord, streamArn: string, region: string): DynamoDBRecord {
   const data = record.dynamodb!;
   return {
     eventID: record.eventID!,
@@ -60,7 +66,7 @@ function toLambdaRecord(record: StreamRecord, streamArn: string, region: string)
     awsRegion: region,
     eventSourceARN: streamArn,
     dynamodb: {
-      ApproximateCreationDateTime: data.ApproximateCreationDateTime ? data.ApproximateCreationDateTime.getTime() / 1000 : Date.now() / 1000,
+      ApproximateCreationDateTime: Math.floor((data.ApproximateCreationDateTime?.getTime() ?? Date.now()) / 1000),
       Keys: data.Keys as never,
       ...(data.NewImage ? { NewImage: data.NewImage as never } : {}),
       ...(data.OldImage ? { OldImage: data.OldImage as never } : {}),

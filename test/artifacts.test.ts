@@ -35,6 +35,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
 import { generateTestModel } from '../lib/generatedModels/testModel';
 import { startQdrantServer, type QdrantServer } from '../local/qdrant/server';
+import { toLambdaRecord } from '../local/streamWorker';
 import { PROJECT_ROOT } from '../infra/bundling';
 import { INDEXER_LOGICAL_ID, PersonaDbStack, RECONCILER_LOGICAL_ID } from '../infra/personaDbStack';
 import { buildStageConfig, stackName } from '../infra/stageConfig';
@@ -214,24 +215,7 @@ async function nextStreamBatch(): Promise<DynamoDBStreamEvent> {
       for (const record of result.Records ?? []) {
         if (delivered.has(record.eventID!)) continue;
         delivered.add(record.eventID!);
-        const change = record.dynamodb!;
-        records.push({
-          eventID: record.eventID!,
-          eventName: record.eventName as DynamoDBRecord['eventName'],
-          eventVersion: record.eventVersion ?? '1.1',
-          eventSource: 'aws:dynamodb',
-          awsRegion: REGION,
-          eventSourceARN: streamArn,
-          dynamodb: {
-            ApproximateCreationDateTime: Math.floor(new Date(change.ApproximateCreationDateTime!).getTime() / 1000),
-            Keys: change.Keys as any,
-            ...(change.NewImage ? { NewImage: change.NewImage as any } : {}),
-            ...(change.OldImage ? { OldImage: change.OldImage as any } : {}),
-            SequenceNumber: change.SequenceNumber!,
-            SizeBytes: change.SizeBytes!,
-            StreamViewType: change.StreamViewType as 'NEW_AND_OLD_IMAGES',
-          },
-        });
+        records.push(toLambdaRecord(record, streamArn, REGION));
       }
       if (!result.Records?.length) break;
       iterator = result.NextShardIterator;
@@ -324,6 +308,8 @@ describe('bundled functions from cdk.out', () => {
   it('the indexer bundle syncs a real stream batch into Qdrant; search and similar bundles find it', async () => {
     const batch = await nextStreamBatch();
     expect(batch.Records).toHaveLength(3);
+    // Lambda delivers whole epoch seconds (StreamRecord: "rounded down to the closest second"), as the local worker does.
+    for (const record of batch.Records) expect(Number.isInteger(record.dynamodb!.ApproximateCreationDateTime)).toBe(true);
     expect(await fns.indexer.invoke(batch)).toEqual({ batchItemFailures: [] });
     const search = await fns.searchPersonas.invoke<APIGatewayProxyStructuredResultV2>(httpEvent('POST', 'POST /personas/search', '/personas/search', { body: { query: samplePersona(2).name, limit: 3 } }));
     expect(search.statusCode).toBe(200);
