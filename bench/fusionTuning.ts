@@ -18,7 +18,7 @@ import { personaEmbeddingText } from '../shared/persona/personaText';
 import { keywordDocumentVector, keywordQueryVector, type SparseVector } from '../shared/vectorIndex/keywordVector';
 import { sparseIndex } from './keywordTuning';
 import type { DevPair, PersonaDataset } from './personaDataset';
-import { retrievalMetrics, type RetrievalMetrics } from './retrievalMetrics';
+import { QUALITY_DEPTH as DEPTH, retrievalMetrics, type RetrievalMetrics } from './retrievalMetrics';
 
 /** The two rankings of hybrid, in the order the product's query lists its prefetches. */
 export const HYBRID_LEGS = ['semantic', 'keyword'] as const;
@@ -56,8 +56,6 @@ export type PairSplit = 'tune' | 'check';
 /** Half of the families (by a hash of the family id) tune, the other half check. */
 export const splitOf = (family: string): PairSplit => (createHash('sha256').update(family).digest()[0]! & 1 ? 'check' : 'tune');
 
-/** Depth the benchmark looks at (bench/searchQuality.ts QUALITY_DEPTH). */
-const DEPTH = 100;
 
 /** The `limit` best of `scores` (all documents), ties by `tieOrder` (point id order, as the local server). */
 function topK(scores: Float64Array, candidates: Iterable<number>, limit: number, tieOrder: Int32Array, exclude: number): Ranked {

@@ -1,12 +1,12 @@
 /**
  * Tuning of the keyword (BM25) vector on the dev pairs only: the same tokeniser and vectors the
- * index stores, scored in memory with Qdrant's IDF formula (so a grid of settings takes seconds,
+ * index stores, scored in memory with Qdrant's IDF formula (so a grid of settings takes minutes,
  * not a reindex each). `npm run bench:quality -- --tune` prints the grid.
  */
 import { personaEmbeddingText } from '../shared/persona/personaText';
-import { keywordDocumentVector, keywordQueryVector, type KeywordSettings, type SparseVector } from '../shared/vectorIndex/keywordVector';
+import { keywordDocumentVector, keywordQueryVector, keywordTokens, type KeywordSettings, type SparseVector } from '../shared/vectorIndex/keywordVector';
 import type { DevPair, PersonaDataset } from './personaDataset';
-import { retrievalMetrics, type RetrievalMetrics } from './retrievalMetrics';
+import { QUALITY_DEPTH, retrievalMetrics, type RetrievalMetrics } from './retrievalMetrics';
 
 /** Qdrant's `fancy_idf` (lib/segment/src/data_types/query_context.rs). */
 const idf = (n: number, df: number) => Math.log((n - df + 0.5) / (df + 0.5) + 1);
@@ -54,30 +54,54 @@ export interface TuningRow {
   similar: RetrievalMetrics;
 }
 
+/** Mean token count of the indexed texts under `settings`: the `averageLength` those settings should use. */
+export const meanTokenCount = (dataset: PersonaDataset, settings: KeywordSettings): number =>
+  dataset.personas.reduce((sum, entry) => sum + keywordTokens(personaEmbeddingText(entry.persona), settings).length, 0) / dataset.personas.length;
+
+/**
+ * Rank (1-based, `self` ignored) of `target` by `scores` among the scored documents, ties in document
+ * order as `rank` sorts them: a count, not a sort, so a grid of settings over thousands of queries
+ * takes minutes.
+ */
+function rankByCount(scores: Float64Array, touched: readonly number[], self: number, target: number): number {
+  const own = scores[target]!;
+  if (own === 0) return Infinity;
+  let rank = 1;
+  for (const doc of touched) {
+    if (doc === self || doc === target) continue;
+    if (scores[doc]! > own || (scores[doc] === own && doc < target)) rank++;
+  }
+  return rank > QUALITY_DEPTH ? Infinity : rank;
+}
+
 export function evaluateKeywordSettings(dataset: PersonaDataset, pairs: readonly DevPair[], settings: KeywordSettings): TuningRow {
   const position = new Map(dataset.personas.map((entry, i) => [entry.sourceId, i]));
   const documents = dataset.personas.map((entry) => keywordDocumentVector(personaEmbeddingText(entry.persona), settings));
   const index = sparseIndex(documents);
-  const rankOf = (ranking: number[], target: number) => {
-    const at = ranking.indexOf(target);
-    return at < 0 ? Infinity : at + 1;
-  };
-  const searchRanks: number[] = [];
-  const similarRanks: number[] = [];
+  const scores = new Float64Array(documents.length);
+  const targetsOf = new Map<number, number[]>();
   for (const pair of pairs) {
     const a = position.get(pair.a)!;
-    const b = position.get(pair.b)!;
-    searchRanks.push(rankOf(index.rank(keywordQueryVector(dataset.personas[a]!.text, settings), a), b));
-    similarRanks.push(rankOf(index.rank(documents[a]!, a), b));
+    targetsOf.set(a, [...(targetsOf.get(a) ?? []), position.get(pair.b)!]);
+  }
+  const searchRanks: number[] = [];
+  const similarRanks: number[] = [];
+  for (const [a, targets] of targetsOf) {
+    const searched = index.score(keywordQueryVector(dataset.personas[a]!.text, settings), scores);
+    for (const b of targets) searchRanks.push(rankByCount(scores, searched, a, b));
+    const similar = index.score(documents[a]!, scores);
+    for (const b of targets) similarRanks.push(rankByCount(scores, similar, a, b));
   }
   return { settings, search: retrievalMetrics(searchRanks), similar: retrievalMetrics(similarRanks) };
 }
 
-export function tuneKeywordSettings(dataset: PersonaDataset, pairs: readonly DevPair[], base: KeywordSettings): TuningRow[] {
-  const rows: TuningRow[] = [];
+/** The grid's rows one by one (each takes seconds), so a caller can print them as they come. */
+export function* tuneKeywordSettings(dataset: PersonaDataset, pairs: readonly DevPair[], base: KeywordSettings): Generator<TuningRow> {
   for (const stem of [false, true])
-    for (const dropStopwords of [false, true])
+    for (const dropStopwords of [false, true]) {
+      // Each tokenisation gets its own average length, as KEYWORD_SETTINGS would if it were chosen.
+      const averageLength = Math.round(meanTokenCount(dataset, { ...base, stem, dropStopwords }));
       for (const k1 of [0.6, 0.9, 1.2, 1.5, 2.0])
-        for (const b of [0.25, 0.5, 0.75, 1.0]) rows.push(evaluateKeywordSettings(dataset, pairs, { ...base, stem, dropStopwords, k1, b }));
-  return rows;
+        for (const b of [0.25, 0.5, 0.75, 1.0]) yield evaluateKeywordSettings(dataset, pairs, { ...base, stem, dropStopwords, k1, b, averageLength });
+    }
 }

@@ -16,7 +16,7 @@ import { checkAgainstServerFusion, evaluateVariant, fusionGrid, prepareFusionTun
 import { tuneKeywordSettings } from './keywordTuning';
 import { machineInfo } from './machineInfo';
 import { loadPersonaDataset, samplePairs, type DevPair, type PersonaDataset } from './personaDataset';
-import { measureSearchQuality, QUALITY_MODEL_DIR, qualityDataAvailable, qualityTable } from './searchQuality';
+import { comparisonTable, measureSearchQuality, QUALITY_MODEL_DIR, qualityDataAvailable, qualityTable } from './searchQuality';
 
 const argument = (name: string) => {
   const at = process.argv.indexOf(name);
@@ -83,12 +83,12 @@ async function main(): Promise<void> {
     const dataset = loadPersonaDataset();
     const sample = samplePairs(dataset.pairs, pairs ?? 1000);
     console.log(`keyword settings on ${sample.length} dev pairs (search: query = a's text; similar: a's stored vector)`);
-    console.log('| stem | stop words | k1 | b | search R@1 | search R@10 | search MRR | similar R@1 | similar R@10 | similar MRR |');
-    console.log('|---|---|---|---|---|---|---|---|---|---|');
+    console.log('| stem | stop words | k1 | b | average length | search R@1 | search R@10 | search MRR | similar R@1 | similar R@10 | similar MRR |');
+    console.log('|---|---|---|---|---|---|---|---|---|---|---|');
     for (const row of tuneKeywordSettings(dataset, sample, KEYWORD_SETTINGS)) {
-      const { stem, dropStopwords, k1, b } = row.settings;
+      const { stem, dropStopwords, k1, b, averageLength } = row.settings;
       const cells = [row.search.recallAt1, row.search.recallAt10, row.search.mrr, row.similar.recallAt1, row.similar.recallAt10, row.similar.mrr];
-      console.log(`| ${stem} | ${dropStopwords ? 'dropped' : 'kept'} | ${k1} | ${b} | ${cells.map((value) => value.toFixed(3)).join(' | ')} |`);
+      console.log(`| ${stem} | ${dropStopwords ? 'dropped' : 'kept'} | ${k1} | ${b} | ${averageLength} | ${cells.map((value) => value.toFixed(4)).join(' | ')} |`);
     }
     return;
   }
@@ -97,6 +97,7 @@ async function main(): Promise<void> {
   const table = qualityTable(report);
   console.log(`\n${report.personas} personas, ${report.pairs} dev pairs, ${report.model}; indexed in ${report.indexSeconds.toFixed(0)} s, queried in ${report.querySeconds.toFixed(0)} s\n`);
   console.log(table);
+  console.log(`\nThe default hybrid minus each single ranking, pair by pair (95% bootstrap intervals, query personas resampled):\n\n${comparisonTable(report)}`);
   const dir = path.join(PROJECT_ROOT, 'bench', 'results');
   mkdirSync(dir, { recursive: true });
   const file = path.join(dir, pairs ? 'search-quality-sample.json' : 'search-quality.json');

@@ -21,7 +21,8 @@ import { createPersonaCollection } from '../shared/vectorIndex/personaCollection
 import { createQdrantClient } from '../shared/vectorIndex/qdrantConnection';
 import { syncPersonaChanges } from '../shared/vectorIndex/syncPersonaChanges';
 import { loadPersonaDataset, personaDataAvailable, samplePairs, type DevPair } from './personaDataset';
-import { retrievalMetrics, type RetrievalMetrics } from './retrievalMetrics';
+import { bootstrapDifference, QUALITY_DEPTH, retrievalMetrics, type MetricDifference, type RetrievalMetrics } from './retrievalMetrics';
+
 
 export const QUALITY_MODEL_DIR = path.resolve(PROJECT_ROOT, '..', 'shared', 'models', 'glove-sif-50d');
 
@@ -34,6 +35,9 @@ export interface QualityVariant {
   /** RRF weights sent with the request; without, the API's defaults. */
   weights?: Partial<Record<Ranking, number>>;
 }
+
+/** Index in QUALITY_VARIANTS of the API's default hybrid. */
+const DEFAULT_HYBRID_VARIANT = 2;
 
 export const QUALITY_VARIANTS: readonly QualityVariant[] = [
   { label: 'keyword', mode: 'keyword', fusion: 'rrf' },
@@ -58,10 +62,18 @@ export interface QualityReport {
   /** Distinct query personas among the pairs (each asked once per variant and task). */
   queries: number;
   rows: QualityRow[];
+  /** The default hybrid against each single ranking, pair by pair, with 95% bootstrap intervals. */
+  comparisons: QualityComparison[];
 }
 
-/** Depth of every ranking asked for; a pair whose target is not within it counts as not found. */
-export const QUALITY_DEPTH = 100;
+export interface QualityComparison {
+  variant: string;
+  baseline: string;
+  task: QualityRow['task'];
+  recallAt10: MetricDifference;
+  mrr: MetricDifference;
+}
+
 
 /** Runs `work` over `items` with at most `concurrency` in flight. */
 async function inParallel<T>(items: readonly T[], concurrency: number, work: (item: T) => Promise<void>): Promise<void> {
@@ -116,8 +128,10 @@ export async function measureSearchQuality(options: { pairs?: number; log?: (lin
     const queries = [...targetsOf.keys()];
     const queryStarted = performance.now();
     const rows: QualityRow[] = [];
+    // Each variant's ranks per query persona, in `queries` order, so variants can be compared pair by pair.
+    const ranksOf = new Map<string, Record<QualityRow['task'], number[][]>>();
     for (const variant of QUALITY_VARIANTS) {
-      const ranks = { search: [] as number[], similar: [] as number[] };
+      const ranks = { search: new Map<string, number[]>(), similar: new Map<string, number[]>() };
       await inParallel(queries, 4, async (sourceId) => {
         const a = dataset.bySourceId.get(sourceId)!;
         const options = { ...page, mode: variant.mode, fusion: variant.fusion, ...(variant.weights ? { weights: variant.weights } : {}) };
@@ -125,15 +139,29 @@ export async function measureSearchQuality(options: { pairs?: number; log?: (lin
           searchPersonas(deps, { ...options, query: a.text }),
           findSimilarPersonas(deps, a.persona.id, options),
         ]);
-        for (const target of targetsOf.get(sourceId)!) {
-          const b = dataset.bySourceId.get(target)!;
-          ranks.search.push(rankOf(search, b.persona.id, a.persona.id));
-          ranks.similar.push(rankOf(similar, b.persona.id, a.persona.id));
-        }
+        const targets = targetsOf.get(sourceId)!.map((target) => dataset.bySourceId.get(target)!.persona.id);
+        ranks.search.set(sourceId, targets.map((target) => rankOf(search, target, a.persona.id)));
+        ranks.similar.set(sourceId, targets.map((target) => rankOf(similar, target, a.persona.id)));
       });
-      rows.push({ variant: variant.label, task: 'search', metrics: retrievalMetrics(ranks.search) });
-      rows.push({ variant: variant.label, task: 'similar', metrics: retrievalMetrics(ranks.similar) });
+      const inOrder = { search: queries.map((query) => ranks.search.get(query)!), similar: queries.map((query) => ranks.similar.get(query)!) };
+      ranksOf.set(variant.label, inOrder);
+      rows.push({ variant: variant.label, task: 'search', metrics: retrievalMetrics(inOrder.search.flat()) });
+      rows.push({ variant: variant.label, task: 'similar', metrics: retrievalMetrics(inOrder.similar.flat()) });
       log(`${variant.label}: done`);
+    }
+    const comparisons: QualityComparison[] = [];
+    const hybrid = QUALITY_VARIANTS[DEFAULT_HYBRID_VARIANT]!.label;
+    for (const baseline of ['keyword', 'semantic']) {
+      for (const task of ['search', 'similar'] as const) {
+        const [ours, theirs] = [ranksOf.get(hybrid)![task], ranksOf.get(baseline)![task]];
+        comparisons.push({
+          variant: hybrid,
+          baseline,
+          task,
+          recallAt10: bootstrapDifference(ours, theirs, 'recallAt10'),
+          mrr: bootstrapDifference(ours, theirs, 'mrr'),
+        });
+      }
     }
     return {
       personas: dataset.personas.length,
@@ -143,6 +171,7 @@ export async function measureSearchQuality(options: { pairs?: number; log?: (lin
       indexSeconds,
       querySeconds: (performance.now() - queryStarted) / 1000,
       rows,
+      comparisons,
     };
   } finally {
     await server.close();
@@ -160,5 +189,15 @@ export function qualityTable(report: QualityReport): string {
       lines.push(`| ${task} | ${row.variant} | ${figure(recallAt1)} | ${figure(recallAt10)} | ${figure(mrr)} | ${Number.isFinite(medianRank) ? medianRank : `>${QUALITY_DEPTH}`} |`);
     }
   }
+  return lines.join('\n');
+}
+
+const signed = (value: number) => `${value >= 0 ? '+' : '−'}${Math.abs(value).toFixed(4)}`;
+const interval = (difference: MetricDifference) => `${signed(difference.difference)} [${signed(difference.low)}, ${signed(difference.high)}]`;
+
+/** The default hybrid minus each single ranking, with 95% bootstrap intervals (query personas resampled). */
+export function comparisonTable(report: QualityReport): string {
+  const lines = ['| task | hybrid (default) minus | recall@10 [95% interval] | MRR [95% interval] |', '|---|---|---|---|'];
+  for (const row of report.comparisons) lines.push(`| ${row.task} | ${row.baseline} | ${interval(row.recallAt10)} | ${interval(row.mrr)} |`);
   return lines.join('\n');
 }

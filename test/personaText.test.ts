@@ -12,18 +12,23 @@ const persona = {
 } as Persona;
 
 describe('personaEmbeddingText', () => {
-  it('holds every semantic field in a fixed order', () => {
+  it('holds every semantic field in a fixed order, as plain sentences without field labels', () => {
     expect(personaEmbeddingText(persona)).toBe(
       [
         'Albert Einstein.',
-        'Expertise: physics; philosophy.',
-        'Conversational modes: Educator; Debater.',
-        'Beliefs: Imagination is more important than knowledge.',
-        'Signature phrases: E=mc².',
+        'physics, philosophy.',
+        'Educator, Debater.',
+        'Imagination is more important than knowledge.',
+        'E=mc².',
         'Humor: low.',
         'Emotional style: reserved.',
       ].join('\n'),
     );
+  });
+
+  it('ends each statement once: its own closing punctuation is kept, a full stop added only where there is none', () => {
+    const text = personaEmbeddingText({ ...persona, beliefs: ['I am 32.', 'Do you like jazz?', 'I never give up!', 'Say "maybe."', 'no full stop'] });
+    expect(text.split('\n')[3]).toBe('I am 32. Do you like jazz? I never give up! Say "maybe." no full stop.');
   });
 
   it('does not change with metadata or traits, so such changes never re-embed', () => {
@@ -34,7 +39,7 @@ describe('personaEmbeddingText', () => {
   it('leaves absent fields out instead of writing "undefined" or empty labels', () => {
     const minimal = { ...persona, modes: [], beliefs: [], signature_phrases: [], humor_usage: undefined, emotional_style: undefined };
     const text = personaEmbeddingText(minimal);
-    expect(text).toBe('Albert Einstein.\nExpertise: physics; philosophy.');
+    expect(text).toBe('Albert Einstein.\nphysics, philosophy.');
     expect(text).not.toMatch(/undefined|null/);
   });
 

@@ -1,21 +1,22 @@
 import { describe, expect, it } from 'vitest';
-import { measureSearchQuality, QUALITY_VARIANTS, qualityDataAvailable, qualityTable, type QualityReport } from '../bench/searchQuality';
+import { comparisonTable, measureSearchQuality, QUALITY_VARIANTS, qualityDataAvailable, qualityTable, type QualityReport } from '../bench/searchQuality';
 
 /**
  * The retrieval benchmark (`npm run bench:quality`) on a fixed sample of the dev pairs, with floors:
  * the README's full-run table must not silently get worse. All 10,489 real personas are indexed (the
- * distractors), only the queries are sampled to keep the test near a minute on 2 cores.
+ * distractors), only the queries are sampled; 600 pairs (about 100 s on 2 idle cores) because a sample
+ * of 150 moved hybrid's MRR against keyword's by ±0.02, ten times the full run's difference.
  */
-const SAMPLE_PAIRS = 150;
+const SAMPLE_PAIRS = 600;
 
 /**
  * Floors under what this sample measured (fixed, so a run repeats it): search keyword R@10 1.000 /
- * MRR 0.470, semantic 0.713 / 0.309; similar keyword 1.000 / 0.468, semantic 0.927 / 0.414 (README
+ * MRR 0.445, semantic 0.878 / 0.398; similar keyword 1.000 / 0.444, semantic 0.880 / 0.398 (README
  * "Search quality" has the full run). A regression fails.
  */
 const FLOORS = {
-  search: { keyword: { recallAt10: 0.98, mrr: 0.43 }, semantic: { recallAt10: 0.65, mrr: 0.27 } },
-  similar: { keyword: { recallAt10: 0.98, mrr: 0.43 }, semantic: { recallAt10: 0.88, mrr: 0.37 } },
+  search: { keyword: { recallAt10: 0.98, mrr: 0.43 }, semantic: { recallAt10: 0.85, mrr: 0.37 } },
+  similar: { keyword: { recallAt10: 0.98, mrr: 0.43 }, semantic: { recallAt10: 0.85, mrr: 0.37 } },
 } as const;
 
 const available = qualityDataAvailable();
@@ -23,12 +24,13 @@ const [, , hybridDefault, hybridUnweighted, hybridDbsf] = QUALITY_VARIANTS.map((
 
 describe('search quality on real personas', () => {
   it.skipIf(!available)(
-    `default hybrid (weighted RRF) reaches BM25's recall@10, comes within 0.02 of its MRR, and beats semantic and unweighted RRF, for search and similar${available ? '' : ' (skipped: ../shared/data/personas or ../shared/models/glove-sif-50d is absent)'}`,
+    `default hybrid (weighted RRF) reaches BM25's recall@10, comes within 0.015 of its MRR, and beats semantic (beyond sampling noise) and unweighted RRF, for search and similar${available ? '' : ' (skipped: ../shared/data/personas or ../shared/models/glove-sif-50d is absent)'}`,
     async () => {
       const report: QualityReport = await measureSearchQuality({ pairs: SAMPLE_PAIRS });
-      console.log(`[quality] ${report.pairs} pairs, indexed in ${report.indexSeconds.toFixed(0)} s, queried in ${report.querySeconds.toFixed(0)} s\n${qualityTable(report)}`);
+      console.log(`[quality] ${report.pairs} pairs, indexed in ${report.indexSeconds.toFixed(0)} s, queried in ${report.querySeconds.toFixed(0)} s\n${qualityTable(report)}\n${comparisonTable(report)}`);
       expect(report.personas).toBe(10_489);
       const row = (task: 'search' | 'similar', variant: string) => report.rows.find((candidate) => candidate.task === task && candidate.variant === variant)!.metrics;
+      const compared = (task: 'search' | 'similar', baseline: string) => report.comparisons.find((candidate) => candidate.task === task && candidate.baseline === baseline)!;
       for (const task of ['search', 'similar'] as const) {
         const keyword = row(task, 'keyword');
         const semantic = row(task, 'semantic');
@@ -37,13 +39,16 @@ describe('search quality on real personas', () => {
         expect(semantic.recallAt10).toBeGreaterThanOrEqual(FLOORS[task].semantic.recallAt10);
         expect(semantic.mrr).toBeGreaterThanOrEqual(FLOORS[task].semantic.mrr);
         // The issue's target is hybrid ≥ the better of the two. On these lexical near-duplicate pairs
-        // the default weights (keyword 3 : semantic 1) pass BM25 on similar over all 7,559 pairs and on
-        // search fall short by 3 pairs' recall@10 and 0.0044 MRR (README "Search quality", with what
-        // heavier keyword weights cost); on this sample of 150 they trail its MRR by up to 0.017.
+        // the default weights (keyword 3 : semantic 1) fall short of BM25 over all 7,559 pairs by 2
+        // pairs' recall@10 and about 0.002 MRR (README "Search quality": why, and what heavier keyword
+        // weights cost); on this sample they trail its MRR by 0.007–0.010.
         const hybrid = row(task, hybridDefault!);
         expect(hybrid.recallAt10, `${task}: default hybrid recall@10`).toBeGreaterThanOrEqual(keyword.recallAt10);
-        expect(hybrid.mrr, `${task}: default hybrid MRR`).toBeGreaterThanOrEqual(keyword.mrr - 0.02);
-        for (const variant of [hybridDefault!, hybridUnweighted!, hybridDbsf!]) {
+        expect(hybrid.mrr, `${task}: default hybrid MRR`).toBeGreaterThanOrEqual(keyword.mrr - 0.015);
+        // Against semantic the gain is real, not sampling noise: the whole 95% interval is above zero.
+        expect(compared(task, 'semantic').recallAt10.low, `${task}: hybrid − semantic recall@10, interval low`).toBeGreaterThan(0);
+        expect(compared(task, 'semantic').mrr.low, `${task}: hybrid − semantic MRR, interval low`).toBeGreaterThan(0);
+        for (const variant of [hybridUnweighted!, hybridDbsf!]) {
           expect(row(task, variant).recallAt10, `${task}: ${variant} recall@10`).toBeGreaterThan(semantic.recallAt10);
           expect(row(task, variant).mrr, `${task}: ${variant} MRR`).toBeGreaterThan(semantic.mrr);
         }
@@ -52,6 +57,6 @@ describe('search quality on real personas', () => {
         expect(hybrid.mrr, `${task}: weighted vs unweighted MRR`).toBeGreaterThanOrEqual(row(task, hybridUnweighted!).mrr);
       }
     },
-    300_000,
+    600_000,
   );
 });

@@ -27,14 +27,17 @@ export interface KeywordSettings {
 }
 
 /**
- * Tuned on ../shared/data/personas dev pairs (`npm run bench:quality -- --tune`, see the README's
- * "Search quality"). averageLength is the mean token count of those personas' indexed texts.
- * Changing any of these changes every stored vector: build a new collection with `personas reindex`.
+ * Tuned on all 7,559 ../shared/data/personas dev pairs (`npm run bench:quality -- --tune`, the grid in
+ * bench/results/keyword-tuning.md, README "Search quality"): the best of k1 0.6–2 × b 0.25–1, with or
+ * without stemming and stop words. Keeping stop words measured the same (search MRR +0.0005) with
+ * vectors twice as long, so they are dropped. averageLength is the mean token count of those
+ * personas' indexed texts. Changing any of these changes every stored vector: build a new collection
+ * with `personas reindex`.
  */
 export const KEYWORD_SETTINGS: KeywordSettings = {
-  k1: 1.2,
-  b: 0.75,
-  averageLength: 24,
+  k1: 2,
+  b: 1,
+  averageLength: 22,
   stem: false,
   dropStopwords: true,
 };
