@@ -39,6 +39,27 @@ export interface ServiceProcess {
   stop(): Promise<void>;
 }
 
+/** Every service process the bench has started and not yet seen exit. */
+const liveChildren = new Set<ChildProcess>();
+
+function track(child: ChildProcess): ChildProcess {
+  liveChildren.add(child);
+  child.once('exit', () => liveChildren.delete(child));
+  return child;
+}
+
+/**
+ * A bench stopped by a signal to its own process (`kill`, `pkill -f bench/run.ts`) takes its service
+ * processes with it: they are its children, not its process group's leader's, so without this they
+ * kept running (DynamoDB Local and a Qdrant server, orphaned to init) and loaded the next run.
+ */
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    for (const child of liveChildren) child.kill('SIGKILL');
+    process.exit(signal === 'SIGINT' ? 130 : 143);
+  });
+}
+
 function stopChild(child: ChildProcess): Promise<void> {
   return new Promise((resolve) => {
     if (child.exitCode !== null || child.signalCode !== null) return resolve();
@@ -53,11 +74,13 @@ function stopChild(child: ChildProcess): Promise<void> {
  * until its stdout matches `ready`; the first capture group is the URL it serves.
  */
 export function startTsProcess(name: string, entry: string, env: NodeJS.ProcessEnv, ready: RegExp, timeoutMs = 60_000): Promise<ServiceProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(PROJECT_ROOT, entry)], {
-    cwd: PROJECT_ROOT,
-    env,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = track(
+    spawn(process.execPath, ['--import', 'tsx', path.join(PROJECT_ROOT, entry)], {
+      cwd: PROJECT_ROOT,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    }),
+  );
   let output = '';
   const collect = (chunk: Buffer) => {
     output = (output + chunk.toString()).slice(-20_000);
@@ -99,7 +122,11 @@ export interface BenchInfrastructure {
 
 /** DynamoDB Local and the Qdrant-compatible server, each on a free port, in memory. */
 export async function startInfrastructure(baseEnv: NodeJS.ProcessEnv): Promise<BenchInfrastructure> {
-  const startDynamoDb = async () => startDynamoDbLocal({ port: await freePort(), quiet: true });
+  const startDynamoDb = async () => {
+    const started = await startDynamoDbLocal({ port: await freePort(), quiet: true });
+    track(started.process);
+    return started;
+  };
   let dynamodb = await startDynamoDb();
   try {
     const qdrant = await startTsProcess('qdrant', 'local/qdrant/main.ts', { ...baseEnv, QDRANT_PORT: '0', QDRANT_DATA_DIR: '' }, /listening on (http:\/\/\S+)/);
