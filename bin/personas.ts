@@ -3,6 +3,7 @@
  * shared/operations/ and prints its report (text, or JSON with --json). See USAGE.
  */
 import { createWriteStream } from 'node:fs';
+import { hostname } from 'node:os';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { createEmbedder, type EmbeddingDtype } from '../shared/embedding';
 import { TEST_MODEL_HINT_DIR } from '../shared/embedding/config';
@@ -15,6 +16,8 @@ import { PERSONA_FILE_FORMATS, type PersonaFileFormat } from '../shared/operatio
 import { importPersonas } from '../shared/operations/personaImport';
 import { reindexCollection } from '../shared/operations/collectionReindex';
 import { reconcileIndex, type ReconcileReport } from '../shared/operations/indexReconciler';
+import { dynamoLeaseStore, leaseKey, ReconcileLeaseHeldError } from '../shared/operations/reconcileLease';
+import { createDocumentClient } from '../shared/aws/dynamodb';
 import { indexStatus } from '../shared/operations/indexStatus';
 import { connectToStage } from '../shared/operations/stageConnections';
 import { personaRepositoryFor } from '../shared/persona/personaRepository';
@@ -68,7 +71,9 @@ export [--out FILE] [--from api|table] [--tenant T]
 migrate-tenancy --tenant T [--segments 4] [--grace-seconds N] [--skip-reindex]
 reindex [--model-dir DIR] [--dtype q8|fp32] [--model-id ID] [--revision REV] [--segments 4]
         [--grace-seconds N] [--keep-old]
-reconcile [--repair] [--segments 4]      exit code 3 when differences remain
+reconcile [--repair] [--segments 4]      exit code 3 when differences remain, 4 when another reconcile
+  of the index (the scheduled reconciler or another CLI run) holds the lease: it names the run and
+  until when (IDEMPOTENCY_TABLE_NAME, default TABLE_NAME-idempotency; the output IdempotencyTableName)
 search [QUERY] [--mode hybrid|semantic|keyword|personality|blend] [--fusion rrf|dbsf] [--explain]
        [--weights semantic=1,keyword=2] [--traits O,C,E,A,N] [--domain D,...] [--limit 10] [--similar ID]
   Modes: hybrid (default with a query, and for --similar: meaning and keywords fused), semantic
@@ -231,6 +236,9 @@ function describeReconcile(report: ReconcileReport): string {
   return lines.join('\n');
 }
 
+/** The CLI's reconcile lease lasts this long and is renewed as pages go (a crashed run's lease expires after it). */
+const CLI_LEASE_MS = 10 * 60_000;
+
 async function runReconcile(args: string[]): Promise<number> {
   const { values } = parseArgs({ args, options: { ...common, repair: { type: 'boolean' }, segments: { type: 'string' } } });
   if (values.help) return usage();
@@ -239,10 +247,23 @@ async function runReconcile(args: string[]): Promise<number> {
   try {
     const report = await reconcileIndex(
       { repository: stage.repository, qdrant: stage.qdrant, collection: stage.alias, segments: wholeNumber(values, 'segments', 4), ...(embedder ? { embedder } : {}) },
-      { repair: !!values.repair },
+      {
+        repair: !!values.repair,
+        // The scheduled reconciler's lease (IDEMPOTENCY_TABLE_NAME): one run of the alias at a time.
+        lease: {
+          store: dynamoLeaseStore(createDocumentClient(stage.tables), stage.tables.idempotencyTableName),
+          key: leaseKey(stage.alias),
+          holder: `personas reconcile${values.repair ? ' --repair' : ''} on ${hostname()} (pid ${process.pid})`,
+          durationMs: () => CLI_LEASE_MS,
+        },
+      },
     );
     print(values, report, describeReconcile(report));
     return report.remaining === 0 ? 0 : 3;
+  } catch (error) {
+    if (!(error instanceof ReconcileLeaseHeldError)) throw error;
+    console.error(`personas reconcile: ${error.message}`);
+    return 4;
   } finally {
     await embedder?.dispose();
   }

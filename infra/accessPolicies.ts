@@ -17,6 +17,7 @@
  */
 import { Effect, PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { routeMethods, scopesGranting, type RouteDefinition, type Scope } from '../shared/routes';
+import { LEASE_TABLE_ACTIONS, leaseKey } from '../shared/operations/reconcileLease';
 
 export const ACCESS_ROLES = ['reader', 'writer', 'admin'] as const;
 export type AccessRole = (typeof ACCESS_ROLES)[number];
@@ -37,6 +38,7 @@ export interface AdminTargets {
   tableStreamArn: string;
   qdrantSecretArn: string;
   failureQueueArn: string;
+  idempotencyTableArn: string;
 }
 
 /**
@@ -64,6 +66,13 @@ export function accessPolicyStatements(
       new PolicyStatement({ sid: 'QueryTenantIndex', actions: ['dynamodb:Query'], resources: [admin.tenantIndexArn] }),
       // reindex follows live changes and redrive reads failed batches back from the stream (24 h).
       new PolicyStatement({ sid: 'ReadStream', actions: ['dynamodb:DescribeStream', 'dynamodb:GetShardIterator', 'dynamodb:GetRecords'], resources: [admin.tableStreamArn] }),
+      // reconcile takes the scheduled reconciler's lease (one run at a time): the lease items only.
+      new PolicyStatement({
+        sid: 'ReconcileLease',
+        actions: LEASE_TABLE_ACTIONS.map((action) => `dynamodb:${action}`),
+        resources: [admin.idempotencyTableArn],
+        conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [leaseKey('*')] } },
+      }),
       new PolicyStatement({ sid: 'ReadQdrantSecret', actions: ['secretsmanager:GetSecretValue', 'secretsmanager:DescribeSecret'], resources: [admin.qdrantSecretArn] }),
       new PolicyStatement({
         sid: 'RedriveFailures',

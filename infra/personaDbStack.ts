@@ -309,7 +309,7 @@ export class PersonaDbStack extends Stack {
     this.qdrantSecret.grantRead(reconciler);
     // Exactly what its code calls (shared/operations/reconcileCheckpoint.ts): a paged Scan of the
     // table and consistent BatchGetItems (it never writes to the table nor reads its stream), and
-    // its checkpoint item in the idempotency table.
+    // its checkpoint and lease items in the idempotency table.
     grantTableActions(this.table, reconciler, RECONCILER_TABLE_ACTIONS.personas);
     grantTableActions(this.idempotencyTable, reconciler, RECONCILER_TABLE_ACTIONS.idempotency);
     this.reconcilerSchedule = new Rule(this, 'ReconcilerSchedule', {
@@ -332,6 +332,7 @@ export class PersonaDbStack extends Stack {
     // ---- Outputs ----------------------------------------------------------------------------
     new CfnOutput(this, 'ApiUrl', { value: this.api.apiEndpoint, description: 'Base URL of the HTTP API ($default stage)' });
     new CfnOutput(this, 'TableName', { value: this.table.tableName });
+    new CfnOutput(this, 'IdempotencyTableName', { value: this.idempotencyTable.tableName, description: 'IDEMPOTENCY_TABLE_NAME for `personas reconcile --aws` (the reconciler lease)' });
     new CfnOutput(this, 'QdrantSecretArn', { value: this.qdrantSecret.secretArn, description: 'Put {"url","apiKey"} of the Qdrant cluster here' });
     new CfnOutput(this, 'IndexerFailureQueueUrl', { value: this.failureQueue.queueUrl });
     new CfnOutput(this, 'AlarmTopicArn', { value: this.alarmTopic.topicArn });
@@ -355,6 +356,7 @@ export class PersonaDbStack extends Stack {
           tableStreamArn: this.table.tableStreamArn!,
           qdrantSecretArn: this.qdrantSecret.secretArn,
           failureQueueArn: this.failureQueue.queueArn,
+          idempotencyTableArn: this.idempotencyTable.tableArn,
         }),
       });
       // cdk-nag names each wildcard resource (tokens as <LogicalId>): one acknowledgement per parameterised route.

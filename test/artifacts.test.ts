@@ -41,6 +41,8 @@ import { INDEXER_LOGICAL_ID, PersonaDbStack, RECONCILER_LOGICAL_ID } from '../in
 import { buildStageConfig, stackName } from '../infra/stageConfig';
 import { tableConfig } from '../shared/config';
 import { resolveCollection } from '../shared/operations/indexReconciler';
+import { dynamoLeaseStore, leaseKey, takeLease } from '../shared/operations/reconcileLease';
+import { createDocumentClient } from '../shared/aws/dynamodb';
 import { streamClients } from '../shared/operations/personaChangeTail';
 import { createQdrantClient } from '../shared/vectorIndex/qdrantConnection';
 import { samplePersona } from './support/apiClient';
@@ -201,6 +203,7 @@ function httpEvent(
 }
 
 let streamArn: string;
+let tables: Awaited<ReturnType<typeof useFreshTables>>;
 const delivered = new Set<string>();
 
 /** The stream records written since the last call, as the event source mapping hands them to the indexer. */
@@ -243,7 +246,7 @@ beforeAll(async () => {
   app.synth();
   template = JSON.parse(readFileSync(path.join(outdir, `${stack.artifactId}.template.json`), 'utf8'));
 
-  const tables = await useFreshTables('persona-art');
+  tables = await useFreshTables('persona-art');
   const description = await streamClients(tables).dynamodb.send(new DescribeTableCommand({ TableName: tables.personaTableName }));
   streamArn = description.Table!.LatestStreamArn!;
   secrets = await startSecretsManagerStandIn(REGION);
@@ -329,7 +332,7 @@ describe('bundled functions from cdk.out', () => {
     expect(fns.createPersona.initLogs).not.toContain('Loaded during init');
   });
 
-  it('the reconciler bundle (scheduled event) repairs a deleted point, its checkpoint in the idempotency table of the template', async () => {
+  it('the reconciler bundle (scheduled event) repairs a deleted point, its checkpoint and lease in the idempotency table of the template; a held lease makes it skip', async () => {
     const client = createQdrantClient({ url: `http://127.0.0.1:${qdrantPort}`, apiKey: qdrantKey });
     const collection = await resolveCollection(client, template.Resources[RECONCILER_LOGICAL_ID]!.Properties.Environment.Variables.QDRANT_COLLECTION as string);
     await client.delete(collection, { wait: true, points: [ids[0]!] });
@@ -344,6 +347,14 @@ describe('bundled functions from cdk.out', () => {
       resources: [`arn:aws:events:${REGION}:123456789012:rule/reconciler-schedule`],
       detail: {},
     };
+    // Another run holds the lease (in the table the template names): the bundle skips, touching nothing.
+    const leases = dynamoLeaseStore(createDocumentClient(tables), tables.idempotencyTableName);
+    const alias = template.Resources[RECONCILER_LOGICAL_ID]!.Properties.Environment.Variables.QDRANT_COLLECTION as string;
+    const held = await takeLease({ store: leases, key: leaseKey(alias), holder: 'personas reconcile on ops (pid 7)', durationMs: () => 60_000 }, Date.now);
+    const skipped = await fns.reconciler.invoke(scheduled, 900_000);
+    expect(skipped, fns.reconciler.logs().slice(-4000)).toMatchObject({ complete: false, skipped: 'lease-held', heldBy: 'personas reconcile on ops (pid 7)' });
+    expect(await client.retrieve(collection, { ids: [ids[0]!] })).toHaveLength(0);
+    await held.release();
     // Lambda's 15 minutes (the reconciler's timeout).
     const result = await fns.reconciler.invoke(scheduled, 900_000);
     expect(result, fns.reconciler.logs().slice(-4000)).toMatchObject({ complete: true, found: 1, remaining: 0 });

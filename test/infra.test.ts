@@ -421,7 +421,15 @@ describe.each(['dev', 'prod'] as const)('%s stack', (stage) => {
         expect(allows(`arn:{AWS::Partition}:execute-api:{AWS::Region}:{AWS::AccountId}:{${apiId}}/$default/GET/secrets`)).toBe(false);
         expect(allows(`arn:{AWS::Partition}:execute-api:{AWS::Region}:{AWS::AccountId}:{${apiId}}/other/GET/personas`)).toBe(false);
         const otherActions = statements.filter((statement) => statement.Sid !== 'InvokeRoutes').flatMap((statement) => ([] as string[]).concat(statement.Action));
-        if (role === 'admin') expect(otherActions).toEqual(expect.arrayContaining(['dynamodb:Scan', 'dynamodb:GetRecords', 'secretsmanager:GetSecretValue', 'sqs:ReceiveMessage']));
+        if (role === 'admin') {
+          expect(otherActions).toEqual(expect.arrayContaining(['dynamodb:Scan', 'dynamodb:GetRecords', 'secretsmanager:GetSecretValue', 'sqs:ReceiveMessage']));
+          // `personas reconcile` takes the reconciler's lease: a put and a delete of the lease items only.
+          expect(statements.find((statement) => statement.Sid === 'ReconcileLease')).toMatchObject({
+            Action: ['dynamodb:DeleteItem', 'dynamodb:PutItem'], // test/reconcileLease.test.ts records the CLI's calls
+            Resource: { 'Fn::GetAtt': [logicalIdOf(s(), s().stack.idempotencyTable), 'Arn'] },
+            Condition: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['reconciler-lease#*'] } },
+          });
+        }
         else expect(otherActions).toEqual([]);
       }
       console.log(`[iam policies] ${checked} role × route-method decisions checked`);
@@ -595,14 +603,15 @@ describe.each(['dev', 'prod'] as const)('%s stack', (stage) => {
   });
 
   describe('reconciler', () => {
-    it('least privilege: Scan and BatchGetItem on the persona table (no writes, no stream), its checkpoint item in the idempotency table, the Qdrant secret, its logs', () => {
+    it('least privilege: Scan and BatchGetItem on the persona table (no writes, no stream), its checkpoint and lease items in the idempotency table, the Qdrant secret, its logs', () => {
       const synth = s();
       const actions = actionMap(grantsOf(synth, RECONCILER_LOGICAL_ID));
       const tableId = logicalIdOf(synth, synth.stack.table);
       const idempotencyId = logicalIdOf(synth, synth.stack.idempotencyTable);
       expectOnlyServices(actions, ['dynamodb', 'logs', 'secretsmanager', 'xray'], 'reconciler');
       const dynamo = Object.fromEntries([...actions].filter(([action]) => action.startsWith('dynamodb:')).map(([action, targets]) => [action, [...targets]]));
-      // The checkpoint (get, save, clear) that lets a run stopped before the 15-minute limit resume:
+      // The checkpoint (get, save, clear) that lets a run stopped before the 15-minute limit resume,
+      // and the lease (conditional put, conditional delete) that keeps other runs out:
       // test/reconcileResume.test.ts records these calls.
       expect(dynamo).toEqual({
         'dynamodb:Scan': [tableId],
@@ -616,6 +625,8 @@ describe.each(['dev', 'prod'] as const)('%s stack', (stage) => {
         POWERTOOLS_SERVICE_NAME: RECONCILER_SERVICE,
         IDEMPOTENCY_TABLE_NAME: { Ref: idempotencyId },
       });
+      // What `personas reconcile --aws` needs to take the same lease (IDEMPOTENCY_TABLE_NAME).
+      expect(synth.template.findOutputs('IdempotencyTableName')).toEqual({ IdempotencyTableName: expect.objectContaining({ Value: { Ref: idempotencyId } }) });
     });
 
     it('runs on an EventBridge schedule from the stage config, without retries (the next run retries)', () => {

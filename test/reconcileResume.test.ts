@@ -26,11 +26,10 @@ import { tableConfig } from '../shared/config';
 import { getEmbedder } from '../shared/embedding';
 import { collectionModel, countByKind, reconcileIndex, resolveCollection, type ReconcileDeps, type ReconcileReport } from '../shared/operations/indexReconciler';
 import { checkpointKey, dynamoCheckpointStore, RECONCILER_TABLE_ACTIONS, type ReconcileCheckpoint } from '../shared/operations/reconcileCheckpoint';
-import { samplePersona } from './support/apiClient';
 import type { DriftKind } from '../shared/vectorIndex/indexDrift';
 import { modelLabel } from '../shared/vectorIndex/personaCollection';
 import { startTestSystem } from './support/localSystem';
-import { indexDifferences, injectEveryDriftKind, testStage } from './support/operationsHelpers';
+import { createIndexedPersonas, indexDifferences, injectEveryDriftKind, testStage } from './support/operationsHelpers';
 
 let env: Awaited<ReturnType<typeof startTestSystem>>;
 let ids: string[] = [];
@@ -41,9 +40,7 @@ const key = () => checkpointKey(env.collection!);
 
 beforeAll(async () => {
   env = await startTestSystem();
-  const created = await env.api('POST', '/personas/batch', { body: { personas: Array.from({ length: 60 }, (_, n) => samplePersona(n)) } });
-  ids = (created.json.results as { id: string }[]).map((result) => result.id);
-  await env.system.streamWorker.drain(60_000);
+  ids = await createIndexedPersonas(env, 60);
   collection = await resolveCollection(env.qdrant, env.collection!);
 });
 afterAll(() => env.system.stop());

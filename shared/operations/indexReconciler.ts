@@ -15,6 +15,7 @@ import { keyOfPoint, pointIdForKey } from '../tenancy/tenantKeys';
 import { modelLabel, readIndexedModel, sameModel, EmbeddingModelMismatchError, type IndexedModel } from '../vectorIndex/personaCollection';
 import { syncPersonaChanges, type SyncAction, type SyncDeps } from '../vectorIndex/syncPersonaChanges';
 import { CHECKPOINT_FORMAT, type CheckpointStore, type ReconcileCheckpoint } from './reconcileCheckpoint';
+import { takeLease, type HeldLease, type LeaseOptions } from './reconcileLease';
 
 export interface IndexSnapshotDeps {
   repository: Pick<PersonaRepository, 'scanAll' | 'getMany'>;
@@ -40,6 +41,11 @@ export interface ReconcileOptions {
    * with the same key. Without one the pass runs to its end in one go.
    */
   checkpoint?: { store: CheckpointStore; key: string; ttlSeconds?: number };
+  /**
+   * Held for the whole run, so that only one run of the alias works at a time: when another run
+   * holds it, this one throws ReconcileLeaseHeldError before reading or writing anything else.
+   */
+  lease?: LeaseOptions;
   /** Asked before each page; true stops the run there (its position saved), e.g. near a deadline. */
   shouldStop?: (progress: { longestPageMs: number }) => boolean;
   /** Clock for the checkpoint's expiry (epoch milliseconds). */
@@ -216,9 +222,19 @@ function staleCheckpointReason(
  * points whose id has no row (orphans). With a checkpoint, the position (each segment's
  * LastEvaluatedKey, then the scroll offset) and the pass's counts are saved after every page, so a
  * run that stops (shouldStop, an error, a timeout) is resumed by the next one; a finished pass
- * clears it.
+ * clears it. With a lease, the run works only while it holds it (see reconcileLease.ts).
  */
 export async function reconcileIndex(deps: ReconcileDeps, options: ReconcileOptions): Promise<ReconcileReport> {
+  if (!options.lease) return reconcilePass(deps, options);
+  const lease = await takeLease(options.lease, options.now ?? Date.now);
+  try {
+    return await reconcilePass(deps, options, lease);
+  } finally {
+    await lease.release();
+  }
+}
+
+async function reconcilePass(deps: ReconcileDeps, options: ReconcileOptions, lease?: HeldLease): Promise<ReconcileReport> {
   const started = performance.now();
   const now = options.now ?? Date.now;
   const collection = await resolveCollection(deps.qdrant, deps.collection);
@@ -253,7 +269,12 @@ export async function reconcileIndex(deps: ReconcileDeps, options: ReconcileOpti
   // Saves run one after another, each writing the state as it is when it runs (never an older one).
   let saving: Promise<void> = Promise.resolve();
   const save = () => {
-    if (store) saving = saving.then(() => store.store.save(store.key, structuredClone(state), Math.floor(now() / 1000) + (store.ttlSeconds ?? CHECKPOINT_TTL_SECONDS)));
+    if (store) {
+      saving = saving.then(async () => {
+        await lease?.keep(); // a run whose lease another run took over saves nothing more
+        await store.store.save(store.key, structuredClone(state), Math.floor(now() / 1000) + (store.ttlSeconds ?? CHECKPOINT_TTL_SECONDS));
+      });
+    }
     return saving;
   };
   await save();
@@ -290,6 +311,7 @@ export async function reconcileIndex(deps: ReconcileDeps, options: ReconcileOpti
   const scanSegment = async (segment: number) => {
     const position = state.segments[segment]!;
     while (!position.done && !stop()) {
+      await lease?.keep();
       const pageStarted = performance.now();
       const page = await deps.repository.scanPage({ segment, totalSegments: segments, pageSize, ...(position.startKey ? { startKey: position.startKey } : {}) });
       const points = page.items.length > 0 ? await deps.qdrant.retrieve(collection, { ids: page.items.map((row) => pointIdForKey(row.id)), with_payload: true, with_vector: true }) : [];
@@ -306,6 +328,7 @@ export async function reconcileIndex(deps: ReconcileDeps, options: ReconcileOpti
 
   const scrollIndex = async () => {
     while (!stop()) {
+      await lease?.keep();
       const pageStarted = performance.now();
       const offset = state.indexOffset;
       // Just what names the point's table key (a tenant's point: tenant_id and persona_id).
@@ -343,7 +366,10 @@ export async function reconcileIndex(deps: ReconcileDeps, options: ReconcileOpti
   }
   if (state.phase === 'index') complete = await scrollIndex();
   await saving;
-  if (complete && store) await store.store.clear(store.key);
+  if (complete && store) {
+    await lease?.keep();
+    await store.store.clear(store.key);
+  }
 
   const { totals } = state;
   return {

@@ -9,7 +9,11 @@ import type { TableActions } from '../routes';
 import type { DriftKind } from '../vectorIndex/indexDrift';
 import type { SyncAction } from '../vectorIndex/syncPersonaChanges';
 
-/** The DynamoDB actions a checkpointed reconcile calls, per table: the stack grants exactly these (test/reconcileResume.test.ts records them). */
+/**
+ * The DynamoDB actions a checkpointed reconcile calls, per table (the checkpoint; the lease of
+ * reconcileLease.ts uses the same PutItem and DeleteItem): the stack grants exactly these
+ * (test/reconcileResume.test.ts records them).
+ */
 export const RECONCILER_TABLE_ACTIONS = {
   personas: ['Scan', 'BatchGetItem'],
   idempotency: ['GetItem', 'PutItem', 'DeleteItem'],

@@ -8,6 +8,7 @@ import { compareIndex, resolveCollection, scanTable } from '../../shared/operati
 import { connectToStage } from '../../shared/operations/stageConnections';
 import { readIndexedModel } from '../../shared/vectorIndex/personaCollection';
 import { samplePersona } from './apiClient';
+import type { startTestSystem } from './localSystem';
 
 /** The table and index of the test system, through the same connections the CLI uses. */
 export const testStage = () => connectToStage();
@@ -48,6 +49,13 @@ export async function injectEveryDriftKind(qdrant: QdrantClient, collection: str
     ],
   });
   return { orphans };
+}
+
+/** Creates `count` sample personas through the test system's API, waits until the indexer has them, returns their ids. */
+export async function createIndexedPersonas(env: Awaited<ReturnType<typeof startTestSystem>>, count: number): Promise<string[]> {
+  const created = await env.api('POST', '/personas/batch', { body: { personas: Array.from({ length: count }, (_, n) => samplePersona(n)) } });
+  await env.system.streamWorker.drain(60_000);
+  return (created.json.results as { id: string }[]).map((result) => result.id);
 }
 
 /** A persona for bulk files: `samplePersona` with a name that says which test wrote it. */
