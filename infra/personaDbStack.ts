@@ -20,7 +20,7 @@ import {
 } from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpIamAuthorizer, HttpJwtAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
-import { Alarm, AlarmStatusWidget, ComparisonOperator, Dashboard, GraphWidget, MathExpression, Metric, TreatMissingData, type IMetric } from 'aws-cdk-lib/aws-cloudwatch';
+import { Alarm, AlarmStatusWidget, ComparisonOperator, type AlarmProps, Dashboard, GraphWidget, MathExpression, Metric, TreatMissingData, type IMetric } from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import { AttributeType, BillingMode, StreamViewType, Table } from 'aws-cdk-lib/aws-dynamodb';
 import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
@@ -74,6 +74,25 @@ export const RECONCILER_LOGICAL_ID = 'reconciler';
 export const RECONCILER_ENTRY = 'functions/reconciler/handler.ts';
 /** Powertools service name of the reconciler: the dimension of its drift metrics. */
 export const RECONCILER_SERVICE = 'persona-db-reconciler';
+/**
+ * The ReconcilerPassesStalled alarm fires when no reconcile pass completed for this long. A pass may
+ * take several scheduled invocations (each stops before Lambda's 15 minutes and the next resumes),
+ * so a few schedule periods would alarm on a large table's normal pass; a day leaves an hourly
+ * schedule 24 invocations (about 6 hours of work) per pass, is as long as the pass's checkpoint
+ * lives without progress, and is the longest range a CloudWatch alarm evaluates (period times
+ * evaluation periods at most 86,400 s). A schedule with fewer than 3 runs in it is refused.
+ */
+export const RECONCILE_PASS_WINDOW_HOURS = 24;
+
+/** The passes-stalled window for a schedule: RECONCILE_PASS_WINDOW_HOURS, when it holds at least 3 scheduled runs. */
+export function passesStalledWindowHours(intervalMinutes: number): number {
+  if (3 * intervalMinutes > RECONCILE_PASS_WINDOW_HOURS * 60) {
+    throw new Error(
+      `reconciler.intervalMinutes ${intervalMinutes} leaves fewer than 3 runs in the ${RECONCILE_PASS_WINDOW_HOURS} h the passes-stalled alarm waits for a completed pass; schedule it at most every ${(RECONCILE_PASS_WINDOW_HOURS * 60) / 3} minutes.`,
+    );
+  }
+  return RECONCILE_PASS_WINDOW_HOURS;
+}
 /** Powertools service name of the indexer: the dimension of its SyncLag metric. */
 export const INDEXER_SERVICE = 'persona-db-indexer';
 /** Namespace of the functions' own metrics (POWERTOOLS_METRICS_NAMESPACE). */
@@ -558,7 +577,7 @@ export class PersonaDbStack extends Stack {
 
   private createAlarms(functions: ReadonlyArray<readonly [string, NodejsFunction]>, routeTable: readonly RouteDefinition[]): void {
     const action = new SnsAction(this.alarmTopic);
-    const alarm = (id: string, metric: IMetric, threshold: number, description: string, evaluationPeriods = 1) => {
+    const alarm = (id: string, metric: IMetric, threshold: number, description: string, evaluationPeriods = 1, rule: Pick<AlarmProps, 'comparisonOperator' | 'treatMissingData'> = {}) => {
       const created = new Alarm(this, id, {
         alarmName: `${this.config.namePrefix}-${id}`,
         alarmDescription: description,
@@ -567,6 +586,7 @@ export class PersonaDbStack extends Stack {
         evaluationPeriods,
         comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
         treatMissingData: TreatMissingData.NOT_BREACHING,
+        ...rule,
       });
       created.addAlarmAction(action);
       this.alarms.push(created);
@@ -598,6 +618,17 @@ export class PersonaDbStack extends Stack {
       1,
       'The reconciler could not repair every difference between the table and the index: run `personas reconcile` and read the reconciler logs.',
     );
+    // Paused invocations publish nothing, so only a completed pass proves the reconciler works: no
+    // data (always timing out, always failing, schedule disabled) is what this alarm is for.
+    const passWindowHours = passesStalledWindowHours(this.config.reconciler.intervalMinutes);
+    alarm(
+      'ReconcilerPassesStalled',
+      this.reconcilePassesMetric(),
+      1,
+      `No reconcile pass completed in ${passWindowHours} h (the reconciler runs every ${this.config.reconciler.intervalMinutes} minutes; a pass may span several runs): read the reconciler logs (errors, 'paused', 'lease') and check its schedule rule is enabled; then run \`personas reconcile --repair\`.`,
+      passWindowHours,
+      { comparisonOperator: ComparisonOperator.LESS_THAN_THRESHOLD, treatMissingData: TreatMissingData.BREACHING },
+    );
     for (const [name, fn] of functions) {
       alarm(`${name}Errors`, fn.metricErrors({ statistic: 'Sum', period: Duration.minutes(5) }), 1, `${name} invocations failed.`);
       alarm(`${name}Throttles`, fn.metricThrottles({ statistic: 'Sum', period: Duration.minutes(5) }), 1, `${name} invocations were throttled.`);
@@ -612,6 +643,11 @@ export class PersonaDbStack extends Stack {
       statistic: 'Maximum',
       period: Duration.minutes(this.config.reconciler.intervalMinutes),
     });
+  }
+
+  /** Completed reconcile passes per hour (the reconciler publishes 1 when it finishes one). */
+  private reconcilePassesMetric(): Metric {
+    return new Metric({ namespace: METRICS_NAMESPACE, metricName: 'ReconcilePassesCompleted', dimensionsMap: { service: RECONCILER_SERVICE }, statistic: 'Sum', period: Duration.hours(1) });
   }
 
   /** One dashboard for the service: what the first-incident runbook (README) starts from. */
@@ -633,7 +669,10 @@ export class PersonaDbStack extends Stack {
           graph('Indexer iterator age (ms)', [this.indexer.metric('IteratorAge', { statistic: 'Maximum', period: Duration.minutes(1) })]),
           graph('Indexer failure queue depth', [this.failureQueue.metricApproximateNumberOfMessagesVisible({ statistic: 'Maximum', period: Duration.minutes(1) })]),
         ],
-        [graph('Reconciler drift', [this.driftMetric('DriftFound'), this.driftMetric('DriftRepaired'), this.driftMetric('DriftRemaining')])],
+        [
+          graph('Reconciler drift', [this.driftMetric('DriftFound'), this.driftMetric('DriftRepaired'), this.driftMetric('DriftRemaining')]),
+          graph('Reconcile passes completed (per hour)', [this.reconcilePassesMetric()]),
+        ],
       ],
     });
   }

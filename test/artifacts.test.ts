@@ -332,7 +332,7 @@ describe('bundled functions from cdk.out', () => {
     expect(fns.createPersona.initLogs).not.toContain('Loaded during init');
   });
 
-  it('the reconciler bundle (scheduled event) repairs a deleted point, its checkpoint and lease in the idempotency table of the template; a held lease makes it skip', async () => {
+  it('the reconciler bundle (scheduled event) repairs a deleted point, its checkpoint and lease in the idempotency table of the template; it publishes ReconcilePassesCompleted; a held lease makes it skip', async () => {
     const client = createQdrantClient({ url: `http://127.0.0.1:${qdrantPort}`, apiKey: qdrantKey });
     const collection = await resolveCollection(client, template.Resources[RECONCILER_LOGICAL_ID]!.Properties.Environment.Variables.QDRANT_COLLECTION as string);
     await client.delete(collection, { wait: true, points: [ids[0]!] });
@@ -359,6 +359,8 @@ describe('bundled functions from cdk.out', () => {
     const result = await fns.reconciler.invoke(scheduled, 900_000);
     expect(result, fns.reconciler.logs().slice(-4000)).toMatchObject({ complete: true, found: 1, remaining: 0 });
     expect(await client.retrieve(collection, { ids: [ids[0]!] })).toHaveLength(1);
+    // One completed pass, one ReconcilePassesCompleted (the skipped invocation published none).
+    expect(fns.reconciler.logs().match(/"ReconcilePassesCompleted":1\b/g)).toHaveLength(1);
   });
 
   it('a rotated Qdrant API key reaches the warm search function without a restart, and its version is logged', async () => {

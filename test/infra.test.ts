@@ -21,7 +21,7 @@ import type { IConstruct } from 'constructs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ML_PACKAGES, PROJECT_ROOT, resolveEmbeddingModel } from '../infra/bundling';
 import { addNagChecks } from '../infra/nag';
-import { INDEXER_LOGICAL_ID, PersonaDbStack, RECONCILER_ENTRY, RECONCILER_LOGICAL_ID, RECONCILER_SERVICE } from '../infra/personaDbStack';
+import { INDEXER_LOGICAL_ID, passesStalledWindowHours, PersonaDbStack, RECONCILE_PASS_WINDOW_HOURS, RECONCILER_ENTRY, RECONCILER_LOGICAL_ID, RECONCILER_SERVICE } from '../infra/personaDbStack';
 import { buildStageConfig, stackName, stageConfigFromContext, stageDefaults, type Stage, type StageConfig } from '../infra/stageConfig';
 import { FETCHED_MODELS_DIR, TEST_MODEL_HINT_DIR } from '../shared/embedding/config';
 import { indexerEntry, routeMethods, routes, type RouteDefinition } from '../shared/routes';
@@ -712,12 +712,49 @@ describe.each(['dev', 'prod'] as const)('%s stack', (stage) => {
       expect(find('DriftRemaining', { Name: 'service', Value: RECONCILER_SERVICE })).toEqual([
         expect.objectContaining({ Namespace: 'PersonaDb', Statistic: 'Maximum', Threshold: 1, Period: synth.config.reconciler.intervalMinutes * 60 }),
       ]);
-      expect(alarms).toHaveLength(7 + 2 * functionIds(synth).length);
+      expect(alarms).toHaveLength(8 + 2 * functionIds(synth).length);
       synth.template.hasResourceProperties('AWS::SNS::Topic', { KmsMasterKeyId: Match.anyValue() });
       synth.template.hasResourceProperties('AWS::KMS::Key', {
         EnableKeyRotation: true,
         KeyPolicy: { Statement: Match.arrayWith([Match.objectLike({ Principal: { Service: 'cloudwatch.amazonaws.com' } })]) },
       });
+    });
+  });
+
+  describe('reconcile passes alarm', () => {
+    it('alarms when no reconcile pass completed for a day: ReconcilePassesCompleted (the drift metrics\' namespace and dimension) summed per hour, below 1 in all 24 hours, missing data breaching', () => {
+      const synth = s();
+      const passes = ofType(synth.resources, 'AWS::CloudWatch::Alarm').map(([, alarm]) => alarm.Properties!).filter((alarm) => alarm.MetricName === 'ReconcilePassesCompleted');
+      expect(passes).toEqual([
+        expect.objectContaining({
+          AlarmName: `${synth.config.namePrefix}-ReconcilerPassesStalled`,
+          Namespace: 'PersonaDb',
+          Dimensions: [{ Name: 'service', Value: RECONCILER_SERVICE }],
+          Statistic: 'Sum',
+          Period: 3600,
+          EvaluationPeriods: 24,
+          Threshold: 1,
+          ComparisonOperator: 'LessThanThreshold',
+          // Paused runs, failing runs and a disabled schedule publish nothing: no data is the signal.
+          TreatMissingData: 'breaching',
+          AlarmActions: [{ Ref: logicalIdOf(synth, synth.stack.alarmTopic) }],
+        }),
+      ]);
+      expect(passes[0]!.DatapointsToAlarm ?? passes[0]!.EvaluationPeriods).toBe(24);
+      // The drift metrics it sits beside: the same namespace and dimension (one EMF document, test/reconcileResume.test.ts).
+      const drift = ofType(synth.resources, 'AWS::CloudWatch::Alarm').map(([, alarm]) => alarm.Properties!).find((alarm) => alarm.MetricName === 'DriftRemaining')!;
+      expect([drift.Namespace, drift.Dimensions]).toEqual([passes[0]!.Namespace, passes[0]!.Dimensions]);
+      // A day: at least 3 scheduled runs, and no more than CloudWatch evaluates (period × periods ≤ 86,400 s).
+      const windowSeconds = passes[0]!.Period * passes[0]!.EvaluationPeriods;
+      expect(windowSeconds).toBe(RECONCILE_PASS_WINDOW_HOURS * 3600);
+      expect(windowSeconds).toBeLessThanOrEqual(86_400);
+      expect(windowSeconds).toBeGreaterThanOrEqual(3 * synth.config.reconciler.intervalMinutes * 60);
+    });
+
+    it('refuses a schedule with fewer than 3 runs in the window', () => {
+      expect(passesStalledWindowHours(60)).toBe(24);
+      expect(passesStalledWindowHours(480)).toBe(24);
+      expect(() => passesStalledWindowHours(481)).toThrow(/fewer than 3 runs in the 24 h .* at most every 480 minutes/);
     });
   });
 
@@ -765,14 +802,14 @@ describe.each(['dev', 'prod'] as const)('%s stack', (stage) => {
       expect(pattern).not.toContain('"GET /personas/{id}"');
     });
 
-    it('one dashboard with requests, errors, latency, sync lag, iterator age, failure-queue depth, drift and every alarm; its URL is an output', () => {
+    it('one dashboard with requests, errors, latency, sync lag, iterator age, failure-queue depth, drift, completed reconcile passes and every alarm; its URL is an output', () => {
       const synth = s();
       const dashboards = ofType(synth.resources, 'AWS::CloudWatch::Dashboard');
       expect(dashboards).toHaveLength(1);
       // The body is a Fn::Join of JSON text and references (the API id, alarm ARNs).
       const joined = dashboards[0]![1].Properties!.DashboardBody['Fn::Join'][1] as unknown[];
       const body = joined.map((part) => (typeof part === 'string' ? part : JSON.stringify(part))).join('');
-      for (const metric of ['"Count"', '"5xx"', '"4xx"', '"Latency"', '"SyncLag"', '"IteratorAge"', 'ApproximateNumberOfMessagesVisible', '"DriftRemaining"', '"SearchUnavailable"']) {
+      for (const metric of ['"Count"', '"5xx"', '"4xx"', '"Latency"', '"SyncLag"', '"IteratorAge"', 'ApproximateNumberOfMessagesVisible', '"DriftRemaining"', '"ReconcilePassesCompleted"', '"SearchUnavailable"']) {
         expect(body, metric).toContain(metric);
       }
       const alarmIds = ofType(synth.resources, 'AWS::CloudWatch::Alarm').map(([id]) => id);

@@ -193,7 +193,7 @@ describe('the scheduled reconciler function', () => {
     return Object.fromEntries(Object.entries(out).map(([table, actions]) => [table, [...actions].sort()]));
   };
 
-  it('stops before the remaining time runs out, saves its position, resumes on the next invocation and publishes the whole pass\'s metrics once; it calls exactly the DynamoDB actions the stack grants', async () => {
+  it('stops before the remaining time runs out, saves its position, resumes on the next invocation and publishes the whole pass\'s metrics and ReconcilePassesCompleted once; it calls exactly the DynamoDB actions the stack grants', async () => {
     await injectDrift();
     const expected = await fullPassDrift();
     process.env.RECONCILER_PAGE_SIZE = '10';
@@ -203,6 +203,8 @@ describe('the scheduled reconciler function', () => {
       return (send as any).call(this, command, ...rest);
     } as any);
     const written: string[] = [];
+    /** Per invocation: its ReconcilePassesCompleted values. */
+    const passesCompleted: number[][] = [];
     const results: Record<string, unknown>[] = [];
     const checkpoints: Record<string, any>[] = [];
     try {
@@ -215,11 +217,19 @@ describe('the scheduled reconciler function', () => {
           written.push(String(chunk));
           return true;
         });
+        const before = written.length;
         try {
           results.push(await inHandler.run(true, () => reconcilerHandler({}, context)));
         } finally {
           stdout.mockRestore();
         }
+        passesCompleted.push(
+          written
+            .slice(before)
+            .flatMap((chunk) => chunk.split('\n'))
+            .filter((line) => line.includes('"ReconcilePassesCompleted"'))
+            .map((line) => (JSON.parse(line) as { ReconcilePassesCompleted: number }).ReconcilePassesCompleted),
+        );
         const { Item } = await documents().send(new GetCommand({ TableName: tableConfig().idempotencyTableName, Key: { key: key() } }));
         if (results.at(-1)!.complete) {
           expect(Item).toBeUndefined();
@@ -256,6 +266,10 @@ describe('the scheduled reconciler function', () => {
       .map((line) => JSON.parse(line) as Record<string, unknown>);
     // Published once, by the invocation that finished the pass, for the whole pass.
     expect(metrics).toHaveLength(1);
+    // ReconcilePassesCompleted (what the passes-stalled alarm waits for): 1, from the invocation that
+    // finished the pass, in the same EMF document as the drift metrics; none from a paused one.
+    expect(passesCompleted).toEqual([...results.slice(0, -1).map(() => []), [1]]);
+    expect(metrics[0]).toMatchObject({ ReconcilePassesCompleted: 1, _aws: { CloudWatchMetrics: [{ Namespace: 'PersonaDb', Dimensions: [['service']] }] } });
     expect(metrics[0]).toMatchObject({ DriftFound: 17, DriftMissing: 5, DriftOrphan: 3, DriftStaleVersion: 4, DriftStalePayload: 3, DriftWrongModel: 2, DriftRepaired: 17, DriftRemaining: 0 });
     expect((await indexDifferences()).drift).toEqual([]);
 

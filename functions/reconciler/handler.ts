@@ -30,7 +30,8 @@ const kindMetric = (kind: string) => `Drift${kind.replace(/(^|-)(\w)/g, (_, __, 
  * difference, the same code as `personas reconcile --repair`. Its position is checkpointed in the
  * idempotency table: an invocation stops cleanly before Lambda's timeout (twice the slowest page
  * plus a reserve) and the next scheduled one resumes the pass; the pass's drift metrics are
- * published once, by the invocation that finishes it. It works only while it holds the alias's reconcile lease: when
+ * published once, by the invocation that finishes it, with ReconcilePassesCompleted = 1 (an alarm
+ * fires when none comes for a day). It works only while it holds the alias's reconcile lease: when
  * another run (an overlapping invocation, `personas reconcile`) holds it, it logs who and returns
  * `skipped: 'lease-held'`. A collection built with another model than the one bundled here is an
  * error, never a re-embedding.
@@ -81,6 +82,8 @@ export const handler = middy(async (_event: unknown, context: Context) => {
     logger.info('reconcile paused before the timeout; the next scheduled run resumes it', summary);
     return { collection: report.collection, runId: report.runId, complete: false, pages: report.pages };
   }
+  // The ReconcilerPassesStalled alarm: no completed pass for a day, whatever the cause, alarms.
+  metrics.addMetric('ReconcilePassesCompleted', MetricUnit.Count, 1);
   metrics.addMetric('DriftFound', MetricUnit.Count, found);
   for (const kind of DRIFT_KINDS) metrics.addMetric(kindMetric(kind), MetricUnit.Count, report.byKind[kind]);
   metrics.addMetric('DriftRepaired', MetricUnit.Count, found - report.remaining);
