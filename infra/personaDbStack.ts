@@ -40,7 +40,7 @@ import type { Construct } from 'constructs';
 import { indexerEntry as defaultIndexerEntry, routeMethods, routes as defaultRoutes, scopesGranting, type RouteDefinition } from '../shared/routes';
 import { indexerStreamSettings } from '../shared/streamSettings';
 import { tenantIndexDesign } from '../shared/tableDesign';
-import { RECONCILER_TABLE_ACTIONS } from '../shared/operations/reconcileCheckpoint';
+import { RECONCILER_IDEMPOTENCY_KEYS, RECONCILER_TABLE_ACTIONS } from '../shared/operations/reconcileCheckpoint';
 import { WEB_ASSETS_DIR_VARIABLE } from '../shared/http/webAssets';
 import {
   LAMBDA_TASK_ROOT,
@@ -328,9 +328,16 @@ export class PersonaDbStack extends Stack {
     this.qdrantSecret.grantRead(reconciler);
     // Exactly what its code calls (shared/operations/reconcileCheckpoint.ts): a paged Scan of the
     // table and consistent BatchGetItems (it never writes to the table nor reads its stream), and
-    // its checkpoint and lease items in the idempotency table.
+    // its checkpoint and lease items in the idempotency table, those items only (LeadingKeys: the
+    // partition key of every item a request touches must match, so the API's Idempotency-Key
+    // records stay out of its reach).
     grantTableActions(this.table, reconciler, RECONCILER_TABLE_ACTIONS.personas);
-    grantTableActions(this.idempotencyTable, reconciler, RECONCILER_TABLE_ACTIONS.idempotency);
+    Grant.addToPrincipal({
+      grantee: reconciler,
+      actions: RECONCILER_TABLE_ACTIONS.idempotency.map((action) => `dynamodb:${action}`),
+      resourceArns: [this.idempotencyTable.tableArn],
+      conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [...RECONCILER_IDEMPOTENCY_KEYS] } },
+    });
     this.reconcilerSchedule = new Rule(this, 'ReconcilerSchedule', {
       description: `Runs the ${config.namePrefix} reconciler every ${config.reconciler.intervalMinutes} minutes`,
       schedule: Schedule.rate(Duration.minutes(config.reconciler.intervalMinutes)),

@@ -164,10 +164,12 @@ function logicalIdOf(synth: Synth, construct: IConstruct): string {
 interface Grant {
   readonly actions: string[];
   readonly resources: unknown[];
+  readonly condition?: unknown;
 }
 
 /** The Allow statements of every inline policy attached to the role of function `fnId`. */
-function grantsOf(synth: Synth, fnId: string): Grant[] {
+/** A function's grants; any IAM condition fails the test unless `withConditions` (the caller then checks them). */
+function grantsOf(synth: Synth, fnId: string, withConditions = false): Grant[] {
   const roleId = refs(synth.resources[fnId]!.Properties!.Role)[0]!;
   const role = synth.resources[roleId]!;
   expect(role.Properties!.ManagedPolicyArns, `${fnId} role has no managed policies`).toBeUndefined();
@@ -179,9 +181,9 @@ function grantsOf(synth: Synth, fnId: string): Grant[] {
     .flatMap(([, policy]) => policy.Properties!.PolicyDocument.Statement as Record<string, unknown>[])
     .map((statement) => {
       expect(statement.Effect).toBe('Allow');
-      expect(statement.Condition).toBeUndefined();
+      if (!withConditions) expect(statement.Condition).toBeUndefined();
       const list = (value: unknown) => (Array.isArray(value) ? value : [value]);
-      return { actions: list(statement.Action) as string[], resources: list(statement.Resource) };
+      return { actions: list(statement.Action) as string[], resources: list(statement.Resource), ...(statement.Condition ? { condition: statement.Condition } : {}) };
     });
 }
 
@@ -543,7 +545,8 @@ describe.each(['dev', 'prod'] as const)('%s stack', (stage) => {
       }
       // A Query only on the tenant index, only for the list; no role gets the table's other indexes (`index/*`).
       for (const id of functionIds(synth)) {
-        for (const grant of grantsOf(synth, id)) {
+        // The reconciler's one condition (LeadingKeys on the idempotency table) is checked in its own test.
+        for (const grant of grantsOf(synth, id, id === RECONCILER_LOGICAL_ID)) {
           const resources = JSON.stringify(synth.stack.resolve(grant.resources));
           expect(resources, id).not.toContain('/index/*');
           if (grant.actions.includes('dynamodb:Query')) expect([id, resources]).toEqual(['listPersonas', expect.stringMatching(/"\/index\/tenant-index"\]/)]);
@@ -558,7 +561,7 @@ describe.each(['dev', 'prod'] as const)('%s stack', (stage) => {
       const secretId = refs(synth.stack.resolve(synth.stack.qdrantSecret.secretArn))[0]!;
       const cursorKeyId = logicalIdOf(synth, synth.stack.cursorSigningKey);
       for (const id of functionIds(synth)) {
-        const actions = actionMap(grantsOf(synth, id));
+        const actions = actionMap(grantsOf(synth, id, id === RECONCILER_LOGICAL_ID));
         const ownLogs = refs(synth.resources[id]!.Properties!.LoggingConfig.LogGroup);
         const logActions = [...actions.keys()].filter((action) => action.startsWith('logs:'));
         expect(logActions.sort()).toEqual(['logs:CreateLogStream', 'logs:PutLogEvents']);
@@ -605,7 +608,8 @@ describe.each(['dev', 'prod'] as const)('%s stack', (stage) => {
   describe('reconciler', () => {
     it('least privilege: Scan and BatchGetItem on the persona table (no writes, no stream), its checkpoint and lease items in the idempotency table, the Qdrant secret, its logs', () => {
       const synth = s();
-      const actions = actionMap(grantsOf(synth, RECONCILER_LOGICAL_ID));
+      const grants = grantsOf(synth, RECONCILER_LOGICAL_ID, true);
+      const actions = actionMap(grants);
       const tableId = logicalIdOf(synth, synth.stack.table);
       const idempotencyId = logicalIdOf(synth, synth.stack.idempotencyTable);
       expectOnlyServices(actions, ['dynamodb', 'logs', 'secretsmanager', 'xray'], 'reconciler');
@@ -620,6 +624,15 @@ describe.each(['dev', 'prod'] as const)('%s stack', (stage) => {
         'dynamodb:PutItem': [idempotencyId],
         'dynamodb:DeleteItem': [idempotencyId],
       });
+      // On the idempotency table only its own items: every key a request touches must match
+      // (ForAllValues + dynamodb:LeadingKeys, https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/specifying-conditions.html),
+      // so the API's Idempotency-Key records (`<route>#<hash>`) are out of reach. No condition elsewhere.
+      for (const grant of grants) {
+        const onIdempotencyTable = grant.resources.some((resource) => refs(resource).includes(idempotencyId));
+        expect(grant.condition, grant.actions.join()).toEqual(
+          onIdempotencyTable ? { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['reconciler-checkpoint#*', 'reconciler-lease#*'] } } : undefined,
+        );
+      }
       expect(env(synth, RECONCILER_LOGICAL_ID)).toMatchObject({
         QDRANT_COLLECTION: synth.config.qdrant.collection,
         POWERTOOLS_SERVICE_NAME: RECONCILER_SERVICE,

@@ -25,7 +25,7 @@ import { createDocumentClient } from '../shared/aws/dynamodb';
 import { tableConfig } from '../shared/config';
 import { getEmbedder } from '../shared/embedding';
 import { collectionModel, countByKind, reconcileIndex, resolveCollection, type ReconcileDeps, type ReconcileReport } from '../shared/operations/indexReconciler';
-import { checkpointKey, dynamoCheckpointStore, RECONCILER_TABLE_ACTIONS, type ReconcileCheckpoint } from '../shared/operations/reconcileCheckpoint';
+import { checkpointKey, dynamoCheckpointStore, RECONCILER_IDEMPOTENCY_KEYS, RECONCILER_TABLE_ACTIONS, type ReconcileCheckpoint } from '../shared/operations/reconcileCheckpoint';
 import type { DriftKind } from '../shared/vectorIndex/indexDrift';
 import { modelLabel } from '../shared/vectorIndex/personaCollection';
 import { startTestSystem } from './support/localSystem';
@@ -275,5 +275,11 @@ describe('the scheduled reconciler function', () => {
 
     // What infra/personaDbStack.ts grants the reconciler (test/infra.test.ts checks the template).
     expect(recordedActions()).toEqual(Object.fromEntries(Object.entries(RECONCILER_TABLE_ACTIONS).map(([table, actions]) => [table, [...actions].sort()])));
+    // ...and on the idempotency table only items whose key matches the grant's LeadingKeys patterns.
+    const { idempotencyTableName } = tableConfig();
+    const keys = calls.filter(({ input }) => input.TableName === idempotencyTableName).map(({ input }) => String((input.Key ?? input.Item).key));
+    const granted = RECONCILER_IDEMPOTENCY_KEYS.map((pattern) => new RegExp(`^${pattern.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*')}$`));
+    expect(keys.length).toBeGreaterThan(0);
+    for (const key of new Set(keys)) expect(granted.some((pattern) => pattern.test(key)), key).toBe(true);
   });
 });

@@ -6,6 +6,7 @@
  */
 import { DeleteCommand, GetCommand, PutCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { TableActions } from '../routes';
+import { leaseKey } from './reconcileLease';
 import type { DriftKind } from '../vectorIndex/indexDrift';
 import type { SyncAction } from '../vectorIndex/syncPersonaChanges';
 
@@ -63,6 +64,12 @@ export interface CheckpointStore {
 
 /** The item key of the checkpoint of reconciling `alias`. */
 export const checkpointKey = (alias: string) => `reconciler-checkpoint#${alias}`;
+
+/**
+ * The only idempotency-table items the reconciler reads or writes, as IAM `dynamodb:LeadingKeys`
+ * patterns: its checkpoints and its leases, never an Idempotency-Key record of the API.
+ */
+export const RECONCILER_IDEMPOTENCY_KEYS = [checkpointKey('*'), leaseKey('*')] as const;
 
 export function dynamoCheckpointStore(client: DynamoDBDocumentClient, tableName: string): CheckpointStore {
   return {
