@@ -17,7 +17,7 @@ import { createEmbedder } from '../shared/embedding';
 import { personaEmbeddingText } from '../shared/persona/personaText';
 import { keywordDocumentVector, keywordQueryVector, type SparseVector } from '../shared/vectorIndex/keywordVector';
 import { sparseIndex } from './keywordTuning';
-import type { DevPair, PersonaDataset } from './personaDataset';
+import { targetsByQuery, type DevPair, type PersonaDataset } from './personaDataset';
 import { QUALITY_DEPTH as DEPTH, retrievalMetrics, type RetrievalMetrics } from './retrievalMetrics';
 
 /** The two rankings of hybrid, in the order the product's query lists its prefetches. */
@@ -76,7 +76,6 @@ export interface FusionTuningData {
  * bench/searchQuality.ts asks) and similar (its stored vectors, itself excluded).
  */
 export async function prepareFusionTuning(dataset: PersonaDataset, pairs: readonly DevPair[], modelDir: string, maxLimit: number): Promise<FusionTuningData> {
-  const position = new Map(dataset.personas.map((entry, i) => [entry.sourceId, i]));
   const byUuid = dataset.personas.map((entry, i) => [entry.persona.id, i] as const).sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
   const tieOrder = new Int32Array(dataset.personas.length);
   byUuid.forEach(([, doc], order) => (tieOrder[doc] = order));
@@ -104,14 +103,9 @@ export async function prepareFusionTuning(dataset: PersonaDataset, pairs: readon
       return topK(scores, touched, maxLimit, tieOrder, exclude);
     };
 
-    const targetsOf = new Map<number, number[]>();
-    for (const pair of pairs) {
-      const a = position.get(pair.a)!;
-      targetsOf.set(a, [...(targetsOf.get(a) ?? []), position.get(pair.b)!]);
-    }
     const queries: QueryRankings[] = [];
     const splitOfQuery: PairSplit[] = [];
-    for (const [self, targets] of targetsOf) {
+    for (const [self, targets] of targetsByQuery(dataset, pairs)) {
       const entry = dataset.personas[self]!;
       const queryVector = await embedder.embedQuery(entry.text);
       queries.push({

@@ -5,7 +5,7 @@
  */
 import { personaEmbeddingText } from '../shared/persona/personaText';
 import { keywordDocumentVector, keywordQueryVector, keywordTokens, type KeywordSettings, type SparseVector } from '../shared/vectorIndex/keywordVector';
-import type { DevPair, PersonaDataset } from './personaDataset';
+import { targetsByQuery, type DevPair, type PersonaDataset } from './personaDataset';
 import { QUALITY_DEPTH, retrievalMetrics, type RetrievalMetrics } from './retrievalMetrics';
 
 /** Qdrant's `fancy_idf` (lib/segment/src/data_types/query_context.rs). */
@@ -75,18 +75,12 @@ function rankByCount(scores: Float64Array, touched: readonly number[], self: num
 }
 
 export function evaluateKeywordSettings(dataset: PersonaDataset, pairs: readonly DevPair[], settings: KeywordSettings): TuningRow {
-  const position = new Map(dataset.personas.map((entry, i) => [entry.sourceId, i]));
   const documents = dataset.personas.map((entry) => keywordDocumentVector(personaEmbeddingText(entry.persona), settings));
   const index = sparseIndex(documents);
   const scores = new Float64Array(documents.length);
-  const targetsOf = new Map<number, number[]>();
-  for (const pair of pairs) {
-    const a = position.get(pair.a)!;
-    targetsOf.set(a, [...(targetsOf.get(a) ?? []), position.get(pair.b)!]);
-  }
   const searchRanks: number[] = [];
   const similarRanks: number[] = [];
-  for (const [a, targets] of targetsOf) {
+  for (const [a, targets] of targetsByQuery(dataset, pairs)) {
     const searched = index.score(keywordQueryVector(dataset.personas[a]!.text, settings), scores);
     for (const b of targets) searchRanks.push(rankByCount(scores, searched, a, b));
     const similar = index.score(documents[a]!, scores);

@@ -74,6 +74,20 @@ export function loadPersonaDataset(): PersonaDataset {
   return { personas, bySourceId, pairs };
 }
 
+/**
+ * The pairs grouped by query persona, as dataset positions: each `a` with every `b` it should find,
+ * so each query persona is ranked once and all its targets are read off that ranking.
+ */
+export function targetsByQuery(dataset: PersonaDataset, pairs: readonly DevPair[]): Map<number, number[]> {
+  const position = new Map(dataset.personas.map((entry, i) => [entry.sourceId, i]));
+  const targetsOf = new Map<number, number[]>();
+  for (const pair of pairs) {
+    const a = position.get(pair.a)!;
+    targetsOf.set(a, [...(targetsOf.get(a) ?? []), position.get(pair.b)!]);
+  }
+  return targetsOf;
+}
+
 /** Every `step`-th pair: a fixed, spread-out sample, so runs compare. */
 export const samplePairs = (pairs: readonly DevPair[], count: number): DevPair[] => {
   if (count >= pairs.length) return [...pairs];
