@@ -26,6 +26,7 @@ import { startApiServer, type ApiServer } from '../local/apiServer';
 import { localJwtAuthorizer } from '../local/jwtAuthorizer';
 import { localIssuer, localIssuerSettings, type LocalIssuer } from '../local/localIssuer';
 import { checkRouteScope } from '../shared/http/accessControl';
+import { idempotencyRequest } from '../shared/http/request';
 import { ProblemError } from '../shared/http/problem';
 import { routeMethods, routes, type Scope } from '../shared/routes';
 import { apiClient, samplePersona, type ApiResponse } from './support/apiClient';
@@ -237,6 +238,39 @@ describe("the local JWT authorizer answers like API Gateway's", () => {
   });
 });
 
+describe('Idempotency-Keys of callers without a subject (AUTH=jwt, over HTTP)', () => {
+  // API Gateway hands the function every claim of the validated token
+  // (requestContext.authorizer.jwt.claims; http-api-jwt-authorizer.html: "After validating the JWT,
+  // API Gateway passes the claims in the token to the API route's integration"). A machine client's
+  // token may name its OAuth client (`client_id`, RFC 9068 §2.2; `azp`, OpenID Connect Core §2) and no `sub`.
+  const writer = (claims: JWTPayload) => signRaw({ scope: 'personas:write', ...claims }).then((token) => ({ authorization: `Bearer ${token}` }));
+  const create = async (claims: JWTPayload, key: string, body: unknown) => call('POST', '/personas', { body, headers: { ...(await writer(claims)), 'idempotency-key': key } });
+
+  it('are scoped to the OAuth client (client_id, else azp): two clients never meet in one key', async () => {
+    const key = `client-key-${randomUUID()}`;
+    const first = await create({ client_id: 'client-a' }, key, samplePersona(21));
+    expect(first.status).toBe(201);
+    // Another client's same key and body: a request of its own, not the first client's replay.
+    const other = await create({ client_id: 'client-b' }, key, samplePersona(21));
+    expect(other.status).toBe(201);
+    expect(other.headers.get('idempotent-replayed')).toBeNull();
+    expect(other.json.id).not.toBe(first.json.id);
+    // ... and another body under that key is its own request too, not a 422 about the first client's.
+    expect((await create({ azp: 'client-c' }, key, samplePersona(22))).status).toBe(201);
+    const retry = await create({ client_id: 'client-a' }, key, samplePersona(21));
+    expect(retry.headers.get('idempotent-replayed')).toBe('true');
+    expect(retry.json.id).toBe(first.json.id);
+  });
+
+  it('are refused, with a 400 saying why, from a token that names no caller; the same request without the key is served', async () => {
+    const refused = await create({}, `nobody-${randomUUID()}`, samplePersona(23));
+    expect(refused.status).toBe(400);
+    expect(refused.json).toMatchObject({ type: 'https://persona-db.dev/problems/idempotency-key-needs-caller' });
+    expect(refused.json.detail).toMatch(/sub, client_id or azp/);
+    expect((await call('POST', '/personas', { body: samplePersona(23), headers: await writer({}) })).status).toBe(201);
+  });
+});
+
 describe('with TENANCY=claim, over HTTP', () => {
   it("the tenant of `personas token --tenant` reaches the functions as the token's claim: each tenant sees only its own personas", async () => {
     process.env.TENANCY = 'claim';
@@ -283,6 +317,29 @@ describe("the functions' scope check reads the event as AWS delivers it", () => 
     expect(() => checkRouteScope(event('GET /personas'), { AUTH: 'iam' })).not.toThrow();
     expect(() => checkRouteScope(event('GET /console'), jwtEnv)).not.toThrow();
     expect(() => checkRouteScope(event('$default', { claims: {}, scopes: null }), jwtEnv)).not.toThrow();
+  });
+});
+
+describe('whose Idempotency-Key a request carries, from the event as AWS delivers it', () => {
+  const keyed = (authorizer?: Record<string, unknown>) =>
+    ({ routeKey: 'POST /personas', rawPath: '/personas', headers: { 'idempotency-key': 'k-1' }, requestContext: { http: { method: 'POST' }, ...(authorizer ? { authorizer } : {}) } }) as unknown as APIGatewayProxyEventV2;
+  const scopeOf = (authorizer: Record<string, unknown> | undefined, env: NodeJS.ProcessEnv) => idempotencyRequest(keyed(authorizer), undefined, env)?.caller;
+  const jwt = (claims: Record<string, string>) => ({ jwt: { claims: { iss: 'https://issuer.test/', ...claims }, scopes: ['personas:write'] } });
+
+  it('the subject, else the OAuth client, each in its own namespace; the IAM principal; refused when nobody is named, except on an open stage', () => {
+    const jwtEnv = { AUTH: 'jwt' };
+    expect(scopeOf(jwt({ sub: 'alice', client_id: 'app' }), jwtEnv)).toBe(scopeOf(jwt({ sub: 'alice', client_id: 'other-app' }), jwtEnv));
+    expect(scopeOf(jwt({ client_id: 'app' }), jwtEnv)).toBe(scopeOf(jwt({ sub: '', azp: 'app' }), jwtEnv));
+    // A subject that happens to equal a client's id is still someone else.
+    expect(scopeOf(jwt({ sub: 'app' }), jwtEnv)).not.toBe(scopeOf(jwt({ client_id: 'app' }), jwtEnv));
+    expect(() => scopeOf(jwt({}), jwtEnv)).toThrow(/sub, client_id or azp/);
+    // auth=iam: the principal API Gateway verified; a route that lost its authorizer names nobody.
+    const iamEnv = { AUTH: 'iam' };
+    expect(scopeOf({ iam: { accountId: '123456789012', userArn: 'arn:aws:iam::123456789012:role/importer', callerId: 'AROA1:session' } }, iamEnv)).toBe('iam:123456789012:arn:aws:iam::123456789012:role/importer');
+    expect(() => scopeOf(undefined, iamEnv)).toThrow(ProblemError);
+    // auth=none (dev, npm start): no identity exists, every request shares one scope, keys keep working.
+    expect(scopeOf(undefined, { AUTH: 'none' })).toBe('anonymous');
+    expect(idempotencyRequest({ ...keyed(), headers: {} }, undefined, jwtEnv)).toBeUndefined();
   });
 });
 
