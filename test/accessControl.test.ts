@@ -41,8 +41,13 @@ let stop: () => Promise<void>;
 let issuer: LocalIssuer;
 let call: ReturnType<typeof apiClient>;
 let apiUrl: string;
-/** The same functions behind a gateway that checks tokens but not scopes; it records each event. */
+/**
+ * The same functions behind a gateway that checks tokens but not scopes, as for routes deployed
+ * without authorizationScopes (whose events carry `scopes: null`), and behind one that checks both;
+ * each records the events it sends.
+ */
 let lenient: { server: ApiServer; call: ReturnType<typeof apiClient>; events: APIGatewayProxyEventV2[] };
+let recorded: { server: ApiServer; call: ReturnType<typeof apiClient>; events: APIGatewayProxyEventV2[] };
 let personaId: string;
 
 const bearer = async (scopes: readonly string[], extra: { tenant?: string } = {}) => ({ authorization: `Bearer ${await issuer.sign({ scopes: scopes as Scope[], ...extra })}` });
@@ -64,9 +69,13 @@ beforeAll(async () => {
   issuer = system.issuer!;
   apiUrl = system.apiUrl;
   call = apiClient(apiUrl);
-  const events: APIGatewayProxyEventV2[] = [];
-  const server = await startApiServer({ port: 0, authorizer: localJwtAuthorizer(issuer, { enforceScopes: false }), onEvent: (event) => events.push(event) });
-  lenient = { server, call: apiClient(server.url), events };
+  const recordingServer = async (enforceScopes: boolean) => {
+    const events: APIGatewayProxyEventV2[] = [];
+    const server = await startApiServer({ port: 0, authorizer: localJwtAuthorizer(issuer, { enforceScopes }), onEvent: (event) => events.push(event) });
+    return { server, call: apiClient(server.url), events };
+  };
+  lenient = await recordingServer(false);
+  recorded = await recordingServer(true);
   const created = await call('POST', '/personas', { body: samplePersona(1), headers: await bearer(['personas:admin']) });
   expect(created.status).toBe(201);
   personaId = created.json.id;
@@ -74,6 +83,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await lenient?.server.close();
+  await recorded?.server.close();
   await stop?.();
 });
 
@@ -203,13 +213,41 @@ describe("the local JWT authorizer answers like API Gateway's", () => {
     expect(jwks.json.keys[0].d).toBeUndefined(); // the public half only
   });
 
+  it('401 for a token without a kid, or with a kid the issuer has no key for, or issued in the future', async () => {
+    // "kid – The token must have a header claim that matches the key in the jwks_uri that signed the
+    // token"; "iat – Must be before the current time in UTC" (http-api-jwt-authorizer.html, Validate claims).
+    unauthorized(await call('GET', '/personas', { headers: { authorization: `Bearer ${await signRaw({}, { header: { kid: undefined } })}` } }), /kid/);
+    unauthorized(await call('GET', '/personas', { headers: { authorization: `Bearer ${await signRaw({}, { header: { kid: 'retired-key' } })}` } }), /kid/);
+    unauthorized(await call('GET', '/personas', { headers: { authorization: `Bearer ${await signRaw({ iat: Math.floor(Date.now() / 1000) + 600 })}` } }), /issued in the future/);
+  });
+
+  it('reads scopes as API Gateway does, the same in the gateway and in the functions: `scope`, else `scp`, split on spaces only', async () => {
+    // "scope (RFC 6749 §3.3) or scp – The token must include at least one of the scopes in the
+    // route's authorizationScopes" (http-api-jwt-authorizer.html). RFC 6749 §3.3: a list of
+    // space-delimited scope tokens, and a comma is a character of a token, not a separator.
+    const tokens = {
+      commas: await signRaw({ scope: 'personas:read,personas:write' }),
+      // `scope` is the token's scope list; a `scp` beside it is not read.
+      both: await signRaw({ scope: 'personas:read', scp: ['personas:write'] }),
+      scpString: await signRaw({ scope: undefined, scp: 'personas:read personas:write' }),
+      scpArray: await signRaw({ scope: undefined, scp: ['personas:read', 'personas:write'] }),
+    };
+    const write = (send: ReturnType<typeof apiClient>, token: string) => send('POST', '/personas/batch', { body: {}, headers: { authorization: `Bearer ${token}` } });
+    for (const send of [call, lenient.call]) {
+      expect((await write(send, tokens.commas)).status).toBe(403);
+      expect((await write(send, tokens.both)).status).toBe(403);
+      expect((await write(send, tokens.scpString)).status).toBe(400); // allowed: the function's own 400 for the empty batch
+      expect((await write(send, tokens.scpArray)).status).toBe(400);
+    }
+  });
+
   it('passes the claims to the function as strings, and the scopes, in requestContext.authorizer.jwt', async () => {
-    lenient.events.length = 0;
+    recorded.events.length = 0;
     const token = await signRaw({ tenant_id: 'acme', scope: 'personas:read personas:write', groups: ['a', 'b'], verified: true, nothing: null, profile: { team: 'x' } });
-    await lenient.call('GET', '/personas?limit=1', { headers: { authorization: `Bearer ${token}` } });
-    await lenient.call('GET', '/no-such-route', { headers: { authorization: `Bearer ${token}` } });
-    await lenient.call('GET', '/console', { headers: { authorization: `Bearer ${token}` } });
-    const [list, unmatched, page] = lenient.events;
+    await recorded.call('GET', '/personas?limit=1', { headers: { authorization: `Bearer ${token}` } });
+    await recorded.call('GET', '/no-such-route', { headers: { authorization: `Bearer ${token}` } });
+    await recorded.call('GET', '/console', { headers: { authorization: `Bearer ${token}` } });
+    const [list, unmatched, page] = recorded.events;
     const payload = decodeJwt(token);
     expect(list!.requestContext).toMatchObject({
       authorizer: {
@@ -235,6 +273,10 @@ describe("the local JWT authorizer answers like API Gateway's", () => {
     // A route without authorization scopes gets the claims and `scopes: null`; a public route no authorizer at all.
     expect((unmatched!.requestContext as unknown as { authorizer: { jwt: { scopes: unknown } } }).authorizer.jwt.scopes).toBeNull();
     expect('authorizer' in page!.requestContext).toBe(false);
+    // Behind the gateway without route scopes every route is one without authorization scopes.
+    lenient.events.length = 0;
+    await lenient.call('GET', '/personas?limit=1', { headers: { authorization: `Bearer ${token}` } });
+    expect((lenient.events[0]!.requestContext as unknown as { authorizer: { jwt: { scopes: unknown } } }).authorizer.jwt.scopes).toBeNull();
   });
 });
 
@@ -301,6 +343,9 @@ describe("the functions' scope check reads the event as AWS delivers it", () => 
     expect(() => checkRouteScope(event('GET /personas', { claims: {}, scopes: ['personas:read'] }), jwtEnv)).not.toThrow();
     expect(() => checkRouteScope(event('HEAD /personas/{id}', { claims: { scope: 'openid personas:admin' }, scopes: null }), jwtEnv)).not.toThrow();
     expect(() => checkRouteScope(event('DELETE /personas/{id}', { claims: { scp: '[personas:write]' }, scopes: null }), jwtEnv)).not.toThrow();
+    // As the gateway reads them: `scope` first (a `scp` beside it is not read), spaces only.
+    expect(() => checkRouteScope(event('DELETE /personas/{id}', { claims: { scope: 'personas:read', scp: '[personas:write]' }, scopes: null }), jwtEnv)).toThrow(ProblemError);
+    expect(() => checkRouteScope(event('DELETE /personas/{id}', { claims: { scope: 'personas:read,personas:write' }, scopes: null }), jwtEnv)).toThrow(ProblemError);
     const refused = (() => {
       try {
         checkRouteScope(event('PATCH /personas/{id}', { claims: { scope: 'personas:read' }, scopes: ['personas:read'] }), jwtEnv);
