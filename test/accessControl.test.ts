@@ -26,6 +26,7 @@ import { startApiServer, type ApiServer } from '../local/apiServer';
 import { localJwtAuthorizer } from '../local/jwtAuthorizer';
 import { localIssuer, localIssuerSettings, type LocalIssuer } from '../local/localIssuer';
 import { checkRouteScope } from '../shared/http/accessControl';
+import { sendsCredentialsInClear } from '../shared/http/loopbackHost';
 import { idempotencyRequest } from '../shared/http/request';
 import { ProblemError } from '../shared/http/problem';
 import { routeMethods, routes, type Scope } from '../shared/routes';
@@ -432,5 +433,25 @@ describe('personas token and the CLI', () => {
     const refused = await runCli(['search', 'teacher', '--token', writer], { env: { ...apiEnv, PERSONAS_API_URL: lenient.server.url } });
     expect(refused.code).toBe(1);
     expect(refused.stderr).toMatch(/answered 403[\s\S]*personas:read/);
+
+  });
+
+  it('warns before it sends a token over plain http to a host off this machine, and only then', async () => {
+    const reader = await issuer.sign({ scopes: ['personas:read'] });
+    const warning = /warning: .*bearer token.*plain http.*persona-api\.invalid/;
+    // .invalid never resolves (RFC 6761 §6.4), so nothing is sent; the CLI would retry for a minute: it is stopped once it has warned.
+    const plain = await runCli(['search', 'teacher'], {
+      env: { ...cliEnv, PERSONAS_API_URL: 'http://persona-api.invalid:3000', PERSONAS_TOKEN: reader },
+      whileRunning: (child) => {
+        const stop = setTimeout(() => child.kill(), 15_000);
+        child.stderr!.once('data', () => setTimeout(() => child.kill(), 200));
+        child.once('close', () => clearTimeout(stop));
+      },
+    });
+    expect(plain.stderr).toMatch(warning);
+    expect(plain.stderr.match(/warning:/g)).toHaveLength(1);
+    // Who gets the warning: plain http off loopback only (the searches above, against the local API over http, printed nothing on stderr).
+    for (const url of ['http://persona-api.invalid', 'http://192.0.2.10:3000', 'http://[2001:db8::1]/']) expect(sendsCredentialsInClear(new URL(url)), url).toBe(true);
+    for (const url of ['https://persona-api.invalid', 'http://localhost:3000', 'http://127.0.0.1:3000', 'http://api.localhost', 'http://[::1]:3000']) expect(sendsCredentialsInClear(new URL(url)), url).toBe(false);
   });
 });
