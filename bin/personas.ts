@@ -43,6 +43,10 @@ Commands:
                   for a stage that switches to tenancy=claim, then rebuild the index (reindex) with
                   the tenant index. Safe to re-run: it moves only what is left.
   token           Print a dev token of the local issuer (AUTH=jwt npm start) with the given scopes.
+  mcp             Serve the API to AI agents as a Model Context Protocol server: over stdio for an MCP
+                  client that starts it (tools to search, rank neighbours, read, list, and with the write
+                  scope create, change and delete personas; personas as resources), or Streamable HTTP
+                  with --http. See docs/mcp.md.
   redrive         Clear the indexer's failure destination: re-sync the personas its batches name (read
                   back from the stream within its 24 h, else by a full reconcile), delete each message
                   once its personas are in sync, report what it did. Exit code 3 when any is kept.
@@ -85,6 +89,10 @@ status [--failure-file $LOCAL_DATA_DIR/indexer-failures.jsonl (default .data/…
 token --scope personas:read[,personas:write,personas:admin] [--tenant T] [--expires 1h]
   Signs with the local issuer's key (kept in $LOCAL_DATA_DIR, default .data); --tenant sets the
   claim named by TENANT_CLAIM (default tenant_id). Use it as PERSONAS_TOKEN=$(personas token …).
+mcp [--http [--port 3100] [--host 127.0.0.1]]
+  stdio: calls the API (--api-url) with --token / PERSONAS_TOKEN, and offers the write tools only when
+  that token has personas:write (or admin), or there is none. --http: each MCP client sends its own
+  Authorization header, which goes on to the API; --token is refused there.
 redrive [--queue-url SQS_URL (the stack's IndexerFailureQueueUrl output) | --failure-file FILE] [--segments 4]
 
 Common: --json (print the report as JSON), -h/--help.`;
@@ -589,8 +597,34 @@ async function runToken(args: string[]): Promise<number> {
   return 0;
 }
 
+async function runMcp(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args, options: { ...common, http: { type: 'boolean' }, port: { type: 'string' }, host: { type: 'string' } } });
+  if (values.help) return usage();
+  if (positionals.length > 0) throw new UsageError('mcp takes no arguments');
+  if (!values.http && (values.port !== undefined || values.host !== undefined)) throw new UsageError('--port and --host are for --http');
+  const { apiUrl, headers: { authorization, ...headers } = {} } = apiTarget(values);
+  const target = { apiUrl, headers };
+  const { serveMcpOverStdio, startMcpHttpServer } = await import('../shared/mcp/mcpTransports');
+  if (!values.http) {
+    await serveMcpOverStdio(target, authorization?.replace(/^Bearer\s+/i, ''));
+    return 0;
+  }
+  if (authorization) throw new UsageError('with --http each MCP client sends its own Authorization header (passed on to the API); --token and PERSONAS_TOKEN are for stdio');
+  const port = values.port === undefined ? 3100 : Number(values.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65_535) throw new UsageError(`--port takes a port number from 0 (any free port) to 65535, got "${values.port}"`);
+  const server = await startMcpHttpServer(target, { port, ...(values.host ? { host: values.host } : {}) });
+  process.stderr.write(`MCP server (Streamable HTTP) on ${server.url}, for the API at ${target.apiUrl}; Ctrl-C stops it\n`);
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  await server.close();
+  return 0;
+}
+
 const commands: Record<string, (args: string[]) => Promise<number>> = {
   token: runToken,
+  mcp: runMcp,
   import: runImport,
   search: runSearch,
   export: runExport,
