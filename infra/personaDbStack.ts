@@ -54,6 +54,7 @@ import {
   type ResolvedModel,
 } from './bundling';
 import type { StageConfig } from './stageConfig';
+import { ReindexAtScale } from './reindexAtScale';
 
 export interface PersonaDbStackProps extends StackProps {
   readonly config: StageConfig;
@@ -137,6 +138,7 @@ export class PersonaDbStack extends Stack {
   readonly indexer: NodejsFunction;
   readonly reconciler: NodejsFunction;
   readonly reconcilerSchedule: Rule;
+  readonly reindexAtScale: ReindexAtScale;
   readonly failureQueue: Queue;
   readonly qdrantSecret: ISecret;
   readonly cursorSigningKey: Secret;
@@ -307,7 +309,7 @@ export class PersonaDbStack extends Stack {
         retryAttempts: settings.retryAttempts,
         maxRecordAge: Duration.seconds(settings.maxRecordAgeSeconds),
         reportBatchItemFailures: settings.reportBatchItemFailures,
-        parallelizationFactor: settings.parallelizationFactor,
+        parallelizationFactor: config.indexerStream.parallelizationFactor,
         onFailure: new SqsDlq(this.failureQueue),
       }),
     );
@@ -343,6 +345,16 @@ export class PersonaDbStack extends Stack {
       schedule: Schedule.rate(Duration.minutes(config.reconciler.intervalMinutes)),
       // The next scheduled run retries a failed one; repairs are idempotent.
       targets: [new LambdaFunction(reconciler, { retryAttempts: 0 })],
+    });
+
+    // ---- Reindex in AWS (infra/reindexAtScale.ts) -------------------------------------------
+    this.reindexAtScale = new ReindexAtScale(this, 'ReindexAtScale', {
+      config,
+      table: this.table,
+      qdrantSecret: this.qdrantSecret,
+      environment: { ...commonEnvironment, ...qdrantEnvironment },
+      removalPolicy: this.retain,
+      createFunction: (spec) => this.createFunction(spec),
     });
 
     // ---- Alarms -----------------------------------------------------------------------------
@@ -383,9 +395,11 @@ export class PersonaDbStack extends Stack {
           qdrantSecretArn: this.qdrantSecret.secretArn,
           failureQueueArn: this.failureQueue.queueArn,
           idempotencyTableArn: this.idempotencyTable.tableArn,
+          reindexStateMachine: this.reindexAtScale.adminTargets(),
         }),
       });
       // cdk-nag names each wildcard resource (tokens as <LogicalId>): one acknowledgement per parameterised route.
+      if (role === 'admin') this.reindexAtScale.acknowledgeAdminWildcards(policy);
       for (const resource of routesOfRole(role, routeTable).flatMap(executeApiResources).filter((candidate) => candidate.includes('*'))) {
         acknowledgeNagRule(
           policy,
@@ -397,8 +411,8 @@ export class PersonaDbStack extends Stack {
     }
   }
 
-  /** One function with its own role (no managed policies) and its own log group. */
-  private createFunction(spec: FunctionSpec): NodejsFunction {
+  /** One function with its own role (no managed policies) and its own log group (public for the stack's constructs, e.g. ReindexAtScale). */
+  createFunction(spec: FunctionSpec): NodejsFunction {
     const architecture = this.config.lambdaArchitecture === 'arm64' ? Architecture.ARM_64 : Architecture.X86_64;
     const logGroup = new LogGroup(this, `${spec.id}Logs`, {
       retention: this.config.logRetentionDays,

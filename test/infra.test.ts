@@ -672,7 +672,7 @@ describe.each(['dev', 'prod'] as const)('%s stack', (stage) => {
         MaximumRetryAttempts: settings.retryAttempts,
         MaximumRecordAgeInSeconds: settings.maxRecordAgeSeconds,
         FunctionResponseTypes: settings.reportBatchItemFailures ? ['ReportBatchItemFailures'] : Match.absent(),
-        ParallelizationFactor: settings.parallelizationFactor,
+        ParallelizationFactor: synth.stack.config.indexerStream.parallelizationFactor,
         DestinationConfig: { OnFailure: { Destination: { 'Fn::GetAtt': [logicalIdOf(synth, synth.stack.failureQueue), 'Arn'] } } },
       });
     });
