@@ -28,7 +28,7 @@ import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
 import { Grant, ManagedPolicy, PolicyStatement, Role, ServicePrincipal, type IGrantable } from 'aws-cdk-lib/aws-iam';
 import { ACCESS_ROLES, accessPolicyStatements, executeApiResources, routesOfRole } from './accessPolicies';
 import { Key } from 'aws-cdk-lib/aws-kms';
-import { Architecture, Runtime, StartingPosition, Tracing, type CfnFunction } from 'aws-cdk-lib/aws-lambda';
+import { Architecture, Runtime, StartingPosition, Tracing, type CfnFunction, type IFunction } from 'aws-cdk-lib/aws-lambda';
 import { DynamoEventSource, SqsDlq } from 'aws-cdk-lib/aws-lambda-event-sources';
 import { NodejsFunction, type BundlingOptions } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { FilterPattern, LogGroup, MetricFilter } from 'aws-cdk-lib/aws-logs';
@@ -352,13 +352,14 @@ export class PersonaDbStack extends Stack {
       config,
       table: this.table,
       qdrantSecret: this.qdrantSecret,
-      environment: { ...commonEnvironment, ...qdrantEnvironment },
+      environment: commonEnvironment,
+      qdrantEnvironment,
       removalPolicy: this.retain,
       createFunction: (spec) => this.createFunction(spec),
     });
 
     // ---- Alarms -----------------------------------------------------------------------------
-    this.createAlarms([...apiFunctions.entries(), [INDEXER_LOGICAL_ID, indexer], [RECONCILER_LOGICAL_ID, reconciler]], routeTable);
+    this.createAlarms([...apiFunctions.entries(), [INDEXER_LOGICAL_ID, indexer], [RECONCILER_LOGICAL_ID, reconciler], ...this.reindexAtScale.functions()], routeTable);
     this.dashboard = this.createDashboard();
     if (!config.alarms.email) {
       Annotations.of(this).addWarningV2(
@@ -596,7 +597,7 @@ export class PersonaDbStack extends Stack {
     return new Metric({ namespace: METRICS_NAMESPACE, metricName: 'SyncLag', dimensionsMap: { service: INDEXER_SERVICE }, statistic, period: Duration.minutes(5) });
   }
 
-  private createAlarms(functions: ReadonlyArray<readonly [string, NodejsFunction]>, routeTable: readonly RouteDefinition[]): void {
+  private createAlarms(functions: ReadonlyArray<readonly [string, IFunction]>, routeTable: readonly RouteDefinition[]): void {
     const action = new SnsAction(this.alarmTopic);
     const alarm = (id: string, metric: IMetric, threshold: number, description: string, evaluationPeriods = 1, rule: Pick<AlarmProps, 'comparisonOperator' | 'treatMissingData'> = {}) => {
       const created = new Alarm(this, id, {

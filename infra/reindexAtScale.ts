@@ -68,7 +68,9 @@ export interface ReindexAtScaleProps {
   readonly config: StageConfig;
   readonly table: Table;
   readonly qdrantSecret: ISecret;
+  /** The stack's common function environment, and what a function that writes Qdrant adds to it. */
   readonly environment: Record<string, string>;
+  readonly qdrantEnvironment: Record<string, string>;
   readonly removalPolicy: RemovalPolicy;
   readonly createFunction: (spec: {
     id: string;
@@ -131,7 +133,7 @@ export class ReindexAtScale extends Construct {
       memoryMb: config.functions.backfill.memoryMb,
       timeoutSeconds: config.functions.backfill.timeoutSeconds,
       serviceName: BACKFILL_SERVICE,
-      environment: props.environment,
+      environment: { ...props.environment, ...props.qdrantEnvironment },
     });
     // Reads data files only; no table access (the export is its input), Qdrant through the secret.
     const dataFiles = `${REINDEX_PREFIX}/*/AWSDynamoDB/*/data/*`;
@@ -154,6 +156,7 @@ export class ReindexAtScale extends Construct {
         ClientToken: JsonPath.stringAt('$$.Execution.Name'),
       },
       iamResources: [table.tableArn],
+      iamAction: 'dynamodb:ExportTableToPointInTime',
       // The export writes to S3 with the caller's permissions (DynamoDB Developer Guide, "Requesting a table export").
       additionalIamStatements: [new PolicyStatement({ actions: ['s3:PutObject', 's3:AbortMultipartUpload', 's3:PutObjectAcl'], resources: [prefixObjects] })],
       resultSelector: { exportArn: JsonPath.stringAt('$.ExportDescription.ExportArn') },
@@ -165,6 +168,7 @@ export class ReindexAtScale extends Construct {
       action: 'describeExport',
       parameters: { ExportArn: JsonPath.stringAt('$.export.exportArn') },
       iamResources: [`${table.tableArn}/export/*`],
+      iamAction: 'dynamodb:DescribeExport',
       resultSelector: { status: JsonPath.stringAt('$.ExportDescription.ExportStatus'), description: JsonPath.objectAt('$.ExportDescription') },
       resultPath: '$.exportStatus',
     });
@@ -270,7 +274,7 @@ export class ReindexAtScale extends Construct {
   }
 
   acknowledgeAdminWildcards(policy: Construct): void {
-    const machine = `{"Fn::Select":[6,{"Fn::Split":[":",{"Ref":"${this.logicalId(this.stateMachine)}"}]}]}`;
+    const machine = `<${this.logicalId(this.stateMachine)}.Name>`;
     for (const [kind, suffix] of [['execution', ':*'], ['mapRun', '/*']] as const) {
       acknowledgeNagRule(
         policy,
@@ -278,5 +282,13 @@ export class ReindexAtScale extends Construct {
         `The executions and Map Runs of the reindex state machine only (names chosen at run time): \`personas reindex --in-aws\` follows and, on failure, stops them.`,
       );
     }
+  }
+
+  /** The functions by logical id, for the stack's per-function alarms. */
+  functions(): Array<readonly [string, LambdaFunction]> {
+    return [
+      [BACKFILL_LOGICAL_ID, this.backfillFunction],
+      [PLAN_LOGICAL_ID, this.planFunction],
+    ];
   }
 }

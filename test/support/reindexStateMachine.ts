@@ -29,6 +29,7 @@ export function reindexDefinition(config: StageConfig): Asl {
     table,
     qdrantSecret: new Secret(stack, 'Secret'),
     environment: {},
+    qdrantEnvironment: {},
     removalPolicy: RemovalPolicy.DESTROY,
     createFunction: (spec) => new LambdaFunction(stack, spec.id, { code: Code.fromInline('export const handler = () => {}'), handler: 'index.handler', runtime: Runtime.NODEJS_22_X }),
   });
