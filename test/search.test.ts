@@ -570,6 +570,8 @@ describe('GET /personas/{id}/similar', () => {
       filter: { domain: ['physics', 'arts, crafts', 'music'], traits: { openness: { gte: 0.7 } } },
     });
     expect(parseSimilarQuery(undefined)).toEqual({ fusion: 'rrf', explain: false, limit: 10, offset: 0, hydrate: false });
+    // An empty list value is one empty label (the document's [""]), not an absent list.
+    expect(() => parseSimilarQuery('modes=')).toThrow(expect.objectContaining({ errors: [{ pointer: '#/query/modes', detail: 'must not be empty' }] }));
   });
 
   it('is a 404 problem for an unknown persona and a 409 persona-not-indexed with Retry-After for one the index lacks', async () => {

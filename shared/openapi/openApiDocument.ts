@@ -74,7 +74,8 @@ const RANKING_PARAMETERS = ['mode', 'fusion'] as const;
 
 /**
  * The similar route's query parameters, from the same option schema that validates them. Every
- * parameter is optional and an empty value counts as absent (allowEmptyValue). `mode`, `fusion` and
+ * parameter is optional and an empty value counts as absent (allowEmptyValue), but for a list, where it is
+ * one empty value (refused: on the wire, `domain=` is also the list of one empty label). `mode`, `fusion` and
  * the `weights.<ranking>` parameters depend on one another (a weight needs fusion rrf and a mode
  * that fuses its ranking), which OpenAPI can only state within one schema: they are the properties
  * of one object parameter, `ranking`, in form style exploded, so each is still its own
@@ -101,11 +102,14 @@ function similarQueryParameters(): Record<string, unknown>[] {
   };
   const lists = LIST_FILTER_FIELDS.map((name) => {
     const { example, ...schema } = filter.properties![name]!;
-    return optional(name, `${schema.description} Comma-separated; a comma inside a value is %2C.`, withoutDescription(schema), {
-      style: 'form',
-      explode: false,
-      ...(example !== undefined ? { example } : {}),
-    });
+    return {
+      ...optional(name, `${schema.description} Comma-separated; a comma inside a value is %2C. An empty value is one empty label, refused.`, withoutDescription(schema), {
+        style: 'form',
+        explode: false,
+        ...(example !== undefined ? { example } : {}),
+      }),
+      allowEmptyValue: false,
+    };
   });
   const traitRanges = filter.properties!.traits!.properties!;
   const bounds = TRAIT_NAMES.flatMap((trait) =>
