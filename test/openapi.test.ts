@@ -335,9 +335,10 @@ describe('the document states the validation rules', () => {
   it('SimilarRanking: the document states which weights each mode and fusion take, as the query parser checks them', () => {
     const ranking = fc
       .record({
-        mode: sometimes(fc.constantFrom(...SEARCH_MODES)),
-        fusion: sometimes(fc.constantFrom('rrf', 'dbsf')),
-        ...Object.fromEntries(RANKINGS.map((name) => [weightParameter(name), sometimes(fc.constantFrom(0.5, 2))])),
+        // '' too: the members of the ranking object cannot be empty (unlike the flat parameters).
+        mode: sometimes(fc.constantFrom(...SEARCH_MODES, '')),
+        fusion: sometimes(fc.constantFrom('rrf', 'dbsf', '')),
+        ...Object.fromEntries(RANKINGS.map((name) => [weightParameter(name), sometimes(fc.constantFrom(0.5, 2, ''))])),
       })
       .map(defined);
     const schema = documentSchema('SimilarRanking');

@@ -17,7 +17,7 @@ import {
   similarRequestSchema,
 } from '../search/searchRequest';
 import { hydratedSearchHitSchema, searchHitSchema, searchResultsSchema, similarResultsSchema } from '../search/searchResults';
-import { SCALAR_PARAMETERS, TRAIT_BOUNDS, traitParameter, weightParameter } from '../search/similarQuery';
+import { RANKING_PARAMETERS, SCALAR_PARAMETERS, TRAIT_BOUNDS, traitParameter, weightParameter } from '../search/similarQuery';
 import { batchCreateRequestSchema, batchResultSchema, personaListPageSchema, problemSchema } from './apiSchemas';
 import { EXAMPLE_ID, links, operations, problemSpec } from './operations';
 
@@ -69,13 +69,11 @@ function componentSchemas(): Record<string, JsonSchema> {
 
 const withoutDescription = ({ description: _, ...schema }: JsonSchema) => schema;
 
-/** The query parameters of GET /personas/{id}/similar whose validity depends on the mode: they form one object parameter. */
-const RANKING_PARAMETERS = ['mode', 'fusion'] as const;
-
 /**
  * The similar route's query parameters, from the same option schema that validates them. Every
  * parameter is optional and an empty value counts as absent (allowEmptyValue), but for a list, where it is
- * one empty value (refused: on the wire, `domain=` is also the list of one empty label). `mode`, `fusion` and
+ * one empty value (refused: on the wire, `domain=` is also the list of one empty label), and for the
+ * members of `ranking` (OpenAPI has no allowEmptyValue for an object's members). `mode`, `fusion` and
  * the `weights.<ranking>` parameters depend on one another (a weight needs fusion rrf and a mode
  * that fuses its ranking), which OpenAPI can only state within one schema: they are the properties
  * of one object parameter, `ranking`, in form style exploded, so each is still its own
