@@ -115,7 +115,10 @@ const jsonBody = (schema: string, maxBytes: number, mediaType = 'application/jso
 const malformedJson = { 'malformed-json': 'the body is empty, not UTF-8, not JSON, nested deeper than 32 levels, or has a lone UTF-16 surrogate.' };
 const validationError = (what: string) => ({ 'validation-error': `${what}; \`errors\` has a pointer and a detail per invalid field.` });
 const malformedId = { 'validation-error': 'at #/path/id: the id is not a UUID.' };
-const invalidIdempotencyKey = { 'invalid-idempotency-key': 'Idempotency-Key is not 1 to 255 visible ASCII characters.' };
+const invalidIdempotencyKey = {
+  'invalid-idempotency-key': 'Idempotency-Key is not 1 to 255 visible ASCII characters.',
+  'idempotency-key-needs-caller': 'an Idempotency-Key from credentials that name no caller (no JWT sub, client_id or azp, no IAM principal), to whom it could be scoped.',
+};
 const invalidPrecondition = { 'invalid-precondition': 'If-Match is not an ETag ("3", W/"3") or *.' };
 
 const bodyProblems = (maxBytes: number, mediaType = 'application/json') => ({
