@@ -469,6 +469,20 @@ describe.skipIf(!chromiumPath)('the console in Chromium', () => {
     expect((await operation.locator('.live-responses-table tbody .response-col_status').first().textContent())?.trim()).toBe('200');
     expect(requests.some((url) => url.startsWith(`${env.system.apiUrl}/personas`))).toBe(true);
     expect(requests.every((url) => url.startsWith(env.system.apiUrl) || url.startsWith('data:'))).toBe(true);
+    // The similar route's `ranking` object parameter (mode, fusion, weights, with the rules between
+    // them) is sent as its own name=value pairs, as OpenAPI's exploded form style says.
+    const similar = page.locator('#operations-search-similarPersonas');
+    await similar.locator('.opblock-summary').first().click();
+    if (await similar.getByRole('button', { name: 'Try it out' }).count()) await similar.getByRole('button', { name: 'Try it out' }).click();
+    await similar.locator('tr[data-param-name="id"] input').fill(byName('Chloé Martin').id);
+    await similar.locator('tr[data-param-name="ranking"] textarea').fill('{"mode": "blend", "weights.personality": 2}');
+    requests.length = 0;
+    await similar.getByRole('button', { name: 'Execute' }).click();
+    await similar.locator('.live-responses-table tbody .response-col_status').first().waitFor();
+    expect((await similar.locator('.live-responses-table tbody .response-col_status').first().textContent())?.trim()).toBe('200');
+    const sent = new URL(requests.find((url) => url.includes('/similar'))!);
+    expect(Object.fromEntries(sent.searchParams)).toMatchObject({ mode: 'blend', 'weights.personality': '2' });
+    expect(await page.locator('.swagger-ui .errors-wrapper').count()).toBe(0);
     await shot('docs');
     await page.getByRole('link', { name: 'Open the persona console' }).click();
     await page.locator('h1', { hasText: 'Personas' }).waitFor();
