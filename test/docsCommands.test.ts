@@ -231,6 +231,36 @@ const EXPECTED: Array<{ page: string; command: RegExp; checks: Check[] }> = [
     checks: [status(204), all(status(404), (step) => expect(step.json.type).toBe('https://persona-db.dev/problems/persona-not-found'))],
   },
 
+  // docs/search.md
+  { page: 'docs/search.md', command: /^API=/, checks: [quiet] },
+  {
+    page: 'docs/search.md',
+    command: /"mode":"blend","query":"cooking teacher"/,
+    checks: [(step) => {
+      expect(step.json).toMatchObject({ mode: 'blend', limit: 3 });
+      // Hydrated: full records from the table, with the fields the index payload does not carry.
+      expect(step.json.items[0]).toMatchObject({ name: 'Julia Child', version: 1, created_at: expect.any(String), beliefs: [] });
+    }],
+  },
+  {
+    page: 'docs/search.md',
+    command: /"query":"jazz music","fusion":"dbsf","explain":true/,
+    checks: [(step) => {
+      expect(step.json).toMatchObject({ mode: 'hybrid', score_type: 'dbsf' });
+      expect(step.json.items[0]).toMatchObject({ name: 'Miles Davis', explain: { keyword: { rank: 1 }, semantic: { rank: expect.any(Number) } } });
+    }],
+  },
+  {
+    page: 'docs/search.md',
+    command: /\/similar\?mode=keyword&domain=music,cooking&explain=true"$/,
+    checks: [(step) => {
+      expect(step.json.mode).toBe('keyword');
+      expect(step.json.items.length).toBeGreaterThan(0);
+      for (const item of step.json.items) expect(['music', 'cooking'].some((domain) => item.domain.includes(domain))).toBe(true);
+      expect(step.json.items.map((item: { name: string }) => item.name)).not.toContain('Ada Lovelace');
+    }],
+  },
+
   // docs/operations.md: the CLI
   { page: 'docs/operations.md', command: /^printf '%s\\n' /, checks: [quiet] },
   {
