@@ -20,6 +20,8 @@ import { freePort } from './support/globalSetup';
 const PAGES = ['README.md', ...readdirSync(path.join(PROJECT_ROOT, 'docs')).filter((name) => name.endsWith('.md')).sort().map((name) => `docs/${name}`)];
 const SHELLS = new Set(['bash', 'sh', 'shell', 'console']);
 const SKIP_MARK = /^<!-- docs-test: skip: (.+\S) -->$/;
+/** A block for a system started otherwise, e.g. `<!-- docs-test: system: AUTH=jwt TENANCY=claim -->` (= `AUTH=jwt TENANCY=claim npm start`). */
+const SYSTEM_MARK = /^<!-- docs-test: system: ((?:[A-Z_]+=\S+ ?)+) -->$/;
 
 interface Command {
   /** 1-based line in the page where the command starts. */
@@ -31,6 +33,8 @@ interface ShellBlock {
   line: number;
   commands: Command[];
   skip: string | undefined;
+  /** The variables `npm start` runs with for this block (none: plain `npm start`). */
+  system: string;
 }
 
 /** The fenced blocks of a page: shell blocks with their commands (continuation lines joined, comments dropped). */
@@ -56,7 +60,7 @@ function readBlocks(page: string): { shell: ShellBlock[]; unlabelled: number[] }
       while (text.endsWith('\\') && j + 1 < body.length) text = `${text}\n${body[++j]!}`;
       commands.push({ line, text });
     }
-    shell.push({ page, line: start + 1, commands, skip: SKIP_MARK.exec(before)?.[1] });
+    shell.push({ page, line: start + 1, commands, skip: SKIP_MARK.exec(before)?.[1], system: SYSTEM_MARK.exec(before)?.[1]?.trim() ?? '' });
   }
   return { shell, unlabelled };
 }
@@ -261,6 +265,48 @@ const EXPECTED: Array<{ page: string; command: RegExp; checks: Check[] }> = [
     }],
   },
 
+  // docs/security.md, against AUTH=jwt TENANCY=claim npm start
+  { page: 'docs/security.md', command: /^(API=|ADA=|READER=\$\(npx personas token|WRITER=\$\(npx personas token)/, checks: [quiet, quiet, quiet, quiet] },
+  {
+    page: 'docs/security.md',
+    command: /^curl -s -i -w '\\n' \$API\/personas$/,
+    checks: [all(status(401), (step) => expect(step.json).toEqual({ message: 'Unauthorized' }))],
+  },
+  {
+    page: 'docs/security.md',
+    command: /^curl -s -i -w '\\n' -X POST \$API\/personas -H "authorization: Bearer \$(READER|WRITER)"/,
+    checks: [
+      all(status(403), (step) => expect(step.json).toEqual({ message: 'Forbidden' })),
+      all(status(201, { etag: '"1"' }), (step, state) => {
+        expect(step.json).toMatchObject({ name: 'Ada Lovelace' });
+        expect(step.json).not.toHaveProperty('tenant_id');
+        state.acmeAda = step.json.id;
+      }),
+    ],
+  },
+  {
+    page: 'docs/security.md',
+    command: /--scope personas:read --tenant globex\)"$/,
+    checks: [(step) => expect(step.json).toEqual({ items: [], next_cursor: null })],
+  },
+  {
+    page: 'docs/security.md',
+    command: /--scope personas:read\)"$/,
+    checks: [all(status(403), (step) => {
+      expect(step.json).toMatchObject({ type: 'https://persona-db.dev/problems/tenant-required' });
+      expect(step.json.detail).toContain('personas token --scope … --tenant T');
+    })],
+  },
+  {
+    page: 'docs/security.md',
+    command: /^PERSONAS_TOKEN=\$READER npx personas export$/,
+    checks: [(step, state) => {
+      expect(step.exit, step.stderr).toBe(0);
+      const lines = step.stdout.trim().split('\n').map((line) => JSON.parse(line));
+      expect(lines.map((persona) => persona.id)).toEqual([state.acmeAda]);
+    }],
+  },
+
   // docs/operations.md: the CLI
   { page: 'docs/operations.md', command: /^printf '%s\\n' /, checks: [quiet] },
   {
@@ -357,55 +403,72 @@ const EXPECTED: Array<{ page: string; command: RegExp; checks: Check[] }> = [
 /** The product's own settings are left out of the system's environment: the docs' defaults apply. */
 const PRODUCT_VARIABLES = /^(AUTH|TENANCY|TENANT_CLAIM|TABLE_NAME|IDEMPOTENCY_TABLE_NAME|DYNAMODB_ENDPOINT|QDRANT_URL|QDRANT_API_KEY|QDRANT_COLLECTION|EMBEDDING_.+|PERSONAS_.+|POWERTOOLS_.+|LOCAL_.+|API_PORT|API_HOST|DYNAMODB_PORT|QDRANT_PORT|CURSOR_SIGNING_KEY.*)$/;
 
-let system: ChildProcess;
-let systemOutput = '';
-let shellEnv: NodeJS.ProcessEnv;
-let apiPort: number;
-let dataDir: string;
 let workDir: string;
+let baseEnv: NodeJS.ProcessEnv;
 
-beforeAll(async () => {
-  const [api, dynamodb, qdrant] = [await freePort(), await freePort(), await freePort()];
-  apiPort = api;
-  dataDir = mkdtempSync(path.join(tmpdir(), 'docs-data-'));
+interface RunningSystem {
+  /** The shell's environment: what the reader set for `npm start` (other ports; the block's variables). */
+  env: NodeJS.ProcessEnv;
+  apiPort: number;
+  ports: { api: number; dynamodb: number; qdrant: number };
+  dataDir: string;
+  output: () => string;
+  stop(): Promise<void>;
+}
+
+/** `VARIABLES npm start` as a reader runs it, on free ports, in its own process group (so stopping it is Ctrl-C's SIGINT to the whole tree). */
+async function startSystem(variables: string): Promise<RunningSystem> {
+  const ports = { api: await freePort(), dynamodb: await freePort(), qdrant: await freePort() };
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'docs-data-'));
+  const extra = Object.fromEntries(variables.split(/\s+/).filter(Boolean).map((assignment) => assignment.split('=') as [string, string]));
+  const env = { ...baseEnv, ...extra, API_PORT: String(ports.api), DYNAMODB_PORT: String(ports.dynamodb), QDRANT_PORT: String(ports.qdrant), LOCAL_DATA_DIR: dataDir };
+  const child: ChildProcess = spawn('npm', ['start'], { cwd: PROJECT_ROOT, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const stop = async () => {
+    if (child.pid && child.exitCode === null) {
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      process.kill(-child.pid, 'SIGINT');
+      const stopped = await Promise.race([exited.then(() => true), new Promise((resolve) => setTimeout(() => resolve(false), 30_000))]);
+      if (!stopped) process.kill(-child.pid, 'SIGKILL');
+    }
+    rmSync(dataDir, { recursive: true, force: true });
+  };
+  running.add(stop);
+  const deadline = Date.now() + 150_000;
+  while (!output.includes('press Ctrl-C to stop')) {
+    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`${variables} npm start did not come up:\n${output}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return { env, apiPort: ports.api, ports, dataDir, output: () => output, stop };
+}
+const running = new Set<() => Promise<void>>();
+
+beforeAll(() => {
   // The reader's folder: the project's package.json, bin/ and node_modules (npx personas finds its
   // bin there), so the files the docs write (people.jsonl, all.jsonl) land here, not in the clone.
   workDir = mkdtempSync(path.join(tmpdir(), 'docs-run-'));
   for (const entry of ['package.json', 'bin', 'node_modules']) symlinkSync(path.join(PROJECT_ROOT, entry), path.join(workDir, entry));
-  const base = Object.fromEntries(Object.entries(process.env).filter(([name]) => !PRODUCT_VARIABLES.test(name)));
-  // A reader sets only what the README says: other ports (here), and nothing else.
-  shellEnv = { ...base, API_PORT: String(api), DYNAMODB_PORT: String(dynamodb), QDRANT_PORT: String(qdrant), LOCAL_DATA_DIR: dataDir };
-  // Its own process group, so that stopping it is Ctrl-C's SIGINT to every process of the tree.
-  system = spawn('npm', ['start'], { cwd: PROJECT_ROOT, env: shellEnv, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
-  system.stdout!.on('data', (chunk: Buffer) => (systemOutput += chunk.toString()));
-  system.stderr!.on('data', (chunk: Buffer) => (systemOutput += chunk.toString()));
-  const deadline = Date.now() + 150_000;
-  while (!systemOutput.includes('press Ctrl-C to stop')) {
-    if (system.exitCode !== null || Date.now() > deadline) throw new Error(`npm start did not come up:\n${systemOutput}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}, 180_000);
+  // A reader sets only what the docs say: other ports (here) and a block's variables, nothing else.
+  baseEnv = Object.fromEntries(Object.entries(process.env).filter(([name]) => !PRODUCT_VARIABLES.test(name)));
+});
 
 afterAll(async () => {
-  if (system?.pid && system.exitCode === null) {
-    const exited = new Promise((resolve) => system.once('exit', resolve));
-    process.kill(-system.pid, 'SIGINT');
-    const stopped = await Promise.race([exited.then(() => true), new Promise((resolve) => setTimeout(() => resolve(false), 30_000))]);
-    if (!stopped) process.kill(-system.pid, 'SIGKILL');
-  }
-  for (const dir of [dataDir, workDir]) if (dir && existsSync(dir)) rmSync(dir, { recursive: true, force: true });
-}, 60_000);
+  for (const stop of running) await stop();
+  if (workDir && existsSync(workDir)) rmSync(workDir, { recursive: true, force: true });
+}, 90_000);
 
 /** Runs a block's commands in one bash, as pasted: shell variables carry from one command to the next. */
-function runBlock(block: ShellBlock): Promise<Step[]> {
+function runBlock(block: ShellBlock, system: RunningSystem): Promise<Step[]> {
   const script = block.commands
     .map((command, i) => {
-      const text = command.text.replaceAll('localhost:3000', `localhost:${apiPort}`);
+      const text = command.text.replaceAll('localhost:3000', `localhost:${system.apiPort}`);
       return `printf '\\n@@step ${i}@@\\n'; printf '\\n@@step ${i}@@\\n' >&2\n${text}\nprintf '\\n@@exit ${i} %d@@\\n' $?`;
     })
     .join('\n');
   return new Promise((resolve, reject) => {
-    const shell = spawn('bash', ['-c', script], { cwd: workDir, env: shellEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+    const shell = spawn('bash', ['-c', script], { cwd: workDir, env: system.env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     shell.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
@@ -468,23 +531,37 @@ describe('the docs', () => {
     for (const entry of EXPECTED) expect(used.get(entry) ?? 0, `${entry.page} ${entry.command}: commands matched`).toBe(entry.checks.length);
   });
 
-  it('answer as documented when pasted into a shell against npm start', { timeout: 420_000 }, async () => {
+  it('answer as documented when pasted into a shell against npm start', { timeout: 600_000 }, async () => {
     const state: State = {};
     const seen = new Map<(typeof EXPECTED)[number], number>();
-    for (const block of runnable) {
-      const steps = await runBlock(block);
-      steps.forEach((step, i) => {
-        const command = block.commands[i]!;
-        const expectation = EXPECTED.find((entry) => entry.page === block.page && entry.command.test(command.text))!;
-        const n = seen.get(expectation) ?? 0;
-        seen.set(expectation, n + 1);
-        try {
-          expectation.checks[n]!(step, state, { dataDir, workDir });
-        } catch (error) {
-          (error as Error).message = `${block.page}:${command.line}: ${command.text.split('\n')[0]}\n  exit ${step.exit}\n  stdout: ${step.stdout.slice(0, 1500)}\n  stderr: ${step.stderr.slice(0, 1500)}\n${(error as Error).message}`;
-          throw error;
-        }
-      });
+    // Plain `npm start` first (the README, then the pages in order), then each other way of starting it.
+    const systems = [...new Set(['', ...runnable.map((block) => block.system)])];
+    for (const variables of systems) {
+      const system = await startSystem(variables);
+      if (variables === '') {
+        // The README's quick start: the ports of its table, and the default model said to be no semantic one.
+        expect(system.output()).toContain(`API on http://localhost:${system.ports.api}`);
+        expect(system.output()).toContain(`DynamoDB Local on http://127.0.0.1:${system.ports.dynamodb}`);
+        expect(system.output()).toContain(`Qdrant (local server) on http://127.0.0.1:${system.ports.qdrant}`);
+        expect(system.output()).toMatch(/embedding model: generated test model in .*: not a semantic model/);
+      }
+      for (const block of runnable.filter((candidate) => candidate.system === variables)) {
+        const steps = await runBlock(block, system);
+        steps.forEach((step, i) => {
+          const command = block.commands[i]!;
+          const expectation = EXPECTED.find((entry) => entry.page === block.page && entry.command.test(command.text))!;
+          const n = seen.get(expectation) ?? 0;
+          seen.set(expectation, n + 1);
+          try {
+            expectation.checks[n]!(step, state, { dataDir: system.dataDir, workDir });
+          } catch (error) {
+            (error as Error).message = `${block.page}:${command.line}: ${command.text.split('\n')[0]}\n  exit ${step.exit}\n  stdout: ${step.stdout.slice(0, 1500)}\n  stderr: ${step.stderr.slice(0, 1500)}\n${(error as Error).message}`;
+            throw error;
+          }
+        });
+      }
+      await system.stop();
+      running.delete(system.stop);
     }
   });
 });
