@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { isLoopbackHostname } from './loopbackGuard';
+import { isLoopbackHostname } from '../shared/http/loopbackHost';
 
 const readKeyFile = (file: string): string | undefined => {
   try {
