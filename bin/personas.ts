@@ -11,7 +11,7 @@ import { apiRequest, DEFAULT_API_URL, type ApiTarget } from '../shared/operation
 import { sendsCredentialsInClear } from '../shared/http/loopbackHost';
 import { TRAIT_NAMES } from '../shared/persona/schema';
 import { SCOPES, type Scope } from '../shared/routes';
-import { localEndpoints } from '../local/localConfig';
+import { localEndpoints, localRuntimeConfig } from '../local/localConfig';
 import { exportPersonas } from '../shared/operations/personaExport';
 import { PERSONA_FILE_FORMATS, type PersonaFileFormat } from '../shared/operations/personaFileRecords';
 import { importPersonas } from '../shared/operations/personaImport';
@@ -23,6 +23,7 @@ import { indexStatus } from '../shared/operations/indexStatus';
 import { connectToStage } from '../shared/operations/stageConnections';
 import { personaRepositoryFor } from '../shared/persona/personaRepository';
 import { assertTenant } from '../shared/tenancy/tenancy';
+import { sendLogsToStderr } from '../shared/observability';
 import { progressBar } from './progressBar';
 import { DescribeTableCommand } from '@aws-sdk/client-dynamodb';
 import { SFNClient } from '@aws-sdk/client-sfn';
@@ -96,7 +97,16 @@ token --scope personas:read[,personas:write,personas:admin] [--tenant T] [--expi
   claim named by TENANT_CLAIM (default tenant_id). Use it as PERSONAS_TOKEN=$(personas token …).
 redrive [--queue-url SQS_URL (the stack's IndexerFailureQueueUrl output) | --failure-file FILE] [--segments 4]
 
-Common: --json (print the report as JSON), -h/--help.`;
+Common: --json (print the report as JSON), -h/--help.
+
+Output: results go to stdout, everything else (progress, logs, errors) to stderr. With --json, stdout
+is exactly one JSON document (export writes JSON lines; with --json it needs --out and prints its
+summary). A reader that stops early (personas export | head) ends the command quietly.
+
+Exit codes: 0 done; 1 failed (the message names what failed and what to do); 2 usage mistake;
+3 done, but something is left: differences remain (reconcile), failed batches were kept (redrive),
+personas were not moved (migrate-tenancy); 4 another reconcile holds the lease (it names the run and
+until when); 130 import interrupted (run the same command again to resume).`;
 
 const common = {
   'api-url': { type: 'string' },
@@ -237,6 +247,7 @@ async function runExport(args: string[]): Promise<number> {
   if (from !== 'api' && from !== 'table') throw new UsageError('--from takes api or table');
   if (values.tenant !== undefined && from !== 'table') throw new UsageError("--tenant is for --from table; through the API the token's tenant decides");
   const tenant = values.tenant === undefined ? undefined : assertTenant(values.tenant, '--tenant');
+  if (values.json && !values.out) throw new UsageError('export writes JSON lines to stdout; --json (a summary as one JSON document) needs --out FILE');
   const out = values.out ? createWriteStream(values.out) : process.stdout;
   const tableRepository = async () => {
     const stage = await connectToStage(stageEnv(values));
@@ -245,7 +256,9 @@ async function runExport(args: string[]): Promise<number> {
   const source = from === 'api' ? { kind: 'api' as const, api: apiTarget(values) } : { kind: 'table' as const, repository: await tableRepository() };
   const result = await exportPersonas(source, out);
   if (values.out) await new Promise<void>((resolve) => (out as NodeJS.WritableStream).end(resolve));
-  process.stderr.write(`exported ${result.personas} personas from the ${from} in ${(result.durationMs / 1000).toFixed(1)} s${values.out ? ` to ${values.out}` : ''}\n`);
+  const summary = `exported ${result.personas} personas from the ${from} in ${(result.durationMs / 1000).toFixed(1)} s${values.out ? ` to ${values.out}` : ''}`;
+  if (values.json) print(values, { ...result, from, out: values.out }, summary);
+  else process.stderr.write(`${summary}\n`);
   return 0;
 }
 
@@ -518,8 +531,40 @@ function usage(): number {
   return 0;
 }
 
-/** A connection failure names what it tried to reach (the address in the error's cause, matched to the target). */
+/**
+ * Qdrant's answer, named with its URL, status and what to do: its client throws HTTP answers as an
+ * ApiError (status, statusText, url, data: Qdrant's `{"status": {"error": …}}`) whose message is only
+ * the status text ("Unauthorized").
+ */
+function describeQdrantAnswer(error: unknown): string | undefined {
+  const answer = error as { status?: unknown; url?: unknown; statusText?: unknown; data?: { status?: { error?: unknown } } };
+  if (typeof answer.status !== 'number' || typeof answer.url !== 'string' || !answer.url) return undefined;
+  const said = typeof answer.data?.status?.error === 'string' ? answer.data.status.error : String(answer.statusText ?? '');
+  const local = localRuntimeConfig(process.env, []);
+  const fix =
+    answer.status === 401 || answer.status === 403
+      ? `set QDRANT_API_KEY to that Qdrant's API key (npm start's own server makes one per run and writes it to ${local.qdrantApiKeyFile}; ` +
+        'the CLI reads it by itself when QDRANT_URL is unset or names that server, on QDRANT_PORT)'
+      : answer.status === 404
+        ? `check QDRANT_URL and QDRANT_COLLECTION (${process.env.QDRANT_COLLECTION || 'personas'}): the API and the indexer create the collection when they start`
+        : 'see what Qdrant said';
+  return `Qdrant at ${new URL(answer.url).origin} answered ${answer.status}${said ? ` (${said})` : ''} to ${answer.url}; ${fix}`;
+}
+
+/** DynamoDB without the table: name the endpoint and the variable that names the table. */
+function describeMissingTable(error: unknown): string | undefined {
+  if ((error as { name?: string }).name !== 'ResourceNotFoundException') return undefined;
+  const endpoint = process.env.DYNAMODB_ENDPOINT || localEndpoints().dynamodbEndpoint;
+  return `DynamoDB at ${endpoint} has no table ${process.env.TABLE_NAME || 'personas'} (${(error as Error).message}); TABLE_NAME names it (npm start creates it; in AWS: the stack's TableName output, with --aws)`;
+}
+
+/** A failure as the user should read it: what failed (URL or endpoint), its status, and what to do. */
 function describeFailure(error: unknown): string {
+  return describeQdrantAnswer(error) ?? describeMissingTable(error) ?? describeConnectionFailure(error);
+}
+
+/** A connection failure names what it tried to reach (the address in the error's cause, matched to the target). */
+function describeConnectionFailure(error: unknown): string {
   const message = (error as Error).message;
   const cause = (error as { cause?: { code?: string; address?: string; port?: number } }).cause ?? (error as { code?: string; address?: string; port?: number });
   const code = cause?.code;
@@ -649,7 +694,17 @@ const commands: Record<string, (args: string[]) => Promise<number>> = {
   'migrate-tenancy': runMigrateTenancy,
 };
 
+/** `personas export | head`: the reader has what it wanted; stop quietly (as Unix tools do on SIGPIPE) instead of "write EPIPE". */
+function endQuietlyWhenStdoutCloses(): void {
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EPIPE') throw error;
+    process.exit(0);
+  });
+}
+
 export async function main(argv: string[]): Promise<number> {
+  sendLogsToStderr();
+  endQuietlyWhenStdoutCloses();
   const [command, ...args] = argv;
   if (!command || command === '--help' || command === '-h' || command === 'help') return usage();
   const run = commands[command];
