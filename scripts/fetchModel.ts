@@ -117,7 +117,9 @@ async function remoteFile(env: Transformers['env'], modelId: string, revision: s
   try {
     response = await env.fetch(url, { method: 'HEAD', redirect: 'manual', headers: { ...requestHeaders(env, url), 'Accept-Encoding': 'identity' } });
   } catch (error) {
-    throw new ModelFetchError(`Could not reach ${url} (${describeFailure(error)}). Check the network, or env.remoteHost for a mirror.`);
+    throw new ModelFetchError(
+      `Could not reach ${url} (${describeFailure(error)}). Check the network, or set HF_ENDPOINT to a Hugging Face mirror you can reach (HF_ENDPOINT=https://hf-mirror.example npm run model:fetch).`,
+    );
   }
   if (response.status === 404) return undefined;
   if (response.status === 401 || response.status === 403) {

@@ -159,7 +159,7 @@ describe('scope matrix over HTTP (AUTH=jwt)', () => {
 });
 
 describe('the API document', () => {
-  it("names each operation's scopes (one security requirement per scope, any one suffices) and its 403", async () => {
+  it("names each operation's scopes (one security requirement per scope, any one suffices), its 401 and its 403", async () => {
     const document = (await call('GET', '/openapi.json', { headers: await bearer(['personas:read']) })).json;
     expect(document.components.securitySchemes.bearerAuth).toMatchObject({ type: 'http', scheme: 'bearer', bearerFormat: 'JWT' });
     for (const route of routes.filter((candidate) => candidate.path !== '$default')) {
@@ -170,7 +170,12 @@ describe('the API document', () => {
         continue;
       }
       expect(operation.security, route.name).toEqual([{ bearerAuth: [`personas:${access}`] }, { bearerAuth: ['personas:admin'] }]);
-      expect(operation.responses['403'].description, route.name).toMatch(/^insufficient-scope/);
+      // 403: API Gateway's own {"message":"Forbidden"}, or the function's insufficient-scope problem; 401: the gateway's.
+      const forbidden = operation.responses['403'];
+      expect(forbidden.content['application/json'].schema, route.name).toEqual({ $ref: '#/components/schemas/GatewayError' });
+      expect(forbidden.content['application/problem+json'].schema.allOf[1].properties.type.enum, route.name).toContain('https://persona-db.dev/problems/insufficient-scope');
+      expect(forbidden.description, route.name).toContain('`insufficient-scope`');
+      expect(operation.responses['401'].content['application/json'].schema, route.name).toEqual({ $ref: '#/components/schemas/GatewayError' });
     }
   });
 });

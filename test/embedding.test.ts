@@ -402,6 +402,14 @@ describe('embedding module with the generated test model', () => {
       expect((error as Error).message).toMatch(/EMBEDDING_MODEL_DIR/);
       expect((error as Error).message).toContain('npm run model:test');
     }
+    // A directory that is not there is named as such, not as one lacking every file.
+    const absent = (await createEmbedder({ env: { EMBEDDING_MODEL_DIR: path.join(workDir, 'no-such-model') } }).catch((e: unknown) => e)) as Error;
+    expect(absent.message).toContain(`EMBEDDING_MODEL_DIR=${path.join(workDir, 'no-such-model')} does not exist`);
+    expect(absent.message).not.toMatch(/lacks/);
+    const empty = path.join(workDir, 'empty-model');
+    await mkdir(empty, { recursive: true });
+    const lacking = (await createEmbedder({ env: { EMBEDDING_MODEL_DIR: empty } }).catch((e: unknown) => e)) as Error;
+    expect(lacking.message).toMatch(/empty-model lacks config\.json, tokenizer\.json, tokenizer_config\.json, onnx\/model_quantized\.onnx/);
   });
 
   it('asks the hub only when allowed, and turns its failure into the same helpful error', async () => {

@@ -205,4 +205,17 @@ describe('npm run model:fetch against a local hub', () => {
     expect(unknown.code).not.toBe(0);
     expect(unknown.stderr).toMatch(/answered 401: the repository someone\/no-such-model does not exist, or it is private or gated \(set HF_TOKEN/);
   });
+
+  it('offline (no hub answers) says which URL failed and that HF_ENDPOINT picks a mirror', async () => {
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const port = (closed.address() as AddressInfo).port;
+    await new Promise<void>((resolve) => closed.close(() => resolve()));
+    const offline = await modelFetch([REPO, '--dir', path.join(workDir, 'offline')], `http://127.0.0.1:${port}`);
+    expect(offline.code).not.toBe(0);
+    expect(offline.stderr).toContain(`Could not reach http://127.0.0.1:${port}/${REPO}/resolve/main/config.json`);
+    expect(offline.stderr).toMatch(/ECONNREFUSED/);
+    expect(offline.stderr).toMatch(/set HF_ENDPOINT to a Hugging Face mirror/);
+    expect(offline.stderr).not.toMatch(/remoteHost/);
+  });
 });

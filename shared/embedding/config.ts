@@ -27,7 +27,7 @@
  * - EMBEDDING_THREADS        ONNX Runtime intra-op threads (default: ONNX Runtime's, one per core it
  *                            sees; Lambda shows 2 cores below 3,009 MB whatever CPU share it grants)
  */
-import { access } from 'node:fs/promises';
+import { access, stat } from 'node:fs/promises';
 import path from 'node:path';
 
 export const DEFAULT_MODEL_ID = 'BAAI/bge-small-en-v1.5';
@@ -230,6 +230,10 @@ export function modelUnavailable(reason: string): EmbeddingModelUnavailableError
  */
 export async function locateModel(settings: EmbedderSettings, defaultCacheDir: string): Promise<ModelLocation> {
   if (settings.modelDir !== undefined) {
+    const found = await stat(settings.modelDir).catch(() => undefined);
+    if (!found?.isDirectory()) {
+      throw modelUnavailable(`EMBEDDING_MODEL_DIR=${settings.modelDir} ${found ? 'is not a directory' : 'does not exist'} (${path.resolve(settings.modelDir)})`);
+    }
     const missing = await missingModelFiles(settings.modelDir, settings.dtype);
     if (missing.length > 0) {
       throw modelUnavailable(

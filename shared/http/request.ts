@@ -141,13 +141,18 @@ export const etagForVersion = (version: number): string => `"${version}"`;
 export function ifMatchVersion(event: APIGatewayProxyEventV2): number | '*' | undefined {
   const value = header(event, 'if-match')?.trim();
   if (value === undefined || value === '') return undefined;
-  if (value === '*') return '*';
-  const match = /^(?:W\/)?"(\d{1,15})"$/.exec(value);
+  const match = IF_MATCH_PATTERN.exec(value);
   if (!match) {
     throw new ProblemError(400, 'invalid-precondition', `If-Match must be an ETag from a previous response, such as "3"; got '${value}'.`);
   }
-  return Number(match[1]);
+  return match[1] === undefined ? '*' : Number(match[1]);
 }
+
+/** An If-Match the API reads: `*`, or one version as a strong or weak entity tag. [0-9], not \d: the document's pattern must not admit other digits in other regex dialects. */
+export const IF_MATCH_PATTERN = /^(?:\*|(?:W\/)?"([0-9]{1,15})")$/;
+
+/** 1 to 255 visible ASCII characters, such as a UUID. */
+export const IDEMPOTENCY_KEY_PATTERN = /^[!-~]{1,255}$/;
 
 /**
  * The caller as API Gateway's authorizer identified it, or undefined when it named nobody:
@@ -214,7 +219,7 @@ export function idempotencyRequest(
 export function idempotencyKey(event: APIGatewayProxyEventV2): string | undefined {
   const value = header(event, 'idempotency-key');
   if (value === undefined) return undefined;
-  if (!/^[\x21-\x7e]{1,255}$/.test(value)) {
+  if (!IDEMPOTENCY_KEY_PATTERN.test(value)) {
     throw new ProblemError(400, 'invalid-idempotency-key', 'Idempotency-Key must be 1 to 255 visible ASCII characters, such as a UUID.');
   }
   return value;
