@@ -7,7 +7,8 @@ import { hostname } from 'node:os';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { createEmbedder, type EmbeddingDtype } from '../shared/embedding';
 import { TEST_MODEL_HINT_DIR } from '../shared/embedding/config';
-import { apiRequest, DEFAULT_API_URL, type ApiTarget } from '../shared/operations/personaApiClient';
+import { DEFAULT_API_URL, describeApiFailure, personaClientFor, type ApiTarget } from '../shared/operations/personaApiClient';
+import type { SearchRequest, SearchResults } from '../packages/client/src/index';
 import { sendsCredentialsInClear } from '../shared/http/loopbackHost';
 import { TRAIT_NAMES } from '../shared/persona/schema';
 import { SCOPES, type Scope } from '../shared/routes';
@@ -568,7 +569,7 @@ function describeMissingTable(error: unknown): string | undefined {
 
 /** A failure as the user should read it: what failed (URL or endpoint), its status, and what to do. */
 function describeFailure(error: unknown): string {
-  return describeQdrantAnswer(error) ?? describeMissingTable(error) ?? describeConnectionFailure(error);
+  return describeApiFailure(error) ?? describeQdrantAnswer(error) ?? describeMissingTable(error) ?? describeConnectionFailure(error);
 }
 
 /** A connection failure names what it tried to reach (the address in the error's cause, matched to the target). */
@@ -587,12 +588,6 @@ function describeConnectionFailure(error: unknown): string {
   const reached = targets.filter((target) => Number(new URL(target.url!).port) === port);
   const named = (reached.length ? reached : targets).map((target) => `${target.name} at ${target.url} (set by ${target.settings})`).join(', or ');
   return `could not reach ${named}: ${code}${message.includes(code) ? '' : ` (${message})`}; is it running (npm start)?`;
-}
-
-interface SearchAnswer {
-  mode: string;
-  score_type: string;
-  items: Array<{ id: string; name: string; score: number; explain?: Record<string, { rank: number | null; score: number | null }> }>;
 }
 
 async function runSearch(args: string[]): Promise<number> {
@@ -621,34 +616,27 @@ async function runSearch(args: string[]): Promise<number> {
   if (weights?.some((entry) => entry.length !== 2 || !(Number(entry[1]) > 0))) {
     throw new UsageError(`--weights takes RANKING=WEIGHT pairs, comma-separated, each weight above 0 (e.g. semantic=1,keyword=2), got "${values.weights}"`);
   }
+  // Modes and fusions as typed; the API checks them and names a wrong one.
   const options = {
-    ...(values.mode ? { mode: values.mode } : {}),
-    ...(values.fusion ? { fusion: values.fusion } : {}),
+    ...(values.mode ? { mode: values.mode as SearchRequest['mode'] } : {}),
+    ...(values.fusion ? { fusion: values.fusion as SearchRequest['fusion'] } : {}),
     ...(values.explain ? { explain: true } : {}),
     limit: wholeNumber(values, 'limit', 10),
+    ...(weights ? { weights: Object.fromEntries(weights.map(([ranking, weight]) => [ranking, Number(weight)])) } : {}),
+    ...(values.domain ? { filter: { domain: values.domain.split(',') } } : {}),
   };
-  const filter = values.domain ? { domain: values.domain.split(',') } : undefined;
-  let answer: SearchAnswer;
+  const client = personaClientFor(apiTarget(values));
+  let answer: SearchResults;
   if (values.similar) {
     if (query || traits) throw new UsageError('--similar ranks the neighbours of a persona: give no query or --traits with it');
-    const parameters = new URLSearchParams(
-      Object.entries({
-        ...options,
-        ...(filter ? { domain: filter.domain.join(',') } : {}),
-        ...Object.fromEntries((weights ?? []).map(([ranking, weight]) => [`weights.${ranking}`, weight])),
-      }).map(([key, value]): [string, string] => [key, String(value)]),
-    );
-    answer = await apiRequest<SearchAnswer>(apiTarget(values), 'GET', `personas/${encodeURIComponent(values.similar)}/similar?${parameters}`);
+    answer = await client.similarPersonas(values.similar, options);
   } else {
     if (!query && !traits) throw new UsageError('search takes a QUERY, --traits or both (with --mode blend)');
-    const body = {
+    answer = await client.searchPersonas({
       ...options,
-      ...(weights ? { weights: Object.fromEntries(weights.map(([ranking, weight]) => [ranking, Number(weight)])) } : {}),
       ...(query ? { query } : {}),
-      ...(traits ? { traits: Object.fromEntries(TRAIT_NAMES.map((name, i) => [name, traits[i]])) } : {}),
-      ...(filter ? { filter } : {}),
-    };
-    answer = await apiRequest<SearchAnswer>(apiTarget(values), 'POST', 'personas/search', { body });
+      ...(traits ? { traits: Object.fromEntries(TRAIT_NAMES.map((name, i) => [name, traits[i]])) as SearchRequest['traits'] } : {}),
+    });
   }
   if (values.json) {
     console.log(JSON.stringify(answer, null, 2));

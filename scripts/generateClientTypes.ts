@@ -3,7 +3,8 @@
  * from the API document: `apiTypes.ts` by openapi-typescript (paths, operations, component schemas),
  * and `apiFacts.ts`, the few facts of the document the client needs at run time (which operations
  * take an Idempotency-Key, the problem types). By default the document is the one the API serves,
- * built from the same code (shared/openapi); `--from URL` reads a running API's GET /openapi.json.
+ * built from the same code (shared/openapi); `--from URL` reads a running API's GET /openapi.json
+ * (with PERSONAS_TOKEN, for a stage with auth=jwt).
  * test/clientTypes.test.ts fails when the committed files differ from what the served document gives.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -84,10 +85,9 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
   const from = process.argv.indexOf('--from');
   let document: Json;
   if (from > 0) {
-    const url = new URL('openapi.json', process.argv[from + 1]!.replace(/\/?$/, '/'));
-    const response = await fetch(url);
-    if (!response.ok) throw new Error(`GET ${url} answered ${response.status}; is the API running there?`);
-    document = (await response.json()) as Json;
+    // Through the client as generated so far: the route and its answer have not changed in any version.
+    const { bearerAuth, createPersonaClient } = await import('../packages/client/src/index');
+    document = await createPersonaClient({ baseUrl: process.argv[from + 1]!, auth: bearerAuth(process.env.PERSONAS_TOKEN ?? '') }).openApiDocument();
   } else {
     const { buildOpenApiDocument } = await import('../shared/openapi/openApiDocument');
     document = buildOpenApiDocument();

@@ -284,7 +284,7 @@ async function run(step: Op): Promise<void> {
       const report = await importPersonas({
         apiUrl: env.system.apiUrl,
         headers: { authorization: `Bearer ${tokens[step.tenant]}` },
-        retryDelaysMs: [],
+        retry: false,
         file: IMPORT_FILES[step.file]!,
         checkpointFile: join(workDir, `import-${run}.checkpoint.json`),
         reportFile: join(workDir, `import-${run}.rejected.jsonl`),
@@ -356,7 +356,7 @@ async function run(step: Op): Promise<void> {
       // `personas export` through the API: every page of the tenant's listing, as JSON lines.
       let text = '';
       const out = new Writable({ write: (chunk, _encoding, done) => ((text += String(chunk)), done()) });
-      await exportPersonas({ kind: 'api', api: { apiUrl: env.system.apiUrl, headers: { authorization: `Bearer ${tokens[step.tenant]}` }, retryDelaysMs: [] } }, out);
+      await exportPersonas({ kind: 'api', api: { apiUrl: env.system.apiUrl, headers: { authorization: `Bearer ${tokens[step.tenant]}` }, retry: false } }, out);
       const exported = text.split('\n').filter(Boolean).map((line) => (JSON.parse(line) as { id: string }).id);
       const expected = [...before.keys()].flatMap((key) => (splitPersonaKey(key).tenant === step.tenant ? [splitPersonaKey(key).id] : []));
       expect(exported.sort()).toEqual(expected.sort());

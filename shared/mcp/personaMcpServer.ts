@@ -15,7 +15,7 @@ import { ApiError, ApiNetworkError, type PersonaClient, type PersonaInput, type 
 import { tokenScopes } from '../http/accessControl';
 import { personaListPageSchema } from '../openapi/apiSchemas';
 import { listLimits } from '../persona/personaService';
-import { personaInputSchema, personaSchema } from '../persona/schema';
+import { personaInputSchema, personaMergePatchSchema, personaSchema } from '../persona/schema';
 import { searchRequestSchema, similarRequestSchema } from '../search/searchRequest';
 import { searchResultsSchema, similarResultsSchema } from '../search/searchResults';
 import { ADMIN_SCOPE } from '../routes';
@@ -186,7 +186,7 @@ export function createPersonaMcpServer({ client, write, version = '0.1.0' }: Per
           'Applies `patch`, a JSON Merge Patch (RFC 7396) of the persona: members given replace, null removes an optional member, traits merge member by member. The result must be a valid persona.',
         inputSchema: z.strictObject({
           id: personaId,
-          patch: z.record(z.string(), z.unknown()).describe('The fields to change, e.g. {"traits": {"openness": 0.9}} or {"humor_usage": null}.'),
+          patch: inline(personaMergePatchSchema).describe('The fields to change, e.g. {"traits": {"openness": 0.9}} or {"humor_usage": null}.'),
           expected_version: expectedVersion,
         }),
         outputSchema: persona,

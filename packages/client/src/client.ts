@@ -80,7 +80,6 @@ export function similarQueryString(options: SimilarOptions): string {
   const add = (name: string, value: unknown) => pairs.push(`${encodeURIComponent(name)}=${encodeURIComponent(String(value))}`);
   const { filter, weights, ...scalars } = options;
   for (const [name, value] of Object.entries(scalars)) if (value !== undefined) add(name, value);
-  for (const [ranking, weight] of Object.entries(weights ?? {})) if (weight !== undefined) add(`weights.${ranking}`, weight);
   const { traits, ...lists } = filter ?? {};
   for (const [name, values] of Object.entries(lists)) {
     if (Array.isArray(values)) pairs.push(`${encodeURIComponent(name)}=${values.map((value) => encodeURIComponent(String(value))).join(',')}`);
@@ -88,6 +87,7 @@ export function similarQueryString(options: SimilarOptions): string {
   for (const [trait, range] of Object.entries(traits ?? {})) {
     for (const [bound, value] of Object.entries(range ?? {})) if (value !== undefined) add(`traits.${trait}.${bound}`, value);
   }
+  for (const [ranking, weight] of Object.entries(weights ?? {})) if (weight !== undefined) add(`weights.${ranking}`, weight);
   return pairs.join('&');
 }
 

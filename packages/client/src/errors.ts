@@ -26,6 +26,8 @@ export const BLANK_PROBLEM_TYPE = 'about:blank';
 export interface RequestSummary {
   method: string;
   url: string;
+  /** The client's base URL (the API it was pointed at). */
+  baseUrl?: string;
 }
 
 export class ApiError extends Error {
@@ -111,14 +113,14 @@ export function apiErrorFor(request: RequestSummary, response: { status: number;
  * data only), a failure to connect as an ApiNetworkError. An abort stays the AbortError it is.
  */
 export const apiErrors: Middleware = {
-  async onResponse({ request, response }) {
+  async onResponse({ request, response, options }) {
     if (response.ok) return undefined;
-    throw apiErrorFor({ method: request.method, url: request.url }, response, await response.text().catch(() => ''));
+    throw apiErrorFor({ method: request.method, url: request.url, baseUrl: options.baseUrl }, response, await response.text().catch(() => ''));
   },
-  onError({ request, error }) {
+  onError({ request, error, options }) {
     const name = (error as Error | undefined)?.name;
     if (name === 'AbortError' || name === 'TimeoutError' || error instanceof ApiError) return error as Error;
-    return new ApiNetworkError({ method: request.method, url: request.url }, error);
+    return new ApiNetworkError({ method: request.method, url: request.url, baseUrl: options.baseUrl }, error);
   },
 };
 

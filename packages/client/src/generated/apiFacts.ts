@@ -11,4 +11,31 @@ export const IDEMPOTENCY_KEY_OPERATIONS = [
 ] as const;
 
 /** Every problem type (RFC 9457 `type`) the document says an answer can carry. */
-export const PROBLEM_TYPE_URIS = [] as const;
+export const PROBLEM_TYPE_URIS = [
+  "https://persona-db.dev/problems/body-too-large",
+  "https://persona-db.dev/problems/cursor-expired",
+  "https://persona-db.dev/problems/edit-conflict",
+  "https://persona-db.dev/problems/idempotency-key-needs-caller",
+  "https://persona-db.dev/problems/idempotency-key-reused",
+  "https://persona-db.dev/problems/idempotency-request-in-progress",
+  "https://persona-db.dev/problems/insufficient-scope",
+  "https://persona-db.dev/problems/internal-error",
+  "https://persona-db.dev/problems/invalid-cursor",
+  "https://persona-db.dev/problems/invalid-idempotency-key",
+  "https://persona-db.dev/problems/invalid-precondition",
+  "https://persona-db.dev/problems/keywords-not-indexed",
+  "https://persona-db.dev/problems/malformed-json",
+  "https://persona-db.dev/problems/method-not-allowed",
+  "https://persona-db.dev/problems/persona-deleted",
+  "https://persona-db.dev/problems/persona-not-found",
+  "https://persona-db.dev/problems/persona-not-indexed",
+  "https://persona-db.dev/problems/precondition-required",
+  "https://persona-db.dev/problems/query-not-embeddable",
+  "https://persona-db.dev/problems/route-not-found",
+  "https://persona-db.dev/problems/search-unavailable",
+  "https://persona-db.dev/problems/stale-version",
+  "https://persona-db.dev/problems/tenant-required",
+  "https://persona-db.dev/problems/throttled",
+  "https://persona-db.dev/problems/unsupported-media-type",
+  "https://persona-db.dev/problems/validation-error"
+] as const;

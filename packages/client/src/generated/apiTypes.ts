@@ -255,18 +255,55 @@ export interface components {
                 neuroticism: number;
             };
         };
+        /** @description A JSON Merge Patch (RFC 7396) of PersonaInput: members present replace, null removes an optional member, traits merge member by member. The patched persona must be a valid PersonaInput. */
+        PersonaMergePatch: {
+            /** @example Albert Einstein */
+            name?: string;
+            /**
+             * @description Fields of knowledge.
+             * @example [
+             *       "physics",
+             *       "philosophy"
+             *     ]
+             */
+            domain?: string[];
+            /**
+             * @description Conversational roles. null removes it.
+             * @example [
+             *       "Educator",
+             *       "Debater"
+             *     ]
+             */
+            modes?: string[] | null;
+            /** @description null removes it. */
+            humor_usage?: ("none" | "low" | "medium" | "high") | null;
+            /** @description null removes it. */
+            emotional_style?: string | null;
+            /** @description null removes it. */
+            beliefs?: string[] | null;
+            /** @description null removes it. */
+            signature_phrases?: string[] | null;
+            /** @description Trait scores to change; the others are kept. */
+            traits?: {
+                openness?: number;
+                conscientiousness?: number;
+                extraversion?: number;
+                agreeableness?: number;
+                neuroticism?: number;
+            };
+        };
         BatchCreateRequest: {
-            /** @description 1 to 100 personas; each is validated on its own. */
-            personas: components["schemas"]["PersonaInput"][];
+            /** @description 1 to 100 personas; each is validated on its own, and an invalid one fails alone. */
+            personas: (components["schemas"]["PersonaInput"] | unknown)[];
         };
         /** @description A search. `hybrid` (the default with `query`), `semantic` and `keyword` need `query`; `personality` (the default with `traits` alone) needs `traits` (a target profile) and no `query`; `blend` needs both and fuses the text rankings with the profile ranking. */
         SearchRequest: {
             /**
-             * @description Text to search for (semantic and blend modes).
+             * @description Text to search for (modes hybrid, semantic, keyword, blend).
              * @example a physicist fond of thought experiments
              */
             query?: string;
-            /** @description Target Big Five profile (personality and blend modes): personas closest to it rank first. */
+            /** @description Target Big Five profile (modes personality, blend): personas closest to it rank first. */
             traits?: {
                 openness: number;
                 conscientiousness: number;
@@ -320,7 +357,7 @@ export interface components {
              * @default false
              */
             hydrate?: boolean;
-        };
+        } & (unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown);
         /**
          * @description Conditions on the indexed persona fields. Every given field must match (AND); a list matches when any of its values does (OR).
          * @example {
@@ -368,7 +405,7 @@ export interface components {
             /** @description Ranges of Big Five trait scores; every given range must hold. */
             traits?: {
                 /**
-                 * @description Inclusive bounds of a trait score: gte ≤ score ≤ lte.
+                 * @description Inclusive bounds of a trait score: gte ≤ score ≤ lte; gte must not be greater than lte.
                  * @example {
                  *       "gte": 0.7
                  *     }
@@ -378,7 +415,7 @@ export interface components {
                     lte?: number;
                 };
                 /**
-                 * @description Inclusive bounds of a trait score: gte ≤ score ≤ lte.
+                 * @description Inclusive bounds of a trait score: gte ≤ score ≤ lte; gte must not be greater than lte.
                  * @example {
                  *       "gte": 0.7
                  *     }
@@ -388,7 +425,7 @@ export interface components {
                     lte?: number;
                 };
                 /**
-                 * @description Inclusive bounds of a trait score: gte ≤ score ≤ lte.
+                 * @description Inclusive bounds of a trait score: gte ≤ score ≤ lte; gte must not be greater than lte.
                  * @example {
                  *       "gte": 0.7
                  *     }
@@ -398,7 +435,7 @@ export interface components {
                     lte?: number;
                 };
                 /**
-                 * @description Inclusive bounds of a trait score: gte ≤ score ≤ lte.
+                 * @description Inclusive bounds of a trait score: gte ≤ score ≤ lte; gte must not be greater than lte.
                  * @example {
                  *       "gte": 0.7
                  *     }
@@ -408,7 +445,7 @@ export interface components {
                     lte?: number;
                 };
                 /**
-                 * @description Inclusive bounds of a trait score: gte ≤ score ≤ lte.
+                 * @description Inclusive bounds of a trait score: gte ≤ score ≤ lte; gte must not be greater than lte.
                  * @example {
                  *       "gte": 0.7
                  *     }
@@ -717,8 +754,31 @@ export interface components {
         } & {
             [key: string]: unknown;
         };
-        /** @description A JSON Merge Patch (RFC 7396) of PersonaInput: members present replace, null removes an optional member, traits merge member by member. The patched persona must be a valid PersonaInput. */
-        PersonaMergePatch: Record<string, unknown>;
+        /** @description The ranking options of GET /personas/{id}/similar (its `ranking` parameter), each a query parameter of its own. */
+        SimilarRanking: {
+            /**
+             * @description What 'similar' means. `hybrid`: the meaning ranking and the keyword ranking fused (see `fusion`); the default for a search with `query`. `semantic`: the text embedding alone (cosine similarity). `keyword`: BM25 over the words (exact words, names, rare terms). `personality`: the Big Five profile (Euclidean distance); the default for a search with `traits` only. `blend`: meaning, keywords and profile fused. GET /personas/{id}/similar defaults to `hybrid`.
+             * @enum {string}
+             */
+            mode?: "hybrid" | "semantic" | "keyword" | "personality" | "blend";
+            /**
+             * @description How `hybrid` and `blend` fuse their rankings: `rrf` (reciprocal rank fusion, by rank, with k = 2 and `weights`) or `dbsf` (distribution-based score fusion: each ranking's scores normalised by their mean ± 3 standard deviations, then summed).
+             * @default rrf
+             * @enum {string}
+             */
+            fusion?: "rrf" | "dbsf";
+            /** @description RRF weight of the semantic ranking (default 1); see `weights` of SearchRequest. */
+            "weights.semantic"?: number;
+            /** @description RRF weight of the keyword ranking (default 3); see `weights` of SearchRequest. */
+            "weights.keyword"?: number;
+            /** @description RRF weight of the personality ranking (default 1); see `weights` of SearchRequest. */
+            "weights.personality"?: number;
+        } & (unknown & unknown);
+        /** @description API Gateway's own answer when its authorizer refuses a request (the function never runs). */
+        GatewayError: {
+            /** @enum {string} */
+            message: "Unauthorized" | "Forbidden";
+        };
     };
     responses: never;
     parameters: {
@@ -733,12 +793,12 @@ export interface components {
          */
         AssetFile: string;
         /**
-         * @description The ETag of the version you read ("3", or W/"3"), or * for any version.
+         * @description The ETag of the version you read ("3", or W/"3"), or * for any version. An empty value counts as absent.
          * @example "1"
          */
         IfMatch: string;
         /**
-         * @description The ETag of the version you read ("3", or W/"3"), or * to replace any version. Missing: 428.
+         * @description The ETag of the version you read ("3", or W/"3"), or * to replace any version. Missing or empty: 428.
          * @example "1"
          */
         IfMatchRequired: string;
@@ -750,6 +810,8 @@ export interface components {
     };
     requestBodies: never;
     headers: {
+        /** @description Why the token was refused (RFC 6750 §3), when one was sent: `Bearer error="invalid_token" error_description="…"`. */
+        WWWAuthenticate: string;
         /** @description The persona version as an entity tag ("3"); send it in If-Match. */
         ETag: string;
         /** @description The new persona's URL path. */
@@ -770,9 +832,9 @@ export interface operations {
     listPersonas: {
         parameters: {
             query?: {
-                /** @description Personas per page. */
+                /** @description Personas per page (an empty value counts as absent). */
                 limit?: number;
-                /** @description next_cursor of the previous page, unchanged. */
+                /** @description next_cursor of the previous page, unchanged (an empty value counts as absent). It is signed and expires after 24 h: one the API did not issue is a 400 invalid-cursor, an old one a 400 cursor-expired. */
                 cursor?: string;
             };
             header?: never;
@@ -790,31 +852,51 @@ export interface operations {
                     "application/json": components["schemas"]["PersonaListPage"];
                 };
             };
-            /** @description validation-error at #/query/limit, or invalid-cursor. */
+            /** @description `validation-error`: at #/query/limit: limit is not an integer in range; `errors` has a pointer and a detail per invalid field. `invalid-cursor`: the cursor is not one this API issued (its signature does not match), or was issued for another tenant. `cursor-expired`: the cursor is older than 24 h; start the listing again. */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        type?: "https://persona-db.dev/problems/validation-error" | "https://persona-db.dev/problems/invalid-cursor" | "https://persona-db.dev/problems/cursor-expired";
+                    };
                 };
             };
-            /** @description insufficient-scope (auth=jwt): the token carries neither personas:read nor personas:admin; the problem names required_scope. tenant-required (tenancy=claim): the token has no valid tenant claim. */
+            /** @description auth=jwt: the token is missing, malformed, expired, not yet valid, or not signed by the stage's issuer for its audience. API Gateway answers `{"message":"Unauthorized"}`. */
+            401: {
+                headers: {
+                    "WWW-Authenticate": components["headers"]["WWWAuthenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GatewayError"];
+                };
+            };
+            /** @description auth=jwt: the token carries none of personas:read, personas:admin. API Gateway answers `{"message":"Forbidden"}`; the function answers the problem: `insufficient-scope`: the token carries neither personas:read nor personas:admin; the problem names required_scope. `tenant-required`: on a tenancy=claim stage, the token has no valid tenant claim. */
             403: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/json": components["schemas"]["GatewayError"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        type?: "https://persona-db.dev/problems/insufficient-scope" | "https://persona-db.dev/problems/tenant-required";
+                    };
                 };
             };
-            /** @description internal-error: the server failed; retry later or report the request id in detail. */
+            /** @description `internal-error`: the server failed; retry later or report the request id in detail. */
             500: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        type?: "https://persona-db.dev/problems/internal-error";
+                    };
                 };
             };
         };
@@ -851,77 +933,125 @@ export interface operations {
                     "application/json": components["schemas"]["Persona"];
                 };
             };
-            /** @description validation-error (with errors[]), malformed-json, invalid-idempotency-key, or idempotency-key-needs-caller (a key from credentials that name no caller). */
+            /** @description `validation-error`: the body is not a valid PersonaInput; `errors` has a pointer and a detail per invalid field. `malformed-json`: the body is empty, not UTF-8, not JSON, nested deeper than 32 levels, or has a lone UTF-16 surrogate. `invalid-idempotency-key`: Idempotency-Key is not 1 to 255 visible ASCII characters. `idempotency-key-needs-caller`: an Idempotency-Key from credentials that name no caller (no JWT sub, client_id or azp, no IAM principal), to whom it could be scoped. */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        type?: "https://persona-db.dev/problems/validation-error" | "https://persona-db.dev/problems/malformed-json" | "https://persona-db.dev/problems/invalid-idempotency-key" | "https://persona-db.dev/problems/idempotency-key-needs-caller";
+                    };
                 };
             };
-            /** @description insufficient-scope (auth=jwt): the token carries neither personas:write nor personas:admin; the problem names required_scope. tenant-required (tenancy=claim): the token has no valid tenant claim. */
+            /** @description auth=jwt: the token is missing, malformed, expired, not yet valid, or not signed by the stage's issuer for its audience. API Gateway answers `{"message":"Unauthorized"}`. */
+            401: {
+                headers: {
+                    "WWW-Authenticate": components["headers"]["WWWAuthenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GatewayError"];
+                };
+            };
+            /** @description auth=jwt: the token carries none of personas:write, personas:admin. API Gateway answers `{"message":"Forbidden"}`; the function answers the problem: `insufficient-scope`: the token carries neither personas:write nor personas:admin; the problem names required_scope. `tenant-required`: on a tenancy=claim stage, the token has no valid tenant claim. */
             403: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/json": components["schemas"]["GatewayError"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        type?: "https://persona-db.dev/problems/insufficient-scope" | "https://persona-db.dev/problems/tenant-required";
+                    };
                 };
             };
-            /** @description idempotency-request-in-progress: a request with this Idempotency-Key and the same body is still running (waited for up to 8 s); retry after Retry-After for its response. */
+            /** @description `idempotency-request-in-progress`: a request with this Idempotency-Key and the same body is still running (waited for up to 8 s); retry after Retry-After for its response. */
             409: {
                 headers: {
                     "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        type?: "https://persona-db.dev/problems/idempotency-request-in-progress";
+                    };
                 };
             };
-            /** @description persona-deleted: a replay whose persona has been deleted since the first request created it; `id` names it. Send a new Idempotency-Key to create it again. */
+            /** @description `persona-deleted`: a replay whose persona has been deleted since the first request created it; `id` names it. Send a new Idempotency-Key to create it again. */
             410: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        type?: "https://persona-db.dev/problems/persona-deleted";
+                    };
                 };
             };
-            /** @description body-too-large: the body is over 65536 bytes (64 KiB); the problem carries max_bytes. */
+            /** @description `body-too-large`: the body is over 65536 bytes (64 KiB); the problem carries max_bytes. */
             413: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        type?: "https://persona-db.dev/problems/body-too-large";
+                    };
                 };
             };
-            /** @description unsupported-media-type: Content-Type is missing, not JSON, or not UTF-8. */
+            /** @description `unsupported-media-type`: Content-Type is missing, not application/json, or names a charset other than UTF-8. */
             415: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        type?: "https://persona-db.dev/problems/unsupported-media-type";
+                    };
                 };
             };
-            /** @description idempotency-key-reused: the key was used with a different body. */
+            /** @description `idempotency-key-reused`: the key was used with a different body (within 24 hours); send a new key for a new request. */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        type?: "https://persona-db.dev/problems/idempotency-key-reused";
+                    };
                 };
             };
-            /** @description internal-error: the server failed; retry later or report the request id in detail. */
+            /** @description `internal-error`: the server failed; retry later or report the request id in detail. */
             500: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        type?: "https://persona-db.dev/problems/internal-error";
+                    };
+                };
+            };
+            /** @description `throttled`: DynamoDB throttled the write; retry the same request with the same Idempotency-Key. */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        type?: "https://persona-db.dev/problems/throttled";
+                    };
                 };
             };
         };
@@ -956,68 +1086,100 @@ export interface operations {
                     "application/json": components["schemas"]["BatchResult"];
                 };
             };
-            /** @description validation-error (the envelope: not an object, no personas, too many), malformed-json, invalid-idempotency-key, or idempotency-key-needs-caller (a key from credentials that name no caller). */
+            /** @description `validation-error`: the envelope is invalid: not an object, no personas, more than 100, or another member (an invalid item fails alone, in its result); `errors` has a pointer and a detail per invalid field. `malformed-json`: the body is empty, not UTF-8, not JSON, nested deeper than 32 levels, or has a lone UTF-16 surrogate. `invalid-idempotency-key`: Idempotency-Key is not 1 to 255 visible ASCII characters. `idempotency-key-needs-caller`: an Idempotency-Key from credentials that name no caller (no JWT sub, client_id or azp, no IAM principal), to whom it could be scoped. */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        type?: "https://persona-db.dev/problems/validation-error" | "https://persona-db.dev/problems/malformed-json" | "https://persona-db.dev/problems/invalid-idempotency-key" | "https://persona-db.dev/problems/idempotency-key-needs-caller";
+                    };
                 };
             };
-            /** @description insufficient-scope (auth=jwt): the token carries neither personas:write nor personas:admin; the problem names required_scope. tenant-required (tenancy=claim): the token has no valid tenant claim. */
+            /** @description auth=jwt: the token is missing, malformed, expired, not yet valid, or not signed by the stage's issuer for its audience. API Gateway answers `{"message":"Unauthorized"}`. */
+            401: {
+                headers: {
+                    "WWW-Authenticate": components["headers"]["WWWAuthenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GatewayError"];
+                };
+            };
+            /** @description auth=jwt: the token carries none of personas:write, personas:admin. API Gateway answers `{"message":"Forbidden"}`; the function answers the problem: `insufficient-scope`: the token carries neither personas:write nor personas:admin; the problem names required_scope. `tenant-required`: on a tenancy=claim stage, the token has no valid tenant claim. */
             403: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/json": components["schemas"]["GatewayError"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        type?: "https://persona-db.dev/problems/insufficient-scope" | "https://persona-db.dev/problems/tenant-required";
+                    };
                 };
             };
-            /** @description idempotency-request-in-progress: a request with this Idempotency-Key and the same body is still running (waited for up to 8 s); retry after Retry-After for its response. */
+            /** @description `idempotency-request-in-progress`: a request with this Idempotency-Key and the same body is still running (waited for up to 8 s); retry after Retry-After for its response. */
             409: {
                 headers: {
                     "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        type?: "https://persona-db.dev/problems/idempotency-request-in-progress";
+                    };
                 };
             };
-            /** @description body-too-large: the body is over 1048576 bytes (1024 KiB); the problem carries max_bytes. */
+            /** @description `body-too-large`: the body is over 1048576 bytes (1024 KiB); the problem carries max_bytes. */
             413: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        type?: "https://persona-db.dev/problems/body-too-large";
+                    };
                 };
             };
-            /** @description unsupported-media-type: Content-Type is missing, not JSON, or not UTF-8. */
+            /** @description `unsupported-media-type`: Content-Type is missing, not application/json, or names a charset other than UTF-8. */
             415: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        type?: "https://persona-db.dev/problems/unsupported-media-type";
+                    };
                 };
             };
-            /** @description idempotency-key-reused: the key was used with a different body. */
+            /** @description `idempotency-key-reused`: the key was used with a different body (within 24 hours); send a new key for a new request. */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        type?: "https://persona-db.dev/problems/idempotency-key-reused";
+                    };
                 };
             };
-            /** @description internal-error: the server failed; retry later or report the request id in detail. */
+            /** @description `internal-error`: the server failed; retry later or report the request id in detail. */
             500: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        type?: "https://persona-db.dev/problems/internal-error";
+                    };
                 };
             };
         };
@@ -1047,40 +1209,63 @@ export interface operations {
                     "application/json": components["schemas"]["Persona"];
                 };
             };
-            /** @description validation-error at #/path/id: the id is not a UUID. */
+            /** @description `validation-error`: at #/path/id: the id is not a UUID. */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        type?: "https://persona-db.dev/problems/validation-error";
+                    };
                 };
             };
-            /** @description insufficient-scope (auth=jwt): the token carries neither personas:read nor personas:admin; the problem names required_scope. tenant-required (tenancy=claim): the token has no valid tenant claim. */
+            /** @description auth=jwt: the token is missing, malformed, expired, not yet valid, or not signed by the stage's issuer for its audience. API Gateway answers `{"message":"Unauthorized"}`. */
+            401: {
+                headers: {
+                    "WWW-Authenticate": components["headers"]["WWWAuthenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GatewayError"];
+                };
+            };
+            /** @description auth=jwt: the token carries none of personas:read, personas:admin. API Gateway answers `{"message":"Forbidden"}`; the function answers the problem: `insufficient-scope`: the token carries neither personas:read nor personas:admin; the problem names required_scope. `tenant-required`: on a tenancy=claim stage, the token has no valid tenant claim. */
             403: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/json": components["schemas"]["GatewayError"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        type?: "https://persona-db.dev/problems/insufficient-scope" | "https://persona-db.dev/problems/tenant-required";
+                    };
                 };
             };
-            /** @description persona-not-found: no persona has this id. */
+            /** @description `persona-not-found`: no persona has this id. */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        type?: "https://persona-db.dev/problems/persona-not-found";
+                    };
                 };
             };
-            /** @description internal-error: the server failed; retry later or report the request id in detail. */
+            /** @description `internal-error`: the server failed; retry later or report the request id in detail. */
             500: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        type?: "https://persona-db.dev/problems/internal-error";
+                    };
                 };
             };
         };
@@ -1090,7 +1275,7 @@ export interface operations {
             query?: never;
             header: {
                 /**
-                 * @description The ETag of the version you read ("3", or W/"3"), or * to replace any version. Missing: 428.
+                 * @description The ETag of the version you read ("3", or W/"3"), or * to replace any version. Missing or empty: 428.
                  * @example "1"
                  */
                 "If-Match": components["parameters"]["IfMatchRequired"];
@@ -1121,77 +1306,112 @@ export interface operations {
                     "application/json": components["schemas"]["Persona"];
                 };
             };
-            /** @description validation-error, malformed-json, malformed id, or invalid-precondition (If-Match is not an ETag). */
+            /** @description `validation-error`: the body is not a valid PersonaInput, or the id is not a UUID (#/path/id); `errors` has a pointer and a detail per invalid field. `malformed-json`: the body is empty, not UTF-8, not JSON, nested deeper than 32 levels, or has a lone UTF-16 surrogate. `invalid-precondition`: If-Match is not an ETag ("3", W/"3") or *. */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        type?: "https://persona-db.dev/problems/validation-error" | "https://persona-db.dev/problems/malformed-json" | "https://persona-db.dev/problems/invalid-precondition";
+                    };
                 };
             };
-            /** @description insufficient-scope (auth=jwt): the token carries neither personas:write nor personas:admin; the problem names required_scope. tenant-required (tenancy=claim): the token has no valid tenant claim. */
+            /** @description auth=jwt: the token is missing, malformed, expired, not yet valid, or not signed by the stage's issuer for its audience. API Gateway answers `{"message":"Unauthorized"}`. */
+            401: {
+                headers: {
+                    "WWW-Authenticate": components["headers"]["WWWAuthenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GatewayError"];
+                };
+            };
+            /** @description auth=jwt: the token carries none of personas:write, personas:admin. API Gateway answers `{"message":"Forbidden"}`; the function answers the problem: `insufficient-scope`: the token carries neither personas:write nor personas:admin; the problem names required_scope. `tenant-required`: on a tenancy=claim stage, the token has no valid tenant claim. */
             403: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/json": components["schemas"]["GatewayError"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        type?: "https://persona-db.dev/problems/insufficient-scope" | "https://persona-db.dev/problems/tenant-required";
+                    };
                 };
             };
-            /** @description persona-not-found: no persona has this id. */
+            /** @description `persona-not-found`: no persona has this id. */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        type?: "https://persona-db.dev/problems/persona-not-found";
+                    };
                 };
             };
-            /** @description stale-version: If-Match names an older version; the problem carries current_version and the current ETag. */
+            /** @description `stale-version`: If-Match names another version than the current one; the problem carries current_version and the current ETag. */
             412: {
                 headers: {
                     ETag: components["headers"]["ETag"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        type?: "https://persona-db.dev/problems/stale-version";
+                    };
                 };
             };
-            /** @description body-too-large: the body is over 65536 bytes (64 KiB); the problem carries max_bytes. */
+            /** @description `body-too-large`: the body is over 65536 bytes (64 KiB); the problem carries max_bytes. */
             413: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        type?: "https://persona-db.dev/problems/body-too-large";
+                    };
                 };
             };
-            /** @description unsupported-media-type: Content-Type is missing, not JSON, or not UTF-8. */
+            /** @description `unsupported-media-type`: Content-Type is missing, not application/json, or names a charset other than UTF-8. */
             415: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        type?: "https://persona-db.dev/problems/unsupported-media-type";
+                    };
                 };
             };
-            /** @description precondition-required: If-Match is missing. */
+            /** @description `precondition-required`: If-Match is missing (or empty); send the ETag of the version you read, or * for any. */
             428: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        type?: "https://persona-db.dev/problems/precondition-required";
+                    };
                 };
             };
-            /** @description internal-error: the server failed; retry later or report the request id in detail. */
+            /** @description `internal-error`: the server failed; retry later or report the request id in detail. */
             500: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        type?: "https://persona-db.dev/problems/internal-error";
+                    };
                 };
             };
         };
@@ -1201,7 +1421,7 @@ export interface operations {
             query?: never;
             header?: {
                 /**
-                 * @description The ETag of the version you read ("3", or W/"3"), or * for any version.
+                 * @description The ETag of the version you read ("3", or W/"3"), or * for any version. An empty value counts as absent.
                  * @example "1"
                  */
                 "If-Match"?: components["parameters"]["IfMatch"];
@@ -1224,50 +1444,76 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Malformed id, or invalid-precondition. */
+            /** @description `validation-error`: at #/path/id: the id is not a UUID. `invalid-precondition`: If-Match is not an ETag ("3", W/"3") or *. */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        type?: "https://persona-db.dev/problems/validation-error" | "https://persona-db.dev/problems/invalid-precondition";
+                    };
                 };
             };
-            /** @description insufficient-scope (auth=jwt): the token carries neither personas:write nor personas:admin; the problem names required_scope. tenant-required (tenancy=claim): the token has no valid tenant claim. */
+            /** @description auth=jwt: the token is missing, malformed, expired, not yet valid, or not signed by the stage's issuer for its audience. API Gateway answers `{"message":"Unauthorized"}`. */
+            401: {
+                headers: {
+                    "WWW-Authenticate": components["headers"]["WWWAuthenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GatewayError"];
+                };
+            };
+            /** @description auth=jwt: the token carries none of personas:write, personas:admin. API Gateway answers `{"message":"Forbidden"}`; the function answers the problem: `insufficient-scope`: the token carries neither personas:write nor personas:admin; the problem names required_scope. `tenant-required`: on a tenancy=claim stage, the token has no valid tenant claim. */
             403: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/json": components["schemas"]["GatewayError"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        type?: "https://persona-db.dev/problems/insufficient-scope" | "https://persona-db.dev/problems/tenant-required";
+                    };
                 };
             };
-            /** @description persona-not-found: no persona has this id. */
+            /** @description `persona-not-found`: no persona has this id. */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        type?: "https://persona-db.dev/problems/persona-not-found";
+                    };
                 };
             };
-            /** @description stale-version: If-Match names an older version; the problem carries current_version and the current ETag. */
+            /** @description `stale-version`: If-Match names another version than the current one; the problem carries current_version and the current ETag. */
             412: {
                 headers: {
                     ETag: components["headers"]["ETag"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        type?: "https://persona-db.dev/problems/stale-version";
+                    };
                 };
             };
-            /** @description internal-error: the server failed; retry later or report the request id in detail. */
+            /** @description `internal-error`: the server failed; retry later or report the request id in detail. */
             500: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        type?: "https://persona-db.dev/problems/internal-error";
+                    };
                 };
             };
         };
@@ -1277,7 +1523,7 @@ export interface operations {
             query?: never;
             header?: {
                 /**
-                 * @description The ETag of the version you read ("3", or W/"3"), or * for any version.
+                 * @description The ETag of the version you read ("3", or W/"3"), or * for any version. An empty value counts as absent.
                  * @example "1"
                  */
                 "If-Match"?: components["parameters"]["IfMatch"];
@@ -1308,79 +1554,114 @@ export interface operations {
                     "application/json": components["schemas"]["Persona"];
                 };
             };
-            /** @description validation-error (of the patched persona), malformed-json, malformed id, or invalid-precondition. */
+            /** @description `validation-error`: the patched persona is not a valid PersonaInput, the patch is not an object, or the id is not a UUID (#/path/id); `errors` has a pointer and a detail per invalid field. `malformed-json`: the body is empty, not UTF-8, not JSON, nested deeper than 32 levels, or has a lone UTF-16 surrogate. `invalid-precondition`: If-Match is not an ETag ("3", W/"3") or *. */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        type?: "https://persona-db.dev/problems/validation-error" | "https://persona-db.dev/problems/malformed-json" | "https://persona-db.dev/problems/invalid-precondition";
+                    };
                 };
             };
-            /** @description insufficient-scope (auth=jwt): the token carries neither personas:write nor personas:admin; the problem names required_scope. tenant-required (tenancy=claim): the token has no valid tenant claim. */
+            /** @description auth=jwt: the token is missing, malformed, expired, not yet valid, or not signed by the stage's issuer for its audience. API Gateway answers `{"message":"Unauthorized"}`. */
+            401: {
+                headers: {
+                    "WWW-Authenticate": components["headers"]["WWWAuthenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GatewayError"];
+                };
+            };
+            /** @description auth=jwt: the token carries none of personas:write, personas:admin. API Gateway answers `{"message":"Forbidden"}`; the function answers the problem: `insufficient-scope`: the token carries neither personas:write nor personas:admin; the problem names required_scope. `tenant-required`: on a tenancy=claim stage, the token has no valid tenant claim. */
             403: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/json": components["schemas"]["GatewayError"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        type?: "https://persona-db.dev/problems/insufficient-scope" | "https://persona-db.dev/problems/tenant-required";
+                    };
                 };
             };
-            /** @description persona-not-found: no persona has this id. */
+            /** @description `persona-not-found`: no persona has this id. */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        type?: "https://persona-db.dev/problems/persona-not-found";
+                    };
                 };
             };
-            /** @description edit-conflict: without If-Match, other writes kept getting in first past the retry bounds; nothing was written. Retry after Retry-After. */
+            /** @description `edit-conflict`: without If-Match, other writes kept getting in first past the retry bounds; nothing was written. Retry after Retry-After. */
             409: {
                 headers: {
                     "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        type?: "https://persona-db.dev/problems/edit-conflict";
+                    };
                 };
             };
-            /** @description stale-version: If-Match names an older version; the problem carries current_version and the current ETag. */
+            /** @description `stale-version`: If-Match names another version than the current one; the problem carries current_version and the current ETag. */
             412: {
                 headers: {
                     ETag: components["headers"]["ETag"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        type?: "https://persona-db.dev/problems/stale-version";
+                    };
                 };
             };
-            /** @description body-too-large: the body is over 65536 bytes (64 KiB); the problem carries max_bytes. */
+            /** @description `body-too-large`: the body is over 65536 bytes (64 KiB); the problem carries max_bytes. */
             413: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        type?: "https://persona-db.dev/problems/body-too-large";
+                    };
                 };
             };
-            /** @description unsupported-media-type: Content-Type must be application/merge-patch+json. */
+            /** @description `unsupported-media-type`: Content-Type is missing, not application/merge-patch+json, or names a charset other than UTF-8. */
             415: {
                 headers: {
                     "Accept-Patch": components["headers"]["AcceptPatch"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        type?: "https://persona-db.dev/problems/unsupported-media-type";
+                    };
                 };
             };
-            /** @description internal-error: the server failed; retry later or report the request id in detail. */
+            /** @description `internal-error`: the server failed; retry later or report the request id in detail. */
             500: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        type?: "https://persona-db.dev/problems/internal-error";
+                    };
                 };
             };
         };
@@ -1408,77 +1689,112 @@ export interface operations {
                     "application/json": components["schemas"]["SearchResults"];
                 };
             };
-            /** @description validation-error with a pointer per invalid field (unknown field or trait, gte > lte, bounds, wrong type, unknown mode, a field the mode does not use), or malformed-json. */
+            /** @description `validation-error`: the body is not a valid SearchRequest (unknown field or trait, bounds, wrong type, unknown mode, a field the mode does not use); also a trait range whose gte is greater than its lte, the one rule of SearchRequest its schema cannot state; `errors` has a pointer and a detail per invalid field. `malformed-json`: the body is empty, not UTF-8, not JSON, nested deeper than 32 levels, or has a lone UTF-16 surrogate. */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        type?: "https://persona-db.dev/problems/validation-error" | "https://persona-db.dev/problems/malformed-json";
+                    };
                 };
             };
-            /** @description insufficient-scope (auth=jwt): the token carries neither personas:read nor personas:admin; the problem names required_scope. tenant-required (tenancy=claim): the token has no valid tenant claim. */
+            /** @description auth=jwt: the token is missing, malformed, expired, not yet valid, or not signed by the stage's issuer for its audience. API Gateway answers `{"message":"Unauthorized"}`. */
+            401: {
+                headers: {
+                    "WWW-Authenticate": components["headers"]["WWWAuthenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GatewayError"];
+                };
+            };
+            /** @description auth=jwt: the token carries none of personas:read, personas:admin. API Gateway answers `{"message":"Forbidden"}`; the function answers the problem: `insufficient-scope`: the token carries neither personas:read nor personas:admin; the problem names required_scope. `tenant-required`: on a tenancy=claim stage, the token has no valid tenant claim. */
             403: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/json": components["schemas"]["GatewayError"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        type?: "https://persona-db.dev/problems/insufficient-scope" | "https://persona-db.dev/problems/tenant-required";
+                    };
                 };
             };
-            /** @description keywords-not-indexed: mode keyword or hybrid on an index built before the keywords vector; run `personas reindex` (zero downtime) to add it, or use mode semantic. */
+            /** @description `keywords-not-indexed`: mode keyword or hybrid on an index built before the keywords vector; run `personas reindex` (zero downtime) to add it, or use mode semantic. */
             409: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        type?: "https://persona-db.dev/problems/keywords-not-indexed";
+                    };
                 };
             };
-            /** @description body-too-large: the body is over 65536 bytes (64 KiB); the problem carries max_bytes. */
+            /** @description `body-too-large`: the body is over 65536 bytes (64 KiB); the problem carries max_bytes. */
             413: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        type?: "https://persona-db.dev/problems/body-too-large";
+                    };
                 };
             };
-            /** @description unsupported-media-type: Content-Type is missing, not JSON, or not UTF-8. */
+            /** @description `unsupported-media-type`: Content-Type is missing, not application/json, or names a charset other than UTF-8. */
             415: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        type?: "https://persona-db.dev/problems/unsupported-media-type";
+                    };
                 };
             };
-            /** @description query-not-embeddable: the embedding model finds nothing it knows in `query` (a zero vector ranks nothing); rephrase it. */
+            /** @description `query-not-embeddable`: the embedding model finds nothing it knows in `query` (a zero vector ranks nothing); rephrase it. */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        type?: "https://persona-db.dev/problems/query-not-embeddable";
+                    };
                 };
             };
-            /** @description internal-error: the server failed; retry later or report the request id in detail. */
+            /** @description `internal-error`: the server failed; retry later or report the request id in detail. */
             500: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        type?: "https://persona-db.dev/problems/internal-error";
+                    };
                 };
             };
-            /** @description search-unavailable: the vector index did not answer; retry after Retry-After (2 s). */
+            /** @description `search-unavailable`: the vector index did not answer; retry after Retry-After (2 s). */
             503: {
                 headers: {
                     "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        type?: "https://persona-db.dev/problems/search-unavailable";
+                    };
                 };
             };
         };
@@ -1486,10 +1802,14 @@ export interface operations {
     similarPersonas: {
         parameters: {
             query?: {
-                /** @description What 'similar' means. `hybrid`: the meaning ranking and the keyword ranking fused (see `fusion`); the default for a search with `query`. `semantic`: the text embedding alone (cosine similarity). `keyword`: BM25 over the words (exact words, names, rare terms). `personality`: the Big Five profile (Euclidean distance); the default for a search with `traits` only. `blend`: meaning, keywords and profile fused. GET /personas/{id}/similar defaults to `hybrid`. */
-                mode?: "hybrid" | "semantic" | "keyword" | "personality" | "blend";
-                /** @description How `hybrid` and `blend` fuse their rankings: `rrf` (reciprocal rank fusion, by rank, with k = 2 and `weights`) or `dbsf` (distribution-based score fusion: each ranking's scores normalised by their mean ± 3 standard deviations, then summed). */
-                fusion?: "rrf" | "dbsf";
+                /**
+                 * @description How the neighbours are ranked: `mode`, `fusion` and the RRF weights `weights.<ranking>`, each its own query parameter (`mode=blend&weights.personality=2`). A weight needs fusion rrf and a mode that fuses its ranking (the default mode, hybrid, fuses semantic and keyword).
+                 * @example {
+                 *       "mode": "blend",
+                 *       "weights.personality": 2
+                 *     }
+                 */
+                ranking?: components["schemas"]["SimilarRanking"];
                 /** @description true: every result carries `explain`, its rank and score in each ranking the mode uses. */
                 explain?: boolean;
                 /** @description Results per page. */
@@ -1501,21 +1821,21 @@ export interface operations {
                 /** @description false: results carry the indexed summary (name, domain, modes, humor_usage, emotional_style, traits). true: results are the full, current personas from the table; results whose persona was deleted meanwhile are left out. */
                 hydrate?: boolean;
                 /**
-                 * @description Personas with at least one of these domains (exact, case-sensitive match). Comma-separated; a comma inside a value is %2C.
+                 * @description Personas with at least one of these domains (exact, case-sensitive match). Comma-separated; a comma inside a value is %2C. An empty value is one empty label, refused.
                  * @example [
                  *       "physics"
                  *     ]
                  */
                 domain?: string[];
                 /**
-                 * @description Personas with at least one of these conversational modes (exact match). Comma-separated; a comma inside a value is %2C.
+                 * @description Personas with at least one of these conversational modes (exact match). Comma-separated; a comma inside a value is %2C. An empty value is one empty label, refused.
                  * @example [
                  *       "Educator"
                  *     ]
                  */
                 modes?: string[];
                 /**
-                 * @description Personas whose humor_usage is one of these; personas without one never match. Comma-separated; a comma inside a value is %2C.
+                 * @description Personas whose humor_usage is one of these; personas without one never match. Comma-separated; a comma inside a value is %2C. An empty value is one empty label, refused.
                  * @example [
                  *       "low",
                  *       "medium"
@@ -1523,38 +1843,32 @@ export interface operations {
                  */
                 humor_usage?: ("none" | "low" | "medium" | "high")[];
                 /**
-                 * @description Personas whose emotional_style is exactly one of these. Comma-separated; a comma inside a value is %2C.
+                 * @description Personas whose emotional_style is exactly one of these. Comma-separated; a comma inside a value is %2C. An empty value is one empty label, refused.
                  * @example [
                  *       "reserved"
                  *     ]
                  */
                 emotional_style?: string[];
-                /** @description Minimum openness score (inclusive). */
+                /** @description Minimum openness score (inclusive); not greater than traits.openness.lte. */
                 "traits.openness.gte"?: number;
                 /** @description Maximum openness score (inclusive). */
                 "traits.openness.lte"?: number;
-                /** @description Minimum conscientiousness score (inclusive). */
+                /** @description Minimum conscientiousness score (inclusive); not greater than traits.conscientiousness.lte. */
                 "traits.conscientiousness.gte"?: number;
                 /** @description Maximum conscientiousness score (inclusive). */
                 "traits.conscientiousness.lte"?: number;
-                /** @description Minimum extraversion score (inclusive). */
+                /** @description Minimum extraversion score (inclusive); not greater than traits.extraversion.lte. */
                 "traits.extraversion.gte"?: number;
                 /** @description Maximum extraversion score (inclusive). */
                 "traits.extraversion.lte"?: number;
-                /** @description Minimum agreeableness score (inclusive). */
+                /** @description Minimum agreeableness score (inclusive); not greater than traits.agreeableness.lte. */
                 "traits.agreeableness.gte"?: number;
                 /** @description Maximum agreeableness score (inclusive). */
                 "traits.agreeableness.lte"?: number;
-                /** @description Minimum neuroticism score (inclusive). */
+                /** @description Minimum neuroticism score (inclusive); not greater than traits.neuroticism.lte. */
                 "traits.neuroticism.gte"?: number;
                 /** @description Maximum neuroticism score (inclusive). */
                 "traits.neuroticism.lte"?: number;
-                /** @description RRF weight of the semantic ranking (default 1); see `weights` of SearchRequest. */
-                "weights.semantic"?: number;
-                /** @description RRF weight of the keyword ranking (default 3); see `weights` of SearchRequest. */
-                "weights.keyword"?: number;
-                /** @description RRF weight of the personality ranking (default 1); see `weights` of SearchRequest. */
-                "weights.personality"?: number;
             };
             header?: never;
             path: {
@@ -1577,60 +1891,89 @@ export interface operations {
                     "application/json": components["schemas"]["SimilarResults"];
                 };
             };
-            /** @description validation-error with a pointer #/query/<parameter> per invalid parameter, or a malformed id. */
+            /** @description `validation-error`: a pointer #/query/<parameter> per invalid parameter (unknown, repeated, out of bounds, a weight the mode does not fuse, a trait bound whose gte is greater than its lte), or #/path/id for an id that is not a UUID. */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        type?: "https://persona-db.dev/problems/validation-error";
+                    };
                 };
             };
-            /** @description insufficient-scope (auth=jwt): the token carries neither personas:read nor personas:admin; the problem names required_scope. tenant-required (tenancy=claim): the token has no valid tenant claim. */
+            /** @description auth=jwt: the token is missing, malformed, expired, not yet valid, or not signed by the stage's issuer for its audience. API Gateway answers `{"message":"Unauthorized"}`. */
+            401: {
+                headers: {
+                    "WWW-Authenticate": components["headers"]["WWWAuthenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GatewayError"];
+                };
+            };
+            /** @description auth=jwt: the token carries none of personas:read, personas:admin. API Gateway answers `{"message":"Forbidden"}`; the function answers the problem: `insufficient-scope`: the token carries neither personas:read nor personas:admin; the problem names required_scope. `tenant-required`: on a tenancy=claim stage, the token has no valid tenant claim. */
             403: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/json": components["schemas"]["GatewayError"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        type?: "https://persona-db.dev/problems/insufficient-scope" | "https://persona-db.dev/problems/tenant-required";
+                    };
                 };
             };
-            /** @description persona-not-found: no persona has this id. */
+            /** @description `persona-not-found`: no persona has this id. */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        type?: "https://persona-db.dev/problems/persona-not-found";
+                    };
                 };
             };
-            /** @description persona-not-indexed: the persona exists but the vector index does not have it yet (it was just written); retry after Retry-After (1 s). Or keywords-not-indexed: the keyword or hybrid mode on an index built without keywords (run personas reindex). */
+            /** @description `persona-not-indexed`: the persona exists but the vector index does not have it yet (it was just written); retry after Retry-After (1 s). `keywords-not-indexed`: mode keyword or hybrid on an index built before the keywords vector; run `personas reindex` (zero downtime) to add it, or use mode semantic. */
             409: {
                 headers: {
                     "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        type?: "https://persona-db.dev/problems/persona-not-indexed" | "https://persona-db.dev/problems/keywords-not-indexed";
+                    };
                 };
             };
-            /** @description internal-error: the server failed; retry later or report the request id in detail. */
+            /** @description `internal-error`: the server failed; retry later or report the request id in detail. */
             500: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        type?: "https://persona-db.dev/problems/internal-error";
+                    };
                 };
             };
-            /** @description search-unavailable: the vector index did not answer; retry after Retry-After (2 s). */
+            /** @description `search-unavailable`: the vector index did not answer; retry after Retry-After (2 s). */
             503: {
                 headers: {
                     "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        type?: "https://persona-db.dev/problems/search-unavailable";
+                    };
                 };
             };
         };
@@ -1653,22 +1996,39 @@ export interface operations {
                     "application/json": Record<string, unknown>;
                 };
             };
-            /** @description insufficient-scope (auth=jwt): the token carries neither personas:read nor personas:admin; the problem names required_scope. */
+            /** @description auth=jwt: the token is missing, malformed, expired, not yet valid, or not signed by the stage's issuer for its audience. API Gateway answers `{"message":"Unauthorized"}`. */
+            401: {
+                headers: {
+                    "WWW-Authenticate": components["headers"]["WWWAuthenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GatewayError"];
+                };
+            };
+            /** @description auth=jwt: the token carries none of personas:read, personas:admin. API Gateway answers `{"message":"Forbidden"}`; the function answers the problem: `insufficient-scope`: the token carries neither personas:read nor personas:admin; the problem names required_scope. */
             403: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/json": components["schemas"]["GatewayError"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        type?: "https://persona-db.dev/problems/insufficient-scope";
+                    };
                 };
             };
-            /** @description internal-error: the server failed; retry later or report the request id in detail. */
+            /** @description `internal-error`: the server failed; retry later or report the request id in detail. */
             500: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        type?: "https://persona-db.dev/problems/internal-error";
+                    };
                 };
             };
         };
@@ -1691,13 +2051,16 @@ export interface operations {
                     "text/html": string;
                 };
             };
-            /** @description internal-error: the server failed; retry later or report the request id in detail. */
+            /** @description `internal-error`: the server failed; retry later or report the request id in detail. */
             500: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        type?: "https://persona-db.dev/problems/internal-error";
+                    };
                 };
             };
         };
@@ -1720,13 +2083,16 @@ export interface operations {
                     "text/html": string;
                 };
             };
-            /** @description internal-error: the server failed; retry later or report the request id in detail. */
+            /** @description `internal-error`: the server failed; retry later or report the request id in detail. */
             500: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        type?: "https://persona-db.dev/problems/internal-error";
+                    };
                 };
             };
         };
@@ -1763,22 +2129,28 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description route-not-found: no such asset. */
+            /** @description `route-not-found`: no such asset. */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        type?: "https://persona-db.dev/problems/route-not-found";
+                    };
                 };
             };
-            /** @description internal-error: the server failed; retry later or report the request id in detail. */
+            /** @description `internal-error`: the server failed; retry later or report the request id in detail. */
             500: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        type?: "https://persona-db.dev/problems/internal-error";
+                    };
                 };
             };
         };
