@@ -7,7 +7,7 @@ import { hostname } from 'node:os';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { createEmbedder, type EmbeddingDtype } from '../shared/embedding';
 import { TEST_MODEL_HINT_DIR } from '../shared/embedding/config';
-import { DEFAULT_API_URL, describeApiFailure, personaClientFor, type ApiTarget } from '../shared/operations/personaApiClient';
+import { DEFAULT_API_URL, describeApiFailure, iamAuth, personaClientFor, type ApiTarget } from '../shared/operations/personaApiClient';
 import type { SearchRequest, SearchResults } from '../packages/client/src/index';
 import { sendsCredentialsInClear } from '../shared/http/loopbackHost';
 import { TRAIT_NAMES } from '../shared/persona/schema';
@@ -64,6 +64,9 @@ Target (defaults reach \`npm start\`):
                          http://localhost:$API_PORT when API_PORT is set, as for npm start)
   --token TOKEN          bearer token sent on every API call (env PERSONAS_TOKEN), for a stage with
                          auth=jwt: personas:read for export and search, personas:write for import
+  --iam                  sign every API call with SigV4, for a stage with auth=iam (AWS credentials from
+                         the environment or profile, as the AWS SDK finds them; the region from the
+                         ApiUrl's host name, else AWS_REGION)
   --header "NAME: VALUE" extra request header, repeatable
   --aws                  use DynamoDB in AWS (credentials and region from the AWS profile/env) instead
                          of DYNAMODB_ENDPOINT (default http://127.0.0.1:8000, or $DYNAMODB_PORT)
@@ -101,8 +104,8 @@ token --scope personas:read[,personas:write,personas:admin] [--tenant T] [--expi
   Signs with the local issuer's key (kept in $LOCAL_DATA_DIR, default .data); --tenant sets the
   claim named by TENANT_CLAIM (default tenant_id). Use it as PERSONAS_TOKEN=$(personas token …).
 mcp [--http [--port 3100] [--host 127.0.0.1]]
-  stdio: calls the API (--api-url) with --token / PERSONAS_TOKEN, and offers the write tools only when
-  that token has personas:write (or admin), or there is none. --http: each MCP client sends its own
+  stdio: calls the API (--api-url) with --token / PERSONAS_TOKEN (or --iam), and offers the write tools
+  only when that token has personas:write (or admin), or there is none (or --iam: IAM decides). --http: each MCP client sends its own
   Authorization header, which goes on to the API; --token is refused there.
 redrive [--queue-url SQS_URL (the stack's IndexerFailureQueueUrl output) | --failure-file FILE] [--segments 4]
 
@@ -120,6 +123,7 @@ until when); 130 import interrupted (run the same command again to resume).`;
 const common = {
   'api-url': { type: 'string' },
   token: { type: 'string' },
+  iam: { type: 'boolean' },
   header: { type: 'string', multiple: true },
   aws: { type: 'boolean' },
   json: { type: 'boolean' },
@@ -152,6 +156,11 @@ function apiTarget(values: Values, signal?: AbortSignal): ApiTarget {
   const token = ((values.token as string | undefined) || process.env.PERSONAS_TOKEN || '').trim().replace(/^Bearer\s+/i, '');
   if (token) headers.authorization ??= `Bearer ${token}`;
   const apiUrl = (values['api-url'] as string | undefined) || process.env.PERSONAS_API_URL || localEndpoints().apiUrl;
+  if (values.iam) {
+    if (values.token) throw new UsageError('--iam signs every request with SigV4 (auth=iam); it takes no --token');
+    delete headers.authorization; // a PERSONAS_TOKEN in the environment: the signature replaces it
+    return { apiUrl, headers, auth: iamAuth(apiUrl), ...(signal ? { signal } : {}) };
+  }
   if (headers.authorization) warnOfTokenInClear(apiUrl);
   return { apiUrl, headers, ...(signal ? { signal } : {}) };
 }
@@ -683,14 +692,14 @@ async function runMcp(args: string[]): Promise<number> {
   if (values.help) return usage();
   if (positionals.length > 0) throw new UsageError('mcp takes no arguments');
   if (!values.http && (values.port !== undefined || values.host !== undefined)) throw new UsageError('--port and --host are for --http');
-  const { apiUrl, headers: { authorization, ...headers } = {} } = apiTarget(values);
-  const target = { apiUrl, headers };
+  const { apiUrl, auth, headers: { authorization, ...headers } = {} } = apiTarget(values);
+  const target = { apiUrl, headers, ...(auth ? { auth } : {}) };
   const { serveMcpOverStdio, startMcpHttpServer } = await import('../shared/mcp/mcpTransports');
   if (!values.http) {
     await serveMcpOverStdio(target, authorization?.replace(/^Bearer\s+/i, ''));
     return 0;
   }
-  if (authorization) throw new UsageError('with --http each MCP client sends its own Authorization header (passed on to the API); --token and PERSONAS_TOKEN are for stdio');
+  if (authorization || auth) throw new UsageError('with --http each MCP client sends its own Authorization header (passed on to the API); --token, PERSONAS_TOKEN and --iam are for stdio');
   const port = values.port === undefined ? 3100 : Number(values.port);
   if (!Number.isInteger(port) || port < 0 || port > 65_535) throw new UsageError(`--port takes a port number from 0 (any free port) to 65535, got "${values.port}"`);
   const server = await startMcpHttpServer(target, { port, ...(values.host ? { host: values.host } : {}) });

@@ -40,6 +40,7 @@ import type { Scope } from '../shared/routes';
 import { einstein, samplePersona } from './support/apiClient';
 import { startApiStandIn, type ApiStandIn } from './support/apiStandIn';
 import { startTestSystem } from './support/localSystem';
+import { runCli } from './support/operationsHelpers';
 
 const workDir = mkdtempSync(join(tmpdir(), 'persona-client-'));
 const TENANT = 'acme';
@@ -345,4 +346,17 @@ describe('SigV4', () => {
       expect(request.headers['x-amz-security-token']).toBe('session');
     }
   });
+
+  it('signs the CLI\'s calls with --iam, with the AWS credentials of the environment and the region AWS_REGION names', async () => {
+    standIn.requests.length = 0;
+    const run = await runCli(['search', 'teacher', '--iam', '--api-url', standIn.url], {
+      env: { AWS_ACCESS_KEY_ID: 'AKIDEXAMPLE', AWS_SECRET_ACCESS_KEY: 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY', AWS_SESSION_TOKEN: '', AWS_REGION: 'eu-west-1', AWS_PROFILE: '', PERSONAS_TOKEN: 'ignored-with-iam' },
+    });
+    // The local gateway checks JWTs, not signatures: its 401, and the advice names --iam.
+    expect(run.code).toBe(1);
+    expect(run.stderr).toMatch(/answered 401[\s\S]*auth=iam pass --iam/);
+    expect(standIn.requests).toHaveLength(1);
+    expect(standIn.requests[0]!.headers.authorization).toMatch(/^AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE\/\d{8}\/eu-west-1\/execute-api\/aws4_request, SignedHeaders=\S+, Signature=[0-9a-f]{64}$/);
+    expect((await runCli(['search', 'teacher', '--iam', '--token', 'x'])).stderr).toContain('--iam signs every request with SigV4 (auth=iam); it takes no --token');
+  }, 120_000);
 });

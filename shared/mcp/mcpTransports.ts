@@ -12,22 +12,25 @@ import type { AddressInfo } from 'node:net';
 import { createMcpExpressApp } from '@modelcontextprotocol/sdk/server/express.js';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
-import { bearerAuth, createPersonaClient, type RetryOptions } from '../../packages/client/src/index';
+import { bearerAuth, createPersonaClient, type RequestAuth, type RetryOptions } from '../../packages/client/src/index';
 import { canWriteWith, createPersonaMcpServer } from './personaMcpServer';
 
 export interface McpApiTarget {
   apiUrl: string;
   /** Extra headers on every API request (--header). */
   headers?: Record<string, string>;
+  /** Signs the API requests (SigV4, --iam) instead of a bearer token: stdio only, the credentials are this process's. */
+  auth?: RequestAuth;
   retry?: RetryOptions;
 }
 
 const bearerOf = (authorization: string | undefined) => authorization?.replace(/^Bearer\s+/i, '').trim() || undefined;
 
 function serverFor(target: McpApiTarget, token: string | undefined) {
+  const auth = token ? bearerAuth(token) : target.auth;
   const client = createPersonaClient({
     baseUrl: target.apiUrl,
-    ...(token ? { auth: bearerAuth(token) } : {}),
+    ...(auth ? { auth } : {}),
     ...(target.headers ? { headers: target.headers } : {}),
     ...(target.retry ? { retry: target.retry } : {}),
   });
@@ -56,6 +59,8 @@ function jsonRpcError(response: ServerResponse, status: number, code: number, me
 }
 
 export async function startMcpHttpServer(target: McpApiTarget, options: { host?: string; port?: number } = {}): Promise<McpHttpServer> {
+  // The process's own credentials would then act for every caller.
+  if (target.auth) throw new Error('the Streamable HTTP server passes each caller\'s Authorization on; it signs nothing itself (--iam is for stdio)');
   const host = options.host ?? '127.0.0.1';
   const app = createMcpExpressApp({ host });
   // Express's request and response are Node's, with the JSON body parsed by createMcpExpressApp.
