@@ -4,10 +4,12 @@
  *   serves (GET /openapi.json of the local API server), so a schema change without a regeneration fails here;
  * - it compiles with no Node types (packages/client/tsconfig.json), as the publishable build does;
  * - esbuild bundles it for the browser platform, where a `node:` import would fail the build, and
- *   the bundle imports nothing but the package's declared dependencies.
+ *   the bundle imports nothing but the package's declared dependencies;
+ * - no product code calls fetch (or XMLHttpRequest) on its own: the CLI, the console, the MCP server
+ *   and the scripts reach the API through the client.
  */
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -69,5 +71,20 @@ describe('the client package', () => {
     });
     expect(result.errors).toEqual([]);
     expect([...imported].sort()).toEqual(Object.keys(manifest.dependencies).sort());
+  });
+});
+
+describe('the API is called only through the client', () => {
+  /** The one file that fetches something else: model files from the Hugging Face hub, not the API. */
+  const FETCHES_OTHER_THINGS = new Set(['scripts/fetchModel.ts']);
+  const PRODUCT_DIRS = ['bin', 'shared', 'web', 'local', 'functions', 'scripts', 'infra', 'lib', 'bench'];
+
+  it('has no fetch or XMLHttpRequest in product code outside packages/client', () => {
+    const files = PRODUCT_DIRS.flatMap((dir) =>
+      (readdirSync(dir, { recursive: true }) as string[]).filter((file) => /\.(ts|tsx|mjs)$/.test(file)).map((file) => join(dir, file)),
+    );
+    expect(files.length).toBeGreaterThan(100);
+    const calling = files.filter((file) => !FETCHES_OTHER_THINGS.has(file) && /\bfetch\s*\(|XMLHttpRequest/.test(readFileSync(file, 'utf8')));
+    expect(calling).toEqual([]);
   });
 });
