@@ -293,6 +293,7 @@ async function runStatus(args: string[]): Promise<number> {
       `pending: ${report.pending} personas not yet (or not fully) indexed, ${report.pendingDeletes} deletes not yet applied`,
       `failed: ${report.failed ? `${report.failed.batches} batches${report.failed.records === null ? '' : ` (${report.failed.records} records)`} in ${report.failed.where}` : 'n/a'}`,
       `sync lag: ${lag}`,
+      ...(report.index.embedding ? [`embedding: ${report.index.embedding}`] : []),
       ...(report.otherCollections.length ? [`other collections: ${report.otherCollections.join(', ')} (a reindex in progress or left over)`] : []),
     ].join('\n'),
   );

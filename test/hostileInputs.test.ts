@@ -64,8 +64,8 @@ describe('deep nesting (item 2)', () => {
     expect(post.json.errors[0].pointer).toBe('#/traits' + '/a'.repeat(MAX_JSON_DEPTH - 1));
   });
 
-  it('the documented maximum is what the README states', () => {
-    expect(readFileSync('README.md', 'utf8')).toContain(`nested at most ${MAX_JSON_DEPTH} levels deep`);
+  it('the documented maximum is what docs/api.md states', () => {
+    expect(readFileSync('docs/api.md', 'utf8')).toContain(`nested at most ${MAX_JSON_DEPTH} levels deep`);
   });
 
   it('a body exactly at the maximum depth is parsed and then judged by the schema', async () => {
@@ -232,12 +232,12 @@ describe('responses the local runtime imitates from API Gateway (item 15)', () =
   // API Gateway rejects a payload over its 10 MB quota itself, before any function runs
   // (https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-quotas.html: "Payload
   // size 10 MB"), with its own JSON body, not the project's problem+json. The local server does the
-  // same, and the README says which responses come from API Gateway.
+  // same, and docs/api.md says which responses come from API Gateway.
   it('over 10 MB: 413 from the gateway, documented as such', async () => {
     const response = await api('POST', '/personas', { rawBody: 'x'.repeat(10 * 1024 * 1024 + 1), headers: json });
     expect(response.status).toBe(413);
     expect(response.json).toEqual({ message: 'Request Entity Too Large' });
-    expect(readFileSync('README.md', 'utf8')).toMatch(/over 10 MB[^\n]*API Gateway's own[^\n]*\{"message": ?"Request Entity Too Large"\}/);
+    expect(readFileSync('docs/api.md', 'utf8')).toMatch(/over 10 MB[^\n]*API Gateway's own[^\n]*\{"message": ?"Request Entity Too Large"\}/);
   });
 
   it('every size limit of the project’s own is problem+json', async () => {
