@@ -7,7 +7,7 @@
  *   npm run deploy -- -c stage=prod    # cdk deploy --all
  *   npm run deploy -- -c stage=prod -c account=123456789012 -c region=eu-west-1
  */
-import { Annotations, App } from 'aws-cdk-lib';
+import { App } from 'aws-cdk-lib';
 import { deploymentEnvironment, describeDeploymentEnvironment } from './deploymentEnvironment';
 import { addNagChecks } from './nag';
 import { PersonaDbStack } from './personaDbStack';
@@ -24,7 +24,8 @@ const stack = new PersonaDbStack(app, stackName(config.stage), {
   // -c account / -c region, else the CDK CLI's defaults (infra/deploymentEnvironment.ts).
   env: target.env,
 });
-Annotations.of(stack).addInfo(describeDeploymentEnvironment(target));
+// On stderr, which the CDK CLI shows even with --quiet (an Annotations info it does not).
+process.stderr.write(`${stack.stackName}: ${describeDeploymentEnvironment(target)}\n`);
 
 // cdk-nag AWS Solutions checks run on every synth; an unacknowledged finding fails it.
 addNagChecks(app);

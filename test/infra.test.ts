@@ -1435,6 +1435,8 @@ describe(`cdk synth from a fresh clone, with a concrete account and region ${cli
       // Pinned with -c: whatever region the CLI would have defaulted to, the template says eu-west-1.
       expect(text, stage).toContain(`region=${REGION}#dashboards`);
       expect(text, stage).not.toContain('us-east-1');
+      // The synth says where the stack goes, and from which setting.
+      expect(result.output, stage).toContain(`${stackName(stage)}: Target: account ${ACCOUNT} (-c account), region ${REGION} (-c region).`);
       if (stage === 'prod') {
         // auth=iam: the policies name this account's and region's API, each parameterised route acknowledged.
         expect(text).toContain(`arn:aws:execute-api:${REGION}:${ACCOUNT}:`);
