@@ -8,6 +8,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { createEmbedder, type EmbeddingDtype } from '../shared/embedding';
 import { TEST_MODEL_HINT_DIR } from '../shared/embedding/config';
 import { apiRequest, DEFAULT_API_URL, type ApiTarget } from '../shared/operations/personaApiClient';
+import { sendsCredentialsInClear } from '../shared/http/loopbackHost';
 import { TRAIT_NAMES } from '../shared/persona/schema';
 import { SCOPES, type Scope } from '../shared/routes';
 import { localEndpoints } from '../local/localConfig';
@@ -122,7 +123,26 @@ function apiTarget(values: Values, signal?: AbortSignal): ApiTarget {
   }
   const token = ((values.token as string | undefined) || process.env.PERSONAS_TOKEN || '').trim().replace(/^Bearer\s+/i, '');
   if (token) headers.authorization ??= `Bearer ${token}`;
-  return { apiUrl: (values['api-url'] as string | undefined) || process.env.PERSONAS_API_URL || localEndpoints().apiUrl, headers, ...(signal ? { signal } : {}) };
+  const apiUrl = (values['api-url'] as string | undefined) || process.env.PERSONAS_API_URL || localEndpoints().apiUrl;
+  if (headers.authorization) warnOfTokenInClear(apiUrl);
+  return { apiUrl, headers, ...(signal ? { signal } : {}) };
+}
+
+let warnedOfTokenInClear = false;
+/** Warns once when the bearer token would travel unencrypted: plain http to a host off this machine. */
+function warnOfTokenInClear(apiUrl: string): void {
+  let url: URL;
+  try {
+    url = new URL(apiUrl);
+  } catch {
+    return; // the request itself reports the malformed URL
+  }
+  if (warnedOfTokenInClear || !sendsCredentialsInClear(url)) return;
+  warnedOfTokenInClear = true;
+  process.stderr.write(
+    `warning: the bearer token goes over plain http to ${url.host}, readable by anyone on the network path and reusable until it expires; ` +
+      'use the https ApiUrl of the stack (http is for npm start on this machine)\n',
+  );
 }
 
 function wholeNumber(values: Values, name: string, fallback: number): number {
@@ -293,6 +313,7 @@ async function runStatus(args: string[]): Promise<number> {
       `pending: ${report.pending} personas not yet (or not fully) indexed, ${report.pendingDeletes} deletes not yet applied`,
       `failed: ${report.failed ? `${report.failed.batches} batches${report.failed.records === null ? '' : ` (${report.failed.records} records)`} in ${report.failed.where}` : 'n/a'}`,
       `sync lag: ${lag}`,
+      ...(report.index.embedding ? [`embedding: ${report.index.embedding}`] : []),
       ...(report.otherCollections.length ? [`other collections: ${report.otherCollections.join(', ')} (a reindex in progress or left over)`] : []),
     ].join('\n'),
   );

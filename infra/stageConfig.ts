@@ -21,6 +21,9 @@
  * | `tenancy`           | `tenancy.mode` (single or claim)  | `-c tenancy=claim` (needs `-c auth=jwt`)        |
  * | `tenantClaim`       | `tenancy.claim`                   | `-c tenantClaim=https://example.com/tenant`     |
  *
+ * dev's default CORS origin `*` holds only while its auth is `none`: with `-c auth=jwt` (or iam)
+ * CORS is off unless `corsOrigins` names the origins.
+ *
  * The embedding model directory can also come from the `EMBEDDING_MODEL_DIR` environment
  * variable at synth time (see `resolveEmbeddingModelDir` in ./embeddingBundle.ts).
  */
@@ -222,7 +225,11 @@ export function buildStageConfig(stage: Stage, overrides: StageOverrides = {}): 
         allowHeaders: base.api.cors?.allowHeaders ?? stageDefaults.dev.api.cors!.allowHeaders,
         maxAgeSeconds: base.api.cors?.maxAgeSeconds ?? 600,
       }
-    : base.api.cors;
+    : // A default's any-origin CORS is for an open stage: once callers hold tokens or credentials, any
+      // page's script could use them. The console and /docs are same-origin and need none.
+      auth === 'none' || !base.api.cors?.allowOrigins.includes('*')
+      ? base.api.cors
+      : undefined;
   const architecture = overrides.lambdaArchitecture ?? base.lambdaArchitecture;
   if (architecture !== 'arm64' && architecture !== 'x86_64') {
     throw new Error(`architecture must be arm64 or x86_64; got "${String(architecture)}"`);
@@ -241,7 +248,7 @@ export function buildStageConfig(stage: Stage, overrides: StageOverrides = {}): 
   return {
     ...base,
     lambdaArchitecture: architecture,
-    api: { ...base.api, auth, ...(jwt ? { jwt } : {}), ...(cors ? { cors } : {}) },
+    api: { ...withoutCors(base.api), auth, ...(jwt ? { jwt } : {}), ...(cors ? { cors } : {}) },
     qdrant: {
       ...base.qdrant,
       ...(secretArn ? { secretArn } : {}),
@@ -253,6 +260,8 @@ export function buildStageConfig(stage: Stage, overrides: StageOverrides = {}): 
     alarms: { ...base.alarms, ...(overrides.alarmEmail ? { email: overrides.alarmEmail } : {}) },
   };
 }
+
+const withoutCors = ({ cors: _cors, ...api }: StageConfig['api']): Omit<StageConfig['api'], 'cors'> => api;
 
 const list = (value: string | undefined): string[] | undefined =>
   value === undefined ? undefined : value.split(',').map((item) => item.trim()).filter(Boolean);

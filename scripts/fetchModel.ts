@@ -28,8 +28,8 @@ import { pipeline as streamPipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
 
 import { cachedModelDir, DEFAULT_MODEL_ID, DEFAULT_REVISION, FETCHED_MODELS_DIR, requiredModelFiles, type EmbeddingDtype } from '../shared/embedding/config';
-/** Files the embedder reads when present: sentence-transformers conventions and the tokenizer's special tokens. */
-const OPTIONAL_FILES = ['special_tokens_map.json', 'modules.json', 'config_sentence_transformers.json'];
+/** Files the embedder reads when present: sentence-transformers conventions (modelConventions.ts) and the tokenizer's special tokens. */
+const OPTIONAL_FILES = ['special_tokens_map.json', 'modules.json', 'config_sentence_transformers.json', 'sentence_bert_config.json'];
 
 export interface FetchProgress {
   file: string;

@@ -6,6 +6,7 @@
  * (git-ignored). Without a Chromium the browser tests are skipped with a message saying how to
  * install one; the HTTP checks of the pages and assets run regardless.
  */
+import { randomUUID } from 'node:crypto';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -92,10 +93,27 @@ describe('the pages and their assets over HTTP', () => {
     expect(revalidated.status).toBe(304);
     expect(revalidated.text).toBe('');
 
-    for (const name of ['nope.js', '..%2Fpackage.json', '.env', 'console.map']) {
+    // A name longer than the file system allows (ENAMETOOLONG) is a 404 as well, not a 500.
+    for (const name of ['nope.js', '..%2Fpackage.json', '.env', 'console.map', `${'a'.repeat(300)}.js`]) {
       const missing = await env.api('GET', `/assets/${name}`);
       expect(missing.status, name).toBe(404);
       expect(missing.headers.get('content-type')).toContain('application/problem+json');
+    }
+  });
+
+  it('a name that is no asset is not remembered: anonymous requests for random names cannot grow the function\'s cache', async () => {
+    // The route is public, so a miss must cost no memory: the name is looked up again next time
+    // (here it has appeared meanwhile, which a remembered miss would keep answering 404).
+    const name = `late-${randomUUID()}.js`;
+    expect((await env.api('GET', `/assets/${name}`)).status).toBe(404);
+    const file = path.join(process.env.WEB_ASSETS_DIR!, name);
+    writeFileSync(file, 'export {};\n');
+    try {
+      const found = await env.api('GET', `/assets/${name}`, { headers: { 'accept-encoding': 'identity' } });
+      expect(found.status).toBe(200);
+      expect(found.text).toBe('export {};\n');
+    } finally {
+      rmSync(file);
     }
   });
 });

@@ -272,6 +272,18 @@ describe('stage config', () => {
     expect(() => buildStageConfig('dev', { auth: 'jwt', jwt: { issuer: 'https://x.example/', audience: ['a'] }, tenancy: 'claim', tenantClaim: 'has space' })).toThrow(/TENANT_CLAIM/);
   });
 
+  it("CORS: dev's any-origin default only while the stage is open; a stage with auth names its origins (-c corsOrigins) or has none", () => {
+    // The console and /docs call the API from its own origin and need no CORS; a wildcard on a
+    // stage whose callers hold tokens or credentials would let any web page's script use them.
+    const jwt = { issuer: 'https://issuer.example.com/', audience: ['persona-api'] };
+    expect(buildStageConfig('dev').api.cors?.allowOrigins).toEqual(['*']);
+    expect(buildStageConfig('dev', { auth: 'jwt', jwt }).api.cors).toBeUndefined();
+    expect(buildStageConfig('dev', { auth: 'iam' }).api.cors).toBeUndefined();
+    const named = buildStageConfig('dev', { auth: 'jwt', jwt, corsOrigins: ['https://app.example.com'] }).api.cors;
+    expect(named).toEqual({ ...stageDefaults.dev.api.cors, allowOrigins: ['https://app.example.com'] });
+    expect(buildStageConfig('prod').api.cors).toBeUndefined();
+  });
+
   it('cdk.json sets every feature flag a new `cdk init` of the installed CDK CLI sets, with the same values', () => {
     const recommended = JSON.parse(readFileSync(path.join(PROJECT_ROOT, 'node_modules/aws-cdk/lib/init-templates/.recommended-feature-flags.json'), 'utf8')) as Record<string, unknown>;
     const { context } = JSON.parse(readFileSync(path.join(PROJECT_ROOT, 'cdk.json'), 'utf8')) as { context: Record<string, unknown> };

@@ -2,6 +2,7 @@ import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 import type { IdempotencyRequest } from '../persona/idempotency';
 import { ProblemError, toJsonPointer, validationProblem } from './problem';
 import { methodNotAllowedProblem, allowedMethodsForPath } from '../routeMatching';
+import { authMode } from './accessControl';
 
 /** Deepest nesting of arrays and objects a request body may have (the body itself is level 1). */
 export const MAX_JSON_DEPTH = 32;
@@ -149,16 +150,26 @@ export function ifMatchVersion(event: APIGatewayProxyEventV2): number | '*' | un
 }
 
 /**
- * The caller as API Gateway's authorizer identified it: the JWT issuer and subject, or the IAM
- * principal. 'anonymous' when the route has no authorizer (the local runtime, a stage without auth).
+ * The caller as API Gateway's authorizer identified it, or undefined when it named nobody:
+ * - JWT: the issuer and the subject (`sub`). A token without `sub` (some identity providers'
+ *   machine-to-machine tokens) by its OAuth client: `client_id` (RFC 9068 §2.2), else `azp`
+ *   (OpenID Connect Core §2), in a namespace of its own, so no subject can pose as a client.
+ *   API Gateway passes every claim of the validated token in `requestContext.authorizer.jwt.claims`
+ *   (https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-jwt-authorizer.html).
+ * - IAM: the principal (`requestContext.authorizer.iam`).
  */
-export function callerIdentity(event: APIGatewayProxyEventV2): string {
+export function callerIdentity(event: APIGatewayProxyEventV2): string | undefined {
   const authorizer = (event.requestContext as { authorizer?: AuthorizerContext }).authorizer;
   const claims = authorizer?.jwt?.claims;
-  if (claims?.sub !== undefined) return `jwt:${String(claims.iss ?? '')}:${String(claims.sub)}`;
+  const claim = (name: string) => (claims?.[name] === undefined || claims[name] === '' ? undefined : String(claims[name]));
+  const issuer = claim('iss') ?? '';
+  const subject = claim('sub');
+  if (subject !== undefined) return `jwt:${issuer}:${subject}`;
+  const client = claim('client_id') ?? claim('azp');
+  if (client !== undefined) return `jwt-client:${issuer}:${client}`;
   const iam = authorizer?.iam;
   if (iam?.userArn || iam?.callerId) return `iam:${iam.accountId ?? ''}:${iam.userArn ?? iam.callerId}`;
-  return 'anonymous';
+  return undefined;
 }
 
 interface AuthorizerContext {
@@ -169,12 +180,35 @@ interface AuthorizerContext {
 /** The function's timeout when no Lambda context tells the remaining time. */
 const DEFAULT_LEASE_MS = 10_000;
 
+/**
+ * Whose Idempotency-Keys a request's key is among. On a stage with an authorizer (auth=jwt or iam)
+ * that is the caller it identified, and a request whose caller it could not name is refused: its
+ * key would meet every other such caller's. An open stage (auth=none: dev, `npm start`) has no
+ * callers to tell apart, and anyone may read and write everything there anyway, so all its
+ * requests share one scope and keys keep working as the README's quick start shows.
+ */
+function idempotencyScope(event: APIGatewayProxyEventV2, env: NodeJS.ProcessEnv): string {
+  const caller = callerIdentity(event);
+  if (caller !== undefined) return caller;
+  if (authMode(env) === 'none') return 'anonymous';
+  throw new ProblemError(
+    400,
+    'idempotency-key-needs-caller',
+    'This request\'s credentials name no caller (a JWT needs a sub, client_id or azp claim), so its Idempotency-Key cannot be kept apart from ' +
+      'other callers\' keys. Send the request without Idempotency-Key, or ask your identity provider for a token with a sub claim.',
+  );
+}
+
 /** The Idempotency-Key of a request, scoped to its caller, with the time this invocation may still run. */
-export function idempotencyRequest(event: APIGatewayProxyEventV2, context?: Pick<Context, 'getRemainingTimeInMillis'>): IdempotencyRequest | undefined {
+export function idempotencyRequest(
+  event: APIGatewayProxyEventV2,
+  context?: Pick<Context, 'getRemainingTimeInMillis'>,
+  env: NodeJS.ProcessEnv = process.env,
+): IdempotencyRequest | undefined {
   const key = idempotencyKey(event);
   if (key === undefined) return undefined;
   const remaining = context?.getRemainingTimeInMillis?.();
-  return { key, caller: callerIdentity(event), leaseMs: remaining && remaining > 0 ? remaining : DEFAULT_LEASE_MS };
+  return { key, caller: idempotencyScope(event, env), leaseMs: remaining && remaining > 0 ? remaining : DEFAULT_LEASE_MS };
 }
 
 export function idempotencyKey(event: APIGatewayProxyEventV2): string | undefined {

@@ -234,7 +234,7 @@ export function buildOpenApiDocument(): OpenApiDocument {
           in: 'header',
           required: false,
           description:
-            '1 to 255 visible ASCII characters, such as a UUID, scoped to the caller (the authorizer identity) and the route. A retry with the same key and body (compared in RFC 8785 canonical form, so key order does not matter) replays the first result for 24 hours from the first request; the same key with another body is a 422; while the first request still runs, the retry waits for it (409 after 8 s).',
+            '1 to 255 visible ASCII characters, such as a UUID, scoped to the caller (the JWT sub, else client_id or azp, or the IAM principal; credentials naming none of them are refused a key with 400 idempotency-key-needs-caller) and the route. A retry with the same key and body (compared in RFC 8785 canonical form, so key order does not matter) replays the first result for 24 hours from the first request; the same key with another body is a 422; while the first request still runs, the retry waits for it (409 after 8 s).',
           schema: { type: 'string', minLength: 1, maxLength: 255 },
           example: '6a1f3e1c-0b8e-4c55-9a0e-0f1c2d3e4f50',
         },

@@ -154,7 +154,7 @@ export const operations: Record<string, OperationSpec> = {
     requestBody: jsonBody('PersonaInput', bodyLimits.single),
     responses: {
       '201': personaResponse('Created.', { Location: headerRef('Location'), 'Idempotent-Replayed': headerRef('IdempotentReplayed') }),
-      '400': problemSpec('validation-error (with errors[]), malformed-json, or invalid-idempotency-key.'),
+      '400': problemSpec('validation-error (with errors[]), malformed-json, invalid-idempotency-key, or idempotency-key-needs-caller (a key from credentials that name no caller).'),
       ...bodyProblems(bodyLimits.single),
       '409': idempotencyInProgress,
       '410': problemSpec('persona-deleted: a replay whose persona has been deleted since the first request created it; `id` names it. Send a new Idempotency-Key to create it again.'),
@@ -183,7 +183,7 @@ export const operations: Record<string, OperationSpec> = {
     requestBody: jsonBody('BatchCreateRequest', bodyLimits.batch),
     responses: {
       '200': json('Per-item results (also when some items failed).', schemaRef('BatchResult'), { 'Idempotent-Replayed': headerRef('IdempotentReplayed') }),
-      '400': problemSpec('validation-error (the envelope: not an object, no personas, too many), malformed-json, or invalid-idempotency-key.'),
+      '400': problemSpec('validation-error (the envelope: not an object, no personas, too many), malformed-json, invalid-idempotency-key, or idempotency-key-needs-caller (a key from credentials that name no caller).'),
       ...bodyProblems(bodyLimits.batch),
       '409': idempotencyInProgress,
       '422': problemSpec('idempotency-key-reused: the key was used with a different body.'),
