@@ -3,6 +3,7 @@
  * issue's targets judged pass/fail on the bge-small-shaped model (a failed target is reported,
  * never an error), and the Lambda sizing table.
  */
+import type { EdgeComparison } from './qdrantEdgeLatency';
 import { lambdaIntraOpThreads, lambdaVcpuShare } from '../infra/lambdaCpu';
 import type { EmbeddingModelInfo } from '../shared/embedding';
 import type { BulkImportResult } from './bulkImport';
@@ -48,6 +49,8 @@ export interface BenchResults {
   seed: number;
   models: ModelResults[];
   sizing?: SizingTable;
+  /** The local Qdrant server's query latency against Qdrant Edge's (bench/qdrantEdgeLatency.ts). */
+  edge?: EdgeComparison[];
   totalSeconds?: number;
   markdown?: string;
 }
