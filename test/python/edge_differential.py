@@ -282,16 +282,27 @@ selectors = st.one_of(
 
 class LocalServer:
     def __init__(self, url: str):
-        parsed = urllib.parse.urlparse(url)
-        self.connection = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=60)
+        self.address = urllib.parse.urlparse(url)
+        self.connect()
+
+    def connect(self) -> None:
+        self.connection = http.client.HTTPConnection(self.address.hostname, self.address.port, timeout=60)
         self.connection.connect()
         # Without this, Nagle's algorithm and delayed acknowledgements hold small requests back by up to 40 ms.
         self.connection.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def call(self, method: str, path: str, body: Json = None) -> tuple[int, Json]:
         data = None if body is None else json.dumps(body).encode('utf8')
-        self.connection.request(method, path, body=data, headers={'content-type': 'application/json'})
-        response = self.connection.getresponse()
+        try:
+            self.connection.request(method, path, body=data, headers={'content-type': 'application/json'})
+            response = self.connection.getresponse()
+        except (BrokenPipeError, ConnectionResetError, http.client.CannotSendRequest, http.client.RemoteDisconnected):
+            # Node closes a keep-alive connection idle for 5 s (a slow moment on a loaded machine)
+            # without reading what arrives on it: the request is sent again on a new connection.
+            self.connection.close()
+            self.connect()
+            self.connection.request(method, path, body=data, headers={'content-type': 'application/json'})
+            response = self.connection.getresponse()
         text = response.read().decode('utf8')
         return response.status, json.loads(text) if text else None
 
