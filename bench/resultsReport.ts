@@ -4,6 +4,7 @@
  * never an error), and the Lambda sizing table.
  */
 import type { BackfillRateResult, BackfillSizing } from './backfillRate';
+import type { EdgeComparison } from './qdrantEdgeLatency';
 import { lambdaIntraOpThreads, lambdaVcpuShare } from '../infra/lambdaCpu';
 import type { EmbeddingModelInfo } from '../shared/embedding';
 import type { BulkImportResult } from './bulkImport';
@@ -53,6 +54,8 @@ export interface BenchResults {
   sizing?: SizingTable;
   /** From the judged model's backfill phase. */
   backfillSizing?: BackfillSizing;
+  /** The local Qdrant server's query latency against Qdrant Edge's (bench/qdrantEdgeLatency.ts). */
+  edge?: EdgeComparison[];
   totalSeconds?: number;
   markdown?: string;
 }

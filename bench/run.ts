@@ -8,7 +8,7 @@
  * and the Lambda sizing table, and writes everything measured to bench/results/<date>-<models>.json.
  *
  * Options (environment): BENCH_QUICK=1 shortens every phase (a smoke run; its figures are not
- * comparable), BENCH_SKIP=phase,phase skips phases (embedding, lag, import, search100k, coldstart),
+ * comparable), BENCH_SKIP=phase,phase skips phases (embedding, lag, import, search100k, coldstart, edge),
  * BENCH_MODELS=test or bge-shaped runs one of the two generated models. The console phase (page
  * load in Chromium, see test/support/browser.ts) runs once, on the first import phase of the full
  * size; BENCH_SKIP=console skips it.
@@ -38,6 +38,7 @@ import { machineInfo } from './machineInfo';
 import { benchPersona, benchStoredPersona, BENCH_SEED } from './personaCorpus';
 import { measureOnnxSettings } from './onnxSettings';
 import { markdownTable, sizingMarkdown, sizingTable, type BenchResults, type ModelResults } from './resultsReport';
+import { edgeComparisonMarkdown, measureEdgeComparison } from './qdrantEdgeLatency';
 import { measureSearchLatency, seedIndexDirectly } from './searchLatency';
 import { runLag, type LagRunResult } from './syncLag';
 
@@ -102,10 +103,22 @@ async function main(): Promise<void> {
     results.sizing = sizingTable(judged.label, settings.perPersona, indexerMiB, indexerStreamSettings.batchSize);
   }
   results.backfillSizing = judged?.backfill?.sizing;
+  if (!skip.has('edge')) {
+    // The local Qdrant server's engine against Qdrant Edge's, once per run (no model involved).
+    log(`=== local Qdrant server vs Qdrant Edge; load average ${os.loadavg()[0]!.toFixed(2)}`);
+    results.edge = await measureEdgeComparison(quick ? [1_000] : [10_000, 100_000], quick ? 10 : 100);
+  }
   machine.loadAverage.end = Math.round(os.loadavg()[0]! * 100) / 100;
   results.totalSeconds = Math.round((performance.now() - startedAt) / 1000);
   const table = markdownTable(results.models);
-  results.markdown = [table, ...(results.sizing ? [sizingMarkdown(results.sizing)] : []), ...(results.backfillSizing ? [backfillSizingMarkdown(results.backfillSizing)] : [])].join('\n\n');
+  results.markdown = [
+    table,
+    results.sizing ? sizingMarkdown(results.sizing) : undefined,
+    results.backfillSizing ? backfillSizingMarkdown(results.backfillSizing) : undefined,
+    results.edge ? edgeComparisonMarkdown(results.edge) : undefined,
+  ]
+    .filter(Boolean)
+    .join('\n\n');
   console.log(`\n${results.markdown}\n`);
   for (const model of results.models) for (const note of model.notes) console.log(`note (${model.label}): ${note}`);
   console.log(`total ${results.totalSeconds} s; load average at end ${machine.loadAverage.end}`);
