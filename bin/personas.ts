@@ -8,6 +8,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { createEmbedder, type EmbeddingDtype } from '../shared/embedding';
 import { TEST_MODEL_HINT_DIR } from '../shared/embedding/config';
 import { apiRequest, DEFAULT_API_URL, type ApiTarget } from '../shared/operations/personaApiClient';
+import { sendsCredentialsInClear } from '../shared/http/loopbackHost';
 import { TRAIT_NAMES } from '../shared/persona/schema';
 import { SCOPES, type Scope } from '../shared/routes';
 import { localEndpoints } from '../local/localConfig';
@@ -23,6 +24,10 @@ import { connectToStage } from '../shared/operations/stageConnections';
 import { personaRepositoryFor } from '../shared/persona/personaRepository';
 import { assertTenant } from '../shared/tenancy/tenancy';
 import { progressBar } from './progressBar';
+import { DescribeTableCommand } from '@aws-sdk/client-dynamodb';
+import { SFNClient } from '@aws-sdk/client-sfn';
+import { streamClients } from '../shared/operations/personaChangeTail';
+import { IN_AWS_ABOVE_PERSONAS, stepFunctionsBackfill } from '../shared/reindexAtScale/stepFunctionsBackfill';
 
 export const USAGE = `Usage: personas <command> [options]
 
@@ -33,6 +38,8 @@ Commands:
   export          Write every persona as JSON lines (stdout or --out), from the API or a table scan.
   reindex         Build a new collection (another model or dtype) from a parallel table scan, keep it
                   current with live changes, verify it, swap the alias, drop the old collection.
+                  --in-aws: backfill from a DynamoDB export by the stack's Step Functions state machine
+                  (default with --aws above ${IN_AWS_ABOVE_PERSONAS.toLocaleString('en-US')} personas); re-run to re-attach after an interruption.
   reconcile       Compare the table with the index (missing, stale, orphan, wrong-model points);
                   --repair fixes every difference.
   status          Counts in table and index, pending and failed changes, sync lag.
@@ -70,7 +77,10 @@ export [--out FILE] [--from api|table] [--tenant T]
   with its tenant_id), or only tenant T's with --tenant.
 migrate-tenancy --tenant T [--segments 4] [--grace-seconds N] [--skip-reindex]
 reindex [--model-dir DIR] [--dtype q8|fp32] [--model-id ID] [--revision REV] [--segments 4]
-        [--grace-seconds N] [--keep-old]
+        [--grace-seconds N] [--keep-old] [--in-aws | --on-this-machine] [--state-machine ARN]
+  --in-aws embeds in the stack's backfill Lambdas, with the model they bundle: the model flags must
+  name the same one (the run refuses another). --state-machine defaults to REINDEX_STATE_MACHINE_ARN
+  (the stack output ReindexStateMachineArn).
 reconcile [--repair] [--segments 4]      exit code 3 when differences remain, 4 when another reconcile
   of the index (the scheduled reconciler or another CLI run) holds the lease: it names the run and
   until when (IDEMPOTENCY_TABLE_NAME, default TABLE_NAME-idempotency; the output IdempotencyTableName)
@@ -122,7 +132,26 @@ function apiTarget(values: Values, signal?: AbortSignal): ApiTarget {
   }
   const token = ((values.token as string | undefined) || process.env.PERSONAS_TOKEN || '').trim().replace(/^Bearer\s+/i, '');
   if (token) headers.authorization ??= `Bearer ${token}`;
-  return { apiUrl: (values['api-url'] as string | undefined) || process.env.PERSONAS_API_URL || localEndpoints().apiUrl, headers, ...(signal ? { signal } : {}) };
+  const apiUrl = (values['api-url'] as string | undefined) || process.env.PERSONAS_API_URL || localEndpoints().apiUrl;
+  if (headers.authorization) warnOfTokenInClear(apiUrl);
+  return { apiUrl, headers, ...(signal ? { signal } : {}) };
+}
+
+let warnedOfTokenInClear = false;
+/** Warns once when the bearer token would travel unencrypted: plain http to a host off this machine. */
+function warnOfTokenInClear(apiUrl: string): void {
+  let url: URL;
+  try {
+    url = new URL(apiUrl);
+  } catch {
+    return; // the request itself reports the malformed URL
+  }
+  if (warnedOfTokenInClear || !sendsCredentialsInClear(url)) return;
+  warnedOfTokenInClear = true;
+  process.stderr.write(
+    `warning: the bearer token goes over plain http to ${url.host}, readable by anyone on the network path and reusable until it expires; ` +
+      'use the https ApiUrl of the stack (http is for npm start on this machine)\n',
+  );
 }
 
 function wholeNumber(values: Values, name: string, fallback: number): number {
@@ -355,12 +384,29 @@ async function runReindex(args: string[]): Promise<number> {
       segments: { type: 'string' },
       'grace-seconds': { type: 'string' },
       'keep-old': { type: 'boolean' },
+      'in-aws': { type: 'boolean' },
+      'on-this-machine': { type: 'boolean' },
+      'state-machine': { type: 'string' },
     },
   });
   if (values.help) return usage();
   const dtype = values.dtype as EmbeddingDtype | undefined;
   if (dtype && dtype !== 'q8' && dtype !== 'fp32') throw new UsageError('--dtype takes q8 or fp32');
+  if (values['in-aws'] && values['on-this-machine']) throw new UsageError('--in-aws and --on-this-machine exclude each other');
+  const stateMachineArn = values['state-machine'] || process.env.REINDEX_STATE_MACHINE_ARN || undefined;
+  if (values['in-aws'] && !stateMachineArn) {
+    throw new UsageError('--in-aws needs the reindex state machine: --state-machine ARN or REINDEX_STATE_MACHINE_ARN (the stack output ReindexStateMachineArn)');
+  }
   const stage = await connectToStage(stageEnv(values));
+  const { dynamodb } = streamClients(stage.tables);
+  const tablePersonas = async () => (await dynamodb.send(new DescribeTableCommand({ TableName: stage.tables.personaTableName }))).Table?.ItemCount;
+  let inAws = !!values['in-aws'];
+  if (!inAws && !values['on-this-machine'] && values.aws && stateMachineArn) {
+    // DescribeTable's ItemCount is refreshed about every six hours: enough to choose the path.
+    const personas = (await tablePersonas()) ?? 0;
+    inAws = personas > IN_AWS_ABOVE_PERSONAS;
+    process.stderr.write(`reindex: about ${personas.toLocaleString('en-US')} personas: backfilling ${inAws ? `in AWS (above ${IN_AWS_ABOVE_PERSONAS.toLocaleString('en-US')}; --on-this-machine to embed here)` : 'on this machine (--in-aws to use the state machine)'}\n`);
+  }
   const embedder = await embedderFor(values, {
     ...(values['model-dir'] ? { modelDir: values['model-dir'] } : {}),
     ...(dtype ? { dtype } : {}),
@@ -369,19 +415,39 @@ async function runReindex(args: string[]): Promise<number> {
   });
   const bar = progressBar();
   const started = performance.now();
+  // The execution in AWS outlives this process: an interrupted run leaves it going, and the next run re-attaches.
+  const detach = () => {
+    bar.done();
+    process.stderr.write('\ninterrupted: the backfill execution keeps running in AWS; run the same command again to re-attach (the new collection is kept)\n');
+    process.exit(130);
+  };
+  if (inAws) process.once('SIGINT', detach).once('SIGTERM', detach);
   try {
+    const backfill = inAws
+      ? stepFunctionsBackfill({ sfn: new SFNClient({ region: stage.tables.region }), stateMachineArn: stateMachineArn!, qdrant: stage.qdrant, tablePersonas })
+      : undefined;
     const report = await reindexCollection(
       { repository: stage.repository, qdrant: stage.qdrant, alias: stage.alias, tables: stage.tables, embedder },
       {
         segments: wholeNumber(values, 'segments', 4),
         ...(values['grace-seconds'] !== undefined ? { graceMs: wholeNumber(values, 'grace-seconds', 1) * 1000 } : {}),
         keepOld: !!values['keep-old'],
+        // A table that needs the backfill in AWS does not fit one process's memory for a whole comparison either.
+        ...(backfill ? { backfill, verification: 'paged' as const } : {}),
         onPhase: (phase, detail) => {
           bar.done();
           process.stderr.write(`reindex: ${phase}: ${detail}\n`);
         },
-        // The table's size is not known up front (a scan would cost as much as the backfill): count and rate only.
-        onBackfillProgress: (personas) => bar.update({ done: 0, total: 0, items: personas, unit: 'personas embedded', elapsedMs: performance.now() - started }),
+        // On this machine the table's size is not known up front (a scan would cost as much as the backfill): count and rate only.
+        onBackfillProgress: (progress) =>
+          bar.update({
+            done: progress.personas,
+            total: progress.totalPersonas ?? 0,
+            items: progress.personas,
+            unit: inAws ? 'personas (estimated)' : 'personas embedded',
+            elapsedMs: performance.now() - started,
+            ...(progress.note ? { note: progress.note } : {}),
+          }),
       },
     );
     const changed = report.from.model !== report.to.model;
@@ -390,7 +456,7 @@ async function runReindex(args: string[]): Promise<number> {
       report,
       [
         `${report.alias} now points at ${report.to.collection} (${report.to.model}); it was ${report.from.collection} (${report.from.model ?? 'unknown model'})${report.oldCollectionDropped ? ', now dropped' : ', kept (--keep-old)'}`,
-        `backfill: ${report.backfill.personas} personas in ${(report.backfill.durationMs / 1000).toFixed(1)} s = ${report.backfill.personasPerSecond.toFixed(0)} personas/s; ${report.liveChanges} live changes followed`,
+        `backfill by ${report.backfill.by}${report.attached ? ` (attached: ${report.attached})` : ''}: ${report.backfill.personas} personas in ${(report.backfill.durationMs / 1000).toFixed(1)} s = ${report.backfill.personasPerSecond.toFixed(0)} personas/s${report.backfill.detail ? ` (${report.backfill.detail})` : ''}; ${report.liveChanges} live changes followed`,
         `verified: ${report.personas} personas, zero differences (${report.repairedBeforeSwap} repaired before the swap, ${report.repairedAfterSwap} after)`,
         ...(changed
           ? [
@@ -402,7 +468,9 @@ async function runReindex(args: string[]): Promise<number> {
     );
     return 0;
   } finally {
+    process.off('SIGINT', detach).off('SIGTERM', detach);
     bar.done();
+    dynamodb.destroy();
     await embedder.dispose();
   }
 }

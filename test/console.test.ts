@@ -6,6 +6,7 @@
  * (git-ignored). Without a Chromium the browser tests are skipped with a message saying how to
  * install one; the HTTP checks of the pages and assets run regardless.
  */
+import { randomUUID } from 'node:crypto';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -92,10 +93,27 @@ describe('the pages and their assets over HTTP', () => {
     expect(revalidated.status).toBe(304);
     expect(revalidated.text).toBe('');
 
-    for (const name of ['nope.js', '..%2Fpackage.json', '.env', 'console.map']) {
+    // A name longer than the file system allows (ENAMETOOLONG) is a 404 as well, not a 500.
+    for (const name of ['nope.js', '..%2Fpackage.json', '.env', 'console.map', `${'a'.repeat(300)}.js`]) {
       const missing = await env.api('GET', `/assets/${name}`);
       expect(missing.status, name).toBe(404);
       expect(missing.headers.get('content-type')).toContain('application/problem+json');
+    }
+  });
+
+  it('a name that is no asset is not remembered: anonymous requests for random names cannot grow the function\'s cache', async () => {
+    // The route is public, so a miss must cost no memory: the name is looked up again next time
+    // (here it has appeared meanwhile, which a remembered miss would keep answering 404).
+    const name = `late-${randomUUID()}.js`;
+    expect((await env.api('GET', `/assets/${name}`)).status).toBe(404);
+    const file = path.join(process.env.WEB_ASSETS_DIR!, name);
+    writeFileSync(file, 'export {};\n');
+    try {
+      const found = await env.api('GET', `/assets/${name}`, { headers: { 'accept-encoding': 'identity' } });
+      expect(found.status).toBe(200);
+      expect(found.text).toBe('export {};\n');
+    } finally {
+      rmSync(file);
     }
   });
 });
@@ -451,6 +469,20 @@ describe.skipIf(!chromiumPath)('the console in Chromium', () => {
     expect((await operation.locator('.live-responses-table tbody .response-col_status').first().textContent())?.trim()).toBe('200');
     expect(requests.some((url) => url.startsWith(`${env.system.apiUrl}/personas`))).toBe(true);
     expect(requests.every((url) => url.startsWith(env.system.apiUrl) || url.startsWith('data:'))).toBe(true);
+    // The similar route's `ranking` object parameter (mode, fusion, weights, with the rules between
+    // them) is sent as its own name=value pairs, as OpenAPI's exploded form style says.
+    const similar = page.locator('#operations-search-similarPersonas');
+    await similar.locator('.opblock-summary').first().click();
+    if (await similar.getByRole('button', { name: 'Try it out' }).count()) await similar.getByRole('button', { name: 'Try it out' }).click();
+    await similar.locator('tr[data-param-name="id"] input').fill(byName('Chloé Martin').id);
+    await similar.locator('tr[data-param-name="ranking"] textarea').fill('{"mode": "blend", "weights.personality": 2}');
+    requests.length = 0;
+    await similar.getByRole('button', { name: 'Execute' }).click();
+    await similar.locator('.live-responses-table tbody .response-col_status').first().waitFor();
+    expect((await similar.locator('.live-responses-table tbody .response-col_status').first().textContent())?.trim()).toBe('200');
+    const sent = new URL(requests.find((url) => url.includes('/similar'))!);
+    expect(Object.fromEntries(sent.searchParams)).toMatchObject({ mode: 'blend', 'weights.personality': '2' });
+    expect(await page.locator('.swagger-ui .errors-wrapper').count()).toBe(0);
     await shot('docs');
     await page.getByRole('link', { name: 'Open the persona console' }).click();
     await page.locator('h1', { hasText: 'Personas' }).waitFor();
