@@ -370,6 +370,36 @@ describe('found by the differential test against Qdrant Edge', () => {
     expect((await raw('POST', '/collections/partial/points', { ids: [1] })).json.result).toEqual([{ id: 1, payload: { a: 1, b: 2 } }]);
   });
 
+  it('pushes a query\'s filter into its prefetches by merging clause lists, as Qdrant\'s planner does', async () => {
+    // Qdrant: `recurse_prefetches` (lib/shard/src/query/planned_query.rs) pushes the root filter into
+    // each prefetch with `Filter::merge_opts`, and `Filter::merge_owned` (lib/segment/src/types.rs)
+    // appends clause lists: `must`/`must_not` stay an AND, but two `should` lists become one, and two
+    // `min_should` one union of conditions with the larger `min_count` (qdrant/qdrant#10594, open).
+    // Found by seed 3867187999: root `min_should: 1 of [{}]` (`{}` is an empty Filter condition, which
+    // every point passes) let a prefetch's `min_should` on a tenant through. Edge 0.9.0 gives the ids below.
+    await raw('PUT', '/collections/merged', { vectors: { d: { size: 2, distance: 'Dot' } } });
+    await raw('PUT', '/collections/merged/points?wait=true', {
+      points: [
+        { id: 1, vector: { d: [1, 0] }, payload: { t: 'a', g: 'x' } },
+        { id: 2, vector: { d: [0.9, 0.1] }, payload: { t: 'b', g: 'x' } },
+        { id: 3, vector: { d: [0.8, 0.2] }, payload: { t: 'b', g: 'y' } },
+      ],
+    });
+    const t = (value: string) => ({ key: 't', match: { value } });
+    const g = (value: string) => ({ key: 'g', match: { value } });
+    const ids = async (root: object, prefetch: object) => {
+      const body = { prefetch: [{ query: [1, 0], using: 'd', limit: 10, filter: prefetch }], query: { fusion: 'rrf' }, filter: root };
+      const answer = await raw('POST', '/collections/merged/points/query', body);
+      expect(answer.status, answer.text).toBe(200);
+      return (answer.json.result.points as Array<{ id: number }>).map((point) => point.id).sort();
+    };
+    expect(await ids({ should: [g('x')] }, { should: [t('a')] })).toEqual([1, 2]);
+    expect(await ids({ min_should: { conditions: [{}], min_count: 1 } }, { min_should: { conditions: [t('a')], min_count: 1 } })).toEqual([1, 2, 3]);
+    expect(await ids({ min_should: { conditions: [g('x'), t('a')], min_count: 2 } }, { min_should: { conditions: [t('b')], min_count: 1 } })).toEqual([1, 2]);
+    expect(await ids({ must: [g('x')] }, { must: [t('a')] })).toEqual([1]);
+    expect(await ids({ must_not: [g('y')] }, { should: [t('a')] })).toEqual([1]);
+  });
+
   it('gives a datetime order_by value in microseconds', async () => {
     // Qdrant's datetime index keys are i64 microseconds since the epoch, and `order_value` is that key
     // (Edge: 1704067200000000 for 2024-01-01T00:00:00Z; 1704067200250000 with .250).

@@ -5,7 +5,7 @@
  */
 import type { Collection, StoredPoint } from './collection';
 import { badRequest, pointNotFound, vectorNameNotFound, wrongInput } from './errors';
-import { combineFilters, type Filter } from './filterParse';
+import { mergeFilters, type Filter } from './filterParse';
 import { distributionBasedScoreFusion, reciprocalRankFusion, type Scored } from './fusion';
 import { comparePointIds, pointKey } from './pointId';
 import type { NearestInput, QueryRequest, Stage } from './queryParse';
@@ -144,7 +144,7 @@ function search(
 }
 
 function runStage(collection: Collection, stage: Stage, inherited: Filter | undefined, limit: number): Scored[] {
-  const filter = combineFilters(inherited, stage.filter);
+  const filter = mergeFilters(inherited, stage.filter);
   const query = stage.query;
   if (stage.prefetch.length === 0) {
     if (!query) return collection.filtered(filter).slice(0, limit).map((point) => ({ point, score: 0 }));
