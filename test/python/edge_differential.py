@@ -128,14 +128,27 @@ points = st.fixed_dictionaries(
 )
 
 
-def ranges(low: int, high: int):
-    bound = hundredths(low, high)
-    return st.fixed_dictionaries({}, optional={'gte': bound, 'gt': bound, 'lte': bound, 'lt': bound}).filter(bool)
+def bounded(bound, indexed: bool):
+    """
+    A range's bounds. On an indexed key at most one bound a side: given both `gt` and `gte` (or `lt`
+    and `lte`), Qdrant answers by which path its planner takes. The payload index iterates
+    `Range::as_index_key_bounds` (`gt` over `gte`, `lt` over `lte`; `filter` in
+    lib/segment/src/index/field_index/numeric_index/query.rs) when the range is the primary clause,
+    and checks all four bounds (`condition_checker`, `check_range`) elsewhere; the local server
+    always checks all four. The product never sends two bounds a side.
+    """
+    if not indexed:
+        return st.fixed_dictionaries({}, optional={'gte': bound, 'gt': bound, 'lte': bound, 'lt': bound}).filter(bool)
+    lower = st.one_of(st.none(), st.tuples(st.sampled_from(['gte', 'gt']), bound))
+    upper = st.one_of(st.none(), st.tuples(st.sampled_from(['lte', 'lt']), bound))
+    return st.tuples(lower, upper).filter(lambda sides: any(sides)).map(lambda sides: dict(side for side in sides if side))
 
 
-datetime_ranges = st.fixed_dictionaries(
-    {}, optional={side: st.sampled_from(DATETIMES) for side in ('gte', 'gt', 'lte', 'lt')}
-).filter(bool)
+def ranges(low: int, high: int, indexed: bool = True):
+    return bounded(hundredths(low, high), indexed)
+
+
+datetime_ranges = bounded(st.sampled_from(DATETIMES), indexed=True)
 counts = st.fixed_dictionaries({}, optional={side: st.integers(0, 3) for side in ('gte', 'gt', 'lte', 'lt')}).filter(bool)
 payload_keys = st.sampled_from(['tenant_id', 'domain', 'w', 'tags', 'created', 'offers', 'meta', 'meta.x', 'missing'])
 
@@ -149,7 +162,7 @@ field_conditions = st.one_of(
     st.builds(lambda r: {'key': 'w', 'range': r}, ranges(-500, 500)),
     st.builds(lambda r: {'key': 'version', 'range': r}, ranges(0, 500)),
     st.builds(lambda r: {'key': 'created', 'range': r}, datetime_ranges),
-    st.builds(lambda r: {'key': 'offers[].price', 'range': r}, ranges(0, 1000)),
+    st.builds(lambda r: {'key': 'offers[].price', 'range': r}, ranges(0, 1000, indexed=False)),
     st.builds(lambda c: {'key': 'tags', 'values_count': c}, counts),
     st.builds(lambda c: {'key': 'domain', 'values_count': c}, counts),
     st.builds(lambda v: {'key': 'meta.x', 'match': {'value': v}}, st.integers(0, 3)),
@@ -159,7 +172,7 @@ field_conditions = st.one_of(
     st.builds(lambda v: {'has_vector': v}, st.sampled_from(['text', 'traits', 'keywords'])),
     st.builds(
         lambda r, k: {'nested': {'key': 'offers', 'filter': {'must': [{'key': 'price', 'range': r}] + ([{'key': 'kind', 'match': {'value': k}}] if k else [])}}},
-        ranges(0, 1000),
+        ranges(0, 1000, indexed=False),
         st.one_of(st.none(), st.sampled_from(TAGS)),
     ),
 )
