@@ -419,6 +419,86 @@ describe('found by the differential test against Qdrant Edge', () => {
   });
 });
 
+describe('the recommend query (lib/segment/src/vector_storage/query/reco_query.rs)', () => {
+  // Points on a Cosine vector `c` and a Euclid vector `e`; expected scores computed by hand from
+  // `RecoBestScoreQuery::score_by` / `RecoSumScoresQuery::score_by` over the metric's raw similarity
+  // (`Metric::similarity`, lib/segment/src/spaces/simple.rs: the dot product of unit vectors for
+  // Cosine, minus the squared distance for Euclid) and `scaled_fast_sigmoid` (lib/common/common/src/math.rs:
+  // 0.5 · (x / (1 + |x|) + 1)); each agrees with Qdrant Edge 0.9.0's `Query.RecommendBestScore` and
+  // `Query.RecommendSumScores`, which test/python/edge_differential.py also compares at random.
+  const query = async (body: object) => {
+    const answer = await raw('POST', '/collections/reco/points/query', body);
+    expect(answer.status, answer.text).toBe(200);
+    return answer.json.result.points.map((point: { id: number; score: number }) => [point.id, point.score]);
+  };
+  const close = (actual: Array<[number, number]>, expected: Array<[number, number]>) => {
+    expect(actual.map(([id]) => id)).toEqual(expected.map(([id]) => id));
+    actual.forEach(([, score], i) => expect(score).toBeCloseTo(expected[i]![1], 6));
+  };
+  beforeAll(async () => {
+    await raw('PUT', '/collections/reco', { vectors: { c: { size: 2, distance: 'Cosine' }, e: { size: 2, distance: 'Euclid' } } });
+    await raw('PUT', '/collections/reco/points?wait=true', {
+      points: [
+        { id: 1, vector: { c: [1, 0], e: [1, 0] } },
+        { id: 2, vector: { c: [0, 1], e: [0, 2] } },
+        { id: 3, vector: { c: [1, 1], e: [3, 1] } },
+      ],
+    });
+  });
+  const examples = { positive: [[3, 4]], negative: [[1, 0]] };
+
+  it('scores best_score by the best positive through the sigmoid, or the negated sigmoid of the best negative', async () => {
+    // Euclid similarities to +[3,4] / -[1,0]: point 1 -20 / 0, point 2 -13 / -5, point 3 -9 / -5. No positive
+    // beats its negative, so each scores -sigmoid(best negative): -0.5, -1/12, -1/12 (higher is better).
+    close(await query({ query: { recommend: { ...examples, strategy: 'best_score' } }, using: 'e' }), [[2, -1 / 12], [3, -1 / 12], [1, -0.5]]);
+    // Cosine: [3,4] is [0.6,0.8] as a unit vector; point 3 ([1,1]/√2) is nearer it (0.98995) than [1,0] (0.70711).
+    const cosine = await query({ query: { recommend: { ...examples, strategy: 'best_score' } }, using: 'c' });
+    close(cosine, [[3, 0.5 * (0.7 * Math.SQRT2 / (1 + 0.7 * Math.SQRT2) + 1)], [2, 0.5 * (0.8 / 1.8 + 1)], [1, -0.75]]);
+  });
+
+  it('scores sum_scores as the positives\' similarities minus the negatives\'', async () => {
+    close(await query({ query: { recommend: { ...examples, strategy: 'sum_scores' } }, using: 'e' }), [[3, -4], [2, -8], [1, -20]]);
+    // No examples at all: every point sums to 0; best_score's sigmoid of -inf over inf is NaN, and Edge answers no points.
+    expect((await query({ query: { recommend: { strategy: 'sum_scores' } }, using: 'e' })).map(([, score]: [number, number]) => score)).toEqual([0, 0, 0]);
+    expect(await query({ query: { recommend: { strategy: 'best_score' } }, using: 'e' })).toEqual([]);
+  });
+
+  it('searches with avg(positives) + (avg(positives) - avg(negatives)) for average_vector, leaving the examples\' points out', async () => {
+    // `avg_vector_for_recommendation` (reco_query.rs), called from `into_scoring_query`
+    // (lib/collection/src/operations/universal_query/collection_query.rs): 2·[1,0] - [0,1] = [2,-1], a
+    // nearest query; points 1 and 2 are referenced by id, so `exclude_referenced_ids` leaves them out.
+    // Point 3: [2,-1]/√5 · [1,1]/√2 = 1/√10.
+    close(await query({ query: { recommend: { positive: [1], negative: [2] } }, using: 'c' }), [[3, 1 / Math.sqrt(10)]]);
+    // Euclid: the average of given vectors is not normalized; [3,4]·2 - [1,0] = [5,8], a plain distance search.
+    close(await query({ query: { recommend: { ...examples, strategy: 'average_vector' } }, using: 'e', limit: 1 }), [[3, Math.sqrt(4 + 49)]]);
+  });
+
+  it('applies a score threshold by the metric\'s check_threshold while the ranked points pass', async () => {
+    // `Distance::check_threshold` (lib/segment/src/types.rs): `score > threshold` for Cosine, `score < threshold`
+    // for Euclid. On best-first recommend scores the Euclid check keeps all points when the best one passes
+    // and none otherwise (Edge 0.9.0: thresholds -0.05 and -0.09 on the best score -1/12).
+    const bestScore = { query: { recommend: { ...examples, strategy: 'best_score' } }, using: 'e' };
+    expect((await query({ ...bestScore, score_threshold: -0.05 })).map(([id]: [number]) => id)).toEqual([2, 3, 1]);
+    expect(await query({ ...bestScore, score_threshold: -0.09 })).toEqual([]);
+    const cosine = await query({ query: { recommend: { ...examples, strategy: 'best_score' } }, using: 'c', score_threshold: 0 });
+    expect(cosine.map(([id]: [number]) => id)).toEqual([3, 2]);
+  });
+
+  it('refuses average_vector without positives and an unknown strategy', async () => {
+    // `avg_vectors` (reco_query.rs): OperationError::validation_error, which becomes CollectionError::BadInput
+    // (`From<OperationError>`, lib/collection/src/operations/types.rs): 400 "Wrong input: Validation failed: ...".
+    for (const recommend of [{ negative: [1] }, {}, { positive: [], strategy: 'average_vector' }]) {
+      const answer = await raw('POST', '/collections/reco/points/query', { query: { recommend }, using: 'c' });
+      expect(answer.status).toBe(400);
+      expect(answer.json.status.error).toBe('Wrong input: Validation failed: Positive vectors should not be empty with `average` strategy');
+    }
+    // `RecommendStrategy` (openapi-v1.19.json): one of average_vector, best_score, sum_scores; serde's unknown variant.
+    const unknown = await raw('POST', '/collections/reco/points/query', { query: { recommend: { positive: [1], strategy: 'best' } }, using: 'c' });
+    expect(unknown.status).toBe(400);
+    expect(unknown.json.status.error).toMatch(/^Format error in JSON body: unknown variant `best`, expected one of `average_vector`, `best_score`, `sum_scores`/);
+  });
+});
+
 describe.skipIf(!QdrantOpenApi.available())('the OpenAPI check the contract suite applies', () => {
   it('resolves the document\'s refs and flags an answer Qdrant would never give (item 4)', async () => {
     // openapi-v1.19.json: `WalConfig.wal_capacity_mb` is an integer (format uint, minimum 1), reached
@@ -444,7 +524,6 @@ describe('features the local server does not emulate', () => {
     // Qdrant itself supports these; the local server refuses them clearly instead of answering wrongly.
     await raw('PUT', '/collections/limits', { vectors: { size: 2, distance: 'Dot' } });
     const cases: Array<[string, unknown, string]> = [
-      ['/collections/limits/points/query', { query: { recommend: { positive: [1] } } }, 'Recommend query'],
       ['/collections/limits/points/query', { query: { discover: { target: [1, 0], context: [] } } }, 'Discover query'],
       ['/collections/limits/points/query', { query: { formula: { sum: ['$score'] } }, prefetch: { query: [1, 0] } }, 'Formula query'],
       ['/collections/limits/points/query', { query: [[1, 0], [0, 1]] }, 'Multivector query'],

@@ -26,8 +26,13 @@ import { DEFAULT_VECTOR } from './vectors';
 /** Something to find neighbours of; dense and sparse values are checked once the vector is known. */
 export type NearestInput = { kind: 'dense'; vector: number[] } | { kind: 'sparse'; vector: JsonObject } | { kind: 'id'; id: PointId };
 
+/** `RecommendStrategy` in openapi-v1.19.json; `average_vector` when not given. */
+export type RecommendStrategy = 'average_vector' | 'best_score' | 'sum_scores';
+const RECOMMEND_STRATEGIES: readonly RecommendStrategy[] = ['average_vector', 'best_score', 'sum_scores'];
+
 export type StageQuery =
   | { kind: 'nearest'; input: NearestInput }
+  | { kind: 'recommend'; positive: NearestInput[]; negative: NearestInput[]; strategy: RecommendStrategy }
   | { kind: 'rrf'; k: number; weights?: number[] }
   | { kind: 'dbsf' };
 
@@ -54,7 +59,6 @@ export interface QueryRequest {
 const DEFAULT_LIMIT = 10;
 
 const UNSUPPORTED_QUERIES: Record<string, string> = {
-  recommend: 'Recommend query',
   discover: 'Discover query',
   context: 'Context query',
   order_by: 'Order-by query',
@@ -96,8 +100,25 @@ function parseStageQuery(value: unknown, at: string): StageQuery | undefined {
     );
     return weights ? { kind: 'rrf', k, weights } : { kind: 'rrf', k };
   }
+  if ('recommend' in value) return parseRecommend(value.recommend, joinPath(at, 'recommend'));
   for (const [key, feature] of Object.entries(UNSUPPORTED_QUERIES)) if (key in value) throw unsupported(feature);
   return { kind: 'nearest', input: parseNearestInput(value, at) };
+}
+
+/** `RecommendInput` in openapi-v1.19.json: positive and negative examples (ids or vectors), a strategy. */
+function parseRecommend(value: unknown, at: string): StageQuery {
+  const spec = expectObject(value, at);
+  const examples = (key: string) =>
+    (optional(spec[key], (raw) => expectArray(raw, joinPath(at, key))) ?? []).map((item, i) =>
+      parseNearestInput(item, `${joinPath(at, key)}[${i}]`),
+    );
+  const strategy = optional(spec.strategy, (raw) => {
+    if (typeof raw === 'string' && (RECOMMEND_STRATEGIES as readonly string[]).includes(raw)) return raw as RecommendStrategy;
+    throw formatError(
+      `unknown variant \`${String(raw)}\`, expected one of ${RECOMMEND_STRATEGIES.map((name) => `\`${name}\``).join(', ')} at ${joinPath(at, 'strategy')}`,
+    );
+  });
+  return { kind: 'recommend', positive: examples('positive'), negative: examples('negative'), strategy: strategy ?? 'average_vector' };
 }
 
 /**

@@ -157,17 +157,30 @@ export const higherIsBetter = (distance: Distance) => distance === 'Cosine' || d
 
 /** The score Qdrant reports: similarity for Cosine/Dot, the distance itself for Euclid/Manhattan. */
 export function denseScore(distance: Distance, query: number[], stored: number[]): number {
+  const similarity = rawSimilarity(distance, query, stored);
+  // Math.abs keeps a distance of 0 from printing as -0.0.
+  if (distance === 'Euclid') return Math.sqrt(Math.abs(similarity));
+  return distance === 'Manhattan' ? Math.abs(similarity) : similarity;
+}
+
+/**
+ * The metric's similarity before Qdrant's post-processing (`Metric::similarity` in
+ * lib/segment/src/spaces/simple.rs): the dot product for Cosine (on unit vectors) and Dot, the
+ * negated squared distance for Euclid, the negated distance for Manhattan. Custom queries such as
+ * recommend `best_score` and `sum_scores` score with it.
+ */
+export function rawSimilarity(distance: Distance, a: number[], b: number[]): number {
   let total = 0;
   switch (distance) {
     case 'Cosine':
     case 'Dot':
-      for (let i = 0; i < query.length; i++) total += query[i]! * stored[i]!;
+      for (let i = 0; i < a.length; i++) total += a[i]! * b[i]!;
       return total;
     case 'Euclid':
-      for (let i = 0; i < query.length; i++) total += (query[i]! - stored[i]!) ** 2;
-      return Math.sqrt(total);
+      for (let i = 0; i < a.length; i++) total -= (a[i]! - b[i]!) ** 2;
+      return total;
     case 'Manhattan':
-      for (let i = 0; i < query.length; i++) total += Math.abs(query[i]! - stored[i]!);
+      for (let i = 0; i < a.length; i++) total -= Math.abs(a[i]! - b[i]!);
       return total;
   }
 }

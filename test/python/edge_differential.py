@@ -8,9 +8,10 @@ collection with named dense vectors (cosine, and the traits vector's Euclid) and
 with the IDF modifier, payload indexes (keyword with is_tenant, float, integer, datetime), upserts
 with and without a condition and an update mode, deletes by id and by filter, set and overwrite
 payload, retrieve, scroll (id order with offsets, and order_by), count, and queries: nearest on
-each vector, by point id, prefetches fused by weighted RRF or DBSF or re-scored, score thresholds,
-filters of every form the product uses (must, should, must_not, min_should, nested, is_empty,
-is_null, values_count, ranges, has_id), and IDF over a filtered corpus (`params.idf.corpus`).
+each vector, by point id, recommend (each strategy, examples given or by id), prefetches fused by
+weighted RRF or DBSF or re-scored, score thresholds, filters of every form the product uses (must,
+should, must_not, min_should, nested, is_empty, is_null, values_count, ranges, has_id), and IDF over
+a filtered corpus (`params.idf.corpus`).
 
 Each operation is one REST request body. It goes to the local server over HTTP and, through
 edge_reference.py, to an EdgeShard; the answers must agree: the same ids in the same order, the same
@@ -258,6 +259,45 @@ def rescoring_queries(draw) -> Json:
     prefetch = draw(st.lists(nearest_stages(limit_max=10), min_size=1, max_size=2))
     using, vector, _ = draw(nearest_targets)
     return {'prefetch': prefetch, 'query': vector, 'using': using}
+
+
+def recommend_examples(using: str):
+    return st.lists(st.one_of(text_vectors if using == 'text' else traits_vectors, ids), max_size=3)
+
+
+@st.composite
+def recommend_queries(draw) -> Json:
+    """
+    A recommend query on a dense vector: examples given or by id, each strategy (or none, which is
+    `average_vector`), sometimes over prefetches and with a score threshold. Edge runs `best_score` and
+    `sum_scores` itself; edge_reference.py averages for `average_vector` as the collection layer does.
+    """
+    using = draw(st.sampled_from(['text', 'traits']))
+    spec: dict[str, Json] = {}
+    for side in ('positive', 'negative'):
+        examples = draw(recommend_examples(using))
+        if examples or draw(st.booleans()):
+            spec[side] = examples
+    strategy = draw(st.sampled_from([None, 'average_vector', 'best_score', 'sum_scores']))
+    if strategy:
+        spec['strategy'] = strategy
+    body: dict[str, Json] = {'query': {'recommend': spec}, 'using': using}
+    if draw(st.integers(0, 3)) == 0:
+        body['prefetch'] = draw(st.lists(nearest_stages(limit_max=10), min_size=1, max_size=2))
+    if draw(st.integers(0, 3)) == 0:
+        body['score_threshold'] = draw(hundredths(-300, 100))
+    return body
+
+
+def stage_ids(stage: Json) -> list:
+    """The point ids a stage's query names: a nearest query by id, or a recommend query's examples."""
+    query = stage.get('query')
+    if isinstance(query, (int, str)):
+        return [query]
+    if isinstance(query, dict) and isinstance(query.get('recommend'), dict):
+        recommend = query['recommend']
+        return [e for e in (recommend.get('positive') or []) + (recommend.get('negative') or []) if isinstance(e, (int, str))]
+    return []
 
 
 def with_page(stages):
@@ -590,6 +630,10 @@ class EdgeDifferential(RuleBasedStateMachine):
     def query_rescored(self, body):
         self.query(body)
 
+    @rule(body=with_page(recommend_queries()))
+    def query_recommend(self, body):
+        self.query(body)
+
     def query(self, body):
         local, reference = self.both('POST', '/points/query', body, lambda: self.edge.query(body))
         if reference is None:
@@ -612,7 +656,7 @@ class EdgeDifferential(RuleBasedStateMachine):
             return False
         # Every id the request queries by is left out of every prefetch (see edge_reference.py).
         stages = [body, *body['prefetch']]
-        referenced = [stage['query'] for stage in stages if isinstance(stage.get('query'), (int, str))]
+        referenced = [point for stage in stages for point in stage_ids(stage)]
         exclusion = {'must_not': [{'has_id': referenced}]} if referenced else None
         for prefetch in body['prefetch']:
             probe = {**prefetch, 'limit': prefetch.get('limit', 10) + 1, 'with_payload': False}

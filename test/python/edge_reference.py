@@ -13,6 +13,9 @@ the server does it:
 - A query by point id (`"query": 7`): the collection layer reads the point's vector and adds
   `must_not: has_id` for every referenced id to the root filter (`exclude_referenced_ids`, called
   from `try_into_shard_request` in lib/collection/src/operations/universal_query/collection_query.rs).
+- A recommend query: its examples by id are looked up and excluded the same way; `best_score` and
+  `sum_scores` go to Edge as its own queries, and `average_vector` is averaged into a nearest query
+  as the collection layer does (`into_scoring_query`, same file).
 - An update with `?wait=true` answers once applied; Edge's `update` is synchronous.
 """
 
@@ -357,18 +360,50 @@ class EdgeCollection:
         if isinstance(query, dict) and 'nearest' in query:
             query = query['nearest']
         if isinstance(query, (int, str)):
-            # The collection layer's lookup of a point's vector (and the point is excluded, see query()).
-            records = self.shard.retrieve([query], False, [using])
-            if not records:
-                raise EdgeRequestError(f'No point with id {query} found')
-            vectors = records[0].vector or {}
-            if using not in vectors:
-                raise EdgeRequestError(f'Vector `{using}` is not found in point {query}')
-            referenced.append(query)
-            return edge.Query.Nearest(vectors[using], using=using)
+            return edge.Query.Nearest(self._example(query, using, referenced), using=using)
+        if isinstance(query, dict) and 'recommend' in query:
+            return self._recommend(query['recommend'] or {}, using, referenced)
         if isinstance(query, dict) and 'fusion' in query:
             return edge.Fusion.Rrf(k=2) if query['fusion'] == 'rrf' else edge.Fusion.Dbsf()
         if isinstance(query, dict) and 'rrf' in query:
             spec = query['rrf'] or {}
             return edge.Fusion.Rrf(k=spec.get('k', 2), weights=spec.get('weights'))
         return edge.Query.Nearest(to_vector(query), using=using)
+
+    def _example(self, example: Json, using: str, referenced: list) -> Any:
+        """A query vector, or a point id as that point's stored vector (the collection layer's lookup; the point is excluded, see query())."""
+        if not isinstance(example, (int, str)):
+            return to_vector(example)
+        records = self.shard.retrieve([example], False, [using])
+        if not records:
+            raise EdgeRequestError(f'No point with id {example} found')
+        vectors = records[0].vector or {}
+        if using not in vectors:
+            raise EdgeRequestError(f'Vector `{using}` is not found in point {example}')
+        referenced.append(example)
+        return vectors[using]
+
+    def _recommend(self, spec: Json, using: str, referenced: list) -> Any:
+        """
+        A recommend query as the collection layer hands it to the shard (`into_scoring_query` in
+        lib/collection/src/operations/universal_query/collection_query.rs): `best_score` and
+        `sum_scores` as Edge's own queries; `average_vector` averaged there
+        (`avg_vector_for_recommendation`, lib/segment/src/vector_storage/query/reco_query.rs) into a
+        nearest query, of dense vectors here.
+        """
+        positives = [self._example(example, using, referenced) for example in spec.get('positive') or []]
+        negatives = [self._example(example, using, referenced) for example in spec.get('negative') or []]
+        strategy = spec.get('strategy') or 'average_vector'
+        if strategy == 'best_score':
+            return edge.Query.RecommendBestScore(edge.RecommendQuery(positives, negatives), using=using)
+        if strategy == 'sum_scores':
+            return edge.Query.RecommendSumScores(edge.RecommendQuery(positives, negatives), using=using)
+        if not positives:
+            raise EdgeRequestError('Validation failed: Positive vectors should not be empty with `average` strategy')
+        if any(not isinstance(vector, list) for vector in positives + negatives):
+            raise EdgeRequestError('average_vector of sparse vectors is not generated')
+        average = lambda vectors: [sum(column) / len(vectors) for column in zip(*vectors)]
+        vector = average(positives)
+        if negatives:
+            vector = [2 * p - n for p, n in zip(vector, average(negatives))]
+        return edge.Query.Nearest(vector, using=using)
