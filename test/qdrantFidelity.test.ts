@@ -499,6 +499,26 @@ describe('the recommend query (lib/segment/src/vector_storage/query/reco_query.r
   });
 });
 
+describe('min_should', () => {
+  it('requires min_count, and refuses 0', async () => {
+    // openapi-v1.19.json `MinShould`: `required: ["conditions", "min_count"]`, min_count an integer of
+    // minimum 1; in lib/segment/src/types.rs `MinShould { conditions: Vec<Condition>, min_count: usize }`
+    // has no serde default, so a missing one is serde's "missing field" (400), and 0 the validation's 422.
+    await raw('PUT', '/collections/minshould', { vectors: { size: 2, distance: 'Dot' } });
+    const search = (min_should: object) => raw('POST', '/collections/minshould/points/query', { query: [1, 0], filter: { min_should } });
+    const missing = await search({ conditions: [{ has_id: [1] }] });
+    expect(missing.status).toBe(400);
+    expect(missing.json.status.error).toMatch(/^Format error in JSON body: missing field `min_count`/);
+    const noConditions = await search({ min_count: 1 });
+    expect(noConditions.status).toBe(400);
+    expect(noConditions.json.status.error).toMatch(/^Format error in JSON body: missing field `conditions`/);
+    const zero = await search({ conditions: [{ has_id: [1] }], min_count: 0 });
+    expect(zero.status).toBe(422);
+    expect(zero.json.status.error).toBe('Validation error in JSON body: [filter.min_should.min_count: value 0 invalid, must be 1 or larger]');
+    expect((await search({ conditions: [{ has_id: [1] }], min_count: 1 })).status).toBe(200);
+  });
+});
+
 describe.skipIf(!QdrantOpenApi.available())('the OpenAPI check the contract suite applies', () => {
   it('resolves the document\'s refs and flags an answer Qdrant would never give (item 4)', async () => {
     // openapi-v1.19.json: `WalConfig.wal_capacity_mb` is an integer (format uint, minimum 1), reached

@@ -86,6 +86,10 @@ export function parseFilter(value: unknown, at = 'filter'): Filter {
   const minShould = optional(object.min_should, (raw) => {
     const where = joinPath(at, 'min_should');
     const spec = expectObject(raw, where);
+    // `MinShould` (lib/segment/src/types.rs; openapi-v1.19.json: both fields required, no default).
+    for (const field of ['conditions', 'min_count']) {
+      if (spec[field] === undefined) throw formatError(`missing field \`${field}\` at ${where}`);
+    }
     const conditions = expectArray(spec.conditions, joinPath(where, 'conditions')).map((item, i) =>
       parseCondition(item, joinPath(joinPath(where, 'conditions'), i)),
     );
