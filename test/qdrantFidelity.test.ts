@@ -519,6 +519,47 @@ describe('min_should', () => {
   });
 });
 
+describe('payload index schemas (PUT /collections/{name}/index)', () => {
+  const createIndex = (field_schema: unknown, field_name = 'f') => raw('PUT', '/collections/schemas/index?wait=true', { field_name, field_schema });
+  beforeAll(async () => {
+    await raw('PUT', '/collections/schemas', { vectors: { size: 2, distance: 'Dot' } });
+  });
+
+  it('accepts a type name or an *IndexParams object, and drops fields the params do not have', async () => {
+    // `CreateFieldIndex.field_schema` (openapi-v1.19.json): `PayloadSchemaType` or `PayloadSchemaParams`
+    // (KeywordIndexParams ... UuidIndexParams). The params structs have no `deny_unknown_fields`
+    // (lib/segment/src/data_types/index.rs), so an unknown field is ignored and not kept.
+    expect((await createIndex('uuid', 'u')).status).toBe(200);
+    expect((await createIndex({ type: 'keyword', is_tenant: true, bogus: 1 }, 'k')).status).toBe(200);
+    const text = { type: 'text', tokenizer: 'prefix', min_token_len: 2, lowercase: false, stopwords: { languages: ['english'], custom: ['a'] }, stemmer: { type: 'snowball', language: 'english' } };
+    expect((await createIndex(text, 't')).status).toBe(200);
+    expect((await createIndex({ type: 'integer', lookup: true, range: null, memory: 'cached' }, 'i')).status).toBe(200);
+    const schema = (await raw('GET', '/collections/schemas')).json.result.payload_schema;
+    expect(schema.k).toEqual({ data_type: 'keyword', params: { type: 'keyword', is_tenant: true }, points: 0 });
+    expect(schema.t.params).toEqual(text);
+    expect(schema.u).toEqual({ data_type: 'uuid', points: 0 });
+  });
+
+  it('answers a schema that is neither with the untagged enum\'s 400, and a disabled integer index with a 422', async () => {
+    // `PayloadFieldSchema` and `PayloadSchemaParams` are `#[serde(untagged)]` (lib/segment/src/types.rs):
+    // whatever fits no variant (an unknown name, a number, no or an unknown `type`, a field of the wrong
+    // type) is serde's "data did not match any variant of untagged enum PayloadFieldSchema", a 400
+    // ErrorResponse (`{status: {error}, time}`, openapi-v1.19.json).
+    const bad = ['keywords', 5, true, {}, { type: 'string' }, { type: 'keyword', is_tenant: 'yes' }, { type: 'text', tokenizer: 'ngram' }, { type: 'text', min_token_len: -1 }, { type: 'integer', memory: 'hot' }];
+    for (const schema of bad) {
+      const answer = await createIndex(schema);
+      expect(answer.status, JSON.stringify(schema)).toBe(400);
+      expect(answer.json.status.error, JSON.stringify(schema)).toBe('Format error in JSON body: data did not match any variant of untagged enum PayloadFieldSchema');
+      expect(typeof answer.json.time).toBe('number');
+    }
+    // `validate_integer_index_params` (lib/segment/src/data_types/index.rs): lookup and range both false.
+    const disabled = await createIndex({ type: 'integer', lookup: false, range: false });
+    expect(disabled.status).toBe(422);
+    expect(disabled.json.status.error).toBe("Validation error in JSON body: [field_schema.lookup: the 'lookup' and 'range' capabilities can't be both disabled]");
+    expect((await raw('GET', '/collections/schemas')).json.result.payload_schema.f).toBeUndefined();
+  });
+});
+
 describe.skipIf(!QdrantOpenApi.available())('the OpenAPI check the contract suite applies', () => {
   it('resolves the document\'s refs and flags an answer Qdrant would never give (item 4)', async () => {
     // openapi-v1.19.json: `WalConfig.wal_capacity_mb` is an integer (format uint, minimum 1), reached

@@ -5,7 +5,7 @@
  */
 import { parseDatetime } from './datetime';
 import { formatError, validationError, wrongInput } from './errors';
-import { expectObject, isObject, type JsonObject, type JsonValue } from './json';
+import { isObject, type JsonObject, type JsonValue } from './json';
 import { getValues, parseJsonPath } from './jsonPath';
 import type { TextIndexOptions } from './filterEval';
 
@@ -46,6 +46,50 @@ function indexable(type: PayloadSchemaType, value: JsonValue): boolean {
 
 const flatten = (values: JsonValue[]) => values.flatMap((value) => (Array.isArray(value) ? value : [value]));
 
+/** A field of an `*IndexParams` object (openapi-v1.19.json): whether a value fits it (null always does: all are `Option`s). */
+type FieldCheck = (value: JsonValue) => boolean;
+const boolean: FieldCheck = (value) => typeof value === 'boolean';
+const oneOf = (...names: string[]): FieldCheck => (value) => typeof value === 'string' && names.includes(value);
+const uint: FieldCheck = (value) => typeof value === 'number' && Number.isInteger(value) && value >= 0;
+const strings: FieldCheck = (value) => Array.isArray(value) && value.every((item) => typeof item === 'string');
+// `StopwordsInterface`: a language, or `{languages?, custom?}` (language names are not checked here).
+const stopwords: FieldCheck = (value) =>
+  typeof value === 'string' ||
+  (isObject(value) && [value.languages, value.custom].every((list) => list === undefined || list === null || strings(list)));
+// `StemmingAlgorithm`: `{type: "snowball", language}` or `{type: "none"}`.
+const stemmer: FieldCheck = (value) =>
+  isObject(value) && ((value.type === 'snowball' && typeof value.language === 'string') || value.type === 'none');
+
+const COMMON: Record<string, FieldCheck> = { on_disk: boolean, memory: oneOf('cold', 'cached', 'pinned'), enable_hnsw: boolean };
+const PARAMS: Record<PayloadSchemaType, Record<string, FieldCheck>> = {
+  keyword: { ...COMMON, is_tenant: boolean, prefix: boolean },
+  integer: { ...COMMON, lookup: boolean, range: boolean, is_principal: boolean },
+  float: { ...COMMON, is_principal: boolean },
+  geo: COMMON,
+  text: {
+    ...COMMON,
+    tokenizer: oneOf('prefix', 'whitespace', 'word', 'multilingual'),
+    min_token_len: uint,
+    max_token_len: uint,
+    lowercase: boolean,
+    ascii_folding: boolean,
+    phrase_matching: boolean,
+    stopwords,
+    stemmer,
+  },
+  bool: COMMON,
+  datetime: { ...COMMON, is_principal: boolean },
+  uuid: { ...COMMON, is_tenant: boolean },
+};
+
+/**
+ * `field_schema` of PUT /collections/{name}/index (`CreateFieldIndex`, openapi-v1.19.json): a
+ * `PayloadSchemaType` name or one of the `*IndexParams` objects. Qdrant's `PayloadFieldSchema` and
+ * `PayloadSchemaParams` are untagged serde enums (lib/segment/src/types.rs), so any value that is
+ * neither (an unknown name, a number, an object without a known `type` or with a field of the wrong
+ * type) is one 400: "data did not match any variant of untagged enum PayloadFieldSchema". The params
+ * structs do not deny unknown fields (lib/segment/src/data_types/index.rs), so those are dropped.
+ */
 export function parsePayloadIndex(
   fieldName: string,
   fieldSchema: unknown,
@@ -54,16 +98,21 @@ export function parsePayloadIndex(
   parseJsonPath(fieldName);
   if (fieldSchema === undefined || fieldSchema === null) return { dataType: inferType(fieldName, payloads), params: null };
   if (isSchemaType(fieldSchema)) return { dataType: fieldSchema, params: null };
-  if (typeof fieldSchema === 'string') {
-    throw formatError(`unknown variant \`${fieldSchema}\`, expected one of ${PAYLOAD_SCHEMA_TYPES.map((t) => `\`${t}\``).join(', ')}`);
+  const untagged = () => formatError('data did not match any variant of untagged enum PayloadFieldSchema');
+  if (!isObject(fieldSchema) || !isSchemaType(fieldSchema.type)) throw untagged();
+  const type = fieldSchema.type;
+  const params: JsonObject = { type };
+  for (const [field, check] of Object.entries(PARAMS[type])) {
+    const value = fieldSchema[field];
+    if (value === undefined) continue;
+    if (value !== null && !check(value)) throw untagged();
+    params[field] = value;
   }
-  const params = expectObject(fieldSchema, 'field_schema');
-  if (!isSchemaType(params.type)) throw formatError('data did not match any variant of untagged enum PayloadFieldSchema');
   // `validate_integer_index_params` (lib/segment/src/data_types/index.rs): an integer index must keep one capability.
-  if (params.type === 'integer' && params.lookup === false && params.range === false) {
+  if (type === 'integer' && params.lookup === false && params.range === false) {
     throw validationError('field_schema.lookup', "the 'lookup' and 'range' capabilities can't be both disabled");
   }
-  return { dataType: params.type, params: { ...params } };
+  return { dataType: type, params };
 }
 
 /** Qdrant can still infer a schema from existing values when none is given. */
