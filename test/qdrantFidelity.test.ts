@@ -557,6 +557,10 @@ describe('payload index schemas (PUT /collections/{name}/index)', () => {
     expect(disabled.status).toBe(422);
     expect(disabled.json.status.error).toBe("Validation error in JSON body: [field_schema.lookup: the 'lookup' and 'range' capabilities can't be both disabled]");
     expect((await raw('GET', '/collections/schemas')).json.result.payload_schema.f).toBeUndefined();
+    // `CreateFieldIndex` requires `field_name` (openapi-v1.19.json): serde's "missing field", a 400.
+    const unnamed = await raw('PUT', '/collections/schemas/index', { field_schema: 'keyword' });
+    expect(unnamed.status).toBe(400);
+    expect(unnamed.json.status.error).toMatch(/^Format error in JSON body: missing field `field_name`/);
   });
 });
 

@@ -4,7 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Collection } from './collection';
-import { pointNotFound } from './errors';
+import { formatError, pointNotFound } from './errors';
 import { expectArray, expectObject, expectString } from './json';
 import { parsePayloadIndex } from './payloadIndex';
 import { parsePathPointId } from './pointId';
@@ -171,6 +171,8 @@ export const routes: Route[] = [
     handle: async (context) => {
       const body = expectObject(await context.body(), '');
       const collection = collectionOf(context);
+      // `CreateFieldIndex.field_name` is required (openapi-v1.19.json): serde's missing field.
+      if (body.field_name === undefined) throw formatError('missing field `field_name`');
       const fieldName = expectString(body.field_name, 'field_name');
       const payloads = [...collection.points.values()].map((point) => point.payload);
       collection.setPayloadIndex(fieldName, parsePayloadIndex(fieldName, body.field_schema, payloads));
