@@ -593,9 +593,14 @@ describe('features the local server does not emulate', () => {
       ['/collections/limits/points/query', { query: { formula: { sum: ['$score'] } }, prefetch: { query: [1, 0] } }, 'Formula query'],
       ['/collections/limits/points/query', { query: [[1, 0], [0, 1]] }, 'Multivector query'],
     ];
+    // A formula inside a prefetch too: the local server has no formula queries at all (so no strict-mode
+    // limits inside one either), and refuses them wherever they are.
+    cases.push(['/collections/limits/points/query', { prefetch: { prefetch: { query: [1, 0] }, query: { formula: { sum: ['$score'] } } }, query: { fusion: 'rrf' } }, 'Formula query']);
     for (const [path, body, feature] of cases) {
       const answer = await raw('POST', path, body);
       expect(answer.status, feature).toBe(400);
+      // Qdrant's ErrorResponse (openapi-v1.19.json): `{status: {error}, time}`.
+      expect(Object.keys(answer.json).sort()).toEqual(['status', 'time']);
       expect(answer.json.status.error).toBe(`Bad request: ${feature} is not supported by the local Qdrant-compatible server`);
     }
   });
