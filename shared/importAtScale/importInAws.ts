@@ -310,7 +310,8 @@ export async function importInAws(options: ImportInAwsOptions): Promise<ImportIn
       throw new ImportExecutionFailedError(
         `the import execution ${name} ${execution.status.toLowerCase()}: ${execution.error ?? 'no error'}${execution.cause ? ` (${execution.cause.slice(0, 500)})` : ''}; Map Run: ${chunkNote}. ` +
           `The failed chunks and their errors are in the Map Run's results (FAILED_*.json under import/results/ of the bucket) and in the import writer's logs. ` +
-          'Run the same command again to retry: finished chunks are skipped, the others write only the rows still missing.',
+          'Run the same command again to retry: finished chunks are skipped, the others write only the rows still missing ' +
+          '(a chunk the writer refused, ImportRefused, fails again until its cause is fixed: --tenant on a stage with tenancy=claim, none on a single-tenant stage).',
       );
     }
     const rows = Math.min(staged.valid, (counts?.succeeded ?? 0) * staged.chunkRows);
