@@ -30,6 +30,9 @@ import { DescribeTableCommand } from '@aws-sdk/client-dynamodb';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { streamClients } from '../shared/operations/personaChangeTail';
 import { IN_AWS_ABOVE_PERSONAS, stepFunctionsBackfill } from '../shared/reindexAtScale/stepFunctionsBackfill';
+import { importInAws } from '../shared/importAtScale/importInAws';
+import { createS3Client, s3ObjectStore } from '../shared/aws/s3';
+import { tableConfig } from '../shared/config';
 
 export const USAGE = `Usage: personas <command> [options]
 
@@ -37,6 +40,8 @@ Commands:
   import FILE     Load personas from a JSON array, JSON lines or CSV file through POST /personas/batch.
                   Streamed, validated locally (rejected rows go to a report file), resumable and safe
                   to re-run (no duplicates). Prints the throughput at the end.
+                  --in-aws: stage the valid rows in S3 and write them by the stack's import state machine
+                  (a Distributed Map of writer Lambdas); re-run to re-attach after an interruption.
   export          Write every persona as JSON lines (stdout or --out), from the API or a table scan.
   reindex         Build a new collection (another model or dtype) from a parallel table scan, keep it
                   current with live changes, verify it, swap the alias, drop the old collection.
@@ -77,6 +82,11 @@ Target (defaults reach \`npm start\`):
 
 import FILE [--format json|jsonl|csv] [--batch-size 100] [--concurrency 4]
             [--checkpoint FILE.checkpoint.json] [--report FILE.rejected.jsonl]
+import FILE --in-aws [--format …] [--report …] [--tenant T] [--state-machine ARN] [--bucket NAME]
+  --in-aws writes with the API's conditional create, straight into the table (AWS credentials, not a
+  token): --state-machine defaults to IMPORT_STATE_MACHINE_ARN, --bucket to IMPORT_BUCKET (the stack
+  outputs ImportStateMachineArn, ImportBucketName); --tenant names the tenant of every row on a stage
+  with tenancy=claim. Its ids are its own: a file imported both ways is there twice.
   CSV columns: name, domain, modes, humor_usage, emotional_style, beliefs, signature_phrases,
   openness, conscientiousness, extraversion, agreeableness, neuroticism. List cells are
   ';'-separated (or a JSON array, when an item contains ';'). id/version/created_at/updated_at in
@@ -118,7 +128,7 @@ summary). A reader that stops early (personas export | head) ends the command qu
 Exit codes: 0 done; 1 failed (the message names what failed and what to do); 2 usage mistake;
 3 done, but something is left: differences remain (reconcile), failed batches were kept (redrive),
 personas were not moved (migrate-tenancy); 4 another reconcile holds the lease (it names the run and
-until when); 130 import interrupted (run the same command again to resume).`;
+until when); 130 import interrupted (run the same command again to resume; with --in-aws, to re-attach).`;
 
 const common = {
   'api-url': { type: 'string' },
@@ -212,13 +222,28 @@ async function runImport(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
-    options: { ...common, format: { type: 'string' }, 'batch-size': { type: 'string' }, concurrency: { type: 'string' }, checkpoint: { type: 'string' }, report: { type: 'string' } },
+    options: {
+      ...common,
+      format: { type: 'string' },
+      'batch-size': { type: 'string' },
+      concurrency: { type: 'string' },
+      checkpoint: { type: 'string' },
+      report: { type: 'string' },
+      'in-aws': { type: 'boolean' },
+      'state-machine': { type: 'string' },
+      bucket: { type: 'string' },
+      tenant: { type: 'string' },
+    },
   });
   if (values.help) return usage();
   const [file, ...extra] = positionals;
   if (!file || extra.length > 0) throw new UsageError('import takes exactly one FILE');
   const format = values.format as PersonaFileFormat | undefined;
   if (format && !PERSONA_FILE_FORMATS.includes(format)) throw new UsageError(`--format takes ${PERSONA_FILE_FORMATS.join(', ')}`);
+  if (values['in-aws']) return runImportInAws(values, file, format);
+  for (const flag of ['state-machine', 'bucket', 'tenant'] as const) {
+    if (values[flag] !== undefined) throw new UsageError(`--${flag} is for --in-aws${flag === 'tenant' ? "; through the API the token's tenant decides" : ''}`);
+  }
   const interrupt = new AbortController();
   const onSignal = () => {
     process.stderr.write('\ninterrupted: finishing the checkpoint…\n');
@@ -256,6 +281,71 @@ async function runImport(args: string[]): Promise<number> {
     ].join('\n'),
   );
   return report.completed ? 0 : 130;
+}
+
+async function runImportInAws(values: Values, file: string, format: PersonaFileFormat | undefined): Promise<number> {
+  for (const flag of ['batch-size', 'concurrency', 'checkpoint', 'token', 'iam', 'api-url', 'header'] as const) {
+    if (values[flag] !== undefined) throw new UsageError(`--${flag} is for an import through the API; --in-aws writes by the import state machine (its chunks are its checkpoint)`);
+  }
+  const stateMachineArn = (values['state-machine'] as string | undefined) || process.env.IMPORT_STATE_MACHINE_ARN;
+  const bucket = (values.bucket as string | undefined) || process.env.IMPORT_BUCKET;
+  if (!stateMachineArn) throw new UsageError('--in-aws needs the import state machine: --state-machine ARN or IMPORT_STATE_MACHINE_ARN (the stack output ImportStateMachineArn)');
+  if (!bucket) throw new UsageError('--in-aws needs the bucket it stages in: --bucket NAME or IMPORT_BUCKET (the stack output ImportBucketName)');
+  const tenant = values.tenant === undefined ? undefined : assertTenant(values.tenant as string, '--tenant');
+  const region = tableConfig(stageEnv(values)).region;
+  const sfn = new SFNClient({ region });
+  const s3 = createS3Client(process.env, region);
+  const bar = progressBar();
+  // The execution in AWS outlives this process: an interrupted run leaves it going, and the next run re-attaches.
+  const detach = () => {
+    bar.done();
+    process.stderr.write('\ninterrupted: the import keeps running in AWS once started; run the same command again to re-attach (or to finish staging)\n');
+    process.exit(130);
+  };
+  process.once('SIGINT', detach).once('SIGTERM', detach);
+  try {
+    const report = await importInAws({
+      file,
+      ...(format ? { format } : {}),
+      ...(tenant ? { tenant } : {}),
+      ...(values.report ? { reportFile: values.report as string } : {}),
+      bucket,
+      stateMachineArn,
+      sfn,
+      store: s3ObjectStore(s3),
+      onPhase: (phase, detail) => {
+        bar.done();
+        process.stderr.write(`import: ${phase}: ${detail}\n`);
+      },
+      onProgress: (p) =>
+        bar.update({
+          done: p.done,
+          total: p.total,
+          items: p.rows,
+          unit: p.phase === 'staging' ? 'rows staged' : 'personas written (estimated)',
+          elapsedMs: p.elapsedMs,
+          ...(p.note ? { note: p.note } : {}),
+        }),
+    });
+    print(
+      values,
+      report,
+      [
+        `imported ${report.file} (${report.format}) in AWS: ${report.rows} rows, ${report.valid} valid, ${report.rejected} rejected` + (report.reportFile ? ` (reasons in ${report.reportFile})` : ''),
+        `execution ${report.execution} (attempt ${report.attempt}${report.attached ? ', attached' : ''}): ${report.chunks} chunks${report.chunksAlreadyDone ? ` (${report.chunksAlreadyDone} finished by an earlier attempt)` : ''}`,
+        `throughput: ${report.created} personas written in ${(report.durationMs / 1000).toFixed(1)} s` +
+          (report.created > 0 ? ` = ${report.rowsPerSecond.toFixed(0)} personas/s` : '') +
+          (report.existing > 0 ? `; ${report.existing} already there (an earlier attempt or run wrote them; not written again)` : ''),
+        `the stream indexer embeds them as it embeds any write (personas status shows the lag)${report.resultsManifest ? `; results: ${report.resultsManifest}` : ''}`,
+      ].join('\n'),
+    );
+    return 0;
+  } finally {
+    process.off('SIGINT', detach).off('SIGTERM', detach);
+    bar.done();
+    sfn.destroy();
+    s3.destroy();
+  }
 }
 
 async function runExport(args: string[]): Promise<number> {

@@ -5,8 +5,9 @@
  *  - reader: execute-api:Invoke on the routes personas:read grants (get, list, search, similar, the API document);
  *  - writer: on the routes personas:write grants (create, batch, replace, patch, delete);
  *  - admin:  on every route with a scope, plus what the CLI's bulk operations (reconcile, reindex,
- *            status, redrive, `export --from table`) read directly: the table, its tenant index, its
- *            stream, the Qdrant secret and the indexer's failure queue. (`migrate-tenancy` also
+ *            status, redrive, `export --from table`, `import --in-aws`) reach directly: the table, its tenant index, its
+ *            stream, the Qdrant secret, the indexer's failure queue, the reindex and import state
+ *            machines and the import's staging prefix of their bucket. (`migrate-tenancy` also
  *            writes the table: a one-off run with the deployer's own credentials.)
  * The stack creates them as managed policies (outputs ReaderPolicyArn, WriterPolicyArn,
  * AdminPolicyArn) to attach to the callers' roles. Public routes (console, docs, assets) need none;
@@ -46,6 +47,8 @@ export interface AdminTargets {
   idempotencyTableArn: string;
   /** `reindex --in-aws`: the reindex state machine, its executions and its Map Runs (infra/reindexAtScale.ts). */
   reindexStateMachine?: { stateMachineArn: string; executionsArn: string; mapRunsArn: string };
+  /** `import --in-aws`: the import state machine, its executions and Map Runs, and its staging prefix of the bucket (infra/importAtScale.ts). */
+  importStateMachine?: { stateMachineArn: string; executionsArn: string; mapRunsArn: string; bucketArn: string; objectsArn: string; prefix: string };
 }
 
 /** The ARN of one route of the stage's API for `METHOD` and `path` (HttpApi.arnForExecuteApi in the stack). */
@@ -96,6 +99,18 @@ export function accessPolicyStatements(role: AccessRole, table: readonly RouteDe
         new PolicyStatement({ sid: 'ReindexInAwsStart', actions: ['states:StartExecution', 'states:ListExecutions', 'states:ListMapRuns'], resources: [reindex.stateMachineArn] }),
         new PolicyStatement({ sid: 'ReindexInAwsExecutions', actions: ['states:DescribeExecution', 'states:StopExecution', 'states:ListMapRuns'], resources: [reindex.executionsArn] }),
         new PolicyStatement({ sid: 'ReindexInAwsMapRuns', actions: ['states:DescribeMapRun'], resources: [reindex.mapRunsArn] }),
+      );
+    }
+    const load = admin.importStateMachine;
+    if (load) {
+      statements.push(
+        // import --in-aws starts an execution per attempt and re-attaches to it by its name (DescribeExecution), follows its Map Run.
+        new PolicyStatement({ sid: 'ImportInAwsStart', actions: ['states:StartExecution'], resources: [load.stateMachineArn] }),
+        new PolicyStatement({ sid: 'ImportInAwsExecutions', actions: ['states:DescribeExecution', 'states:ListMapRuns'], resources: [load.executionsArn] }),
+        new PolicyStatement({ sid: 'ImportInAwsMapRuns', actions: ['states:DescribeMapRun'], resources: [load.mapRunsArn] }),
+        // It stages the chunks, the work list and staged.json, and reads back staged.json and the Map Run's results: under import/ only.
+        new PolicyStatement({ sid: 'ImportInAwsObjects', actions: ['s3:PutObject', 's3:GetObject'], resources: [load.objectsArn] }),
+        new PolicyStatement({ sid: 'ImportInAwsList', actions: ['s3:ListBucket'], resources: [load.bucketArn], conditions: { StringLike: { 's3:prefix': [load.prefix] } } }),
       );
     }
   }

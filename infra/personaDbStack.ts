@@ -54,6 +54,7 @@ import {
   type ResolvedModel,
 } from './bundling';
 import type { ImportedSecret, StageConfig } from './stageConfig';
+import { ImportAtScale } from './importAtScale';
 import { ReindexAtScale } from './reindexAtScale';
 
 export interface PersonaDbStackProps extends StackProps {
@@ -141,6 +142,7 @@ export class PersonaDbStack extends Stack {
   readonly reconciler: NodejsFunction;
   readonly reconcilerSchedule: Rule;
   readonly reindexAtScale: ReindexAtScale;
+  readonly importAtScale: ImportAtScale;
   readonly failureQueue: Queue;
   readonly qdrantSecret: ISecret;
   readonly cursorSigningKey: Secret;
@@ -365,8 +367,18 @@ export class PersonaDbStack extends Stack {
       createFunction: (spec) => this.createFunction(spec),
     });
 
+    // ---- Import in AWS (infra/importAtScale.ts): stages in the reindex's bucket ------------
+    this.importAtScale = new ImportAtScale(this, 'ImportAtScale', {
+      config,
+      table: this.table,
+      bucket: this.reindexAtScale.bucket,
+      environment: commonEnvironment,
+      removalPolicy: this.retain,
+      createFunction: (spec) => this.createFunction(spec),
+    });
+
     // ---- Alarms -----------------------------------------------------------------------------
-    this.createAlarms([...apiFunctions.entries(), [INDEXER_LOGICAL_ID, indexer], [RECONCILER_LOGICAL_ID, reconciler], ...this.reindexAtScale.functions()], routeTable);
+    this.createAlarms([...apiFunctions.entries(), [INDEXER_LOGICAL_ID, indexer], [RECONCILER_LOGICAL_ID, reconciler], ...this.reindexAtScale.functions(), ...this.importAtScale.functions()], routeTable);
     this.dashboard = this.createDashboard();
     if (!config.alarms.email) {
       Annotations.of(this).addWarningV2(
@@ -439,9 +451,13 @@ export class PersonaDbStack extends Stack {
           failureQueueArn: this.failureQueue.queueArn,
           idempotencyTableArn: this.idempotencyTable.tableArn,
           reindexStateMachine: this.reindexAtScale.adminTargets(),
+          importStateMachine: this.importAtScale.adminTargets(),
         }),
       });
-      if (role === 'admin') this.reindexAtScale.acknowledgeAdminWildcards(policy);
+      if (role === 'admin') {
+        this.reindexAtScale.acknowledgeAdminWildcards(policy);
+        this.importAtScale.acknowledgeAdminWildcards(policy);
+      }
       // cdk-nag names each wildcard resource: one acknowledgement per parameterised route, built
       // from the very ARN the policy holds (concrete or deploy-time account and region alike).
       for (const { arn } of routeArnsOfRole(role, routeTable, executeApiArn).filter(({ resource }) => resource.includes('*'))) {

@@ -21,7 +21,7 @@
  * ResultWriter writes the Map Run's results to S3
  * (https://docs.aws.amazon.com/step-functions/latest/dg/input-output-resultwriter.html).
  */
-import { ArnFormat, CfnOutput, Duration, Fn, Stack, type CfnElement, type RemovalPolicy } from 'aws-cdk-lib';
+import { CfnOutput, Duration, Stack, type CfnElement, type RemovalPolicy } from 'aws-cdk-lib';
 import type { Table } from 'aws-cdk-lib/aws-dynamodb';
 import { PolicyStatement, type IGrantable } from 'aws-cdk-lib/aws-iam';
 import type { Function as LambdaFunction } from 'aws-cdk-lib/aws-lambda';
@@ -48,7 +48,8 @@ import {
 import { CallAwsService, LambdaInvoke } from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import { QDRANT_UNAVAILABLE } from '../shared/reindexAtScale/backfillChunk';
-import { acknowledgeNagRule, nagResourceFinding } from './nag';
+import { acknowledgeAdminExecutions, acknowledgeBucketObjects, acknowledgeDistributedMapRole, stateMachineAdminTargets } from './distributedMap';
+import { acknowledgeNagRule } from './nag';
 import type { StageConfig } from './stageConfig';
 
 /** Where in the bucket a reindex keeps its export, work list and Map Run results. */
@@ -62,7 +63,19 @@ export const BACKFILL_SERVICE = 'persona-db-backfill';
 /** Retry of a chunk on QdrantUnavailable: 5 s, doubling, full jitter, at most 2 minutes apart, 8 attempts (~10 minutes in all). */
 export const QDRANT_RETRY = { interval: Duration.seconds(5), backoffRate: 2, maxAttempts: 8, maxDelay: Duration.minutes(2) } as const;
 
-/** What the stack hands the construct: its function factory keeps one role, log group and bundling rule per function. */
+/** The stack's function factory (PersonaDbStack.createFunction): one role, log group and bundling rule per function. */
+export type FunctionFactory = (spec: {
+  id: string;
+  entry: string;
+  description: string;
+  embeds: boolean;
+  memoryMb: number;
+  timeoutSeconds: number;
+  serviceName: string;
+  environment: Record<string, string>;
+}) => LambdaFunction;
+
+/** What the stack hands the construct. */
 export interface ReindexAtScaleProps {
   readonly config: StageConfig;
   readonly table: Table;
@@ -72,16 +85,7 @@ export interface ReindexAtScaleProps {
   readonly environment: Record<string, string>;
   readonly qdrantEnvironment: Record<string, string>;
   readonly removalPolicy: RemovalPolicy;
-  readonly createFunction: (spec: {
-    id: string;
-    entry: string;
-    description: string;
-    embeds: boolean;
-    memoryMb: number;
-    timeoutSeconds: number;
-    serviceName: string;
-    environment: Record<string, string>;
-  }) => LambdaFunction;
+  readonly createFunction: FunctionFactory;
 }
 
 export class ReindexAtScale extends Construct {
@@ -235,65 +239,32 @@ export class ReindexAtScale extends Construct {
     this.acknowledgeWildcards(table);
   }
 
-  private logicalId(construct: Construct): string {
-    return Stack.of(this).getLogicalId(construct.node.defaultChild as CfnElement);
-  }
-
-  /** cdk-nag names each wildcard resource (tokens as <LogicalId>, <LogicalId.Arn>): one acknowledgement per finding. */
   private acknowledgeObjects(scope: Construct, keys: string, reason: string): void {
-    acknowledgeNagRule(scope, `AwsSolutions-IAM5[Resource::<${this.logicalId(this.bucket)}.Arn>/${keys}]`, reason);
+    acknowledgeBucketObjects(scope, this.bucket, keys, reason);
   }
 
   private acknowledgeWildcards(table: Table): void {
     const role = this.stateMachine.role;
-    const findings: Array<[string, string]> = [
-      [`<${this.logicalId(table)}.Arn>/export/*`, 'DescribeExport of the exports of this table only: their ids (table/<name>/export/<ExportId>) are assigned by DynamoDB.'],
-      [`<${this.logicalId(this.bucket)}.Arn>/${REINDEX_PREFIX}/*`, 'The export writes (with the caller\'s permissions) under reindex/ of the reindex bucket, at keys DynamoDB chooses.'],
-      [`arn:<AWS::Partition>:s3:::<${this.logicalId(this.bucket)}>/*`, "The Distributed Map's ItemReader reads the work list and its ResultWriter writes the Map Run's results, in the reindex bucket only (CDK's grants for both)."],
-      [`<${BACKFILL_LOGICAL_ID}.Arn>:*`, "Invoking the backfill function's versions (what LambdaInvoke grants); the function is fixed."],
-      [`<${PLAN_LOGICAL_ID}.Arn>:*`, "Invoking the plan function's versions (what LambdaInvoke grants); the function is fixed."],
-      ['*', 'CloudWatch Logs delivery (logs:CreateLogDelivery and the others) and X-Ray (xray:PutTraceSegments...) accept no resource but "*" (Step Functions Developer Guide, IAM policies for logging and X-Ray).'],
-    ];
-    for (const [resource, reason] of findings) acknowledgeNagRule(role, `AwsSolutions-IAM5[Resource::${resource}]`, reason);
-    // CDK's Distributed Map grant names the child executions by the state machine's name, taken from its
-    // ARN at deploy time; built here the same way, so the finding matches with a concrete account and region too.
-    const stack = Stack.of(this);
-    const executions = stack.formatArn({
-      service: 'states',
-      resource: 'execution',
-      resourceName: Fn.select(6, Fn.split(':', this.stateMachine.stateMachineArn)),
-      arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+    acknowledgeNagRule(role, `AwsSolutions-IAM5[Resource::<${Stack.of(this).getLogicalId(table.node.defaultChild as CfnElement)}.Arn>/export/*]`, 'DescribeExport of the exports of this table only: their ids (table/<name>/export/<ExportId>) are assigned by DynamoDB.');
+    this.acknowledgeObjects(role, `${REINDEX_PREFIX}/*`, "The export writes (with the caller's permissions) under reindex/ of the reindex bucket, at keys DynamoDB chooses.");
+    acknowledgeDistributedMapRole(this.stateMachine, {
+      bucket: this.bucket,
+      mapLabel: 'Backfill',
+      functions: [
+        [BACKFILL_LOGICAL_ID, 'backfill'],
+        [PLAN_LOGICAL_ID, 'plan'],
+      ],
+      bucketUse: "The Distributed Map's ItemReader reads the work list and its ResultWriter writes the Map Run's results, in the reindex bucket only",
     });
-    for (const resource of [`${executions}:*`, `${executions}/Backfill:*`]) {
-      acknowledgeNagRule(
-        this.stateMachine,
-        `AwsSolutions-IAM5[${nagResourceFinding(this.stateMachine, resource)}]`,
-        "The Distributed Map starts, describes, stops and redrives its own child executions (names chosen by Step Functions); CDK's grant for the Distributed Map.",
-      );
-    }
   }
 
   /** The ARNs the admin policy names for `personas reindex --in-aws` (infra/accessPolicies.ts). */
   adminTargets() {
-    const stack = Stack.of(this);
-    const name = this.stateMachine.stateMachineName;
-    return {
-      stateMachineArn: this.stateMachine.stateMachineArn,
-      executionsArn: stack.formatArn({ service: 'states', resource: 'execution', resourceName: `${name}:*`, arnFormat: ArnFormat.COLON_RESOURCE_NAME }),
-      mapRunsArn: stack.formatArn({ service: 'states', resource: 'mapRun', resourceName: `${name}/*`, arnFormat: ArnFormat.COLON_RESOURCE_NAME }),
-    };
+    return stateMachineAdminTargets(this.stateMachine);
   }
 
   acknowledgeAdminWildcards(policy: Construct): void {
-    // Built from the very ARNs the policy holds, so the finding matches with a concrete account and region too.
-    const { executionsArn, mapRunsArn } = this.adminTargets();
-    for (const arn of [executionsArn, mapRunsArn]) {
-      acknowledgeNagRule(
-        policy,
-        `AwsSolutions-IAM5[${nagResourceFinding(policy, arn)}]`,
-        `The executions and Map Runs of the reindex state machine only (names chosen at run time): \`personas reindex --in-aws\` follows and, on failure, stops them.`,
-      );
-    }
+    acknowledgeAdminExecutions(policy, this.stateMachine, 'The executions and Map Runs of the reindex state machine only (names chosen at run time): `personas reindex --in-aws` follows and, on failure, stops them.');
   }
 
   /** The functions by logical id, for the stack's per-function alarms. */

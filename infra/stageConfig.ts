@@ -24,6 +24,7 @@
  * | `tenancy`           | `tenancy.mode` (single or claim)  | `-c tenancy=claim` (needs `-c auth=jwt`)        |
  * | `tenantClaim`       | `tenancy.claim`                   | `-c tenantClaim=https://example.com/tenant`     |
  * | `reindexMaxConcurrency` | `reindexAtScale.maxConcurrency` | `-c reindexMaxConcurrency=1000`                |
+ * | `importMaxConcurrency` | `importAtScale.maxConcurrency` | `-c importMaxConcurrency=200`                  |
  * | `indexerParallelizationFactor` | `indexerStream.parallelizationFactor` | `-c indexerParallelizationFactor=4` |
  * | `indexerReservedConcurrency` | `functions.indexer.reservedConcurrency` | `-c indexerReservedConcurrency=none` or `=25` |
  *
@@ -116,6 +117,8 @@ export interface StageConfig {
     readonly reconciler: FunctionSizing;
     /** A child of the reindex in AWS: embeds one chunk of the export (the same memory as the indexer: the same rate per child). */
     readonly backfill: FunctionSizing;
+    /** A child of the import in AWS: writes one staged chunk with conditional puts (network-bound: no model). */
+    readonly importWriter: FunctionSizing;
   };
   /** `personas reindex --in-aws` (infra/reindexAtScale.ts); what each value buys: the reindex sizing table (docs). */
   readonly reindexAtScale: {
@@ -127,6 +130,11 @@ export interface StageConfig {
     readonly exportRetentionDays: number;
     /** Seconds between two DescribeExport calls while the export runs. */
     readonly exportPollSeconds: number;
+  };
+  /** `personas import --in-aws` (infra/importAtScale.ts; docs/operations.md, "Import in AWS"). The CLI chooses the rows per chunk. */
+  readonly importAtScale: {
+    /** Writer Lambdas at once (Distributed Map MaxConcurrency, at most 10,000); bounded in practice by the table's write throughput. */
+    readonly maxConcurrency: number;
   };
   /** The indexer's DynamoDB stream event source. */
   readonly indexerStream: {
@@ -195,8 +203,10 @@ export const stageDefaults: Record<Stage, StageConfig> = {
       indexer: { memoryMb: 2048, timeoutSeconds: 120 },
       reconciler: { memoryMb: 2048, timeoutSeconds: 900 },
       backfill: { memoryMb: 2048, timeoutSeconds: 900 },
+      importWriter: { memoryMb: 1024, timeoutSeconds: 300 },
     },
     reindexAtScale: { maxConcurrency: 50, chunkItems: 2_000, exportRetentionDays: 3, exportPollSeconds: 30 },
+    importAtScale: { maxConcurrency: 4 },
     indexerStream: { parallelizationFactor: 1 },
     reconciler: { intervalMinutes: 60 },
     logLevel: 'DEBUG',
@@ -221,8 +231,10 @@ export const stageDefaults: Record<Stage, StageConfig> = {
       indexer: { memoryMb: 3008, timeoutSeconds: 180, reservedConcurrency: 10 },
       reconciler: { memoryMb: 3008, timeoutSeconds: 900 },
       backfill: { memoryMb: 3008, timeoutSeconds: 900 },
+      importWriter: { memoryMb: 1024, timeoutSeconds: 300 },
     },
     reindexAtScale: { maxConcurrency: 500, chunkItems: 2_000, exportRetentionDays: 3, exportPollSeconds: 30 },
+    importAtScale: { maxConcurrency: 16 },
     indexerStream: { parallelizationFactor: 1 },
     reconciler: { intervalMinutes: 60 },
     logLevel: 'INFO',
@@ -254,6 +266,7 @@ export interface StageOverrides {
   readonly tenancy?: TenancyMode;
   readonly tenantClaim?: string;
   readonly reindexMaxConcurrency?: number;
+  readonly importMaxConcurrency?: number;
   readonly indexerParallelizationFactor?: number;
 }
 
@@ -295,11 +308,8 @@ export function buildStageConfig(stage: Stage, overrides: StageOverrides = {}): 
   }
   const importedSecret = importedSecretFrom(overrides) ?? base.qdrant.importedSecret;
   const indexer = { ...base.functions.indexer, ...reservedConcurrencyOverride(overrides.indexerReservedConcurrency) };
-  const maxConcurrency = overrides.reindexMaxConcurrency ?? base.reindexAtScale.maxConcurrency;
-  // Distributed Map: "up to 10,000 parallel child workflow executions" (Step Functions Developer Guide, Distributed Map state).
-  if (!Number.isInteger(maxConcurrency) || maxConcurrency < 1 || maxConcurrency > 10_000) {
-    throw new Error(`reindexMaxConcurrency must be a whole number from 1 to 10000 (Distributed Map's limit); got "${String(maxConcurrency)}"`);
-  }
+  const maxConcurrency = distributedMapConcurrency('reindexMaxConcurrency', overrides.reindexMaxConcurrency ?? base.reindexAtScale.maxConcurrency);
+  const importConcurrency = distributedMapConcurrency('importMaxConcurrency', overrides.importMaxConcurrency ?? base.importAtScale.maxConcurrency);
   const parallelizationFactor = overrides.indexerParallelizationFactor ?? base.indexerStream.parallelizationFactor;
   // Lambda's ParallelizationFactor for DynamoDB streams: 1 to 10 (Lambda Developer Guide, "Using Lambda with DynamoDB").
   if (!Number.isInteger(parallelizationFactor) || parallelizationFactor < 1 || parallelizationFactor > 10) {
@@ -309,6 +319,7 @@ export function buildStageConfig(stage: Stage, overrides: StageOverrides = {}): 
     ...base,
     lambdaArchitecture: architecture,
     reindexAtScale: { ...base.reindexAtScale, maxConcurrency },
+    importAtScale: { ...base.importAtScale, maxConcurrency: importConcurrency },
     indexerStream: { parallelizationFactor },
     api: { ...withoutCors(base.api), auth, ...(jwt ? { jwt } : {}), ...(cors ? { cors } : {}) },
     functions: { ...base.functions, indexer },
@@ -322,6 +333,14 @@ export function buildStageConfig(stage: Stage, overrides: StageOverrides = {}): 
     tenancy,
     alarms: { ...base.alarms, ...(overrides.alarmEmail ? { email: overrides.alarmEmail } : {}) },
   };
+}
+
+/** A Distributed Map's MaxConcurrency: "up to 10,000 parallel child workflow executions" (Step Functions Developer Guide, Distributed Map state). */
+function distributedMapConcurrency(name: string, value: number): number {
+  if (!Number.isInteger(value) || value < 1 || value > 10_000) {
+    throw new Error(`${name} must be a whole number from 1 to 10000 (Distributed Map's limit); got "${String(value)}"`);
+  }
+  return value;
 }
 
 const withoutCors = ({ cors: _cors, ...api }: StageConfig['api']): Omit<StageConfig['api'], 'cors'> => api;
@@ -415,6 +434,7 @@ export function stageConfigFromContext(node: Node): StageConfig {
     ...(context('tenancy') ? { tenancy: context('tenancy') as TenancyMode } : {}),
     ...(context('tenantClaim') ? { tenantClaim: context('tenantClaim') } : {}),
     ...(context('reindexMaxConcurrency') ? { reindexMaxConcurrency: Number(context('reindexMaxConcurrency')) } : {}),
+    ...(context('importMaxConcurrency') ? { importMaxConcurrency: Number(context('importMaxConcurrency')) } : {}),
     ...(context('indexerParallelizationFactor') ? { indexerParallelizationFactor: Number(context('indexerParallelizationFactor')) } : {}),
   };
   return buildStageConfig(stage, overrides);

@@ -65,6 +65,9 @@ import type { BackfillPlan } from '../shared/reindexAtScale/exportFiles';
 import { useFreshTables } from './support/tables';
 import { startQdrantProxy } from './support/qdrantProxy';
 import { INIT_LOAD_BUDGET_MS } from '../shared/lambdaInit';
+import { IMPORT_WRITER_LOGICAL_ID } from '../infra/importAtScale';
+import { importIdOf, importKeys, stagedChunkText, type ImportChunkEvent, type ImportChunkReport } from '../shared/importAtScale/importChunk';
+import { importRowId } from '../shared/persona/personaService';
 
 const LAMBDA_RESPONSE_LIMIT = 6 * 1024 * 1024;
 const REGION = 'us-east-1';
@@ -520,4 +523,47 @@ describe('bundled functions from cdk.out', () => {
     await expect(backfill.invoke({ collection, bucket, chunk: chunks[0] })).rejects.toThrow(/^[^\n]*QdrantUnavailable: Qdrant is unavailable/);
     await startQdrant(qdrantKey);
   }, 300_000);
+  it('the import writer bundle: writes a staged chunk (as the Map\'s ItemSelector hands it) with the API\'s conditional create, rejects a bad row alone, skips a finished chunk, refuses a chunk that is not its import\'s or a tenancy it does not have', async () => {
+    // Last in the scenario: it adds personas the steps above do not count.
+    const bucket = 'persona-db-dev-reindex';
+    const fileSha256 = 'ab'.repeat(32);
+    const stage = (tenant: string | undefined) => {
+      const importId = importIdOf(fileSha256, 'jsonl', tenant);
+      const rows = [1, 2, 3].map((index) => ({ index, line: index + 1, persona: samplePersona(40 + index) }));
+      // A row the CLI let through (a CLI whose schema differs from the stack's): the writer rejects it alone.
+      rows.push({ index: 4, line: 5, persona: { ...samplePersona(44), traits: { ...(samplePersona(44).traits as object), openness: 3 } } });
+      s3.put(bucket, importKeys(importId).chunk(0), stagedChunkText(rows));
+      const event: ImportChunkEvent = { importId, bucket, fileSha256, tenant: tenant ?? null, chunk: { n: 0, key: importKeys(importId).chunk(0), rows: rows.length } };
+      return event;
+    };
+    const writer = await startFunction(IMPORT_WRITER_LOGICAL_ID);
+    const event = stage(undefined);
+    const report = await writer.invoke<ImportChunkReport>(event);
+    expect(report, writer.logs().slice(-3000)).toMatchObject({ rows: 4, created: 3, existing: 0, rejected: 1, alreadyDone: false });
+    expect(report.rejections).toEqual([{ index: 4, line: 5, errors: [expect.objectContaining({ pointer: '#/traits/openness', detail: expect.stringMatching(/^rejected by the writer: /) })] }]);
+    const repository = personaRepositoryFor(tables);
+    const stored = await repository.get(importRowId(undefined, fileSha256, 1));
+    expect(stored).toMatchObject({ name: samplePersona(41).name, version: 1 });
+    expect(stored!.created_at).toBe(stored!.updated_at);
+    expect(await repository.get(importRowId(undefined, fileSha256, 4))).toBeUndefined();
+    expect(JSON.parse(s3.get(bucket, importKeys(event.importId).done(0))!.toString('utf8'))).toMatchObject({ created: 3 });
+
+    // A retried child (the Map's Retry) finds its done marker: nothing written again.
+    expect(await writer.invoke<ImportChunkReport>(event)).toMatchObject({ alreadyDone: true, created: 0, existing: 3 });
+    // Refused (not retried by the state machine): a chunk key that is not the import's own, a tenant on a single-tenant stage.
+    await expect(writer.invoke({ ...event, chunk: { ...event.chunk, key: 'reindex/x/work-list.jsonl' } })).rejects.toThrow(/^[^\n]*ImportRefused: chunk 0 of import [0-9a-f]{32} is staged at /);
+    await expect(writer.invoke({ ...event, tenant: 'acme' })).rejects.toThrow(/^[^\n]*ImportRefused: this stage has a single tenant/);
+
+    // TENANCY=claim: every row under the import's tenant's keys, as the API's repository writes them; no tenant, refused.
+    const claim = await startFunction(IMPORT_WRITER_LOGICAL_ID, { TENANCY: 'claim' });
+    const tenantEvent = stage('acme');
+    expect(await claim.invoke<ImportChunkReport>(tenantEvent)).toMatchObject({ created: 3, rejected: 1 });
+    const tenantId = importRowId('acme', fileSha256, 2);
+    expect(await personaRepositoryFor(tables, 'acme').get(tenantId)).toMatchObject({ name: samplePersona(42).name, version: 1 });
+    expect(await personaRepositoryFor(tables, 'globex').get(tenantId)).toBeUndefined();
+    const keys = (await repository.scanPage({ pageSize: 1000 })).items.map((row) => row.id);
+    expect(keys).toContain(`acme#${tenantId}`);
+    expect(keys).not.toContain(tenantId);
+    await expect(claim.invoke({ ...tenantEvent, tenant: null })).rejects.toThrow(/^[^\n]*ImportRefused: this stage keeps tenants apart/);
+  }, 120_000);
 });

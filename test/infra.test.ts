@@ -32,6 +32,7 @@ import { indexerStreamSettings } from '../shared/streamSettings';
 import { ACCESS_ROLES, ROLE_SCOPE } from '../infra/accessPolicies';
 import { EXPECTED_ACCESS, expectAllowed, SCOPE_SETS } from './support/scopeMatrix';
 import { BACKFILL_LOGICAL_ID, BACKFILL_SERVICE, PLAN_LOGICAL_ID, QDRANT_RETRY } from '../infra/reindexAtScale';
+import { IMPORT_MAP_LABEL, IMPORT_SERVICE, IMPORT_WRITER_LOGICAL_ID, THROTTLE_RETRY } from '../infra/importAtScale';
 import { renderDefinition } from './support/reindexStateMachine';
 import { jsonFilterPatternMatches } from './support/cloudWatchFilterPattern';
 import { MINILM_MODEL_DIR, sharedReason } from './support/sharedAssets';
@@ -304,6 +305,63 @@ function expectOnlyServices(actions: Map<string, Set<string>>, services: string[
 }
 
 
+/**
+ * A Distributed Map state as the stack's two state machines have it (Step Functions Developer Guide,
+ * Distributed Map state: ItemReader JSONL from S3, ItemSelector with the item as $$.Map.Item.Value,
+ * MaxConcurrency at most 10,000, ToleratedFailurePercentage default 0; ResultWriter to S3): one
+ * Lambda task per item, retried with backoff on the named error and on Lambda's own transient
+ * errors, and on nothing else.
+ */
+function expectDistributedMap(
+  map: Record<string, any>,
+  expected: { workListKeyPath: string; itemSelector: Record<string, string>; maxConcurrency: number; resultsPrefix: string; retried: [string, { interval: Duration; backoffRate: number; maxAttempts: number; maxDelay: Duration }] },
+): void {
+  expect(map.ItemProcessor.ProcessorConfig).toEqual({ Mode: 'DISTRIBUTED', ExecutionType: 'STANDARD' });
+  expect(map.ItemReader).toEqual({ Resource: 'arn:<ref>:states:::s3:getObject', ReaderConfig: { InputType: 'JSONL' }, Parameters: { Bucket: '<ref>', 'Key.$': expected.workListKeyPath } });
+  expect(map.ItemSelector).toEqual(expected.itemSelector);
+  expect(map.MaxConcurrency).toBe(expected.maxConcurrency);
+  expect(map.ToleratedFailurePercentage ?? 0).toBe(0);
+  expect(map.ToleratedFailureCount ?? 0).toBe(0);
+  expect(map.ResultWriter).toEqual({ Resource: 'arn:<ref>:states:::s3:putObject', Parameters: { Bucket: '<ref>', Prefix: expected.resultsPrefix } });
+  const child = map.ItemProcessor.States[map.ItemProcessor.StartAt];
+  expect(child).toMatchObject({ Type: 'Task', Resource: '<ref>', End: true });
+  const [error, retry] = expected.retried;
+  expect(child.Retry).toContainEqual({
+    ErrorEquals: [error],
+    IntervalSeconds: retry.interval.toSeconds(),
+    MaxAttempts: retry.maxAttempts,
+    BackoffRate: retry.backoffRate,
+    MaxDelaySeconds: retry.maxDelay.toSeconds(),
+    JitterStrategy: 'FULL',
+  });
+  expect(child.Retry.flatMap((entry: { ErrorEquals: string[] }) => entry.ErrorEquals).sort()).toEqual(
+    ['Lambda.AWSLambdaException', 'Lambda.ClientExecutionTimeoutException', 'Lambda.SdkClientException', 'Lambda.ServiceException', error].sort(),
+  );
+}
+
+/** A state machine's resource and its ASL (references rendered as `<ref>`). */
+function stateMachineOf(synth: Synth, machine: IConstruct): { id: string; resource: Resource; asl: ReturnType<typeof renderDefinition> } {
+  const id = logicalIdOf(synth, machine);
+  const resource = synth.resources[id]!;
+  expect(resource.Type).toBe('AWS::StepFunctions::StateMachine');
+  return { id, resource, asl: renderDefinition(resource.Properties!.DefinitionString) };
+}
+
+/** Every action of the statements on the role of state machine `id`, with its resources rendered. */
+function stateMachineGrants(synth: Synth, resource: Resource): Map<string, string[]> {
+  const roleId = refs(resource.Properties!.RoleArn)[0]!;
+  const statements = ofType(synth.resources, 'AWS::IAM::Policy')
+    .filter(([, policy]) => refs(policy.Properties!.Roles).includes(roleId))
+    .flatMap(([, policy]) => policy.Properties!.PolicyDocument.Statement as Array<{ Action: string | string[]; Resource: unknown }>);
+  const granted = new Map<string, string[]>();
+  for (const statement of statements) {
+    // Resources that are not a plain reference (the state machine's own name, split from its ARN) as JSON.
+    const render = (value: unknown) => (value === '*' ? '*' : JSON.stringify(value).includes('Fn::Select') ? JSON.stringify(value) : renderIntrinsic(value));
+    for (const action of [statement.Action].flat()) granted.set(action, [...(granted.get(action) ?? []), ...[statement.Resource].flat().map(render)]);
+  }
+  return granted;
+}
+
 function env(synth: Synth, fnId: string): Record<string, unknown> {
   return synth.resources[fnId]!.Properties!.Environment.Variables as Record<string, unknown>;
 }
@@ -324,9 +382,11 @@ function filesUnder(dir: string): string[] {
 
 const sizeOf = (dir: string) => filesUnder(dir).reduce((total, file) => total + statSync(file).size, 0);
 
-const functionIds = (synth: Synth) => [...synth.routes.map((route) => route.name), INDEXER_LOGICAL_ID, RECONCILER_LOGICAL_ID, BACKFILL_LOGICAL_ID, PLAN_LOGICAL_ID];
+const functionIds = (synth: Synth) => [...synth.routes.map((route) => route.name), INDEXER_LOGICAL_ID, RECONCILER_LOGICAL_ID, BACKFILL_LOGICAL_ID, PLAN_LOGICAL_ID, IMPORT_WRITER_LOGICAL_ID];
 const embeddingIds = (synth: Synth) => [...synth.routes.filter((route) => route.embeds).map((route) => route.name), INDEXER_LOGICAL_ID, RECONCILER_LOGICAL_ID, BACKFILL_LOGICAL_ID];
 const plainApiIds = (synth: Synth) => synth.routes.filter((route) => !route.embeds).map((route) => route.name);
+/** Functions with a conditioned grant, each checked in its own test. */
+const CONDITIONED_GRANTS: readonly string[] = [RECONCILER_LOGICAL_ID, IMPORT_WRITER_LOGICAL_ID];
 /** Route keys (`METHOD /path`) of the routes without an authorizer. */
 const publicRouteKeys = (table: readonly RouteDefinition[]) => table.filter((route) => route.public).flatMap((route) => routeMethods(route).map((method) => `${method} ${route.path}`));
 const webAssetIds = (synth: Synth) => synth.routes.filter((route) => route.webAssets).map((route) => route.name);
@@ -367,6 +427,14 @@ describe('stage config', () => {
     expect(() => buildStageConfig('dev', { indexerParallelizationFactor: 11 })).toThrow(/indexerParallelizationFactor must be a whole number from 1 to 10/);
     // The same memory as the indexer: the same embedding rate per child (the sizing table's premise).
     for (const stage of ['dev', 'prod'] as const) expect(stageDefaults[stage].functions.backfill.memoryMb).toBe(stageDefaults[stage].functions.indexer.memoryMb);
+  });
+
+  it('import in AWS: MaxConcurrency from context (-c importMaxConcurrency), 1-10,000 (Distributed Map\'s limit)', () => {
+    expect(stageConfigFromContext(new App({ context: { importMaxConcurrency: '200' } }).node).importAtScale.maxConcurrency).toBe(200);
+    expect(stageConfigFromContext(new App().node).importAtScale.maxConcurrency).toBe(stageDefaults.dev.importAtScale.maxConcurrency);
+    expect(() => buildStageConfig('dev', { importMaxConcurrency: 0 })).toThrow(/importMaxConcurrency must be a whole number from 1 to 10000/);
+    expect(() => buildStageConfig('prod', { importMaxConcurrency: 10_001 })).toThrow(/importMaxConcurrency/);
+    expect(() => buildStageConfig('prod', { importMaxConcurrency: 1.5 })).toThrow(/importMaxConcurrency/);
   });
 
   it('tenancy: single by default; claim (with its claim name) only with auth=jwt', () => {
@@ -623,7 +691,7 @@ describe.each(['dev', 'prod'] as const)('%s stack', (stage) => {
   });
 
   describe('Lambda functions', () => {
-    it('one nodejs22.x arm64 ESM function per route plus the indexer, the reconciler and the reindex\'s backfill and plan, with its own log group and retention', () => {
+    it('one nodejs22.x arm64 ESM function per route plus the indexer, the reconciler, the reindex\'s backfill and plan and the import\'s writer, with its own log group and retention', () => {
       const { resources, config } = s();
       const functions = ofType(resources, 'AWS::Lambda::Function');
       expect(functions.map(([id]) => id).sort()).toEqual(functionIds(s()).sort());
@@ -633,7 +701,7 @@ describe.each(['dev', 'prod'] as const)('%s stack', (stage) => {
         expect(logGroup.Properties!.RetentionInDays, id).toBe(config.logRetentionDays);
         expect(logGroup.DeletionPolicy).toBe(config.stage === 'prod' ? 'Retain' : 'Delete');
       }
-      expect(ofType(resources, 'AWS::Logs::LogGroup')).toHaveLength(functions.length + 2); // + API access logs, the reindex state machine's
+      expect(ofType(resources, 'AWS::Logs::LogGroup')).toHaveLength(functions.length + 3); // + API access logs, the reindex and import state machines'
     });
 
     it('memory and timeout come from the stage config', () => {
@@ -650,6 +718,10 @@ describe.each(['dev', 'prod'] as const)('%s stack', (stage) => {
         MemorySize: config.functions.reconciler.memoryMb,
         Timeout: config.functions.reconciler.timeoutSeconds,
       });
+      expect(resources[IMPORT_WRITER_LOGICAL_ID]!.Properties).toMatchObject({
+        MemorySize: config.functions.importWriter.memoryMb,
+        Timeout: config.functions.importWriter.timeoutSeconds,
+      });
     });
 
     it('environment: table names, Powertools, source maps; Qdrant only as a secret ARN and only where it is used', () => {
@@ -662,7 +734,7 @@ describe.each(['dev', 'prod'] as const)('%s stack', (stage) => {
         expect(variables, id).toMatchObject({
           NODE_OPTIONS: '--enable-source-maps',
           TABLE_NAME: { Ref: tableId },
-          POWERTOOLS_SERVICE_NAME: { [INDEXER_LOGICAL_ID]: 'persona-db-indexer', [RECONCILER_LOGICAL_ID]: RECONCILER_SERVICE, [BACKFILL_LOGICAL_ID]: BACKFILL_SERVICE, [PLAN_LOGICAL_ID]: BACKFILL_SERVICE }[id] ?? 'persona-db-api',
+          POWERTOOLS_SERVICE_NAME: { [INDEXER_LOGICAL_ID]: 'persona-db-indexer', [RECONCILER_LOGICAL_ID]: RECONCILER_SERVICE, [BACKFILL_LOGICAL_ID]: BACKFILL_SERVICE, [PLAN_LOGICAL_ID]: BACKFILL_SERVICE, [IMPORT_WRITER_LOGICAL_ID]: IMPORT_SERVICE }[id] ?? 'persona-db-api',
           POWERTOOLS_METRICS_NAMESPACE: 'PersonaDb',
           POWERTOOLS_LOG_LEVEL: synth.config.logLevel,
           STAGE: synth.config.stage,
@@ -715,8 +787,8 @@ describe.each(['dev', 'prod'] as const)('%s stack', (stage) => {
       }
       // A Query only on the tenant index, only for the list; no role gets the table's other indexes (`index/*`).
       for (const id of functionIds(synth)) {
-        // The reconciler's one condition (LeadingKeys on the idempotency table) is checked in its own test.
-        for (const grant of grantsOf(synth, id, id === RECONCILER_LOGICAL_ID)) {
+        // The reconciler's one condition (LeadingKeys on the idempotency table) and the import writer's (its ListBucket prefix) are checked in their own tests.
+        for (const grant of grantsOf(synth, id, CONDITIONED_GRANTS.includes(id))) {
           const resources = JSON.stringify(synth.stack.resolve(grant.resources));
           expect(resources, id).not.toContain('/index/*');
           if (grant.actions.includes('dynamodb:Query')) expect([id, resources]).toEqual(['listPersonas', expect.stringMatching(/"\/index\/tenant-index"\]/)]);
@@ -731,7 +803,7 @@ describe.each(['dev', 'prod'] as const)('%s stack', (stage) => {
       const secretId = refs(synth.stack.resolve(synth.stack.qdrantSecret.secretArn))[0]!;
       const cursorKeyId = logicalIdOf(synth, synth.stack.cursorSigningKey);
       for (const id of functionIds(synth)) {
-        const actions = actionMap(grantsOf(synth, id, id === RECONCILER_LOGICAL_ID));
+        const actions = actionMap(grantsOf(synth, id, CONDITIONED_GRANTS.includes(id)));
         const ownLogs = refs(synth.resources[id]!.Properties!.LoggingConfig.LogGroup);
         const logActions = [...actions.keys()].filter((action) => action.startsWith('logs:'));
         expect(logActions.sort()).toEqual(['logs:CreateLogStream', 'logs:PutLogEvents']);
@@ -837,10 +909,7 @@ describe.each(['dev', 'prod'] as const)('%s stack', (stage) => {
   });
 
   describe('reindex in AWS (infra/reindexAtScale.ts)', () => {
-    const stateMachine = (synth: Synth) => {
-      const [[id, resource]] = ofType(synth.resources, 'AWS::StepFunctions::StateMachine') as [[string, Resource]];
-      return { id, resource, asl: renderDefinition(resource.Properties!.DefinitionString) };
-    };
+    const stateMachine = (synth: Synth) => stateMachineOf(synth, synth.stack.reindexAtScale.stateMachine);
 
     it('the ASL: export, wait and describe until COMPLETED, plan, then a Distributed Map over the JSONL work list with the stage\'s MaxConcurrency, QdrantUnavailable retried with backoff, no failure tolerated, results to the bucket', () => {
       const synth = s();
@@ -871,30 +940,14 @@ describe.each(['dev', 'prod'] as const)('%s stack', (stage) => {
       ]);
       expect(states['ExportFinished?']!.Default).toBe('ExportFailed');
       expect(states.PlanChunks!.Parameters).toMatchObject({ 'manifestSummaryKey.$': '$.exportStatus.description.ExportManifest', chunkItems: synth.config.reindexAtScale.chunkItems });
-      const map = states.Backfill!;
-      // Distributed Map (Step Functions Developer Guide): ItemReader JSONL from S3, ItemSelector with the
-      // item as $$.Map.Item.Value, MaxConcurrency at most 10,000, ToleratedFailurePercentage default 0.
-      expect(map.ItemProcessor.ProcessorConfig).toEqual({ Mode: 'DISTRIBUTED', ExecutionType: 'STANDARD' });
-      expect(map.ItemReader).toEqual({ Resource: 'arn:<ref>:states:::s3:getObject', ReaderConfig: { InputType: 'JSONL' }, Parameters: { Bucket: '<ref>', 'Key.$': '$.plan.workListKey' } });
-      expect(map.ItemSelector).toEqual({ 'collection.$': '$.collection', bucket: '<ref>', 'chunk.$': '$$.Map.Item.Value' });
-      expect(map.MaxConcurrency).toBe(synth.config.reindexAtScale.maxConcurrency);
-      expect(map.ToleratedFailurePercentage ?? 0).toBe(0);
-      expect(map.ToleratedFailureCount ?? 0).toBe(0);
-      expect(map.ResultWriter).toEqual({ Resource: 'arn:<ref>:states:::s3:putObject', Parameters: { Bucket: '<ref>', Prefix: 'reindex/results' } });
-      const child = map.ItemProcessor.States[map.ItemProcessor.StartAt];
-      expect(child).toMatchObject({ Type: 'Task', Resource: '<ref>', End: true });
-      expect(child.Retry).toContainEqual({
-        ErrorEquals: ['QdrantUnavailable'],
-        IntervalSeconds: QDRANT_RETRY.interval.toSeconds(),
-        MaxAttempts: QDRANT_RETRY.maxAttempts,
-        BackoffRate: QDRANT_RETRY.backoffRate,
-        MaxDelaySeconds: QDRANT_RETRY.maxDelay.toSeconds(),
-        JitterStrategy: 'FULL',
+      // BackfillTargetRefused is not retried: it fails the Map Run.
+      expectDistributedMap(states.Backfill!, {
+        workListKeyPath: '$.plan.workListKey',
+        itemSelector: { 'collection.$': '$.collection', bucket: '<ref>', 'chunk.$': '$$.Map.Item.Value' },
+        maxConcurrency: synth.config.reindexAtScale.maxConcurrency,
+        resultsPrefix: 'reindex/results',
+        retried: ['QdrantUnavailable', QDRANT_RETRY],
       });
-      // Lambda's own transient errors are retried too; nothing else (BackfillTargetRefused fails the Map Run).
-      expect(child.Retry.flatMap((entry: { ErrorEquals: string[] }) => entry.ErrorEquals).sort()).toEqual(
-        ['Lambda.AWSLambdaException', 'Lambda.ClientExecutionTimeoutException', 'Lambda.SdkClientException', 'Lambda.ServiceException', 'QdrantUnavailable'].sort(),
-      );
       expect(synth.template.findOutputs('ReindexStateMachineArn')).toEqual({ ReindexStateMachineArn: expect.anything() });
     });
 
@@ -916,16 +969,7 @@ describe.each(['dev', 'prod'] as const)('%s stack', (stage) => {
     it('the state machine\'s role: the export of this table, its exports, the two functions, its bucket, its own child executions; logs and X-Ray', () => {
       const synth = s();
       const { resource } = stateMachine(synth);
-      const roleId = refs(resource.Properties!.RoleArn)[0]!;
-      const statements = ofType(synth.resources, 'AWS::IAM::Policy')
-        .filter(([, policy]) => refs(policy.Properties!.Roles).includes(roleId))
-        .flatMap(([, policy]) => policy.Properties!.PolicyDocument.Statement as Array<{ Action: string | string[]; Resource: unknown }>);
-      const granted = new Map<string, string[]>();
-      for (const statement of statements) {
-        // Resources that are not a plain reference (the state machine's own name, split from its ARN) as JSON.
-        const render = (value: unknown) => (value === '*' ? '*' : JSON.stringify(value).includes('Fn::Select') ? JSON.stringify(value) : renderIntrinsic(value));
-        for (const action of [statement.Action].flat()) granted.set(action, [...(granted.get(action) ?? []), ...[statement.Resource].flat().map(render)]);
-      }
+      const granted = stateMachineGrants(synth, resource);
       const tableId = logicalIdOf(synth, synth.stack.table);
       expect(granted.get('dynamodb:ExportTableToPointInTime')).toEqual([`{${tableId}.Arn}`]);
       expect(granted.get('dynamodb:DescribeExport')).toEqual([`{${tableId}.Arn}/export/*`]);
@@ -946,6 +990,78 @@ describe.each(['dev', 'prod'] as const)('%s stack', (stage) => {
       synth.template.hasResourceProperties('AWS::S3::BucketPolicy', {
         PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } })]) },
       });
+    });
+  });
+
+  describe('import in AWS (infra/importAtScale.ts)', () => {
+    const importMachine = (synth: Synth) => stateMachineOf(synth, synth.stack.importAtScale.stateMachine);
+
+    it('the ASL: one Distributed Map over the staged JSONL work list with the stage\'s MaxConcurrency, ImportThrottled retried with backoff, no failure tolerated, results to import/results', () => {
+      const synth = s();
+      const { asl } = importMachine(synth);
+      expect(asl.StartAt).toBe(IMPORT_MAP_LABEL);
+      expect(Object.fromEntries(Object.entries(asl.States).map(([name, state]) => [name, state.Type]))).toEqual({ [IMPORT_MAP_LABEL]: 'Map', Imported: 'Succeed' });
+      const map = asl.States[IMPORT_MAP_LABEL]!;
+      // The work list's key comes from the execution's input (the CLI staged it); ImportRefused (a chunk that is
+      // not this import's, a stage of the other tenancy) is not retried: it fails the Map Run.
+      expectDistributedMap(map, {
+        workListKeyPath: '$.workListKey',
+        itemSelector: { 'importId.$': '$.importId', 'fileSha256.$': '$.fileSha256', 'tenant.$': '$.tenant', bucket: '<ref>', 'chunk.$': '$$.Map.Item.Value' },
+        maxConcurrency: synth.config.importAtScale.maxConcurrency,
+        resultsPrefix: 'import/results',
+        retried: ['ImportThrottled', THROTTLE_RETRY],
+      });
+      // The CLI reads the Map Run's results from the Map state's output at $.write.ResultWriterDetails.
+      expect(map.ResultPath).toBe('$.write');
+      expect(synth.template.findOutputs('ImportStateMachineArn')).toEqual({ ImportStateMachineArn: expect.anything() });
+      expect(synth.template.findOutputs('ImportBucketName')).toEqual({ ImportBucketName: expect.objectContaining({ Value: { Ref: logicalIdOf(synth, synth.stack.reindexAtScale.bucket) } }) });
+    });
+
+    it('least privilege: the writer puts items into the table (no other table action, no Qdrant), reads the staged chunks, reads and writes its done markers', () => {
+      const synth = s();
+      const bucketId = logicalIdOf(synth, synth.stack.reindexAtScale.bucket);
+      const tableId = logicalIdOf(synth, synth.stack.table);
+      const grants = grantsOf(synth, IMPORT_WRITER_LOGICAL_ID, true);
+      const actions = actionMap(grants);
+      expectOnlyServices(actions, ['dynamodb', 'logs', 's3', 'xray'], 'import writer');
+      expect([...actions.keys()].filter((action) => action.startsWith('dynamodb:'))).toEqual(['dynamodb:PutItem']);
+      expect([...actions.get('dynamodb:PutItem')!]).toEqual([tableId]);
+      const on = (action: string) => grants.filter((grant) => grant.actions.includes(action)).flatMap((grant) => grant.resources.map(renderIntrinsic)).sort();
+      expect(on('s3:GetObject')).toEqual([`{${bucketId}.Arn}/import/*/chunks/*`, `{${bucketId}.Arn}/import/*/done/*`]);
+      expect(on('s3:PutObject')).toEqual([`{${bucketId}.Arn}/import/*/done/*`]);
+      const list = grants.find((grant) => grant.actions.includes('s3:ListBucket'))!;
+      expect(list.resources.map(renderIntrinsic)).toEqual([`{${bucketId}.Arn}`]);
+      expect(list.condition).toEqual({ StringLike: { 's3:prefix': ['import/*/done/*'] } });
+      // Only ListBucket is conditioned; nothing else may be.
+      expect(grants.filter((grant) => grant.condition).map((grant) => grant.actions)).toEqual([['s3:ListBucket']]);
+    });
+
+    it('the state machine\'s role: invokes only the writer, reads and writes its bucket, its own child executions; no table action', () => {
+      const synth = s();
+      const { resource } = importMachine(synth);
+      const granted = stateMachineGrants(synth, resource);
+      expect(new Set(granted.get('lambda:InvokeFunction')!.map((arn) => arn.replace(/:\*$/, '')))).toEqual(new Set([`{${IMPORT_WRITER_LOGICAL_ID}.Arn}`]));
+      expect([...new Set([...granted.keys()].map((action) => action.split(':')[0]))].sort()).toEqual(['lambda', 'logs', 's3', 'states', 'xray']);
+      expect(granted.get('states:StartExecution')).toBeDefined();
+    });
+
+    it('auth=iam: the admin policy starts and follows the import state machine\'s executions and stages under import/ only', () => {
+      const synth = s();
+      if (synth.config.api.auth !== 'iam') return;
+      const statements = managedPolicyStatements(synth, 'AdminAccessPolicy');
+      const bySid = new Map(statements.map((statement) => [statement.Sid as string, statement]));
+      const machineId = logicalIdOf(synth, synth.stack.importAtScale.stateMachine);
+      const bucketId = logicalIdOf(synth, synth.stack.reindexAtScale.bucket);
+      expect(bySid.get('ImportInAwsStart')).toMatchObject({ Action: 'states:StartExecution', Resource: { Ref: machineId } });
+      expect([bySid.get('ImportInAwsExecutions')!.Action].flat().sort()).toEqual(['states:DescribeExecution', 'states:ListMapRuns']);
+      expect(bySid.get('ImportInAwsMapRuns')).toMatchObject({ Action: 'states:DescribeMapRun' });
+      expect([bySid.get('ImportInAwsObjects')!.Action].flat().sort()).toEqual(['s3:GetObject', 's3:PutObject']);
+      expect(renderIntrinsic(bySid.get('ImportInAwsObjects')!.Resource)).toBe(`{${bucketId}.Arn}/import/*`);
+      expect(bySid.get('ImportInAwsList')).toMatchObject({ Action: 's3:ListBucket', Condition: { StringLike: { 's3:prefix': ['import/*'] } } });
+      // Neither the writer and reader policies nor the admin's other statements reach the import.
+      for (const role of ['ReaderAccessPolicy', 'WriterAccessPolicy']) {
+        expect(JSON.stringify(managedPolicyStatements(synth, role))).not.toContain(machineId);
+      }
     });
   });
 

@@ -7,6 +7,9 @@ import { createReadStream } from 'node:fs';
 import { extname } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parse as parseCsv } from 'csv-parse';
+import { ProblemError, type FieldError } from '../http/problem';
+import { parsePersonaInput } from '../persona/personaService';
+import { SERVER_MANAGED_FIELDS, type PersonaInput } from '../persona/schema';
 import { CSV_PARSE_OPTIONS, csvHeader, personaFromCsvCells, type CsvRow } from './personaCsv';
 
 export type PersonaFileFormat = 'json' | 'jsonl' | 'csv';
@@ -131,5 +134,59 @@ async function* csvRecords(stream: NodeJS.ReadableStream): AsyncGenerator<FileRe
   for await (const row of parser as AsyncIterable<CsvRow>) {
     if (!header) header = csvHeader(row.record);
     else yield { index: index++, ...personaFromCsvCells(header, row) };
+  }
+}
+
+/**
+ * Validates one record as the API would; server-managed fields (as in an export) are dropped, and so
+ * is an export's `tenant_id`: the API puts every imported persona in the caller's own tenant.
+ */
+export function validateRecord(record: FileRecord): { persona: PersonaInput } | { errors: FieldError[] } {
+  if ('parseError' in record) return { errors: [{ pointer: '#', detail: record.parseError }] };
+  let value = record.value;
+  if (value && typeof value === 'object' && !Array.isArray(value)) {
+    const copy = { ...(value as Record<string, unknown>) };
+    for (const field of SERVER_MANAGED_FIELDS) delete copy[field];
+    delete copy.tenant_id;
+    value = copy;
+  }
+  try {
+    return { persona: parsePersonaInput(value) };
+  } catch (error) {
+    if (error instanceof ProblemError) return { errors: error.errors ?? [{ pointer: '#', detail: error.message }] };
+    throw error;
+  }
+}
+
+/** A row of the file the API's validation accepted, with where it came from. */
+export interface ValidatedRecord {
+  index: number;
+  line: number;
+  persona: PersonaInput;
+}
+
+/**
+ * The file's records validated as the API would (validateRecord), in file order: each valid one is
+ * yielded, each rejected one handed to `reject` with its index, line and errors; `counts.rows` and
+ * `counts.valid` are kept as they go. `stop` is asked before each record (a failure, an interrupt).
+ */
+export async function* validatedRecords(
+  file: string,
+  format: PersonaFileFormat,
+  position: ReadPosition,
+  counts: { rows: number; valid: number },
+  reject: (rejection: { index: number; line: number; errors: FieldError[] }) => void,
+  stop: () => boolean = () => false,
+): AsyncGenerator<ValidatedRecord> {
+  for await (const record of readPersonaFile(file, format, position)) {
+    if (stop()) return;
+    counts.rows++;
+    const outcome = validateRecord(record);
+    if ('errors' in outcome) {
+      reject({ index: record.index, line: record.line, errors: outcome.errors });
+      continue;
+    }
+    counts.valid++;
+    yield { index: record.index, line: record.line, persona: outcome.persona };
   }
 }

@@ -14,12 +14,12 @@ import { createReadStream } from 'node:fs';
 import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { dirname } from 'node:path';
-import { ProblemError, type FieldError } from '../http/problem';
+import type { FieldError } from '../http/problem';
 import { bodyLimits } from '../http/request';
-import { MAX_BATCH_ITEMS, parsePersonaInput } from '../persona/personaService';
-import { SERVER_MANAGED_FIELDS, type PersonaInput } from '../persona/schema';
+import { MAX_BATCH_ITEMS } from '../persona/personaService';
+import type { PersonaInput } from '../persona/schema';
 import { personaClientFor, type ApiTarget } from './personaApiClient';
-import { formatFromFileName, readPersonaFile, type FileRecord, type PersonaFileFormat, type ReadPosition } from './personaFileRecords';
+import { formatFromFileName, readPersonaFile, validatedRecords, type PersonaFileFormat, type ReadPosition } from './personaFileRecords';
 
 export interface ImportOptions extends ApiTarget {
   file: string;
@@ -111,27 +111,6 @@ async function loadCheckpoint(path: string, fileSha256: string, batchSize: numbe
   // A checkpoint of another file version (or batch size) says nothing about this one.
   if (checkpoint.file_sha256 !== fileSha256 || checkpoint.batch_size !== batchSize) return new Set();
   return new Set(checkpoint.completed_batches);
-}
-
-/**
- * Validates one record as the API would; server-managed fields (as in an export) are dropped, and so
- * is an export's `tenant_id`: the API puts every imported persona in the caller's own tenant.
- */
-export function validateRecord(record: FileRecord): { persona: PersonaInput } | { errors: FieldError[] } {
-  if ('parseError' in record) return { errors: [{ pointer: '#', detail: record.parseError }] };
-  let value = record.value;
-  if (value && typeof value === 'object' && !Array.isArray(value)) {
-    const copy = { ...(value as Record<string, unknown>) };
-    for (const field of SERVER_MANAGED_FIELDS) delete copy[field];
-    delete copy.tenant_id;
-    value = copy;
-  }
-  try {
-    return { persona: parsePersonaInput(value) };
-  } catch (error) {
-    if (error instanceof ProblemError) return { errors: error.errors ?? [{ pointer: '#', detail: error.message }] };
-    throw error;
-  }
 }
 
 /** Records in the file, for an honest progress fraction (one streamed pass, like the import's own). */
@@ -252,21 +231,13 @@ export async function importPersonas(options: ImportOptions): Promise<ImportRepo
   let batch: Batch = { index: 0, personas: [], origins: [], bytes: 0 };
   let lastProgress = 0;
   try {
-    for await (const record of readPersonaFile(options.file, format, position)) {
-      if (failure || options.signal?.aborted) break;
-      counts.rows++;
-      const outcome = validateRecord(record);
-      if ('errors' in outcome) {
-        reject({ index: record.index, line: record.line, errors: outcome.errors });
-        continue;
-      }
-      counts.valid++;
-      const bytes = Buffer.byteLength(JSON.stringify(outcome.persona)) + 1;
+    for await (const record of validatedRecords(options.file, format, position, counts, reject, () => Boolean(failure) || Boolean(options.signal?.aborted))) {
+      const bytes = Buffer.byteLength(JSON.stringify(record.persona)) + 1;
       if (batch.personas.length > 0 && batch.bytes + bytes > MAX_BATCH_BYTES) {
         await dispatch(batch);
         batch = { index: batch.index + 1, personas: [], origins: [], bytes: 0 };
       }
-      batch.personas.push(outcome.persona);
+      batch.personas.push(record.persona);
       batch.origins.push({ index: record.index, line: record.line });
       batch.bytes += bytes;
       if (batch.personas.length >= batchSize) {

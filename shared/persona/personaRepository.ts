@@ -196,7 +196,7 @@ export function personaRepository(client: DynamoDBDocumentClient, tables: { pers
      * the id being free. An id that exists is reported with the stored persona, never overwritten;
      * a write DynamoDB still throttles after the SDK's retries is reported as failed.
      */
-    async createMany(personas: readonly Persona[]): Promise<Map<string, CreateOutcome>> {
+    async createMany(personas: readonly Persona[], options: { concurrency?: number } = {}): Promise<Map<string, CreateOutcome>> {
       const outcomes = new Map<string, CreateOutcome>();
       let next = 0;
       const worker = async () => {
@@ -210,7 +210,7 @@ export function personaRepository(client: DynamoDBDocumentClient, tables: { pers
           }
         }
       };
-      await Promise.all(Array.from({ length: Math.min(CREATE_CONCURRENCY, personas.length) }, worker));
+      await Promise.all(Array.from({ length: Math.min(options.concurrency ?? CREATE_CONCURRENCY, personas.length) }, worker));
       return outcomes;
     },
 

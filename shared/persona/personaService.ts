@@ -17,7 +17,7 @@ export interface PersonaServiceDeps {
 export const listLimits = { default: 20, max: 100 } as const;
 export const MAX_BATCH_ITEMS = 100;
 
-const nowIso = (deps: PersonaServiceDeps) => (deps.now?.() ?? new Date()).toISOString();
+const nowIso = (deps: Pick<PersonaServiceDeps, 'now'>) => (deps.now?.() ?? new Date()).toISOString();
 
 /** Validates a client-written persona; every problem is reported at its JSON pointer. */
 export function parsePersonaInput(body: unknown, pointerPrefix: readonly PropertyKey[] = []): PersonaInput {
@@ -34,9 +34,19 @@ export function parsePersonaInput(body: unknown, pointerPrefix: readonly Propert
  * repository keeps under the tenant's own keys) also name the tenant, so one user sending the same
  * key and body for two tenants creates two sets of ids.
  */
-const idSeed = (deps: PersonaServiceDeps, storedKey: string) => (deps.repository.tenant === undefined ? storedKey : `${deps.repository.tenant}\0${storedKey}`);
+const seedOf = (tenant: string | undefined, key: string) => (tenant === undefined ? key : `${tenant}\0${key}`);
+const idSeed = (deps: PersonaServiceDeps, storedKey: string) => seedOf(deps.repository.tenant, storedKey);
 
-function newPersona(deps: PersonaServiceDeps, input: PersonaInput, id: string): Persona {
+/**
+ * The id of row `index` (0-based, in file order) of an import file staged by `personas import
+ * --in-aws`: derived, by the rule of keyed requests above, from the tenant, the file's SHA-256 and
+ * the row, so that a re-run or a retried chunk writes the very ids it wrote before.
+ */
+export const importRowId = (tenant: string | undefined, fileSha256: string, index: number): string =>
+  stableUuid(`${seedOf(tenant, `importInAws\0${fileSha256}`)}\0${index}`);
+
+/** A persona as every create stores it (POST /personas, the batch, an import in AWS): version 1, both timestamps now, keys in schema order. */
+export function newPersona(deps: Pick<PersonaServiceDeps, 'now'>, input: PersonaInput, id: string): Persona {
   const timestamp = nowIso(deps);
   return orderPersonaKeys({ id, ...input, version: 1, created_at: timestamp, updated_at: timestamp });
 }

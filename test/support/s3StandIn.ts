@@ -11,7 +11,11 @@
  * PutObject is `PUT /<bucket>/<key>` answering 200 with an ETag
  * (https://docs.aws.amazon.com/AmazonS3/latest/API/API_PutObject.html); a body the SDK sends with
  * `Content-Encoding: aws-chunked` (its flexible checksums) is decoded from its chunks
- * (https://docs.aws.amazon.com/AmazonS3/latest/API/sigv4-streaming.html). Signatures are not checked.
+ * (https://docs.aws.amazon.com/AmazonS3/latest/API/sigv4-streaming.html). ListObjectsV2 is
+ * `GET /<bucket>?list-type=2&prefix=…&max-keys=…` answering a `ListBucketResult` (Name, Prefix,
+ * KeyCount, MaxKeys, IsTruncated, Contents {Key, LastModified, ETag, Size, StorageClass}) in key
+ * order (https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListObjectsV2.html; continuation tokens
+ * are not implemented). Signatures are not checked.
  */
 import { createHash } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
@@ -22,6 +26,7 @@ export interface S3StandIn {
   put(bucket: string, key: string, body: Buffer | string): void;
   get(bucket: string, key: string): Buffer | undefined;
   keys(bucket: string, prefix?: string): string[];
+  delete(bucket: string, key: string): void;
   /** GetObject requests answered, per key. */
   readonly reads: Map<string, number>;
   close(): Promise<void>;
@@ -59,6 +64,23 @@ export async function startS3StandIn(): Promise<S3StandIn> {
         response.writeHead(status, { 'content-type': 'application/xml' });
         response.end(`<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${code}</Code><Message>${message}</Message><Key>${key}</Key></Error>`);
       };
+      if (request.method === 'GET' && !key && url.searchParams.get('list-type') === '2') {
+        const prefix = url.searchParams.get('prefix') ?? '';
+        const maxKeys = Number(url.searchParams.get('max-keys') ?? 1000);
+        const matching = [...objects.keys()].filter((name) => name.startsWith(`${bucket}/${prefix}`)).sort();
+        const listed = matching.slice(0, maxKeys);
+        const xml = (text: string) => text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+        const contents = listed.map((name) => {
+          const object = objects.get(name)!;
+          return `<Contents><Key>${xml(name.slice(bucket.length + 1))}</Key><LastModified>${object.modified.toISOString()}</LastModified><ETag>${xml(object.etag)}</ETag><Size>${object.body.length}</Size><StorageClass>STANDARD</StorageClass></Contents>`;
+        });
+        response.writeHead(200, { 'content-type': 'application/xml' });
+        response.end(
+          `<?xml version="1.0" encoding="UTF-8"?>\n<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>${xml(bucket)}</Name><Prefix>${xml(prefix)}</Prefix>` +
+            `<KeyCount>${listed.length}</KeyCount><MaxKeys>${maxKeys}</MaxKeys><IsTruncated>${matching.length > listed.length}</IsTruncated>${contents.join('')}</ListBucketResult>`,
+        );
+        return;
+      }
       if (request.method === 'PUT' && key) {
         const raw = Buffer.concat(chunks);
         const chunked = String(request.headers['content-encoding'] ?? '').includes('aws-chunked') || String(request.headers['x-amz-content-sha256'] ?? '').startsWith('STREAMING-');
@@ -88,6 +110,7 @@ export async function startS3StandIn(): Promise<S3StandIn> {
     endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     put: (bucket, key, body) => void store(bucket, key, Buffer.isBuffer(body) ? body : Buffer.from(body)),
     get: (bucket, key) => objects.get(id(bucket, key))?.body,
+    delete: (bucket, key) => void objects.delete(id(bucket, key)),
     keys: (bucket, prefix = '') => [...objects.keys()].filter((name) => name.startsWith(`${bucket}/${prefix}`)).map((name) => name.slice(bucket.length + 1)),
     reads,
     close: () => new Promise((resolve) => server.close(() => resolve())),

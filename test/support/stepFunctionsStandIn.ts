@@ -99,6 +99,8 @@ export async function startStepFunctionsStandIn(options: {
   stateMachineName: string;
   mapState: MapStateSettings;
   run: (context: ExecutionContext) => Promise<Record<string, unknown>>;
+  /** The Distributed Map state's label, in its Map Runs' ARNs (default Backfill). */
+  mapLabel?: string;
   /** Scales Retry intervals (seconds in the ASL) down for a test; 1 = as written. */
   retryTimeScale?: number;
   region?: string;
@@ -137,7 +139,7 @@ export async function startStepFunctionsStandIn(options: {
       async distributedMap(items, child) {
         const mapRun: MapRun = {
           // arn:…:mapRun:<state machine>/<Map label>:<Map Run id>
-          mapRunArn: `arn:aws:states:${region}:${account}:mapRun:${options.stateMachineName}/Backfill:${randomUUID()}`,
+          mapRunArn: `arn:aws:states:${region}:${account}:mapRun:${options.stateMachineName}/${options.mapLabel ?? 'Backfill'}:${randomUUID()}`,
           executionArn: execution.executionArn,
           startDate: Date.now(),
           status: 'RUNNING',
