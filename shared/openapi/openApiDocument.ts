@@ -4,7 +4,7 @@ import { listLimits, MAX_BATCH_ITEMS } from '../persona/personaService';
 import { personaInputSchema, personaLimits, personaSchema, TRAIT_NAMES } from '../persona/schema';
 import { routes, scopesGranting } from '../routes';
 import {
-  DEFAULT_RRF_WEIGHTS,
+  defaultWeightText,
   LIST_FILTER_FIELDS,
   RANKINGS,
   searchFilterSchema,
@@ -97,7 +97,7 @@ function similarQueryParameters(): Record<string, unknown>[] {
     name: weightParameter(ranking),
     in: 'query',
     required: false,
-    description: `RRF weight of the ${ranking} ranking (default ${DEFAULT_RRF_WEIGHTS[ranking]}); see \`weights\` of SearchRequest.`,
+    description: `RRF weight of the ${ranking} ranking (default: ${defaultWeightText(ranking)}); see \`weights\` of SearchRequest.`,
     schema: options.properties!.weights!.properties![ranking]!,
   }));
   return [...scalars, ...lists, ...bounds, ...weights];
