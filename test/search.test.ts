@@ -390,6 +390,22 @@ describe('POST /personas/search', () => {
     }
   });
 
+  it("weighs keyword by its evidence when the request gives no weight: strong where several personas hold most of the query's words, weak for other words", async () => {
+    // Every generated persona says "... explain more than people think" and "good ... needs patience".
+    const cases = [
+      { query: 'good patience explain people think', weight: KEYWORD_WEIGHT_POLICY.strong },
+      { query: QUERY, weight: KEYWORD_WEIGHT_POLICY.weak },
+    ];
+    for (const { query, weight } of cases) {
+      expect(evidenceWeight({ keywords: queryKeywords(query) }), query).toBe(weight);
+      const results = await search({ query, limit: 20, explain: true });
+      const other = weight === KEYWORD_WEIGHT_POLICY.strong ? KEYWORD_WEIGHT_POLICY.weak : KEYWORD_WEIGHT_POLICY.strong;
+      for (const item of results.items) expect(item.score, query).toBeCloseTo(fusedScore(item.explain!, { keyword: weight }), 6);
+      // The weight matters: with the other one, some hit would score otherwise.
+      expect(results.items.some((item) => Math.abs(item.score - fusedScore(item.explain!, { keyword: other })) > 1e-6), query).toBe(true);
+    }
+  });
+
   it('ranks blend results as reciprocal rank fusion (k = 2) of the semantic, keyword and personality rankings', async () => {
     const queryVector = await (await getEmbedder()).embedQuery(QUERY);
     for (const filter of FILTERS.slice(0, 4)) {
