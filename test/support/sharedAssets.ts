@@ -21,3 +21,6 @@ export const PERSONAS_DATA_DIR = present('data/personas/personas.jsonl') && path
 /** Suffix for a test name: what it uses, or why it is skipped. */
 export const sharedReason = (dir: string | undefined, what: string): string =>
   dir ? `(${path.relative(path.resolve(SHARED_DIR, '..'), dir)})` : `(skipped: ${what} not found in ${SHARED_DIR})`;
+
+/** sentence-transformers/all-MiniLM-L6-v2 (mean pooling, unit vectors, no prompts, 384 dims), a real sentence encoder. */
+export const MINILM_MODEL_DIR = present('models/all-MiniLM-L6-v2/config.json') && path.join(SHARED_DIR, 'models/all-MiniLM-L6-v2');
