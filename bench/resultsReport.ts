@@ -3,6 +3,7 @@
  * issue's targets judged pass/fail on the bge-small-shaped model (a failed target is reported,
  * never an error), and the Lambda sizing table.
  */
+import type { BackfillRateResult, BackfillSizing } from './backfillRate';
 import { lambdaIntraOpThreads, lambdaVcpuShare } from '../infra/lambdaCpu';
 import type { EmbeddingModelInfo } from '../shared/embedding';
 import type { BulkImportResult } from './bulkImport';
@@ -33,6 +34,8 @@ export interface ModelResults {
   search?: Array<SearchLatencyResult & { seeding?: { seconds: number; embedded: number } }>;
   coldStart?: ColdStartResult[];
   console?: ConsoleLoadResult | undefined;
+  /** The reindex in AWS: one backfill child's rate against the indexer's, and the sizing table from it. */
+  backfill?: BackfillRateResult & { sizing: BackfillSizing };
   memory?: {
     lagPhase?: { apiMiB: MemoryMiB; indexerMiB: MemoryMiB };
     importPhase?: { apiMiB: MemoryMiB; indexerMiB: MemoryMiB };
@@ -48,6 +51,8 @@ export interface BenchResults {
   seed: number;
   models: ModelResults[];
   sizing?: SizingTable;
+  /** From the judged model's backfill phase. */
+  backfillSizing?: BackfillSizing;
   totalSeconds?: number;
   markdown?: string;
 }

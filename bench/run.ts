@@ -33,6 +33,7 @@ import { measureBulkImport } from './bulkImport';
 import { measureConsoleLoad } from './consoleLoad';
 import { coldStartTargets, measureColdStarts } from './coldStart';
 import { measureCeiling, measureIndexerComparison, measureNaive } from './embeddingThroughput';
+import { ASSUMED_QDRANT_POINTS_PER_SECOND, backfillSizing, backfillSizingMarkdown, measureBackfillRate } from './backfillRate';
 import { machineInfo } from './machineInfo';
 import { benchPersona, benchStoredPersona, BENCH_SEED } from './personaCorpus';
 import { measureOnnxSettings } from './onnxSettings';
@@ -52,8 +53,8 @@ let consoleMeasured = false;
 
 /** Sizes and durations of every phase; quick mode only checks that everything runs. */
 const plan = quick
-  ? { texts: 256, batchSizes: [1, 8, 32], timing: { budgetMs: 300, repetitions: 2 }, rounds: 2, naive: 5, lagMs: 4_000, stepRates: [50], stepMs: 4_000, importCount: 1_000, searchSizes: [300, 1_000, 2_000], searchRequests: 30, largestSearchRequests: 10, coldRuns: 1, consoleRuns: 2 }
-  : { texts: 2_048, batchSizes: [1, 4, 8, 16, 32, 64, 128], timing: { budgetMs: 1_000, repetitions: 3 }, rounds: 7, naive: 40, lagMs: 20_000, stepRates: [50, 75, 100, 150, 200, 300, 400, 600], stepMs: 15_000, importCount: 10_000, searchSizes: [1_000, 10_000, 100_000], searchRequests: 300, largestSearchRequests: 100, coldRuns: 3, consoleRuns: 5 };
+  ? { texts: 256, batchSizes: [1, 8, 32], timing: { budgetMs: 300, repetitions: 2 }, rounds: 2, naive: 5, backfillChunk: 256, backfillRounds: 2, lagMs: 4_000, stepRates: [50], stepMs: 4_000, importCount: 1_000, searchSizes: [300, 1_000, 2_000], searchRequests: 30, largestSearchRequests: 10, coldRuns: 1, consoleRuns: 2 }
+  : { texts: 2_048, batchSizes: [1, 4, 8, 16, 32, 64, 128], timing: { budgetMs: 1_000, repetitions: 3 }, rounds: 7, naive: 40, backfillChunk: 2_000, backfillRounds: 5, lagMs: 20_000, stepRates: [50, 75, 100, 150, 200, 300, 400, 600], stepMs: 15_000, importCount: 10_000, searchSizes: [1_000, 10_000, 100_000], searchRequests: 300, largestSearchRequests: 100, coldRuns: 3, consoleRuns: 5 };
 
 interface BenchModel {
   label: string;
@@ -100,10 +101,11 @@ async function main(): Promise<void> {
     const indexerMiB = Math.max(judged.memory?.lagPhase?.indexerMiB ?? 0, judged.memory?.importPhase?.indexerMiB ?? 0) || undefined;
     results.sizing = sizingTable(judged.label, settings.perPersona, indexerMiB, indexerStreamSettings.batchSize);
   }
+  results.backfillSizing = judged?.backfill?.sizing;
   machine.loadAverage.end = Math.round(os.loadavg()[0]! * 100) / 100;
   results.totalSeconds = Math.round((performance.now() - startedAt) / 1000);
   const table = markdownTable(results.models);
-  results.markdown = results.sizing ? `${table}\n\n${sizingMarkdown(results.sizing)}` : table;
+  results.markdown = [table, ...(results.sizing ? [sizingMarkdown(results.sizing)] : []), ...(results.backfillSizing ? [backfillSizingMarkdown(results.backfillSizing)] : [])].join('\n\n');
   console.log(`\n${results.markdown}\n`);
   for (const model of results.models) for (const note of model.notes) console.log(`note (${model.label}): ${note}`);
   console.log(`total ${results.totalSeconds} s; load average at end ${machine.loadAverage.end}`);
@@ -148,6 +150,21 @@ async function benchModel(benchModel: BenchModel): Promise<ModelResults> {
       results.embedding = { texts: texts.length, meanTextChars: Math.round(texts.reduce((sum, text) => sum + text.length, 0) / texts.length), ceiling, comparison, naive };
       log('ONNX Runtime settings: reference grid, graph optimisation levels, sequence bucketing, CPU cost per persona');
       results.onnxSettings = await measureOnnxSettings(benchModel.dir, texts, indexerStreamSettings.batchSize, plan.timing.budgetMs);
+    }
+
+    if (!skip.has('backfill')) {
+      // The reindex in AWS: one child at the prod backfill function's memory (the indexer's), on a chunk of an export file.
+      const memoryMb = stageDefaults.prod.functions.backfill.memoryMb;
+      const personas = Array.from({ length: plan.backfillChunk }, (_, i) => benchStoredPersona(i));
+      log(`backfill child: a ${personas.length}-persona export chunk against the indexer's path, ${plan.backfillRounds} interleaved rounds, threads of ${memoryMb} MB`);
+      const measured = await measureBackfillRate(personas, qdrant, { memoryMb, rounds: plan.backfillRounds, alias: 'bench-backfill' });
+      const qdrantRate = Number(process.env.BENCH_QDRANT_POINTS_PER_SECOND) || ASSUMED_QDRANT_POINTS_PER_SECOND;
+      results.backfill = { ...measured, sizing: backfillSizing(measured.perChildPersonasPerSecond, qdrantRate, !process.env.BENCH_QDRANT_POINTS_PER_SECOND) };
+      log(
+        `  backfill ${measured.backfill.cpuMsPerPersona} CPU ms/persona (${measured.backfill.wallPersonasPerSecond}/s here), indexer path ${measured.indexer.cpuMsPerPersona} ms ` +
+          `(${measured.indexer.wallPersonasPerSecond}/s); backfill rate ${(measured.backfillRateShareOfIndexer * 100).toFixed(1)}% of the indexer's; ${measured.perChildPersonasPerSecond} personas/s per child at ${memoryMb} MB`,
+      );
+      console.log(backfillSizingMarkdown(results.backfill.sizing));
     }
 
     if (!skip.has('lag') || searchRoute) {

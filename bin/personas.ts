@@ -8,9 +8,10 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { createEmbedder, type EmbeddingDtype } from '../shared/embedding';
 import { TEST_MODEL_HINT_DIR } from '../shared/embedding/config';
 import { apiRequest, DEFAULT_API_URL, type ApiTarget } from '../shared/operations/personaApiClient';
+import { sendsCredentialsInClear } from '../shared/http/loopbackHost';
 import { TRAIT_NAMES } from '../shared/persona/schema';
 import { SCOPES, type Scope } from '../shared/routes';
-import { localEndpoints } from '../local/localConfig';
+import { localEndpoints, localRuntimeConfig } from '../local/localConfig';
 import { exportPersonas } from '../shared/operations/personaExport';
 import { PERSONA_FILE_FORMATS, type PersonaFileFormat } from '../shared/operations/personaFileRecords';
 import { importPersonas } from '../shared/operations/personaImport';
@@ -22,7 +23,12 @@ import { indexStatus } from '../shared/operations/indexStatus';
 import { connectToStage } from '../shared/operations/stageConnections';
 import { personaRepositoryFor } from '../shared/persona/personaRepository';
 import { assertTenant } from '../shared/tenancy/tenancy';
+import { sendLogsToStderr } from '../shared/observability';
 import { progressBar } from './progressBar';
+import { DescribeTableCommand } from '@aws-sdk/client-dynamodb';
+import { SFNClient } from '@aws-sdk/client-sfn';
+import { streamClients } from '../shared/operations/personaChangeTail';
+import { IN_AWS_ABOVE_PERSONAS, stepFunctionsBackfill } from '../shared/reindexAtScale/stepFunctionsBackfill';
 
 export const USAGE = `Usage: personas <command> [options]
 
@@ -33,6 +39,8 @@ Commands:
   export          Write every persona as JSON lines (stdout or --out), from the API or a table scan.
   reindex         Build a new collection (another model or dtype) from a parallel table scan, keep it
                   current with live changes, verify it, swap the alias, drop the old collection.
+                  --in-aws: backfill from a DynamoDB export by the stack's Step Functions state machine
+                  (default with --aws above ${IN_AWS_ABOVE_PERSONAS.toLocaleString('en-US')} personas); re-run to re-attach after an interruption.
   reconcile       Compare the table with the index (missing, stale, orphan, wrong-model points);
                   --repair fixes every difference.
   status          Counts in table and index, pending and failed changes, sync lag.
@@ -70,7 +78,10 @@ export [--out FILE] [--from api|table] [--tenant T]
   with its tenant_id), or only tenant T's with --tenant.
 migrate-tenancy --tenant T [--segments 4] [--grace-seconds N] [--skip-reindex]
 reindex [--model-dir DIR] [--dtype q8|fp32] [--model-id ID] [--revision REV] [--segments 4]
-        [--grace-seconds N] [--keep-old]
+        [--grace-seconds N] [--keep-old] [--in-aws | --on-this-machine] [--state-machine ARN]
+  --in-aws embeds in the stack's backfill Lambdas, with the model they bundle: the model flags must
+  name the same one (the run refuses another). --state-machine defaults to REINDEX_STATE_MACHINE_ARN
+  (the stack output ReindexStateMachineArn).
 reconcile [--repair] [--segments 4]      exit code 3 when differences remain, 4 when another reconcile
   of the index (the scheduled reconciler or another CLI run) holds the lease: it names the run and
   until when (IDEMPOTENCY_TABLE_NAME, default TABLE_NAME-idempotency; the output IdempotencyTableName)
@@ -86,7 +97,16 @@ token --scope personas:read[,personas:write,personas:admin] [--tenant T] [--expi
   claim named by TENANT_CLAIM (default tenant_id). Use it as PERSONAS_TOKEN=$(personas token …).
 redrive [--queue-url SQS_URL (the stack's IndexerFailureQueueUrl output) | --failure-file FILE] [--segments 4]
 
-Common: --json (print the report as JSON), -h/--help.`;
+Common: --json (print the report as JSON), -h/--help.
+
+Output: results go to stdout, everything else (progress, logs, errors) to stderr. With --json, stdout
+is exactly one JSON document (export writes JSON lines; with --json it needs --out and prints its
+summary). A reader that stops early (personas export | head) ends the command quietly.
+
+Exit codes: 0 done; 1 failed (the message names what failed and what to do); 2 usage mistake;
+3 done, but something is left: differences remain (reconcile), failed batches were kept (redrive),
+personas were not moved (migrate-tenancy); 4 another reconcile holds the lease (it names the run and
+until when); 130 import interrupted (run the same command again to resume).`;
 
 const common = {
   'api-url': { type: 'string' },
@@ -122,7 +142,26 @@ function apiTarget(values: Values, signal?: AbortSignal): ApiTarget {
   }
   const token = ((values.token as string | undefined) || process.env.PERSONAS_TOKEN || '').trim().replace(/^Bearer\s+/i, '');
   if (token) headers.authorization ??= `Bearer ${token}`;
-  return { apiUrl: (values['api-url'] as string | undefined) || process.env.PERSONAS_API_URL || localEndpoints().apiUrl, headers, ...(signal ? { signal } : {}) };
+  const apiUrl = (values['api-url'] as string | undefined) || process.env.PERSONAS_API_URL || localEndpoints().apiUrl;
+  if (headers.authorization) warnOfTokenInClear(apiUrl);
+  return { apiUrl, headers, ...(signal ? { signal } : {}) };
+}
+
+let warnedOfTokenInClear = false;
+/** Warns once when the bearer token would travel unencrypted: plain http to a host off this machine. */
+function warnOfTokenInClear(apiUrl: string): void {
+  let url: URL;
+  try {
+    url = new URL(apiUrl);
+  } catch {
+    return; // the request itself reports the malformed URL
+  }
+  if (warnedOfTokenInClear || !sendsCredentialsInClear(url)) return;
+  warnedOfTokenInClear = true;
+  process.stderr.write(
+    `warning: the bearer token goes over plain http to ${url.host}, readable by anyone on the network path and reusable until it expires; ` +
+      'use the https ApiUrl of the stack (http is for npm start on this machine)\n',
+  );
 }
 
 function wholeNumber(values: Values, name: string, fallback: number): number {
@@ -208,6 +247,7 @@ async function runExport(args: string[]): Promise<number> {
   if (from !== 'api' && from !== 'table') throw new UsageError('--from takes api or table');
   if (values.tenant !== undefined && from !== 'table') throw new UsageError("--tenant is for --from table; through the API the token's tenant decides");
   const tenant = values.tenant === undefined ? undefined : assertTenant(values.tenant, '--tenant');
+  if (values.json && !values.out) throw new UsageError('export writes JSON lines to stdout; --json (a summary as one JSON document) needs --out FILE');
   const out = values.out ? createWriteStream(values.out) : process.stdout;
   const tableRepository = async () => {
     const stage = await connectToStage(stageEnv(values));
@@ -216,7 +256,9 @@ async function runExport(args: string[]): Promise<number> {
   const source = from === 'api' ? { kind: 'api' as const, api: apiTarget(values) } : { kind: 'table' as const, repository: await tableRepository() };
   const result = await exportPersonas(source, out);
   if (values.out) await new Promise<void>((resolve) => (out as NodeJS.WritableStream).end(resolve));
-  process.stderr.write(`exported ${result.personas} personas from the ${from} in ${(result.durationMs / 1000).toFixed(1)} s${values.out ? ` to ${values.out}` : ''}\n`);
+  const summary = `exported ${result.personas} personas from the ${from} in ${(result.durationMs / 1000).toFixed(1)} s${values.out ? ` to ${values.out}` : ''}`;
+  if (values.json) print(values, { ...result, from, out: values.out }, summary);
+  else process.stderr.write(`${summary}\n`);
   return 0;
 }
 
@@ -293,6 +335,7 @@ async function runStatus(args: string[]): Promise<number> {
       `pending: ${report.pending} personas not yet (or not fully) indexed, ${report.pendingDeletes} deletes not yet applied`,
       `failed: ${report.failed ? `${report.failed.batches} batches${report.failed.records === null ? '' : ` (${report.failed.records} records)`} in ${report.failed.where}` : 'n/a'}`,
       `sync lag: ${lag}`,
+      ...(report.index.embedding ? [`embedding: ${report.index.embedding}`] : []),
       ...(report.otherCollections.length ? [`other collections: ${report.otherCollections.join(', ')} (a reindex in progress or left over)`] : []),
     ].join('\n'),
   );
@@ -354,12 +397,29 @@ async function runReindex(args: string[]): Promise<number> {
       segments: { type: 'string' },
       'grace-seconds': { type: 'string' },
       'keep-old': { type: 'boolean' },
+      'in-aws': { type: 'boolean' },
+      'on-this-machine': { type: 'boolean' },
+      'state-machine': { type: 'string' },
     },
   });
   if (values.help) return usage();
   const dtype = values.dtype as EmbeddingDtype | undefined;
   if (dtype && dtype !== 'q8' && dtype !== 'fp32') throw new UsageError('--dtype takes q8 or fp32');
+  if (values['in-aws'] && values['on-this-machine']) throw new UsageError('--in-aws and --on-this-machine exclude each other');
+  const stateMachineArn = values['state-machine'] || process.env.REINDEX_STATE_MACHINE_ARN || undefined;
+  if (values['in-aws'] && !stateMachineArn) {
+    throw new UsageError('--in-aws needs the reindex state machine: --state-machine ARN or REINDEX_STATE_MACHINE_ARN (the stack output ReindexStateMachineArn)');
+  }
   const stage = await connectToStage(stageEnv(values));
+  const { dynamodb } = streamClients(stage.tables);
+  const tablePersonas = async () => (await dynamodb.send(new DescribeTableCommand({ TableName: stage.tables.personaTableName }))).Table?.ItemCount;
+  let inAws = !!values['in-aws'];
+  if (!inAws && !values['on-this-machine'] && values.aws && stateMachineArn) {
+    // DescribeTable's ItemCount is refreshed about every six hours: enough to choose the path.
+    const personas = (await tablePersonas()) ?? 0;
+    inAws = personas > IN_AWS_ABOVE_PERSONAS;
+    process.stderr.write(`reindex: about ${personas.toLocaleString('en-US')} personas: backfilling ${inAws ? `in AWS (above ${IN_AWS_ABOVE_PERSONAS.toLocaleString('en-US')}; --on-this-machine to embed here)` : 'on this machine (--in-aws to use the state machine)'}\n`);
+  }
   const embedder = await embedderFor(values, {
     ...(values['model-dir'] ? { modelDir: values['model-dir'] } : {}),
     ...(dtype ? { dtype } : {}),
@@ -368,19 +428,39 @@ async function runReindex(args: string[]): Promise<number> {
   });
   const bar = progressBar();
   const started = performance.now();
+  // The execution in AWS outlives this process: an interrupted run leaves it going, and the next run re-attaches.
+  const detach = () => {
+    bar.done();
+    process.stderr.write('\ninterrupted: the backfill execution keeps running in AWS; run the same command again to re-attach (the new collection is kept)\n');
+    process.exit(130);
+  };
+  if (inAws) process.once('SIGINT', detach).once('SIGTERM', detach);
   try {
+    const backfill = inAws
+      ? stepFunctionsBackfill({ sfn: new SFNClient({ region: stage.tables.region }), stateMachineArn: stateMachineArn!, qdrant: stage.qdrant, tablePersonas })
+      : undefined;
     const report = await reindexCollection(
       { repository: stage.repository, qdrant: stage.qdrant, alias: stage.alias, tables: stage.tables, embedder },
       {
         segments: wholeNumber(values, 'segments', 4),
         ...(values['grace-seconds'] !== undefined ? { graceMs: wholeNumber(values, 'grace-seconds', 1) * 1000 } : {}),
         keepOld: !!values['keep-old'],
+        // A table that needs the backfill in AWS does not fit one process's memory for a whole comparison either.
+        ...(backfill ? { backfill, verification: 'paged' as const } : {}),
         onPhase: (phase, detail) => {
           bar.done();
           process.stderr.write(`reindex: ${phase}: ${detail}\n`);
         },
-        // The table's size is not known up front (a scan would cost as much as the backfill): count and rate only.
-        onBackfillProgress: (personas) => bar.update({ done: 0, total: 0, items: personas, unit: 'personas embedded', elapsedMs: performance.now() - started }),
+        // On this machine the table's size is not known up front (a scan would cost as much as the backfill): count and rate only.
+        onBackfillProgress: (progress) =>
+          bar.update({
+            done: progress.personas,
+            total: progress.totalPersonas ?? 0,
+            items: progress.personas,
+            unit: inAws ? 'personas (estimated)' : 'personas embedded',
+            elapsedMs: performance.now() - started,
+            ...(progress.note ? { note: progress.note } : {}),
+          }),
       },
     );
     const changed = report.from.model !== report.to.model;
@@ -389,7 +469,7 @@ async function runReindex(args: string[]): Promise<number> {
       report,
       [
         `${report.alias} now points at ${report.to.collection} (${report.to.model}); it was ${report.from.collection} (${report.from.model ?? 'unknown model'})${report.oldCollectionDropped ? ', now dropped' : ', kept (--keep-old)'}`,
-        `backfill: ${report.backfill.personas} personas in ${(report.backfill.durationMs / 1000).toFixed(1)} s = ${report.backfill.personasPerSecond.toFixed(0)} personas/s; ${report.liveChanges} live changes followed`,
+        `backfill by ${report.backfill.by}${report.attached ? ` (attached: ${report.attached})` : ''}: ${report.backfill.personas} personas in ${(report.backfill.durationMs / 1000).toFixed(1)} s = ${report.backfill.personasPerSecond.toFixed(0)} personas/s${report.backfill.detail ? ` (${report.backfill.detail})` : ''}; ${report.liveChanges} live changes followed`,
         `verified: ${report.personas} personas, zero differences (${report.repairedBeforeSwap} repaired before the swap, ${report.repairedAfterSwap} after)`,
         ...(changed
           ? [
@@ -401,7 +481,9 @@ async function runReindex(args: string[]): Promise<number> {
     );
     return 0;
   } finally {
+    process.off('SIGINT', detach).off('SIGTERM', detach);
     bar.done();
+    dynamodb.destroy();
     await embedder.dispose();
   }
 }
@@ -449,8 +531,40 @@ function usage(): number {
   return 0;
 }
 
-/** A connection failure names what it tried to reach (the address in the error's cause, matched to the target). */
+/**
+ * Qdrant's answer, named with its URL, status and what to do: its client throws HTTP answers as an
+ * ApiError (status, statusText, url, data: Qdrant's `{"status": {"error": …}}`) whose message is only
+ * the status text ("Unauthorized").
+ */
+function describeQdrantAnswer(error: unknown): string | undefined {
+  const answer = error as { status?: unknown; url?: unknown; statusText?: unknown; data?: { status?: { error?: unknown } } };
+  if (typeof answer.status !== 'number' || typeof answer.url !== 'string' || !answer.url) return undefined;
+  const said = typeof answer.data?.status?.error === 'string' ? answer.data.status.error : String(answer.statusText ?? '');
+  const local = localRuntimeConfig(process.env, []);
+  const fix =
+    answer.status === 401 || answer.status === 403
+      ? `set QDRANT_API_KEY to that Qdrant's API key (npm start's own server makes one per run and writes it to ${local.qdrantApiKeyFile}; ` +
+        'the CLI reads it by itself when QDRANT_URL is unset or names that server, on QDRANT_PORT)'
+      : answer.status === 404
+        ? `check QDRANT_URL and QDRANT_COLLECTION (${process.env.QDRANT_COLLECTION || 'personas'}): the API and the indexer create the collection when they start`
+        : 'see what Qdrant said';
+  return `Qdrant at ${new URL(answer.url).origin} answered ${answer.status}${said ? ` (${said})` : ''} to ${answer.url}; ${fix}`;
+}
+
+/** DynamoDB without the table: name the endpoint and the variable that names the table. */
+function describeMissingTable(error: unknown): string | undefined {
+  if ((error as { name?: string }).name !== 'ResourceNotFoundException') return undefined;
+  const endpoint = process.env.DYNAMODB_ENDPOINT || localEndpoints().dynamodbEndpoint;
+  return `DynamoDB at ${endpoint} has no table ${process.env.TABLE_NAME || 'personas'} (${(error as Error).message}); TABLE_NAME names it (npm start creates it; in AWS: the stack's TableName output, with --aws)`;
+}
+
+/** A failure as the user should read it: what failed (URL or endpoint), its status, and what to do. */
 function describeFailure(error: unknown): string {
+  return describeQdrantAnswer(error) ?? describeMissingTable(error) ?? describeConnectionFailure(error);
+}
+
+/** A connection failure names what it tried to reach (the address in the error's cause, matched to the target). */
+function describeConnectionFailure(error: unknown): string {
   const message = (error as Error).message;
   const cause = (error as { cause?: { code?: string; address?: string; port?: number } }).cause ?? (error as { code?: string; address?: string; port?: number });
   const code = cause?.code;
@@ -580,7 +694,17 @@ const commands: Record<string, (args: string[]) => Promise<number>> = {
   'migrate-tenancy': runMigrateTenancy,
 };
 
+/** `personas export | head`: the reader has what it wanted; stop quietly (as Unix tools do on SIGPIPE) instead of "write EPIPE". */
+function endQuietlyWhenStdoutCloses(): void {
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EPIPE') throw error;
+    process.exit(0);
+  });
+}
+
 export async function main(argv: string[]): Promise<number> {
+  sendLogsToStderr();
+  endQuietlyWhenStdoutCloses();
   const [command, ...args] = argv;
   if (!command || command === '--help' || command === '-h' || command === 'help') return usage();
   const run = commands[command];

@@ -39,6 +39,8 @@ export interface AdminTargets {
   qdrantSecretArn: string;
   failureQueueArn: string;
   idempotencyTableArn: string;
+  /** `reindex --in-aws`: the reindex state machine, its executions and its Map Runs (infra/reindexAtScale.ts). */
+  reindexStateMachine?: { stateMachineArn: string; executionsArn: string; mapRunsArn: string };
 }
 
 /**
@@ -80,6 +82,15 @@ export function accessPolicyStatements(
         resources: [admin.failureQueueArn],
       }),
     );
+    const reindex = admin.reindexStateMachine;
+    if (reindex) {
+      statements.push(
+        // reindex --in-aws starts the backfill, re-attaches to a running one (ListExecutions), follows it, stops it on failure.
+        new PolicyStatement({ sid: 'ReindexInAwsStart', actions: ['states:StartExecution', 'states:ListExecutions', 'states:ListMapRuns'], resources: [reindex.stateMachineArn] }),
+        new PolicyStatement({ sid: 'ReindexInAwsExecutions', actions: ['states:DescribeExecution', 'states:StopExecution', 'states:ListMapRuns'], resources: [reindex.executionsArn] }),
+        new PolicyStatement({ sid: 'ReindexInAwsMapRuns', actions: ['states:DescribeMapRun'], resources: [reindex.mapRunsArn] }),
+      );
+    }
   }
   return statements;
 }

@@ -23,6 +23,7 @@ import {
   requiredModelFiles,
   type EmbeddingDtype,
 } from '../shared/embedding/config';
+import { directoryModelId } from '../shared/embedding/modelConventions';
 import { buildWebAssets } from '../web/build';
 import type { LambdaArchitectureName, StageConfig } from './stageConfig';
 
@@ -111,7 +112,7 @@ export interface ResolvedModel {
   readonly dir: string;
   /** Where it came from, for the synth-time message. */
   readonly source: 'config' | 'EMBEDDING_MODEL_DIR' | 'transformers-cache' | 'model:fetch' | 'test-model';
-  /** A label for the model (EMBEDDING_MODEL_ID in Lambda): hub id, config `_name_or_path` or folder name. */
+  /** The model's id (EMBEDDING_MODEL_ID in Lambda, where the bundled folder has another name): hub id, else shared/embedding's directoryModelId. */
   readonly id: string;
   readonly dtype: EmbeddingDtype;
   /** A model the project generates (test model, benchmark models): wiring only, its vectors mean nothing. */
@@ -146,7 +147,7 @@ export function resolveEmbeddingModel(config: StageConfig, env: NodeJS.ProcessEn
           'or set EMBEDDING_MODEL_DIR to a real model.',
       );
     }
-    return { dir: absolute, source, dtype, id: env.EMBEDDING_MODEL_ID || id || modelLabel(absolute), generated: generated !== undefined };
+    return { dir: absolute, source, dtype, id: directoryModelId(absolute, readConfig(absolute), env.EMBEDDING_MODEL_ID || id), generated: generated !== undefined };
   };
   if (config.embedding.modelDir) return resolve(config.embedding.modelDir, 'config');
   if (env.EMBEDDING_MODEL_DIR) return resolve(env.EMBEDDING_MODEL_DIR, 'EMBEDDING_MODEL_DIR');
@@ -181,17 +182,6 @@ function generatedModelNote(dir: string): string | undefined {
   const marker = (config?.persona_test_model ?? config?.persona_db_generated_model) as { generator?: unknown } | undefined;
   if (marker !== undefined) return `config.json names its generator, ${String(marker.generator ?? 'lib/generatedModels')}`;
   return undefined;
-}
-
-/** `_name_or_path` from the model's config.json, else the folder name. */
-function modelLabel(dir: string): string {
-  try {
-    const config = JSON.parse(readFileSync(path.join(dir, 'config.json'), 'utf8')) as { _name_or_path?: unknown };
-    if (typeof config._name_or_path === 'string' && config._name_or_path.trim() !== '') return config._name_or_path;
-  } catch {
-    // An unreadable config.json is reported by the embedder at run time; the label falls back.
-  }
-  return path.basename(dir);
 }
 
 const quote = (value: string): string => `'${value.replace(/'/g, `'\\''`)}'`;

@@ -28,7 +28,7 @@ import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
 import { Grant, ManagedPolicy, PolicyStatement, Role, ServicePrincipal, type IGrantable } from 'aws-cdk-lib/aws-iam';
 import { ACCESS_ROLES, accessPolicyStatements, executeApiResources, routesOfRole } from './accessPolicies';
 import { Key } from 'aws-cdk-lib/aws-kms';
-import { Architecture, Runtime, StartingPosition, Tracing, type CfnFunction } from 'aws-cdk-lib/aws-lambda';
+import { Architecture, Runtime, StartingPosition, Tracing, type CfnFunction, type IFunction } from 'aws-cdk-lib/aws-lambda';
 import { DynamoEventSource, SqsDlq } from 'aws-cdk-lib/aws-lambda-event-sources';
 import { NodejsFunction, type BundlingOptions } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { FilterPattern, LogGroup, MetricFilter } from 'aws-cdk-lib/aws-logs';
@@ -54,6 +54,7 @@ import {
   type ResolvedModel,
 } from './bundling';
 import type { StageConfig } from './stageConfig';
+import { ReindexAtScale } from './reindexAtScale';
 
 export interface PersonaDbStackProps extends StackProps {
   readonly config: StageConfig;
@@ -137,6 +138,7 @@ export class PersonaDbStack extends Stack {
   readonly indexer: NodejsFunction;
   readonly reconciler: NodejsFunction;
   readonly reconcilerSchedule: Rule;
+  readonly reindexAtScale: ReindexAtScale;
   readonly failureQueue: Queue;
   readonly qdrantSecret: ISecret;
   readonly cursorSigningKey: Secret;
@@ -307,7 +309,7 @@ export class PersonaDbStack extends Stack {
         retryAttempts: settings.retryAttempts,
         maxRecordAge: Duration.seconds(settings.maxRecordAgeSeconds),
         reportBatchItemFailures: settings.reportBatchItemFailures,
-        parallelizationFactor: settings.parallelizationFactor,
+        parallelizationFactor: config.indexerStream.parallelizationFactor,
         onFailure: new SqsDlq(this.failureQueue),
       }),
     );
@@ -345,8 +347,19 @@ export class PersonaDbStack extends Stack {
       targets: [new LambdaFunction(reconciler, { retryAttempts: 0 })],
     });
 
+    // ---- Reindex in AWS (infra/reindexAtScale.ts) -------------------------------------------
+    this.reindexAtScale = new ReindexAtScale(this, 'ReindexAtScale', {
+      config,
+      table: this.table,
+      qdrantSecret: this.qdrantSecret,
+      environment: commonEnvironment,
+      qdrantEnvironment,
+      removalPolicy: this.retain,
+      createFunction: (spec) => this.createFunction(spec),
+    });
+
     // ---- Alarms -----------------------------------------------------------------------------
-    this.createAlarms([...apiFunctions.entries(), [INDEXER_LOGICAL_ID, indexer], [RECONCILER_LOGICAL_ID, reconciler]], routeTable);
+    this.createAlarms([...apiFunctions.entries(), [INDEXER_LOGICAL_ID, indexer], [RECONCILER_LOGICAL_ID, reconciler], ...this.reindexAtScale.functions()], routeTable);
     this.dashboard = this.createDashboard();
     if (!config.alarms.email) {
       Annotations.of(this).addWarningV2(
@@ -383,9 +396,11 @@ export class PersonaDbStack extends Stack {
           qdrantSecretArn: this.qdrantSecret.secretArn,
           failureQueueArn: this.failureQueue.queueArn,
           idempotencyTableArn: this.idempotencyTable.tableArn,
+          reindexStateMachine: this.reindexAtScale.adminTargets(),
         }),
       });
       // cdk-nag names each wildcard resource (tokens as <LogicalId>): one acknowledgement per parameterised route.
+      if (role === 'admin') this.reindexAtScale.acknowledgeAdminWildcards(policy);
       for (const resource of routesOfRole(role, routeTable).flatMap(executeApiResources).filter((candidate) => candidate.includes('*'))) {
         acknowledgeNagRule(
           policy,
@@ -397,8 +412,8 @@ export class PersonaDbStack extends Stack {
     }
   }
 
-  /** One function with its own role (no managed policies) and its own log group. */
-  private createFunction(spec: FunctionSpec): NodejsFunction {
+  /** One function with its own role (no managed policies) and its own log group (public for the stack's constructs, e.g. ReindexAtScale). */
+  createFunction(spec: FunctionSpec): NodejsFunction {
     const architecture = this.config.lambdaArchitecture === 'arm64' ? Architecture.ARM_64 : Architecture.X86_64;
     const logGroup = new LogGroup(this, `${spec.id}Logs`, {
       retention: this.config.logRetentionDays,
@@ -582,7 +597,7 @@ export class PersonaDbStack extends Stack {
     return new Metric({ namespace: METRICS_NAMESPACE, metricName: 'SyncLag', dimensionsMap: { service: INDEXER_SERVICE }, statistic, period: Duration.minutes(5) });
   }
 
-  private createAlarms(functions: ReadonlyArray<readonly [string, NodejsFunction]>, routeTable: readonly RouteDefinition[]): void {
+  private createAlarms(functions: ReadonlyArray<readonly [string, IFunction]>, routeTable: readonly RouteDefinition[]): void {
     const action = new SnsAction(this.alarmTopic);
     const alarm = (id: string, metric: IMetric, threshold: number, description: string, evaluationPeriods = 1, rule: Pick<AlarmProps, 'comparisonOperator' | 'treatMissingData'> = {}) => {
       const created = new Alarm(this, id, {

@@ -20,6 +20,11 @@
  * | `embeddingModelDir` | `embedding.modelDir`              | `-c embeddingModelDir=/models/all-MiniLM-L6-v2` |
  * | `tenancy`           | `tenancy.mode` (single or claim)  | `-c tenancy=claim` (needs `-c auth=jwt`)        |
  * | `tenantClaim`       | `tenancy.claim`                   | `-c tenantClaim=https://example.com/tenant`     |
+ * | `reindexMaxConcurrency` | `reindexAtScale.maxConcurrency` | `-c reindexMaxConcurrency=1000`                |
+ * | `indexerParallelizationFactor` | `indexerStream.parallelizationFactor` | `-c indexerParallelizationFactor=4` |
+ *
+ * dev's default CORS origin `*` holds only while its auth is `none`: with `-c auth=jwt` (or iam)
+ * CORS is off unless `corsOrigins` names the origins.
  *
  * The embedding model directory can also come from the `EMBEDDING_MODEL_DIR` environment
  * variable at synth time (see `resolveEmbeddingModelDir` in ./embeddingBundle.ts).
@@ -91,6 +96,24 @@ export interface StageConfig {
     readonly indexer: FunctionSizing & { readonly reservedConcurrency?: number };
     /** The scheduled reconciler: scans the table and the index, re-embeds what differs. */
     readonly reconciler: FunctionSizing;
+    /** A child of the reindex in AWS: embeds one chunk of the export (the same memory as the indexer: the same rate per child). */
+    readonly backfill: FunctionSizing;
+  };
+  /** `personas reindex --in-aws` (infra/reindexAtScale.ts); what each value buys: the reindex sizing table (docs). */
+  readonly reindexAtScale: {
+    /** Backfill Lambdas at once (Distributed Map MaxConcurrency, at most 10,000); bounded in practice by Qdrant's ingest rate and the account's Lambda concurrency. */
+    readonly maxConcurrency: number;
+    /** Personas per child (one chunk of an export data file). */
+    readonly chunkItems: number;
+    /** Days the bucket keeps an export, its work list and results. */
+    readonly exportRetentionDays: number;
+    /** Seconds between two DescribeExport calls while the export runs. */
+    readonly exportPollSeconds: number;
+  };
+  /** The indexer's DynamoDB stream event source. */
+  readonly indexerStream: {
+    /** Concurrent batches per stream shard (1-10): more keeps up with a faster write rate (see the sizing table). */
+    readonly parallelizationFactor: number;
   };
   readonly reconciler: {
     /** Minutes between two runs of the reconciler (EventBridge schedule). */
@@ -153,7 +176,10 @@ export const stageDefaults: Record<Stage, StageConfig> = {
       embeddingApi: { memoryMb: 2048, timeoutSeconds: 29 },
       indexer: { memoryMb: 2048, timeoutSeconds: 120 },
       reconciler: { memoryMb: 2048, timeoutSeconds: 900 },
+      backfill: { memoryMb: 2048, timeoutSeconds: 900 },
     },
+    reindexAtScale: { maxConcurrency: 50, chunkItems: 2_000, exportRetentionDays: 3, exportPollSeconds: 30 },
+    indexerStream: { parallelizationFactor: 1 },
     reconciler: { intervalMinutes: 60 },
     logLevel: 'DEBUG',
     logRetentionDays: 30,
@@ -176,7 +202,10 @@ export const stageDefaults: Record<Stage, StageConfig> = {
       embeddingApi: { memoryMb: 3008, timeoutSeconds: 29 },
       indexer: { memoryMb: 3008, timeoutSeconds: 180, reservedConcurrency: 10 },
       reconciler: { memoryMb: 3008, timeoutSeconds: 900 },
+      backfill: { memoryMb: 3008, timeoutSeconds: 900 },
     },
+    reindexAtScale: { maxConcurrency: 500, chunkItems: 2_000, exportRetentionDays: 3, exportPollSeconds: 30 },
+    indexerStream: { parallelizationFactor: 1 },
     reconciler: { intervalMinutes: 60 },
     logLevel: 'INFO',
     logRetentionDays: 365,
@@ -200,6 +229,8 @@ export interface StageOverrides {
   readonly embeddingModelDir?: string;
   readonly tenancy?: TenancyMode;
   readonly tenantClaim?: string;
+  readonly reindexMaxConcurrency?: number;
+  readonly indexerParallelizationFactor?: number;
 }
 
 export function isStage(value: unknown): value is Stage {
@@ -222,7 +253,11 @@ export function buildStageConfig(stage: Stage, overrides: StageOverrides = {}): 
         allowHeaders: base.api.cors?.allowHeaders ?? stageDefaults.dev.api.cors!.allowHeaders,
         maxAgeSeconds: base.api.cors?.maxAgeSeconds ?? 600,
       }
-    : base.api.cors;
+    : // A default's any-origin CORS is for an open stage: once callers hold tokens or credentials, any
+      // page's script could use them. The console and /docs are same-origin and need none.
+      auth === 'none' || !base.api.cors?.allowOrigins.includes('*')
+      ? base.api.cors
+      : undefined;
   const architecture = overrides.lambdaArchitecture ?? base.lambdaArchitecture;
   if (architecture !== 'arm64' && architecture !== 'x86_64') {
     throw new Error(`architecture must be arm64 or x86_64; got "${String(architecture)}"`);
@@ -238,10 +273,22 @@ export function buildStageConfig(stage: Stage, overrides: StageOverrides = {}): 
   if (secretArn !== undefined && !secretArn.startsWith('arn:')) {
     throw new Error(`qdrantSecretArn must be a Secrets Manager ARN; got "${secretArn}"`);
   }
+  const maxConcurrency = overrides.reindexMaxConcurrency ?? base.reindexAtScale.maxConcurrency;
+  // Distributed Map: "up to 10,000 parallel child workflow executions" (Step Functions Developer Guide, Distributed Map state).
+  if (!Number.isInteger(maxConcurrency) || maxConcurrency < 1 || maxConcurrency > 10_000) {
+    throw new Error(`reindexMaxConcurrency must be a whole number from 1 to 10000 (Distributed Map's limit); got "${String(maxConcurrency)}"`);
+  }
+  const parallelizationFactor = overrides.indexerParallelizationFactor ?? base.indexerStream.parallelizationFactor;
+  // Lambda's ParallelizationFactor for DynamoDB streams: 1 to 10 (Lambda Developer Guide, "Using Lambda with DynamoDB").
+  if (!Number.isInteger(parallelizationFactor) || parallelizationFactor < 1 || parallelizationFactor > 10) {
+    throw new Error(`indexerParallelizationFactor must be a whole number from 1 to 10; got "${String(parallelizationFactor)}"`);
+  }
   return {
     ...base,
     lambdaArchitecture: architecture,
-    api: { ...base.api, auth, ...(jwt ? { jwt } : {}), ...(cors ? { cors } : {}) },
+    reindexAtScale: { ...base.reindexAtScale, maxConcurrency },
+    indexerStream: { parallelizationFactor },
+    api: { ...withoutCors(base.api), auth, ...(jwt ? { jwt } : {}), ...(cors ? { cors } : {}) },
     qdrant: {
       ...base.qdrant,
       ...(secretArn ? { secretArn } : {}),
@@ -253,6 +300,8 @@ export function buildStageConfig(stage: Stage, overrides: StageOverrides = {}): 
     alarms: { ...base.alarms, ...(overrides.alarmEmail ? { email: overrides.alarmEmail } : {}) },
   };
 }
+
+const withoutCors = ({ cors: _cors, ...api }: StageConfig['api']): Omit<StageConfig['api'], 'cors'> => api;
 
 const list = (value: string | undefined): string[] | undefined =>
   value === undefined ? undefined : value.split(',').map((item) => item.trim()).filter(Boolean);
@@ -280,6 +329,8 @@ export function stageConfigFromContext(node: Node): StageConfig {
     ...(context('embeddingModelDir') ? { embeddingModelDir: context('embeddingModelDir') } : {}),
     ...(context('tenancy') ? { tenancy: context('tenancy') as TenancyMode } : {}),
     ...(context('tenantClaim') ? { tenantClaim: context('tenantClaim') } : {}),
+    ...(context('reindexMaxConcurrency') ? { reindexMaxConcurrency: Number(context('reindexMaxConcurrency')) } : {}),
+    ...(context('indexerParallelizationFactor') ? { indexerParallelizationFactor: Number(context('indexerParallelizationFactor')) } : {}),
   };
   return buildStageConfig(stage, overrides);
 }

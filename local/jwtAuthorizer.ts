@@ -3,10 +3,12 @@
  * https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-jwt-authorizer.html:
  *  1. the token is the Authorization header (identity source `$request.header.Authorization`),
  *     alone or prefixed with `Bearer`;
- *  2-3. decoded, its RSA signature checked with the issuer's key whose `kid` it names;
+ *  2-3. decoded, its RSA signature checked with the issuer's key whose `kid` it names (a token
+ *     without `kid` is refused: "The token must have a header claim that matches the key in the
+ *     jwks_uri that signed the token");
  *  4. claims: `iss` is the issuer, `aud` (or `client_id` when there is no `aud`) one of the
- *     audiences, `exp` after and `nbf` before now; `scope` or `scp` must hold at least one of the
- *     route's authorizationScopes.
+ *     audiences, `exp` after and `nbf` and `iat` before now; `scope` or `scp` must hold at least one of the
+ *     route's authorizationScopes (read by tokenScopes, the handlers' own rule).
  * A rejected token is answered by the gateway itself, without calling the function: 401
  * `{"message":"Unauthorized"}` with a `www-authenticate: Bearer … error="invalid_token"` header
  * (http-api-troubleshooting-jwt.html), and 403 `{"message":"Forbidden"}` when the token is valid but
@@ -19,7 +21,8 @@
  * scopes, or null on a route without authorization scopes (the same captures).
  */
 import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
-import { createLocalJWKSet, errors, jwtVerify, type JWTPayload } from 'jose';
+import { createLocalJWKSet, decodeProtectedHeader, errors, jwtVerify, type JWTPayload } from 'jose';
+import { tokenScopes } from '../shared/http/accessControl';
 import { scopesGranting, type RouteDefinition } from '../shared/routes';
 import type { LocalIssuer } from './localIssuer';
 
@@ -51,13 +54,6 @@ export const flattenClaims = (payload: JWTPayload): Record<string, string> =>
     const flat = flattenClaim(value);
     return flat === undefined ? [] : [[name, flat]];
   }));
-
-/** The scopes a token carries: the space-separated `scope` claim, or `scp` (a list or a string). */
-export function tokenScopes(payload: JWTPayload): string[] {
-  const raw = payload.scope ?? payload.scp;
-  if (Array.isArray(raw)) return raw.map(String);
-  return typeof raw === 'string' ? raw.split(' ').filter(Boolean) : [];
-}
 
 const quoted = (text: string) => text.replace(/["\\]/g, '');
 
@@ -124,18 +120,25 @@ export function localJwtAuthorizer(issuer: LocalIssuer, options: LocalJwtAuthori
       if (!token) return unauthorized();
       let payload: JWTPayload;
       try {
+        // jose would pick the only key of a set for a token without `kid`; API Gateway requires it.
+        const { kid } = decodeProtectedHeader(token);
+        if (typeof kid !== 'string' || kid === '') return unauthorized('the token has no kid header naming the issuer key that signed it');
         ({ payload } = await jwtVerify(token, keySet, { issuer: issuer.issuer, algorithms: RSA_ALGORITHMS, requiredClaims: ['exp'] }));
       } catch (error) {
         return unauthorized(describeVerifyFailure(error));
       }
+      // jose checks `iat` only against a maximum token age; API Gateway wants it before now.
+      if (typeof payload.iat === 'number' && payload.iat > Date.now() / 1000) return unauthorized('the token was issued in the future (iat)');
       // `aud`, or `client_id` only when there is no `aud` (http-api-troubleshooting-jwt.html).
       const audience = payload.aud ?? (typeof payload.client_id === 'string' ? payload.client_id : undefined);
       const tokenAudiences = audience === undefined ? [] : Array.isArray(audience) ? audience : [audience];
       if (!tokenAudiences.some((value) => audiences.includes(value))) return unauthorized('the token does not have a valid audience');
       const granting = scopesGranting(route);
-      const scopes = tokenScopes(payload);
+      const claims = flattenClaims(payload);
+      const scopes = tokenScopes(claims);
       if (enforceScopes && granting.length > 0 && !granting.some((scope) => scopes.includes(scope))) return forbidden(granting);
-      return { allowed: true, jwt: { claims: flattenClaims(payload), scopes: granting.length > 0 ? scopes : null } };
+      // A route deployed without authorizationScopes (enforceScopes false stands for one) gets null scopes.
+      return { allowed: true, jwt: { claims, scopes: enforceScopes && granting.length > 0 ? scopes : null } };
     },
   };
 }

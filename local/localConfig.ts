@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { isLoopbackHostname } from '../shared/http/loopbackHost';
 
 const readKeyFile = (file: string): string | undefined => {
   try {
@@ -8,6 +9,16 @@ const readKeyFile = (file: string): string | undefined => {
     return undefined;
   }
 };
+
+/** Whether a Qdrant URL is the address npm start's own server listens on. */
+function namesLocalServer(url: string, port: number): boolean {
+  try {
+    const parsed = new URL(url);
+    return isLoopbackHostname(parsed.hostname) && Number(parsed.port || 80) === port;
+  } catch {
+    return false;
+  }
+}
 
 /** Local runtime settings: every port and endpoint can be overridden by environment. */
 export function localRuntimeConfig(env: NodeJS.ProcessEnv = process.env, argv: readonly string[] = process.argv.slice(2)) {
@@ -44,7 +55,10 @@ export function localEndpoints(env: NodeJS.ProcessEnv = process.env) {
     apiUrl: `http://localhost:${config.apiPort}`,
     dynamodbEndpoint: config.dynamodbEndpoint ?? `http://127.0.0.1:${config.dynamodbPort}`,
     qdrantUrl: config.qdrantUrl ?? `http://127.0.0.1:${config.qdrantPort}`,
-    /** QDRANT_API_KEY, else (for the local Qdrant server) the key the running `npm start` generated. */
-    qdrantApiKey: env.QDRANT_API_KEY || (config.qdrantUrl ? undefined : readKeyFile(config.qdrantApiKeyFile)),
+    /**
+     * QDRANT_API_KEY, else for the local Qdrant server (QDRANT_URL unset, or naming it: loopback on
+     * QDRANT_PORT) the key the running `npm start` generated.
+     */
+    qdrantApiKey: env.QDRANT_API_KEY || (!config.qdrantUrl || namesLocalServer(config.qdrantUrl, config.qdrantPort) ? readKeyFile(config.qdrantApiKeyFile) : undefined),
   };
 }

@@ -1,5 +1,5 @@
-import { isIP } from 'node:net';
 import type { IncomingMessage } from 'node:http';
+import { isLoopbackHostname } from '../shared/http/loopbackHost';
 
 /**
  * The local servers (the API and the Qdrant-compatible server) listen on 127.0.0.1, but a web page in
@@ -8,16 +8,6 @@ import type { IncomingMessage } from 'node:http';
  * which needs no CORS preflight. So a request must name a loopback host, and a browser write must come
  * from the server's own origin.
  */
-
-/** localhost and its subdomains (RFC 6761 keeps them on this machine), 127.0.0.0/8, ::1. */
-export function isLoopbackHostname(hostname: string): boolean {
-  const name = hostname.toLowerCase().replace(/\.$/, '');
-  if (name === 'localhost' || name.endsWith('.localhost')) return true;
-  const address = name.startsWith('[') && name.endsWith(']') ? name.slice(1, -1) : name;
-  if (isIP(address) === 4) return address.startsWith('127.');
-  if (isIP(address) === 6) return address === '::1' || address.startsWith('::ffff:127.') || address === '::ffff:7f00:1';
-  return false;
-}
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 

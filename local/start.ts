@@ -32,7 +32,7 @@ async function main(): Promise<void> {
     const { dir } = await generateTestModel();
     process.env.EMBEDDING_MODEL_DIR = dir;
     process.env.EMBEDDING_ALLOW_REMOTE ??= 'false';
-    log(`embedding model: generated test model in ${dir} (set EMBEDDING_MODEL_DIR for a real one)`);
+    log(`embedding model: generated test model in ${dir}: not a semantic model (for one: npm run model:fetch, then EMBEDDING_MODEL_DIR=.cache/models/BAAI/bge-small-en-v1.5 npm start)`);
   } else {
     log(`embedding model: ${process.env.EMBEDDING_MODEL_DIR}`);
   }

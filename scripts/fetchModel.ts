@@ -28,8 +28,8 @@ import { pipeline as streamPipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
 
 import { cachedModelDir, DEFAULT_MODEL_ID, DEFAULT_REVISION, FETCHED_MODELS_DIR, requiredModelFiles, type EmbeddingDtype } from '../shared/embedding/config';
-/** Files the embedder reads when present: sentence-transformers conventions and the tokenizer's special tokens. */
-const OPTIONAL_FILES = ['special_tokens_map.json', 'modules.json', 'config_sentence_transformers.json'];
+/** Files the embedder reads when present: sentence-transformers conventions (modelConventions.ts) and the tokenizer's special tokens. */
+const OPTIONAL_FILES = ['special_tokens_map.json', 'modules.json', 'config_sentence_transformers.json', 'sentence_bert_config.json'];
 
 export interface FetchProgress {
   file: string;
@@ -117,7 +117,9 @@ async function remoteFile(env: Transformers['env'], modelId: string, revision: s
   try {
     response = await env.fetch(url, { method: 'HEAD', redirect: 'manual', headers: { ...requestHeaders(env, url), 'Accept-Encoding': 'identity' } });
   } catch (error) {
-    throw new ModelFetchError(`Could not reach ${url} (${describeFailure(error)}). Check the network, or env.remoteHost for a mirror.`);
+    throw new ModelFetchError(
+      `Could not reach ${url} (${describeFailure(error)}). Check the network, or set HF_ENDPOINT to a Hugging Face mirror you can reach (HF_ENDPOINT=https://hf-mirror.example npm run model:fetch).`,
+    );
   }
   if (response.status === 404) return undefined;
   if (response.status === 401 || response.status === 403) {

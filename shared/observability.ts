@@ -1,11 +1,31 @@
-import { Logger } from '@aws-lambda-powertools/logger';
+import { Logger, type LogItem } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { Tracer } from '@aws-lambda-powertools/tracer';
 
 const serviceName = process.env.POWERTOOLS_SERVICE_NAME ?? 'persona-db';
 
+let logsToStderr = false;
+
+/**
+ * Powertools' Logger writes INFO and DEBUG lines to stdout (Lambda sends both streams to CloudWatch).
+ * A command whose stdout is its output (the personas CLI: `--json | jq`, `export > file`) sends every
+ * log line to stderr instead.
+ */
+class ProcessLogger extends Logger {
+  protected override printLog(logLevel: number, log: LogItem): void {
+    if (!logsToStderr) return super.printLog(logLevel, log);
+    log.prepareForPrint();
+    process.stderr.write(`${JSON.stringify(log.getAttributes(), this.getJsonReplacer())}\n`);
+  }
+}
+
+/** From now on this process logs to stderr only (see ProcessLogger). */
+export function sendLogsToStderr(): void {
+  logsToStderr = true;
+}
+
 /** One logger, one metrics and one tracer instance per process, shared by every module of a function. */
-export const logger = new Logger({ serviceName });
+export const logger: Logger = new ProcessLogger({ serviceName });
 export const metrics = new Metrics({ serviceName, namespace: process.env.POWERTOOLS_METRICS_NAMESPACE ?? 'PersonaDb' });
 /**
  * X-Ray segments for each invocation, the AWS SDK clients and outgoing fetch calls (Qdrant). The

@@ -11,7 +11,6 @@ export interface IndexerStreamSettings {
   readonly maxRecordAgeSeconds: number;
   readonly reportBatchItemFailures: boolean;
   readonly startingPosition: 'TRIM_HORIZON' | 'LATEST';
-  readonly parallelizationFactor: number;
 }
 
 export const indexerStreamSettings: IndexerStreamSettings = {
@@ -32,6 +31,5 @@ export const indexerStreamSettings: IndexerStreamSettings = {
   reportBatchItemFailures: true,
   /** Shard iterator start for a new consumer. */
   startingPosition: 'TRIM_HORIZON',
-  /** Concurrent batches per shard. */
-  parallelizationFactor: 1,
+  // Concurrent batches per shard: a stage setting (infra/stageConfig.ts indexerStream.parallelizationFactor).
 };

@@ -26,6 +26,8 @@ import { startApiServer, type ApiServer } from '../local/apiServer';
 import { localJwtAuthorizer } from '../local/jwtAuthorizer';
 import { localIssuer, localIssuerSettings, type LocalIssuer } from '../local/localIssuer';
 import { checkRouteScope } from '../shared/http/accessControl';
+import { sendsCredentialsInClear } from '../shared/http/loopbackHost';
+import { idempotencyRequest } from '../shared/http/request';
 import { ProblemError } from '../shared/http/problem';
 import { routeMethods, routes, type Scope } from '../shared/routes';
 import { apiClient, samplePersona, type ApiResponse } from './support/apiClient';
@@ -40,8 +42,13 @@ let stop: () => Promise<void>;
 let issuer: LocalIssuer;
 let call: ReturnType<typeof apiClient>;
 let apiUrl: string;
-/** The same functions behind a gateway that checks tokens but not scopes; it records each event. */
+/**
+ * The same functions behind a gateway that checks tokens but not scopes, as for routes deployed
+ * without authorizationScopes (whose events carry `scopes: null`), and behind one that checks both;
+ * each records the events it sends.
+ */
 let lenient: { server: ApiServer; call: ReturnType<typeof apiClient>; events: APIGatewayProxyEventV2[] };
+let recorded: { server: ApiServer; call: ReturnType<typeof apiClient>; events: APIGatewayProxyEventV2[] };
 let personaId: string;
 
 const bearer = async (scopes: readonly string[], extra: { tenant?: string } = {}) => ({ authorization: `Bearer ${await issuer.sign({ scopes: scopes as Scope[], ...extra })}` });
@@ -63,9 +70,13 @@ beforeAll(async () => {
   issuer = system.issuer!;
   apiUrl = system.apiUrl;
   call = apiClient(apiUrl);
-  const events: APIGatewayProxyEventV2[] = [];
-  const server = await startApiServer({ port: 0, authorizer: localJwtAuthorizer(issuer, { enforceScopes: false }), onEvent: (event) => events.push(event) });
-  lenient = { server, call: apiClient(server.url), events };
+  const recordingServer = async (enforceScopes: boolean) => {
+    const events: APIGatewayProxyEventV2[] = [];
+    const server = await startApiServer({ port: 0, authorizer: localJwtAuthorizer(issuer, { enforceScopes }), onEvent: (event) => events.push(event) });
+    return { server, call: apiClient(server.url), events };
+  };
+  lenient = await recordingServer(false);
+  recorded = await recordingServer(true);
   const created = await call('POST', '/personas', { body: samplePersona(1), headers: await bearer(['personas:admin']) });
   expect(created.status).toBe(201);
   personaId = created.json.id;
@@ -73,6 +84,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await lenient?.server.close();
+  await recorded?.server.close();
   await stop?.();
 });
 
@@ -147,7 +159,7 @@ describe('scope matrix over HTTP (AUTH=jwt)', () => {
 });
 
 describe('the API document', () => {
-  it("names each operation's scopes (one security requirement per scope, any one suffices) and its 403", async () => {
+  it("names each operation's scopes (one security requirement per scope, any one suffices), its 401 and its 403", async () => {
     const document = (await call('GET', '/openapi.json', { headers: await bearer(['personas:read']) })).json;
     expect(document.components.securitySchemes.bearerAuth).toMatchObject({ type: 'http', scheme: 'bearer', bearerFormat: 'JWT' });
     for (const route of routes.filter((candidate) => candidate.path !== '$default')) {
@@ -158,7 +170,12 @@ describe('the API document', () => {
         continue;
       }
       expect(operation.security, route.name).toEqual([{ bearerAuth: [`personas:${access}`] }, { bearerAuth: ['personas:admin'] }]);
-      expect(operation.responses['403'].description, route.name).toMatch(/^insufficient-scope/);
+      // 403: API Gateway's own {"message":"Forbidden"}, or the function's insufficient-scope problem; 401: the gateway's.
+      const forbidden = operation.responses['403'];
+      expect(forbidden.content['application/json'].schema, route.name).toEqual({ $ref: '#/components/schemas/GatewayError' });
+      expect(forbidden.content['application/problem+json'].schema.allOf[1].properties.type.enum, route.name).toContain('https://persona-db.dev/problems/insufficient-scope');
+      expect(forbidden.description, route.name).toContain('`insufficient-scope`');
+      expect(operation.responses['401'].content['application/json'].schema, route.name).toEqual({ $ref: '#/components/schemas/GatewayError' });
     }
   });
 });
@@ -202,13 +219,41 @@ describe("the local JWT authorizer answers like API Gateway's", () => {
     expect(jwks.json.keys[0].d).toBeUndefined(); // the public half only
   });
 
+  it('401 for a token without a kid, or with a kid the issuer has no key for, or issued in the future', async () => {
+    // "kid – The token must have a header claim that matches the key in the jwks_uri that signed the
+    // token"; "iat – Must be before the current time in UTC" (http-api-jwt-authorizer.html, Validate claims).
+    unauthorized(await call('GET', '/personas', { headers: { authorization: `Bearer ${await signRaw({}, { header: { kid: undefined } })}` } }), /kid/);
+    unauthorized(await call('GET', '/personas', { headers: { authorization: `Bearer ${await signRaw({}, { header: { kid: 'retired-key' } })}` } }), /kid/);
+    unauthorized(await call('GET', '/personas', { headers: { authorization: `Bearer ${await signRaw({ iat: Math.floor(Date.now() / 1000) + 600 })}` } }), /issued in the future/);
+  });
+
+  it('reads scopes as API Gateway does, the same in the gateway and in the functions: `scope`, else `scp`, split on spaces only', async () => {
+    // "scope (RFC 6749 §3.3) or scp – The token must include at least one of the scopes in the
+    // route's authorizationScopes" (http-api-jwt-authorizer.html). RFC 6749 §3.3: a list of
+    // space-delimited scope tokens, and a comma is a character of a token, not a separator.
+    const tokens = {
+      commas: await signRaw({ scope: 'personas:read,personas:write' }),
+      // `scope` is the token's scope list; a `scp` beside it is not read.
+      both: await signRaw({ scope: 'personas:read', scp: ['personas:write'] }),
+      scpString: await signRaw({ scope: undefined, scp: 'personas:read personas:write' }),
+      scpArray: await signRaw({ scope: undefined, scp: ['personas:read', 'personas:write'] }),
+    };
+    const write = (send: ReturnType<typeof apiClient>, token: string) => send('POST', '/personas/batch', { body: {}, headers: { authorization: `Bearer ${token}` } });
+    for (const send of [call, lenient.call]) {
+      expect((await write(send, tokens.commas)).status).toBe(403);
+      expect((await write(send, tokens.both)).status).toBe(403);
+      expect((await write(send, tokens.scpString)).status).toBe(400); // allowed: the function's own 400 for the empty batch
+      expect((await write(send, tokens.scpArray)).status).toBe(400);
+    }
+  });
+
   it('passes the claims to the function as strings, and the scopes, in requestContext.authorizer.jwt', async () => {
-    lenient.events.length = 0;
+    recorded.events.length = 0;
     const token = await signRaw({ tenant_id: 'acme', scope: 'personas:read personas:write', groups: ['a', 'b'], verified: true, nothing: null, profile: { team: 'x' } });
-    await lenient.call('GET', '/personas?limit=1', { headers: { authorization: `Bearer ${token}` } });
-    await lenient.call('GET', '/no-such-route', { headers: { authorization: `Bearer ${token}` } });
-    await lenient.call('GET', '/console', { headers: { authorization: `Bearer ${token}` } });
-    const [list, unmatched, page] = lenient.events;
+    await recorded.call('GET', '/personas?limit=1', { headers: { authorization: `Bearer ${token}` } });
+    await recorded.call('GET', '/no-such-route', { headers: { authorization: `Bearer ${token}` } });
+    await recorded.call('GET', '/console', { headers: { authorization: `Bearer ${token}` } });
+    const [list, unmatched, page] = recorded.events;
     const payload = decodeJwt(token);
     expect(list!.requestContext).toMatchObject({
       authorizer: {
@@ -234,6 +279,43 @@ describe("the local JWT authorizer answers like API Gateway's", () => {
     // A route without authorization scopes gets the claims and `scopes: null`; a public route no authorizer at all.
     expect((unmatched!.requestContext as unknown as { authorizer: { jwt: { scopes: unknown } } }).authorizer.jwt.scopes).toBeNull();
     expect('authorizer' in page!.requestContext).toBe(false);
+    // Behind the gateway without route scopes every route is one without authorization scopes.
+    lenient.events.length = 0;
+    await lenient.call('GET', '/personas?limit=1', { headers: { authorization: `Bearer ${token}` } });
+    expect((lenient.events[0]!.requestContext as unknown as { authorizer: { jwt: { scopes: unknown } } }).authorizer.jwt.scopes).toBeNull();
+  });
+});
+
+describe('Idempotency-Keys of callers without a subject (AUTH=jwt, over HTTP)', () => {
+  // API Gateway hands the function every claim of the validated token
+  // (requestContext.authorizer.jwt.claims; http-api-jwt-authorizer.html: "After validating the JWT,
+  // API Gateway passes the claims in the token to the API route's integration"). A machine client's
+  // token may name its OAuth client (`client_id`, RFC 9068 §2.2; `azp`, OpenID Connect Core §2) and no `sub`.
+  const writer = (claims: JWTPayload) => signRaw({ scope: 'personas:write', ...claims }).then((token) => ({ authorization: `Bearer ${token}` }));
+  const create = async (claims: JWTPayload, key: string, body: unknown) => call('POST', '/personas', { body, headers: { ...(await writer(claims)), 'idempotency-key': key } });
+
+  it('are scoped to the OAuth client (client_id, else azp): two clients never meet in one key', async () => {
+    const key = `client-key-${randomUUID()}`;
+    const first = await create({ client_id: 'client-a' }, key, samplePersona(21));
+    expect(first.status).toBe(201);
+    // Another client's same key and body: a request of its own, not the first client's replay.
+    const other = await create({ client_id: 'client-b' }, key, samplePersona(21));
+    expect(other.status).toBe(201);
+    expect(other.headers.get('idempotent-replayed')).toBeNull();
+    expect(other.json.id).not.toBe(first.json.id);
+    // ... and another body under that key is its own request too, not a 422 about the first client's.
+    expect((await create({ azp: 'client-c' }, key, samplePersona(22))).status).toBe(201);
+    const retry = await create({ client_id: 'client-a' }, key, samplePersona(21));
+    expect(retry.headers.get('idempotent-replayed')).toBe('true');
+    expect(retry.json.id).toBe(first.json.id);
+  });
+
+  it('are refused, with a 400 saying why, from a token that names no caller; the same request without the key is served', async () => {
+    const refused = await create({}, `nobody-${randomUUID()}`, samplePersona(23));
+    expect(refused.status).toBe(400);
+    expect(refused.json).toMatchObject({ type: 'https://persona-db.dev/problems/idempotency-key-needs-caller' });
+    expect(refused.json.detail).toMatch(/sub, client_id or azp/);
+    expect((await call('POST', '/personas', { body: samplePersona(23), headers: await writer({}) })).status).toBe(201);
   });
 });
 
@@ -267,6 +349,9 @@ describe("the functions' scope check reads the event as AWS delivers it", () => 
     expect(() => checkRouteScope(event('GET /personas', { claims: {}, scopes: ['personas:read'] }), jwtEnv)).not.toThrow();
     expect(() => checkRouteScope(event('HEAD /personas/{id}', { claims: { scope: 'openid personas:admin' }, scopes: null }), jwtEnv)).not.toThrow();
     expect(() => checkRouteScope(event('DELETE /personas/{id}', { claims: { scp: '[personas:write]' }, scopes: null }), jwtEnv)).not.toThrow();
+    // As the gateway reads them: `scope` first (a `scp` beside it is not read), spaces only.
+    expect(() => checkRouteScope(event('DELETE /personas/{id}', { claims: { scope: 'personas:read', scp: '[personas:write]' }, scopes: null }), jwtEnv)).toThrow(ProblemError);
+    expect(() => checkRouteScope(event('DELETE /personas/{id}', { claims: { scope: 'personas:read,personas:write' }, scopes: null }), jwtEnv)).toThrow(ProblemError);
     const refused = (() => {
       try {
         checkRouteScope(event('PATCH /personas/{id}', { claims: { scope: 'personas:read' }, scopes: ['personas:read'] }), jwtEnv);
@@ -283,6 +368,29 @@ describe("the functions' scope check reads the event as AWS delivers it", () => 
     expect(() => checkRouteScope(event('GET /personas'), { AUTH: 'iam' })).not.toThrow();
     expect(() => checkRouteScope(event('GET /console'), jwtEnv)).not.toThrow();
     expect(() => checkRouteScope(event('$default', { claims: {}, scopes: null }), jwtEnv)).not.toThrow();
+  });
+});
+
+describe('whose Idempotency-Key a request carries, from the event as AWS delivers it', () => {
+  const keyed = (authorizer?: Record<string, unknown>) =>
+    ({ routeKey: 'POST /personas', rawPath: '/personas', headers: { 'idempotency-key': 'k-1' }, requestContext: { http: { method: 'POST' }, ...(authorizer ? { authorizer } : {}) } }) as unknown as APIGatewayProxyEventV2;
+  const scopeOf = (authorizer: Record<string, unknown> | undefined, env: NodeJS.ProcessEnv) => idempotencyRequest(keyed(authorizer), undefined, env)?.caller;
+  const jwt = (claims: Record<string, string>) => ({ jwt: { claims: { iss: 'https://issuer.test/', ...claims }, scopes: ['personas:write'] } });
+
+  it('the subject, else the OAuth client, each in its own namespace; the IAM principal; refused when nobody is named, except on an open stage', () => {
+    const jwtEnv = { AUTH: 'jwt' };
+    expect(scopeOf(jwt({ sub: 'alice', client_id: 'app' }), jwtEnv)).toBe(scopeOf(jwt({ sub: 'alice', client_id: 'other-app' }), jwtEnv));
+    expect(scopeOf(jwt({ client_id: 'app' }), jwtEnv)).toBe(scopeOf(jwt({ sub: '', azp: 'app' }), jwtEnv));
+    // A subject that happens to equal a client's id is still someone else.
+    expect(scopeOf(jwt({ sub: 'app' }), jwtEnv)).not.toBe(scopeOf(jwt({ client_id: 'app' }), jwtEnv));
+    expect(() => scopeOf(jwt({}), jwtEnv)).toThrow(/sub, client_id or azp/);
+    // auth=iam: the principal API Gateway verified; a route that lost its authorizer names nobody.
+    const iamEnv = { AUTH: 'iam' };
+    expect(scopeOf({ iam: { accountId: '123456789012', userArn: 'arn:aws:iam::123456789012:role/importer', callerId: 'AROA1:session' } }, iamEnv)).toBe('iam:123456789012:arn:aws:iam::123456789012:role/importer');
+    expect(() => scopeOf(undefined, iamEnv)).toThrow(ProblemError);
+    // auth=none (dev, npm start): no identity exists, every request shares one scope, keys keep working.
+    expect(scopeOf(undefined, { AUTH: 'none' })).toBe('anonymous');
+    expect(idempotencyRequest({ ...keyed(), headers: {} }, undefined, jwtEnv)).toBeUndefined();
   });
 });
 
@@ -330,5 +438,25 @@ describe('personas token and the CLI', () => {
     const refused = await runCli(['search', 'teacher', '--token', writer], { env: { ...apiEnv, PERSONAS_API_URL: lenient.server.url } });
     expect(refused.code).toBe(1);
     expect(refused.stderr).toMatch(/answered 403[\s\S]*personas:read/);
+
+  });
+
+  it('warns before it sends a token over plain http to a host off this machine, and only then', async () => {
+    const reader = await issuer.sign({ scopes: ['personas:read'] });
+    const warning = /warning: .*bearer token.*plain http.*persona-api\.invalid/;
+    // .invalid never resolves (RFC 6761 §6.4), so nothing is sent; the CLI would retry for a minute: it is stopped once it has warned.
+    const plain = await runCli(['search', 'teacher'], {
+      env: { ...cliEnv, PERSONAS_API_URL: 'http://persona-api.invalid:3000', PERSONAS_TOKEN: reader },
+      whileRunning: (child) => {
+        const stop = setTimeout(() => child.kill(), 15_000);
+        child.stderr!.once('data', () => setTimeout(() => child.kill(), 200));
+        child.once('close', () => clearTimeout(stop));
+      },
+    });
+    expect(plain.stderr).toMatch(warning);
+    expect(plain.stderr.match(/warning:/g)).toHaveLength(1);
+    // Who gets the warning: plain http off loopback only (the searches above, against the local API over http, printed nothing on stderr).
+    for (const url of ['http://persona-api.invalid', 'http://192.0.2.10:3000', 'http://[2001:db8::1]/']) expect(sendsCredentialsInClear(new URL(url)), url).toBe(true);
+    for (const url of ['https://persona-api.invalid', 'http://localhost:3000', 'http://127.0.0.1:3000', 'http://api.localhost', 'http://[::1]:3000']) expect(sendsCredentialsInClear(new URL(url)), url).toBe(false);
   });
 });

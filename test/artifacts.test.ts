@@ -19,8 +19,13 @@
  * - EventBridge scheduled events (https://docs.aws.amazon.com/lambda/latest/dg/with-scheduled-events.html):
  *   version "0", id, detail-type "Scheduled Event", source "aws.events", account, time, region,
  *   resources (the rule's ARN), detail {}.
- * - The SDK reaches the stand-ins through its service-specific endpoint variables
- *   (AWS_ENDPOINT_URL_DYNAMODB, AWS_ENDPOINT_URL_SECRETS_MANAGER: https://docs.aws.amazon.com/sdkref/latest/guide/feature-ss-endpoints.html).
+ * - Step Functions' Lambda integration hands a Distributed Map child the item its ItemSelector builds
+ *   (https://docs.aws.amazon.com/step-functions/latest/dg/input-output-itemselector.html) and retries
+ *   by the error's name, which the Node.js runtime reports as errorType from `error.name`
+ *   (aws-lambda-nodejs-runtime-interface-client, src/Errors.js).
+ * - The SDK reaches the stand-ins through its service-specific endpoint variables (AWS_ENDPOINT_URL_DYNAMODB,
+ *   AWS_ENDPOINT_URL_SECRETS_MANAGER, AWS_ENDPOINT_URL_S3: https://docs.aws.amazon.com/sdkref/latest/guide/feature-ss-endpoints.html);
+ *   S3 is test/support/s3StandIn.ts, holding a table export written in DynamoDB's layout (test/support/tableExport.ts).
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -48,6 +53,15 @@ import { createQdrantClient } from '../shared/vectorIndex/qdrantConnection';
 import { samplePersona } from './support/apiClient';
 import { freePort } from './support/globalSetup';
 import { startSecretsManagerStandIn, type SecretsManagerStandIn } from './support/secretsManagerStandIn';
+import { startS3StandIn, type S3StandIn } from './support/s3StandIn';
+import { writeTableExport } from './support/tableExport';
+import { BACKFILL_LOGICAL_ID, PLAN_LOGICAL_ID, REINDEX_PREFIX } from '../infra/reindexAtScale';
+import { compareIndex, readAllPoints } from '../shared/operations/indexReconciler';
+import { personaRepositoryFor } from '../shared/persona/personaRepository';
+import { createPersonaCollection, readIndexedModel } from '../shared/vectorIndex/personaCollection';
+import { pointIdForKey } from '../shared/tenancy/tenantKeys';
+import type { BackfillChunkReport } from '../shared/reindexAtScale/backfillChunk';
+import type { BackfillPlan } from '../shared/reindexAtScale/exportFiles';
 import { useFreshTables } from './support/tables';
 
 const LAMBDA_RESPONSE_LIMIT = 6 * 1024 * 1024;
@@ -59,6 +73,7 @@ let outdir: string;
 /** CloudFormation references in the template, mapped to what they are here. */
 const references = new Map<string, string>();
 let secrets: SecretsManagerStandIn;
+let s3: S3StandIn;
 let qdrant: QdrantServer;
 let qdrantPort: number;
 let qdrantKey = 'qdrant-key-1';
@@ -113,6 +128,7 @@ async function startFunction(functionId: string, overrides: Record<string, strin
       AWS_SECRET_ACCESS_KEY: 'artifacttest',
       AWS_ENDPOINT_URL_DYNAMODB: inject('dynamodbEndpoint'),
       AWS_ENDPOINT_URL_SECRETS_MANAGER: secrets.endpoint,
+      AWS_ENDPOINT_URL_S3: s3.endpoint,
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
       ...overrides,
     },
@@ -250,6 +266,7 @@ beforeAll(async () => {
   const description = await streamClients(tables).dynamodb.send(new DescribeTableCommand({ TableName: tables.personaTableName }));
   streamArn = description.Table!.LatestStreamArn!;
   secrets = await startSecretsManagerStandIn(REGION);
+  s3 = await startS3StandIn();
   qdrantPort = await freePort();
   await startQdrant(qdrantKey);
   qdrantSecretArn = secrets.create('persona-db-dev-qdrant', { url: `http://127.0.0.1:${qdrantPort}`, apiKey: qdrantKey });
@@ -269,6 +286,7 @@ afterAll(async () => {
   for (const child of running) child.kill();
   await qdrant?.close().catch(() => undefined);
   await secrets?.close();
+  await s3?.close();
   rmSync(root, { recursive: true, force: true });
 });
 
@@ -422,4 +440,57 @@ describe('bundled functions from cdk.out', () => {
     // The template sets the stage's tenancy on every API function (dev: single, so the others above run single-tenant).
     expect(template.Resources.listPersonas!.Properties.Environment.Variables).toMatchObject({ TENANCY: 'single', TENANT_CLAIM: 'tenant_id' });
   });
+  it('the reindex bundles: the plan splits a table export (DynamoDB\'s layout) into chunks, and each backfill child embeds its chunk into the new collection, tenants mapped as the indexer maps them', async () => {
+    // Last in the scenario: it exports the table as the steps above left it (a tenant's persona included).
+    for (const n of [11, 12, 13, 14, 15, 16]) {
+      const created = await fns.createPersona.invoke<APIGatewayProxyStructuredResultV2>(httpEvent('POST', 'POST /personas', '/personas', { body: samplePersona(n) }));
+      expect(created.statusCode).toBe(201);
+    }
+    const client = createQdrantClient({ url: `http://127.0.0.1:${qdrantPort}`, apiKey: qdrantKey });
+    const alias = template.Resources[BACKFILL_LOGICAL_ID]!.Properties.Environment.Variables.QDRANT_COLLECTION as string;
+    const live = await resolveCollection(client, alias);
+    const model = (await readIndexedModel(client, live))!;
+    const collection = `${alias}-v${Number(/-v(\d+)$/.exec(live)![1]) + 1}`;
+    await createPersonaCollection(client, collection, model);
+
+    const bucket = 'persona-db-dev-reindex';
+    const written = await writeTableExport(s3, tables, { bucket, prefix: `${REINDEX_PREFIX}/${collection}`, partitions: 3 });
+    const repository = personaRepositoryFor(tables);
+    const rows = (await compareIndex({ repository, qdrant: client }, live, model)).personas;
+    expect(written.itemCount).toBe(rows);
+    const [plan, backfill] = await Promise.all([startFunction(PLAN_LOGICAL_ID), startFunction(BACKFILL_LOGICAL_ID)]);
+    expect(backfill.initLogs).toContain('Loaded during init');
+
+    const workListKey = `${REINDEX_PREFIX}/${collection}/work-list.jsonl`;
+    const planned = await plan.invoke<BackfillPlan>({ bucket, manifestSummaryKey: written.summaryKey, workListKey, chunkItems: 3 });
+    expect(planned, plan.logs().slice(-3000)).toMatchObject({ exportArn: written.exportArn, files: 3, personas: rows, chunkItems: 3 });
+    const chunks = s3.get(bucket, workListKey)!.toString('utf8').trim().split('\n').map((line) => JSON.parse(line));
+    expect(chunks).toHaveLength(planned.chunks);
+    expect(chunks.reduce((sum: number, chunk: { take: number }) => sum + chunk.take, 0)).toBe(rows);
+
+    // Each child gets what the Map's ItemSelector builds: the collection, the bucket and one work-list line.
+    const reports: BackfillChunkReport[] = [];
+    for (const chunk of chunks) reports.push(await backfill.invoke<BackfillChunkReport>({ collection, bucket, chunk }, 900_000));
+    expect(reports.reduce((sum, report) => sum + report.personas, 0)).toBe(rows);
+    expect(reports.every((report) => report.actions.failed === 0 && report.failed.length === 0), backfill.logs().slice(-3000)).toBe(true);
+    expect((await compareIndex({ repository, qdrant: client }, collection, model)).drift).toEqual([]);
+    const points = await readAllPoints(client, collection);
+    expect(points).toHaveLength(rows);
+    // The tenant's persona (key acme#<id>) has the derived point id and its tenant in the payload.
+    const tenantKey = (await repository.scanPage({ pageSize: 1000 })).items.find((row) => row.id.startsWith('acme#'))!.id;
+    const [tenantPoint] = await client.retrieve(collection, { ids: [pointIdForKey(tenantKey)], with_payload: true });
+    expect(tenantPoint?.payload).toMatchObject({ tenant_id: 'acme', persona_id: tenantKey.slice('acme#'.length) });
+
+    // A retried chunk (Step Functions' Retry) writes nothing again.
+    const again = await backfill.invoke<BackfillChunkReport>({ collection, bucket, chunk: chunks[0] }, 900_000);
+    expect(again.actions).toMatchObject({ embedded: 0, 'payload-only': 0, skipped: chunks[0].take });
+
+    // Refused, not retried: the collection behind the alias (a swapped reindex), or one that is not a reindex's.
+    await expect(backfill.invoke({ collection: live, bucket, chunk: chunks[0] })).rejects.toThrow(/BackfillTargetRefused: .*already points at it/);
+    await expect(backfill.invoke({ collection: 'other-v1', bucket, chunk: chunks[0] })).rejects.toThrow(/BackfillTargetRefused: .*writes only 'personas-v<n>'/);
+    // Qdrant down: the error the state machine's Retry matches (QdrantUnavailable, with backoff).
+    await qdrant.close();
+    await expect(backfill.invoke({ collection, bucket, chunk: chunks[0] })).rejects.toThrow(/^[^\n]*QdrantUnavailable: Qdrant is unavailable/);
+    await startQdrant(qdrantKey);
+  }, 300_000);
 });

@@ -1,4 +1,4 @@
-import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -18,7 +18,7 @@ import {
   type EmbedEvent,
   type Embedder,
 } from '../shared/embedding';
-import { GLOVE_MODEL_DIR, sharedReason } from './support/sharedAssets';
+import { GLOVE_MODEL_DIR, MINILM_MODEL_DIR, sharedReason } from './support/sharedAssets';
 
 const dot = (a: number[], b: number[]): number => a.reduce((sum, x, i) => sum + x * (b[i] ?? Number.NaN), 0);
 const norm = (a: number[]): number => Math.sqrt(dot(a, a));
@@ -40,7 +40,8 @@ describe('embedding module with the generated test model', () => {
 
   beforeAll(async () => {
     workDir = await mkdtemp(path.join(tmpdir(), 'embedding-test-'));
-    modelDir = path.join(workDir, 'model');
+    // Named as the model names itself (config.json `_name_or_path` persona-db/persona-test-model), so its id is that.
+    modelDir = path.join(workDir, 'persona-test-model');
     await generateTestModel(modelDir);
     // The production path: only the environment says where the model is.
     embedder = await createEmbedder({ env: { EMBEDDING_MODEL_DIR: modelDir }, onEmbed: (e) => events.push(e) });
@@ -90,6 +91,7 @@ describe('embedding module with the generated test model', () => {
       normalize: true,
       queryPrefix: BGE_QUERY_PREFIX,
       documentPrefix: '',
+      maxTokens: 512,
     });
     expect(embedder.queryPrefix).toBe(BGE_QUERY_PREFIX);
     expect(embedder.conventions.sources).toEqual({
@@ -97,7 +99,23 @@ describe('embedding module with the generated test model', () => {
       normalize: 'model directory',
       queryPrefix: 'model directory',
       documentPrefix: 'model directory',
+      maxTokens: 'model directory',
     });
+  });
+
+  it("takes the id from the folder, config.json's `_name_or_path` only where it names that folder, EMBEDDING_MODEL_ID over both", async () => {
+    const elsewhere = path.join(workDir, 'my-encoder');
+    await cp(modelDir, elsewhere, { recursive: true });
+    const byFolder = await createEmbedder({ env: { EMBEDDING_MODEL_DIR: elsewhere } });
+    const named = await createEmbedder({ env: { EMBEDDING_MODEL_DIR: elsewhere, EMBEDDING_MODEL_ID: 'example-org/my-encoder' } });
+    try {
+      // `_name_or_path` (persona-db/persona-test-model) is where the weights came from, not this folder's model.
+      expect(byFolder.model.id).toBe('my-encoder');
+      expect(named.model.id).toBe('example-org/my-encoder');
+    } finally {
+      await byFolder.dispose();
+      await named.dispose();
+    }
   });
 
   describe('conventions from the sentence-transformers files', () => {
@@ -118,15 +136,36 @@ describe('embedding module with the generated test model', () => {
     ];
     const poolingConfig = (mode: string) => ({ word_embedding_dimension: TEST_MODEL_HIDDEN_SIZE, [`pooling_mode_${mode}`]: true });
 
-    it("falls back to bge-small's conventions only where the directory says nothing", async () => {
-      const bare = await variant('bare', { 'modules.json': undefined, '1_Pooling': undefined, 'config_sentence_transformers.json': undefined });
+    const bareFiles = { 'modules.json': undefined, '1_Pooling': undefined, 'config_sentence_transformers.json': undefined, 'sentence_bert_config.json': undefined };
+
+    it("gives a directory that says nothing mean pooling and no prompts, and bge's conventions only to the bge English v1.5 ids", async () => {
+      const bare = await variant('bare', bareFiles);
       const silent = await createEmbedder({ env: { EMBEDDING_MODEL_DIR: bare } });
       try {
-        expect(silent.model).toMatchObject({ pooling: 'cls', normalize: true, queryPrefix: BGE_QUERY_PREFIX, documentPrefix: '' });
-        expect(Object.values(silent.conventions.sources)).toEqual(['bge default', 'bge default', 'bge default', 'bge default']);
+        // What sentence-transformers makes of a bare transformer: mean pooling, no prompts; cut at the tokenizer's 512.
+        expect(silent.model).toMatchObject({ id: 'bare', pooling: 'mean', normalize: true, queryPrefix: '', documentPrefix: '', maxTokens: 512 });
+        expect(Object.values(silent.conventions.sources)).toEqual(['default', 'default', 'default', 'default', 'default']);
+        const [doc] = await silent.embedDocuments(['a stoic philosopher']);
+        expect(await silent.embedQuery('a stoic philosopher')).toEqual(doc);
       } finally {
         await silent.dispose();
       }
+      // The same files under a bge English v1.5 id, by folder or by EMBEDDING_MODEL_ID: the bge card's conventions.
+      // bge-small-en-v1.5's own config_sentence_transformers.json holds only `__version__` (no prompts).
+      const bgeFolder = await variant('bge-small-en-v1.5', { ...bareFiles, 'config_sentence_transformers.json': { __version__: { sentence_transformers: '2.2.2' } } });
+      for (const env of [{ EMBEDDING_MODEL_DIR: bgeFolder }, { EMBEDDING_MODEL_DIR: bare, EMBEDDING_MODEL_ID: 'Xenova/bge-base-en-v1.5' }]) {
+        const bge = await createEmbedder({ env });
+        try {
+          expect(bge.model).toMatchObject({ pooling: 'cls', normalize: true, queryPrefix: BGE_QUERY_PREFIX, documentPrefix: '' });
+          expect(Object.values(bge.conventions.sources)).toEqual(['bge model card', 'bge model card', 'bge model card', 'bge model card', 'default']);
+        } finally {
+          await bge.dispose();
+        }
+      }
+      // Not bge English v1.5: no instruction (bge's v1 or Chinese models have other ones).
+      const other = await createEmbedder({ env: { EMBEDDING_MODEL_DIR: bare, EMBEDDING_MODEL_ID: 'BAAI/bge-small-zh-v1.5' } });
+      expect(other.model).toMatchObject({ pooling: 'mean', queryPrefix: '' });
+      await other.dispose();
       // sentence-transformers writes `"prompts": {}` for a model without prompts: that says "no prefix".
       const saysMean = await variant('says-mean', {
         '1_Pooling/config.json': poolingConfig('mean_tokens'),
@@ -173,6 +212,32 @@ describe('embedding module with the generated test model', () => {
       }
     });
 
+    it("cuts texts at sentence_bert_config.json's max_seq_length, keeping [CLS] and [SEP] as Hugging Face tokenizers do", async () => {
+      const dir = await variant('short', { 'sentence_bert_config.json': { max_seq_length: 8, do_lower_case: true } });
+      const short = await createEmbedder({ env: { EMBEDDING_MODEL_DIR: dir } });
+      try {
+        expect(short.model.maxTokens).toBe(8);
+        expect(short.conventions.sources.maxTokens).toBe('model directory');
+        const words = 'a jazz drummer who plays swing and bebop in smoky clubs every night';
+        // 8 tokens: [CLS], the first six words, [SEP], i.e. what the uncut model makes of the first six
+        // words. This model's every output row mixes in every input token, so a cut that dropped [SEP]
+        // ([CLS] and seven words, transformers.js's own truncation) would give another vector.
+        const [cut, sevenWords] = await short.embedDocuments([words, 'a jazz drummer who plays swing and']);
+        const [firstSix, whole] = await embedder.embedDocuments(['a jazz drummer who plays swing', words]);
+        expect(cut).toEqual(firstSix);
+        expect(sevenWords).toEqual(firstSix);
+        expect(maxDiff(whole ?? [], cut ?? [])).toBeGreaterThan(1e-4);
+      } finally {
+        await short.dispose();
+      }
+      const beyond = await variant('beyond-positions', { 'sentence_bert_config.json': { max_seq_length: 4096 } });
+      const capped = await createEmbedder({ env: { EMBEDDING_MODEL_DIR: beyond } });
+      expect(capped.model.maxTokens).toBe(512); // never past max_position_embeddings
+      await capped.dispose();
+      const bad = await variant('bad-length', { 'sentence_bert_config.json': { max_seq_length: 'long' } });
+      expect(await createEmbedder({ env: { EMBEDDING_MODEL_DIR: bad } }).catch((e: unknown) => e)).toBeInstanceOf(EmbeddingConfigError);
+    });
+
     it('lets EMBEDDING_* variables override the directory, and refuses pooling it cannot do unless overridden', async () => {
       const overridden = await createEmbedder({
         env: {
@@ -185,7 +250,7 @@ describe('embedding module with the generated test model', () => {
       });
       try {
         expect(overridden.model).toMatchObject({ pooling: 'mean', normalize: false, queryPrefix: '', documentPrefix: 'doc: ' });
-        expect(Object.values(overridden.conventions.sources)).toEqual(['setting', 'setting', 'setting', 'setting']);
+        expect(Object.values(overridden.conventions.sources)).toEqual(['setting', 'setting', 'setting', 'setting', 'model directory']);
       } finally {
         await overridden.dispose();
       }
@@ -337,6 +402,14 @@ describe('embedding module with the generated test model', () => {
       expect((error as Error).message).toMatch(/EMBEDDING_MODEL_DIR/);
       expect((error as Error).message).toContain('npm run model:test');
     }
+    // A directory that is not there is named as such, not as one lacking every file.
+    const absent = (await createEmbedder({ env: { EMBEDDING_MODEL_DIR: path.join(workDir, 'no-such-model') } }).catch((e: unknown) => e)) as Error;
+    expect(absent.message).toContain(`EMBEDDING_MODEL_DIR=${path.join(workDir, 'no-such-model')} does not exist`);
+    expect(absent.message).not.toMatch(/lacks/);
+    const empty = path.join(workDir, 'empty-model');
+    await mkdir(empty, { recursive: true });
+    const lacking = (await createEmbedder({ env: { EMBEDDING_MODEL_DIR: empty } }).catch((e: unknown) => e)) as Error;
+    expect(lacking.message).toMatch(/empty-model lacks config\.json, tokenizer\.json, tokenizer_config\.json, onnx\/model_quantized\.onnx/);
   });
 
   it('asks the hub only when allowed, and turns its failure into the same helpful error', async () => {
@@ -435,5 +508,91 @@ describe(`embedding module with a real word-embedding model ${sharedReason(GLOVE
     expect(vectors[2]).toEqual((await glove.embedDocuments([texts[2]!]))[0]);
     expect(await glove.embedQuery('qwzxv blorftish').catch((e: unknown) => e)).toBeInstanceOf(UnembeddableTextError);
     expect(await glove.embedQuery('   ').catch((e: unknown) => e)).toBeInstanceOf(UnembeddableTextError);
+  });
+});
+
+/**
+ * The shared all-MiniLM-L6-v2 (../shared/models/all-MiniLM-L6-v2, see its README): a published
+ * sentence-transformers model whose directory names no prompts, mean pooling, a Normalize module and
+ * max_seq_length 256, and whose config.json `_name_or_path` is its base model
+ * (nreimers/MiniLM-L6-H384-uncased). reference_vectors.json holds its embeddings from onnxruntime in
+ * Python (mean pooled over the attended tokens, normalised, texts cut at 256 tokens), fp32 and q8.
+ */
+describe(`embedding module with a real sentence encoder ${sharedReason(MINILM_MODEL_DIR, 'models/all-MiniLM-L6-v2')}`, () => {
+  interface ReferenceVectors {
+    max_seq_length: number;
+    texts: string[];
+    fp32: number[][];
+    q8: number[][];
+  }
+  let reference: ReferenceVectors;
+  const embedders: Partial<Record<'fp32' | 'q8', Embedder>> = {};
+  const cosine = (a: number[], b: number[]) => dot(a, b) / (norm(a) * norm(b));
+
+  beforeAll(async () => {
+    if (!MINILM_MODEL_DIR) return;
+    reference = JSON.parse(await readFile(path.join(MINILM_MODEL_DIR, 'reference_vectors.json'), 'utf8')) as ReferenceVectors;
+    // Nothing but the directory: what a new user sets.
+    embedders.fp32 = await createEmbedder({ env: { EMBEDDING_MODEL_DIR: MINILM_MODEL_DIR, EMBEDDING_DTYPE: 'fp32' } });
+    embedders.q8 = await createEmbedder({ env: { EMBEDDING_MODEL_DIR: MINILM_MODEL_DIR, EMBEDDING_DTYPE: 'q8' } });
+  });
+  afterAll(async () => {
+    await embedders.fp32?.dispose();
+    await embedders.q8?.dispose();
+  });
+
+  it.skipIf(!MINILM_MODEL_DIR)('takes its conventions from the directory: mean pooling, unit vectors, no prompts, 256 tokens, and its own name', () => {
+    for (const embedder of [embedders.fp32!, embedders.q8!]) {
+      expect(embedder.model).toMatchObject({ id: 'all-MiniLM-L6-v2', pooling: 'mean', normalize: true, queryPrefix: '', documentPrefix: '', maxTokens: reference.max_seq_length });
+      expect(embedder.conventions.sources).toEqual({ pooling: 'model directory', normalize: 'model directory', queryPrefix: 'default', documentPrefix: 'default', maxTokens: 'model directory' });
+    }
+  });
+
+  it.skipIf(!MINILM_MODEL_DIR)('embeds a query like a document of the same text (no bge instruction before it)', async () => {
+    const text = reference.texts[3]!;
+    const [doc] = await embedders.fp32!.embedDocuments([text]);
+    expect(cosine(await embedders.fp32!.embedQuery(text), doc!)).toBeGreaterThan(0.999999);
+    // What the bge instruction did to this model's query of the same text (0.695 in the issue's persona example).
+    const [instructed] = await embedders.fp32!.embedDocuments([BGE_QUERY_PREFIX + text]);
+    expect(cosine(instructed!, doc!)).toBeLessThan(0.9);
+  });
+
+  it.skipIf(!MINILM_MODEL_DIR)('gives the reference vectors (fp32 within cosine 0.99999, q8 within 0.999), the 800-character text cut at 256 tokens', async () => {
+    for (const [dtype, floor] of [['fp32', 0.99999], ['q8', 0.999]] as const) {
+      const embedder = embedders[dtype]!;
+      for (const [i, text] of reference.texts.entries()) {
+        const [alone] = await embedder.embedDocuments([text]);
+        expect(cosine(alone!, reference[dtype][i]!), `${dtype} text ${i} alone`).toBeGreaterThan(floor);
+      }
+    }
+    // That is max_seq_length at work: the same files without sentence_bert_config.json cut at the
+    // tokenizer's 512 and miss the long text's reference (cosine 0.984).
+    const long = reference.texts.findIndex((text) => text.length >= 800);
+    const withoutLimit = await mkdtemp(path.join(tmpdir(), 'minilm-512-'));
+    try {
+      for (const entry of await readdir(MINILM_MODEL_DIR!)) {
+        if (entry !== 'sentence_bert_config.json') await symlink(path.join(MINILM_MODEL_DIR!, entry), path.join(withoutLimit, entry));
+      }
+      const at512 = await createEmbedder({ env: { EMBEDDING_MODEL_DIR: withoutLimit, EMBEDDING_DTYPE: 'fp32' } });
+      try {
+        expect(at512.model.maxTokens).toBe(512);
+        const [vector] = await at512.embedDocuments([reference.texts[long]!]);
+        expect(cosine(vector!, reference.fp32[long]!)).toBeLessThan(0.999);
+      } finally {
+        await at512.dispose();
+      }
+    } finally {
+      await rm(withoutLimit, { recursive: true, force: true });
+    }
+  });
+
+  it.skipIf(!MINILM_MODEL_DIR)('gives the fp32 reference vectors to texts embedded in batches, among texts of very different lengths', async () => {
+    const embedder = embedders.fp32!;
+    const together = await embedder.embedDocuments(reference.texts);
+    const mixed = await embedder.embedDocuments([...PERSONAS, ...reference.texts, ...PERSONAS.map((p) => p.repeat(4))]);
+    for (const [i] of reference.texts.entries()) {
+      expect(cosine(together[i]!, reference.fp32[i]!), `text ${i} in one call`).toBeGreaterThan(0.99999);
+      expect(cosine(mixed[PERSONAS.length + i]!, reference.fp32[i]!), `text ${i} among others`).toBeGreaterThan(0.99999);
+    }
   });
 });

@@ -246,6 +246,45 @@ describe('responses the local runtime imitates from API Gateway (item 15)', () =
   });
 });
 
+describe('headers of JSON and problem responses (issue 24, item 5)', () => {
+  // Personas are private data: no browser or shared cache may keep a response (RFC 9111 §5.2.2.5,
+  // no-store), and no browser may read one as anything but its declared type (Fetch, "X-Content-Type-Options").
+  it('every JSON and problem+json answer of every route says nosniff and no-store (the public API document may be cached)', async () => {
+    const requests: Array<[string, string, Record<string, unknown>?]> = [
+      ['GET', `/personas/${seeded.id}`],
+      ['HEAD', `/personas/${seeded.id}`],
+      ['GET', '/personas?limit=1'],
+      ['GET', '/personas?limit=0'],
+      ['POST', '/personas', { body: samplePersona(31) }],
+      ['POST', '/personas', { body: {} }],
+      ['POST', '/personas/batch', { body: { personas: [samplePersona(32), {}] } }],
+      ['PUT', `/personas/${seeded.id}`, { body: einstein }],
+      ['PATCH', `/personas/${seeded.id}`, { body: {}, headers: json }],
+      ['DELETE', '/personas/00000000-0000-4000-8000-0000000000ff'],
+      ['POST', '/personas/search', { body: { query: 'physicist', limit: 1 } }],
+      ['GET', `/personas/${seeded.id}/similar?limit=1`],
+      ['GET', '/no-such-route'],
+      ['DELETE', '/personas'],
+      ['GET', '/openapi.json'],
+    ];
+    const seen = new Set<number>();
+    const created: string[] = [];
+    for (const [method, path, options] of requests) {
+      const response = await api(method, path, options ?? {});
+      if (response.status === 201) created.push(response.json.id);
+      if (path === '/personas/batch') created.push(...response.json.results.filter((result: { id?: string }) => result.id).map((result: { id: string }) => result.id));
+      const where = `${method} ${path}: ${response.status}`;
+      expect(response.headers.get('content-type'), where).toMatch(/^application\/(problem\+)?json/);
+      expect(response.headers.get('x-content-type-options'), where).toBe('nosniff');
+      expect(response.headers.get('cache-control'), where).toBe(path === '/openapi.json' ? 'public, max-age=300' : 'no-store');
+      seen.add(response.status);
+    }
+    // Successes and problems both: 200, 201, 400, 404, 405, 415, 428 at least.
+    for (const status of [200, 201, 400, 404, 405, 415, 428]) expect(seen, `status ${status}`).toContain(status);
+    for (const id of created) expect((await api('DELETE', `/personas/${id}`)).status).toBe(204);
+  });
+});
+
 describe('afterwards', () => {
   it('nothing was written by any rejected request', async () => {
     expect(await countTableItems(config.personaTableName)).toBe(1);

@@ -31,7 +31,7 @@ describe('personas import', () => {
     expect(report).toMatchObject({ format: 'json', rows: 1_503, valid: 1_500, rejected: 3, batches: 15, batchesSent: 15, batchesSkipped: 0, personasSent: 1_500, completed: true });
     expect(report.personasPerSecond).toBeGreaterThan(0);
 
-    const rejections = readLines(report.reportFile);
+    const rejections = readLines(report.reportFile!);
     expect(rejections.map((rejection) => rejection.index)).toEqual([10, 500, 900]);
     const text = readFileSync(file, 'utf8').split('\n');
     for (const rejection of rejections) expect(text[rejection.line - 1]!.trim()).toMatch(/^("not a persona"|\{)/);
@@ -78,6 +78,9 @@ describe('personas import', () => {
     expect(report).toMatchObject({ rows: 2_000, valid: 2_000, batches: 200, completed: true });
     expect(report.batchesSkipped).toBe(done.length);
     expect(report.batchesSent).toBe(200 - done.length);
+    // Nothing was rejected: no report file (and none left from an earlier run), and the report says so.
+    expect(report.reportFile).toBeNull();
+    expect(existsSync(`${file}.rejected.jsonl`)).toBe(false);
 
     const again = JSON.parse((await runCli([...args, '--json'])).stdout);
     expect(again).toMatchObject({ batchesSent: 0, batchesSkipped: 200, personasSent: 0 });

@@ -46,7 +46,7 @@ describe('CSV import (item 1)', () => {
     writeFileSync(file, [CSV_COLUMNS.join(','), ...rows].join('\n') + '\n');
     const report = await importPersonas({ apiUrl, file });
     expect(report).toMatchObject({ rows: 300, valid: 298, rejected: 2, completed: true });
-    const rejections = (await import('node:fs')).readFileSync(report.reportFile, 'utf8').trim().split('\n').map((line) => JSON.parse(line));
+    const rejections = (await import('node:fs')).readFileSync(report.reportFile!, 'utf8').trim().split('\n').map((line) => JSON.parse(line));
     expect(rejections.map((rejection: { line: number }) => rejection.line)).toEqual([61, 201]);
     expect(rejections[0].errors[0].detail).toMatch(/5 fields; the header has 12/);
     expect(rejections[1].errors[0].detail).toMatch(/13 fields; the header has 12/);

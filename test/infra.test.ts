@@ -28,6 +28,8 @@ import { indexerEntry, routeMethods, routes, type RouteDefinition } from '../sha
 import { indexerStreamSettings } from '../shared/streamSettings';
 import { ACCESS_ROLES, ROLE_SCOPE } from '../infra/accessPolicies';
 import { EXPECTED_ACCESS, expectAllowed, SCOPE_SETS } from './support/scopeMatrix';
+import { BACKFILL_LOGICAL_ID, BACKFILL_SERVICE, PLAN_LOGICAL_ID, QDRANT_RETRY } from '../infra/reindexAtScale';
+import { renderDefinition } from './support/reindexStateMachine';
 
 type Resource = { Type: string; Properties?: Record<string, any>; DeletionPolicy?: string; UpdateReplacePolicy?: string };
 type Resources = Record<string, Resource>;
@@ -227,14 +229,14 @@ function filesUnder(dir: string): string[] {
 
 const sizeOf = (dir: string) => filesUnder(dir).reduce((total, file) => total + statSync(file).size, 0);
 
-const functionIds = (synth: Synth) => [...synth.routes.map((route) => route.name), INDEXER_LOGICAL_ID, RECONCILER_LOGICAL_ID];
-const embeddingIds = (synth: Synth) => [...synth.routes.filter((route) => route.embeds).map((route) => route.name), INDEXER_LOGICAL_ID, RECONCILER_LOGICAL_ID];
+const functionIds = (synth: Synth) => [...synth.routes.map((route) => route.name), INDEXER_LOGICAL_ID, RECONCILER_LOGICAL_ID, BACKFILL_LOGICAL_ID, PLAN_LOGICAL_ID];
+const embeddingIds = (synth: Synth) => [...synth.routes.filter((route) => route.embeds).map((route) => route.name), INDEXER_LOGICAL_ID, RECONCILER_LOGICAL_ID, BACKFILL_LOGICAL_ID];
 const plainApiIds = (synth: Synth) => synth.routes.filter((route) => !route.embeds).map((route) => route.name);
 /** Route keys (`METHOD /path`) of the routes without an authorizer. */
 const publicRouteKeys = (table: readonly RouteDefinition[]) => table.filter((route) => route.public).flatMap((route) => routeMethods(route).map((method) => `${method} ${route.path}`));
 const webAssetIds = (synth: Synth) => synth.routes.filter((route) => route.webAssets).map((route) => route.name);
 /** Functions that query Qdrant: they get its secret (similarPersonas does, without the model). */
-const indexReaderIds = (synth: Synth) => [...synth.routes.filter((route) => route.readsIndex).map((route) => route.name), INDEXER_LOGICAL_ID, RECONCILER_LOGICAL_ID];
+const indexReaderIds = (synth: Synth) => [...synth.routes.filter((route) => route.readsIndex).map((route) => route.name), INDEXER_LOGICAL_ID, RECONCILER_LOGICAL_ID, BACKFILL_LOGICAL_ID];
 
 // ---- stage config ----------------------------------------------------------------------------
 
@@ -261,6 +263,17 @@ describe('stage config', () => {
     expect(() => buildStageConfig('dev', { auth: 'basic' as never })).toThrow(/auth must be/);
   });
 
+  it('reindex in AWS and the indexer stream: MaxConcurrency (1-10,000, Distributed Map\'s limit) and the parallelization factor (1-10) from context', () => {
+    const config = stageConfigFromContext(new App({ context: { reindexMaxConcurrency: '1000', indexerParallelizationFactor: '4' } }).node);
+    expect(config.reindexAtScale.maxConcurrency).toBe(1000);
+    expect(config.indexerStream.parallelizationFactor).toBe(4);
+    expect(() => buildStageConfig('dev', { reindexMaxConcurrency: 0 })).toThrow(/reindexMaxConcurrency must be a whole number from 1 to 10000/);
+    expect(() => buildStageConfig('dev', { reindexMaxConcurrency: 20_000 })).toThrow(/reindexMaxConcurrency/);
+    expect(() => buildStageConfig('dev', { indexerParallelizationFactor: 11 })).toThrow(/indexerParallelizationFactor must be a whole number from 1 to 10/);
+    // The same memory as the indexer: the same embedding rate per child (the sizing table's premise).
+    for (const stage of ['dev', 'prod'] as const) expect(stageDefaults[stage].functions.backfill.memoryMb).toBe(stageDefaults[stage].functions.indexer.memoryMb);
+  });
+
   it('tenancy: single by default; claim (with its claim name) only with auth=jwt', () => {
     expect(buildStageConfig('dev').tenancy).toEqual({ mode: 'single', claim: 'tenant_id' });
     const jwt = { jwtIssuer: 'https://issuer.example.com/', jwtAudience: 'persona-api' };
@@ -270,6 +283,18 @@ describe('stage config', () => {
     expect(() => buildStageConfig('prod', { tenancy: 'claim' })).toThrow(/needs auth=jwt/);
     expect(() => buildStageConfig('dev', { tenancy: 'rows' as never })).toThrow(/tenancy must be single or claim/);
     expect(() => buildStageConfig('dev', { auth: 'jwt', jwt: { issuer: 'https://x.example/', audience: ['a'] }, tenancy: 'claim', tenantClaim: 'has space' })).toThrow(/TENANT_CLAIM/);
+  });
+
+  it("CORS: dev's any-origin default only while the stage is open; a stage with auth names its origins (-c corsOrigins) or has none", () => {
+    // The console and /docs call the API from its own origin and need no CORS; a wildcard on a
+    // stage whose callers hold tokens or credentials would let any web page's script use them.
+    const jwt = { issuer: 'https://issuer.example.com/', audience: ['persona-api'] };
+    expect(buildStageConfig('dev').api.cors?.allowOrigins).toEqual(['*']);
+    expect(buildStageConfig('dev', { auth: 'jwt', jwt }).api.cors).toBeUndefined();
+    expect(buildStageConfig('dev', { auth: 'iam' }).api.cors).toBeUndefined();
+    const named = buildStageConfig('dev', { auth: 'jwt', jwt, corsOrigins: ['https://app.example.com'] }).api.cors;
+    expect(named).toEqual({ ...stageDefaults.dev.api.cors, allowOrigins: ['https://app.example.com'] });
+    expect(buildStageConfig('prod').api.cors).toBeUndefined();
   });
 
   it('cdk.json sets every feature flag a new `cdk init` of the installed CDK CLI sets, with the same values', () => {
@@ -453,7 +478,7 @@ describe.each(['dev', 'prod'] as const)('%s stack', (stage) => {
   });
 
   describe('Lambda functions', () => {
-    it('one nodejs22.x arm64 ESM function per route plus the indexer and the reconciler, with its own log group and retention', () => {
+    it('one nodejs22.x arm64 ESM function per route plus the indexer, the reconciler and the reindex\'s backfill and plan, with its own log group and retention', () => {
       const { resources, config } = s();
       const functions = ofType(resources, 'AWS::Lambda::Function');
       expect(functions.map(([id]) => id).sort()).toEqual(functionIds(s()).sort());
@@ -463,7 +488,7 @@ describe.each(['dev', 'prod'] as const)('%s stack', (stage) => {
         expect(logGroup.Properties!.RetentionInDays, id).toBe(config.logRetentionDays);
         expect(logGroup.DeletionPolicy).toBe(config.stage === 'prod' ? 'Retain' : 'Delete');
       }
-      expect(ofType(resources, 'AWS::Logs::LogGroup')).toHaveLength(functions.length + 1); // + API access logs
+      expect(ofType(resources, 'AWS::Logs::LogGroup')).toHaveLength(functions.length + 2); // + API access logs, the reindex state machine's
     });
 
     it('memory and timeout come from the stage config', () => {
@@ -492,7 +517,7 @@ describe.each(['dev', 'prod'] as const)('%s stack', (stage) => {
         expect(variables, id).toMatchObject({
           NODE_OPTIONS: '--enable-source-maps',
           TABLE_NAME: { Ref: tableId },
-          POWERTOOLS_SERVICE_NAME: { [INDEXER_LOGICAL_ID]: 'persona-db-indexer', [RECONCILER_LOGICAL_ID]: RECONCILER_SERVICE }[id] ?? 'persona-db-api',
+          POWERTOOLS_SERVICE_NAME: { [INDEXER_LOGICAL_ID]: 'persona-db-indexer', [RECONCILER_LOGICAL_ID]: RECONCILER_SERVICE, [BACKFILL_LOGICAL_ID]: BACKFILL_SERVICE, [PLAN_LOGICAL_ID]: BACKFILL_SERVICE }[id] ?? 'persona-db-api',
           POWERTOOLS_METRICS_NAMESPACE: 'PersonaDb',
           POWERTOOLS_LOG_LEVEL: synth.config.logLevel,
           STAGE: synth.config.stage,
@@ -657,6 +682,119 @@ describe.each(['dev', 'prod'] as const)('%s stack', (stage) => {
     });
   });
 
+  describe('reindex in AWS (infra/reindexAtScale.ts)', () => {
+    const stateMachine = (synth: Synth) => {
+      const [[id, resource]] = ofType(synth.resources, 'AWS::StepFunctions::StateMachine') as [[string, Resource]];
+      return { id, resource, asl: renderDefinition(resource.Properties!.DefinitionString) };
+    };
+
+    it('the ASL: export, wait and describe until COMPLETED, plan, then a Distributed Map over the JSONL work list with the stage\'s MaxConcurrency, QdrantUnavailable retried with backoff, no failure tolerated, results to the bucket', () => {
+      const synth = s();
+      const { asl } = stateMachine(synth);
+      const states = asl.States;
+      expect(asl.StartAt).toBe('StartExport');
+      expect(Object.fromEntries(Object.entries(states).map(([name, state]) => [name, state.Type]))).toEqual({
+        StartExport: 'Task',
+        WaitForExport: 'Wait',
+        DescribeExport: 'Task',
+        'ExportFinished?': 'Choice',
+        ExportFailed: 'Fail',
+        PlanChunks: 'Task',
+        Backfill: 'Map',
+        Backfilled: 'Succeed',
+      });
+      // ExportTableToPointInTime (DynamoDB API Reference): DYNAMODB_JSON, full export, SSE-S3; the
+      // ClientToken makes a retried request start no second export ("idempotent ... for 8 hours").
+      expect(states.StartExport).toMatchObject({
+        Resource: 'arn:<ref>:states:::aws-sdk:dynamodb:exportTableToPointInTime',
+        Parameters: { ExportFormat: 'DYNAMODB_JSON', ExportType: 'FULL_EXPORT', S3SseAlgorithm: 'AES256', 'ClientToken.$': '$$.Execution.Name', 'S3Prefix.$': "States.Format('reindex/{}', $.collection)" },
+        Next: 'WaitForExport',
+      });
+      // DescribeExport's ExportStatus: IN_PROGRESS | COMPLETED | FAILED.
+      expect(states['ExportFinished?']!.Choices).toEqual([
+        { Variable: '$.exportStatus.status', StringEquals: 'COMPLETED', Next: 'PlanChunks' },
+        { Variable: '$.exportStatus.status', StringEquals: 'IN_PROGRESS', Next: 'WaitForExport' },
+      ]);
+      expect(states['ExportFinished?']!.Default).toBe('ExportFailed');
+      expect(states.PlanChunks!.Parameters).toMatchObject({ 'manifestSummaryKey.$': '$.exportStatus.description.ExportManifest', chunkItems: synth.config.reindexAtScale.chunkItems });
+      const map = states.Backfill!;
+      // Distributed Map (Step Functions Developer Guide): ItemReader JSONL from S3, ItemSelector with the
+      // item as $$.Map.Item.Value, MaxConcurrency at most 10,000, ToleratedFailurePercentage default 0.
+      expect(map.ItemProcessor.ProcessorConfig).toEqual({ Mode: 'DISTRIBUTED', ExecutionType: 'STANDARD' });
+      expect(map.ItemReader).toEqual({ Resource: 'arn:<ref>:states:::s3:getObject', ReaderConfig: { InputType: 'JSONL' }, Parameters: { Bucket: '<ref>', 'Key.$': '$.plan.workListKey' } });
+      expect(map.ItemSelector).toEqual({ 'collection.$': '$.collection', bucket: '<ref>', 'chunk.$': '$$.Map.Item.Value' });
+      expect(map.MaxConcurrency).toBe(synth.config.reindexAtScale.maxConcurrency);
+      expect(map.ToleratedFailurePercentage ?? 0).toBe(0);
+      expect(map.ToleratedFailureCount ?? 0).toBe(0);
+      expect(map.ResultWriter).toEqual({ Resource: 'arn:<ref>:states:::s3:putObject', Parameters: { Bucket: '<ref>', Prefix: 'reindex/results' } });
+      const child = map.ItemProcessor.States[map.ItemProcessor.StartAt];
+      expect(child).toMatchObject({ Type: 'Task', Resource: '<ref>', End: true });
+      expect(child.Retry).toContainEqual({
+        ErrorEquals: ['QdrantUnavailable'],
+        IntervalSeconds: QDRANT_RETRY.interval.toSeconds(),
+        MaxAttempts: QDRANT_RETRY.maxAttempts,
+        BackoffRate: QDRANT_RETRY.backoffRate,
+        MaxDelaySeconds: QDRANT_RETRY.maxDelay.toSeconds(),
+        JitterStrategy: 'FULL',
+      });
+      // Lambda's own transient errors are retried too; nothing else (BackfillTargetRefused fails the Map Run).
+      expect(child.Retry.flatMap((entry: { ErrorEquals: string[] }) => entry.ErrorEquals).sort()).toEqual(
+        ['Lambda.AWSLambdaException', 'Lambda.ClientExecutionTimeoutException', 'Lambda.SdkClientException', 'Lambda.ServiceException', 'QdrantUnavailable'].sort(),
+      );
+      expect(synth.template.findOutputs('ReindexStateMachineArn')).toEqual({ ReindexStateMachineArn: expect.anything() });
+    });
+
+    it('least privilege: the backfill reads the export\'s data files and the Qdrant secret; the plan reads and writes under reindex/; neither touches the table', () => {
+      const synth = s();
+      const bucketId = logicalIdOf(synth, synth.stack.reindexAtScale.bucket);
+      const backfill = actionMap(grantsOf(synth, BACKFILL_LOGICAL_ID));
+      expectOnlyServices(backfill, ['logs', 's3', 'secretsmanager', 'xray'], 'backfill');
+      expect([...backfill.keys()].filter((action) => action.startsWith('s3:'))).toEqual(['s3:GetObject']);
+      const dataGrant = grantsOf(synth, BACKFILL_LOGICAL_ID).find((grant) => grant.actions.includes('s3:GetObject'))!;
+      expect(dataGrant.resources.map(renderIntrinsic)).toEqual([`{${bucketId}.Arn}/reindex/*/AWSDynamoDB/*/data/*`]);
+      const plan = actionMap(grantsOf(synth, PLAN_LOGICAL_ID));
+      expectOnlyServices(plan, ['logs', 's3', 'xray'], 'plan');
+      expect([...plan.keys()].filter((action) => action.startsWith('s3:')).sort()).toEqual(['s3:GetObject', 's3:PutObject']);
+      expect(env(synth, BACKFILL_LOGICAL_ID)).toMatchObject({ QDRANT_COLLECTION: synth.config.qdrant.collection, EMBEDDING_MODEL_DIR: '/var/task/model' });
+      expect(synth.resources[BACKFILL_LOGICAL_ID]!.Properties!.MemorySize).toBe(synth.config.functions.backfill.memoryMb);
+    });
+
+    it('the state machine\'s role: the export of this table, its exports, the two functions, its bucket, its own child executions; logs and X-Ray', () => {
+      const synth = s();
+      const { resource } = stateMachine(synth);
+      const roleId = refs(resource.Properties!.RoleArn)[0]!;
+      const statements = ofType(synth.resources, 'AWS::IAM::Policy')
+        .filter(([, policy]) => refs(policy.Properties!.Roles).includes(roleId))
+        .flatMap(([, policy]) => policy.Properties!.PolicyDocument.Statement as Array<{ Action: string | string[]; Resource: unknown }>);
+      const granted = new Map<string, string[]>();
+      for (const statement of statements) {
+        // Resources that are not a plain reference (the state machine's own name, split from its ARN) as JSON.
+        const render = (value: unknown) => (value === '*' ? '*' : JSON.stringify(value).includes('Fn::Select') ? JSON.stringify(value) : renderIntrinsic(value));
+        for (const action of [statement.Action].flat()) granted.set(action, [...(granted.get(action) ?? []), ...[statement.Resource].flat().map(render)]);
+      }
+      const tableId = logicalIdOf(synth, synth.stack.table);
+      expect(granted.get('dynamodb:ExportTableToPointInTime')).toEqual([`{${tableId}.Arn}`]);
+      expect(granted.get('dynamodb:DescribeExport')).toEqual([`{${tableId}.Arn}/export/*`]);
+      expect([...granted.keys()].filter((action) => action.startsWith('dynamodb:')).sort()).toEqual(['dynamodb:DescribeExport', 'dynamodb:ExportTableToPointInTime']);
+      expect(new Set(granted.get('lambda:InvokeFunction')!.map((arn) => arn.replace(/:\*$/, '')))).toEqual(new Set([`{${BACKFILL_LOGICAL_ID}.Arn}`, `{${PLAN_LOGICAL_ID}.Arn}`]));
+      expect([...new Set([...granted.keys()].map((action) => action.split(':')[0]))].sort()).toEqual(['dynamodb', 'lambda', 'logs', 's3', 'states', 'xray']);
+      expect(granted.get('states:StartExecution')).toBeDefined();
+    });
+
+    it('the export bucket: SSE-S3, no public access, TLS only, objects expire after the stage\'s days', () => {
+      const synth = s();
+      const bucketId = logicalIdOf(synth, synth.stack.reindexAtScale.bucket);
+      expect(synth.resources[bucketId]!.Properties).toMatchObject({
+        BucketEncryption: { ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }] },
+        PublicAccessBlockConfiguration: { BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true },
+        LifecycleConfiguration: { Rules: [expect.objectContaining({ ExpirationInDays: synth.config.reindexAtScale.exportRetentionDays, Status: 'Enabled' })] },
+      });
+      synth.template.hasResourceProperties('AWS::S3::BucketPolicy', {
+        PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } })]) },
+      });
+    });
+  });
+
   describe('indexer event source', () => {
     it('DynamoDB stream mapping uses exactly shared/streamSettings.ts, with the SQS on-failure destination', () => {
       const synth = s();
@@ -672,7 +810,7 @@ describe.each(['dev', 'prod'] as const)('%s stack', (stage) => {
         MaximumRetryAttempts: settings.retryAttempts,
         MaximumRecordAgeInSeconds: settings.maxRecordAgeSeconds,
         FunctionResponseTypes: settings.reportBatchItemFailures ? ['ReportBatchItemFailures'] : Match.absent(),
-        ParallelizationFactor: settings.parallelizationFactor,
+        ParallelizationFactor: synth.stack.config.indexerStream.parallelizationFactor,
         DestinationConfig: { OnFailure: { Destination: { 'Fn::GetAtt': [logicalIdOf(synth, synth.stack.failureQueue), 'Arn'] } } },
       });
     });

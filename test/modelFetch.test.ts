@@ -8,7 +8,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generateTestModel, TEST_MODEL_ID } from '../lib/generatedModels/testModel';
+import { generateTestModel } from '../lib/generatedModels/testModel';
 import { createEmbedder } from '../shared/embedding';
 
 const PROJECT_ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -145,7 +145,7 @@ describe('npm run model:fetch against a local hub', () => {
     expect(result.stdout.trim()).toBe(`EMBEDDING_MODEL_DIR=${path.relative(PROJECT_ROOT, target)}`);
     expect(result.stderr).toMatch(/onnx\/model_quantized\.onnx: done, verified/);
     expect(result.stderr).toContain(`commit ${COMMIT}`);
-    const expected = ['config.json', 'onnx/model_quantized.onnx', 'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'modules.json', 'config_sentence_transformers.json', '1_Pooling/config.json'];
+    const expected = ['config.json', 'onnx/model_quantized.onnx', 'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'modules.json', 'config_sentence_transformers.json', 'sentence_bert_config.json', '1_Pooling/config.json'];
     for (const file of expected) {
       expect(Buffer.compare(await readFile(path.join(target, file)), await readFile(path.join(sourceDir, file))), file).toBe(0);
     }
@@ -157,7 +157,8 @@ describe('npm run model:fetch against a local hub', () => {
 
     const embedder = await createEmbedder({ env: { EMBEDDING_MODEL_DIR: target } });
     try {
-      expect(embedder.model).toMatchObject({ id: TEST_MODEL_ID, pooling: 'cls' });
+      // The folder's name: the config's `_name_or_path` (persona-db/persona-test-model) names another folder.
+      expect(embedder.model).toMatchObject({ id: 'fetched', pooling: 'cls', maxTokens: 512 });
       expect(embedder.conventions.sources.pooling).toBe('model directory');
     } finally {
       await embedder.dispose();
@@ -203,5 +204,18 @@ describe('npm run model:fetch against a local hub', () => {
     const unknown = await modelFetch(['someone/no-such-model', '--dir', path.join(workDir, 'unknown')], hub.url);
     expect(unknown.code).not.toBe(0);
     expect(unknown.stderr).toMatch(/answered 401: the repository someone\/no-such-model does not exist, or it is private or gated \(set HF_TOKEN/);
+  });
+
+  it('offline (no hub answers) says which URL failed and that HF_ENDPOINT picks a mirror', async () => {
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const port = (closed.address() as AddressInfo).port;
+    await new Promise<void>((resolve) => closed.close(() => resolve()));
+    const offline = await modelFetch([REPO, '--dir', path.join(workDir, 'offline')], `http://127.0.0.1:${port}`);
+    expect(offline.code).not.toBe(0);
+    expect(offline.stderr).toContain(`Could not reach http://127.0.0.1:${port}/${REPO}/resolve/main/config.json`);
+    expect(offline.stderr).toMatch(/ECONNREFUSED/);
+    expect(offline.stderr).toMatch(/set HF_ENDPOINT to a Hugging Face mirror/);
+    expect(offline.stderr).not.toMatch(/remoteHost/);
   });
 });

@@ -6,6 +6,7 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import semver from 'semver';
 import { expect, it } from 'vitest';
 import { PROJECT_ROOT } from '../infra/bundling';
 
@@ -28,6 +29,19 @@ it("npm's allowScripts policy denies onnxruntime-node's install script (its CUDA
   expect(ci).toMatch(/pip install[^\n]*-r test\/python\/requirements\.txt/);
   expect(ci.indexOf('requirements.txt')).toBeLessThan(ci.indexOf('npm ci && npm test'));
   expect(read('docs/local-runtime.md')).not.toMatch(/export ONNXRUNTIME_NODE_INSTALL/);
+});
+
+it('every installed package runs on the oldest Node.js the project claims (package.json engines, the README)', () => {
+  const claimed = (JSON.parse(read('package.json')) as { engines: { node: string } }).engines.node;
+  const oldest = semver.minVersion(claimed)!;
+  expect(read('README.md')).toContain(`Node.js ${oldest.major}.${oldest.minor}`);
+  // npm copies each package's engines into the lockfile (lockfileVersion 3); npm ci warns EBADENGINE for a miss.
+  const lock = JSON.parse(read('package-lock.json')) as { packages: Record<string, { engines?: { node?: string } | string[]; optional?: boolean }> };
+  const refusing = Object.entries(lock.packages)
+    .filter(([, entry]) => !Array.isArray(entry.engines) && entry.engines?.node !== undefined)
+    .filter(([, entry]) => !semver.satisfies(oldest, (entry.engines as { node: string }).node))
+    .map(([name, entry]) => `${name} (node ${(entry.engines as { node: string }).node})`);
+  expect(refusing).toEqual([]);
 });
 
 it('the LocalStack compose setup: an image whose plan has HTTP APIs, and a Qdrant host port that does not clash with npm start', () => {

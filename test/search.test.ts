@@ -587,6 +587,10 @@ describe('GET /personas/{id}/similar', () => {
       filter: { domain: ['physics', 'arts, crafts', 'music'], traits: { openness: { gte: 0.7 } } },
     });
     expect(parseSimilarQuery(undefined)).toEqual({ fusion: 'rrf', explain: false, limit: 10, offset: 0, hydrate: false });
+    // An empty list value is one empty label (the document's [""]), not an absent list.
+    expect(() => parseSimilarQuery('modes=')).toThrow(expect.objectContaining({ errors: [{ pointer: '#/query/modes', detail: 'must not be empty' }] }));
+    // So is an empty member of the document's `ranking` object.
+    expect(() => parseSimilarQuery('mode=&weights.keyword=')).toThrow(expect.objectContaining({ errors: expect.arrayContaining([expect.objectContaining({ pointer: '#/query/mode' }), expect.objectContaining({ pointer: '#/query/weights.keyword' })]) }));
   });
 
   it('is a 404 problem for an unknown persona and a 409 persona-not-indexed with Retry-After for one the index lacks', async () => {

@@ -4,15 +4,19 @@
  * `personas migrate-tenancy --tenant acme` (the CLI, as an operator runs it), then the API with
  * TENANCY=claim: acme sees exactly the personas the stage had (same ids, versions and data, in
  * list, get, search and similar, and its Idempotency-Keys still replay), another tenant sees none,
- * and the index was rebuilt with the tenant index and agrees with the table.
+ * and the index was rebuilt with the tenant index and agrees with the table. The reconciler's own
+ * items in the Idempotency-Key table (its lease and checkpoint) stay where the reconciler looks.
  */
 import { randomUUID } from 'node:crypto';
 import { CreateTableCommand, DescribeTableCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { ensureTables } from '../local/tables';
-import { createDynamoDbClient } from '../shared/aws/dynamodb';
+import { createDocumentClient, createDynamoDbClient } from '../shared/aws/dynamodb';
 import { tableConfig } from '../shared/config';
 import { resolveCollection } from '../shared/operations/indexReconciler';
+import { checkpointKey, dynamoCheckpointStore, type ReconcileCheckpoint } from '../shared/operations/reconcileCheckpoint';
+import { dynamoLeaseStore, leaseKey, ReconcileLeaseHeldError, takeLease } from '../shared/operations/reconcileLease';
+import { IDEMPOTENT_OPERATIONS, idempotencyRecordKey, parseIdempotencyRecordKey, scopedIdempotencyKey } from '../shared/persona/idempotency';
 import { samplePersona } from './support/apiClient';
 import { startTestSystem } from './support/localSystem';
 import { indexDifferences, runCli, tablePersonas } from './support/operationsHelpers';
@@ -39,12 +43,29 @@ it('migrate-tenancy moves every persona and Idempotency-Key into the tenant and 
   const before = new Map((await tablePersonas()).map((persona) => [persona.id, persona]));
   expect(before.size).toBe(12);
   await env.system.streamWorker.drain(60_000);
+  // A reconcile of another index is running (its lease is held) and one stopped midway (its checkpoint).
+  const documents = createDocumentClient(tableConfig());
+  const idempotencyTable = tableConfig().idempotencyTableName;
+  const leases = dynamoLeaseStore(documents, idempotencyTable);
+  const lease = { store: leases, key: leaseKey('personas-other'), holder: 'personas reconcile on ops (pid 7)', durationMs: () => 10 * 60_000 };
+  const running = await takeLease(lease, Date.now);
+  const checkpoints = dynamoCheckpointStore(documents, idempotencyTable);
+  const checkpoint = { format: 1, runId: 'run-1', startedAt: new Date().toISOString(), invocations: 1, collection: 'personas-other-v1', model: 'm', phase: 'table', segments: [{ done: false }], totals: { personas: 3, points: 3, byKind: {}, remaining: 0, errors: [] } } as unknown as ReconcileCheckpoint;
+  const checkpointExpiry = Math.floor(Date.now() / 1000) + 3600;
+  await checkpoints.save(checkpointKey('personas-other'), checkpoint, checkpointExpiry);
 
   const run = await runCli(['migrate-tenancy', '--tenant', 'acme', '--segments', '2', '--grace-seconds', '1', '--json']);
   expect(run.code, run.stderr).toBe(0);
   const report = JSON.parse(run.stdout);
   expect(report).toMatchObject({ tenant: 'acme', moved: 12, alreadyTenants: 0, skipped: [], idempotencyKeysMoved: 1 });
   expect(report.reindex.personas).toBe(12);
+  // The reconciler's items were not taken for Idempotency-Key records: the running reconcile still
+  // holds its lease (another run is refused) and the stopped one resumes from its checkpoint.
+  await expect(takeLease({ ...lease, holder: 'the scheduled reconciler' }, Date.now)).rejects.toBeInstanceOf(ReconcileLeaseHeldError);
+  expect(await checkpoints.load(checkpointKey('personas-other'))).toEqual({ checkpoint, expiresAt: checkpointExpiry });
+  await running.release();
+  await (await takeLease({ ...lease, holder: 'the next run' }, Date.now)).release();
+  documents.destroy();
 
   process.env.TENANCY = 'claim';
   const acme = claimsClient({ ...SUBJECT, tenant_id: 'acme' });
@@ -98,6 +119,21 @@ it('migrate-tenancy moves every persona and Idempotency-Key into the tenant and 
   const again = await runCli(['migrate-tenancy', '--tenant', 'acme', '--skip-reindex', '--json']);
   expect(again.code, again.stderr).toBe(0);
   expect(JSON.parse(again.stdout)).toMatchObject({ moved: 0, alreadyTenants: 12, idempotencyKeysMoved: 0 });
+});
+
+it("the API's Idempotency-Key records are told apart from the other items of their table by the code that builds their keys", () => {
+  for (const operation of IDEMPOTENT_OPERATIONS) {
+    const stored = scopedIdempotencyKey(operation, { caller: 'jwt:https://issuer.test/:operator', key: 'retry-1' });
+    expect(parseIdempotencyRecordKey(idempotencyRecordKey(undefined, stored))).toEqual({ tenant: undefined, operation });
+    expect(parseIdempotencyRecordKey(idempotencyRecordKey('acme', stored))).toEqual({ tenant: 'acme', operation });
+  }
+  // The reconciler's items, whatever the alias, and anything else: not the API's records.
+  for (const alias of ['personas', 'createPersona', 'a'.repeat(64)]) {
+    expect(parseIdempotencyRecordKey(leaseKey(alias))).toBeUndefined();
+    expect(parseIdempotencyRecordKey(checkpointKey(alias))).toBeUndefined();
+  }
+  expect(parseIdempotencyRecordKey('createPersona#not-a-digest')).toBeUndefined();
+  expect(parseIdempotencyRecordKey(`a#b#createPersona#${'0'.repeat(64)}`)).toBeUndefined();
 });
 
 it('a persona table kept from before tenancy (npm start -- --persist) gets the tenant index at the next start', async () => {

@@ -33,7 +33,7 @@ import { importPersonas } from '../shared/operations/personaImport';
 import { splitPersonaKey } from '../shared/tenancy/tenantKeys';
 import { samplePersona, type ApiResponse } from './support/apiClient';
 import { startTestSystem } from './support/localSystem';
-import { indexDifferences } from './support/operationsHelpers';
+import { indexDifferences, runCli } from './support/operationsHelpers';
 import { claimsClient, type TenantCall } from './support/tenantRequests';
 
 const TENANTS = ['acme', 'globex', 'initech'] as const;
@@ -397,4 +397,22 @@ it('random operations by several tenants never reach another tenant; table and i
     expect(rows.length, `${tenantOf} has personas`).toBeGreaterThan(0);
   }
   console.log(`tenant property: ${checkedResponses} responses checked, ${crossTenantAttempts} requests aimed at another tenant's id, ${table.size} personas`);
+});
+
+it('the CLI tells a token without a tenant, and one the gateway refuses, what to do (personas token --tenant, the scope)', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tenant-cli-'));
+  const file = join(dir, 'one.jsonl');
+  writeFileSync(file, `${JSON.stringify(tenantPersona('cli', 1))}\n`);
+  const noTenant = await runCli(['export', '--api-url', env.system.apiUrl, '--token', await tokenFor(undefined)]);
+  expect(noTenant.code).toBe(1);
+  expect(noTenant.stderr).toContain(`GET ${env.system.apiUrl}/personas?limit=100 answered 403`);
+  expect(noTenant.stderr).toMatch(/tenant-required/);
+  expect(noTenant.stderr).toMatch(/npx personas token --scope personas:read,personas:write --tenant T/);
+  // A read-only token importing: the gateway's JWT authorizer answers 403 {"message":"Forbidden"} itself, naming no scope.
+  const readOnly = await env.system.issuer!.sign({ scopes: ['personas:read'], subject: SUBJECT.sub, tenant: TENANTS[0] });
+  const refused = await runCli(['import', file, '--api-url', env.system.apiUrl, '--token', readOnly]);
+  expect(refused.code).toBe(1);
+  expect(refused.stderr).toContain(`POST ${env.system.apiUrl}/personas/batch answered 403: {"message":"Forbidden"}`);
+  expect(refused.stderr).toMatch(/the token lacks the scope this call needs \(export and search need personas:read, import needs personas:write/);
+  expect(refused.stderr).not.toMatch(/the problem above names it/);
 });

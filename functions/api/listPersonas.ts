@@ -11,6 +11,7 @@ await cursorSigningKey();
 export const handler = httpHandler(async (event) => {
   const deps = personaServiceDeps(event);
   const limit = integerQueryParameter(event, 'limit', { min: 1, max: listLimits.max, default: listLimits.default });
-  const page = await listPersonas(deps, limit, event.queryStringParameters?.cursor, await cursorSigningKey());
+  // An empty cursor counts as absent, as every optional query parameter's empty value does.
+  const page = await listPersonas(deps, limit, event.queryStringParameters?.cursor || undefined, await cursorSigningKey());
   return jsonResponse(200, page);
 });

@@ -110,9 +110,10 @@ export function bertTokenizerFiles(vocab: readonly string[]): ModelFiles {
 
 /**
  * The sentence-transformers description of a model, as bge-small-en-v1.5 carries it on the hub
- * (modules.json, 1_Pooling/config.json: CLS pooling, then normalisation), plus bge's query prompt
- * (config_sentence_transformers.json): the model says how it pools, normalises and prompts, like
- * any model directory.
+ * (modules.json, 1_Pooling/config.json: CLS pooling, then normalisation; sentence_bert_config.json:
+ * max_seq_length 512), plus bge's query prompt (config_sentence_transformers.json; the hub's file
+ * names no prompts, and the embedder gives bge's instruction only to the bge ids): the model says
+ * how it pools, normalises, prompts and cuts, like any model directory.
  */
 export function sentenceTransformersFiles(dim: number): ModelFiles {
   return new Map([
@@ -138,5 +139,6 @@ export function sentenceTransformersFiles(dim: number): ModelFiles {
       'config_sentence_transformers.json',
       jsonFile({ prompts: { query: BGE_QUERY_PREFIX, document: '' }, default_prompt_name: null, similarity_fn_name: 'cosine' }),
     ],
+    ['sentence_bert_config.json', jsonFile({ max_seq_length: 512, do_lower_case: true })],
   ]);
 }

@@ -6,7 +6,9 @@
  * - EMBEDDING_MODEL_DIR      a local model directory in the transformers.js layout; used as is, never
  *                            falls back to the cache or the hub
  * - EMBEDDING_MODEL_ID       hub model id (default BAAI/bge-small-en-v1.5); with EMBEDDING_MODEL_DIR,
- *                            only the id recorded in `model.id`
+ *                            the id recorded in `model.id` (default: the folder's, see
+ *                            modelConventions.ts directoryModelId), which also decides the fallback
+ *                            conventions (bge's for the bge English v1.5 ids)
  * - EMBEDDING_MODEL_REVISION hub revision (default "main"); with EMBEDDING_MODEL_DIR, the revision
  *                            recorded in `model.revision` (default: a hash of the directory's files)
  * - EMBEDDING_CACHE_DIR      transformers.js file cache (default: transformers.js's own, env.cacheDir)
@@ -18,18 +20,19 @@
  * - EMBEDDING_QUERY_PREFIX   text put before queries ("" for none)
  * - EMBEDDING_DOCUMENT_PREFIX text put before documents ("" for none)
  *   These four override what the model directory says about itself in its sentence-transformers
- *   files (see modelConventions.ts); bge-small's conventions (CLS pooling, unit vectors, its
- *   retrieval instruction before queries, nothing before documents) fill in what neither says.
+ *   files (see modelConventions.ts); what neither says comes from the model's id: the bge English
+ *   v1.5 models' card (CLS pooling, unit vectors, the retrieval instruction before queries), else
+ *   mean pooling, unit vectors and no prompts.
  * - EMBEDDING_MAX_BATCH      texts per ONNX run in embedDocuments (default 8)
  * - EMBEDDING_THREADS        ONNX Runtime intra-op threads (default: ONNX Runtime's, one per core it
  *                            sees; Lambda shows 2 cores below 3,009 MB whatever CPU share it grants)
  */
-import { access } from 'node:fs/promises';
+import { access, stat } from 'node:fs/promises';
 import path from 'node:path';
 
 export const DEFAULT_MODEL_ID = 'BAAI/bge-small-en-v1.5';
 export const DEFAULT_REVISION = 'main';
-/** The query instruction of the bge English v1.5 models' card, for short-query-to-passage retrieval. */
+/** The query instruction of the bge English v1.5 models' card, for short-query-to-passage retrieval (only their ids get it by default). */
 export const BGE_QUERY_PREFIX = 'Represent this sentence for searching relevant passages: ';
 /**
  * Texts per ONNX run. Measured with the bge-small-shaped model (q8, one intra-op thread, persona
@@ -60,11 +63,11 @@ export interface EmbedderSettingsInput {
   allowRemote?: boolean;
   /** Env EMBEDDING_DTYPE (default q8). */
   dtype?: EmbeddingDtype;
-  /** Env EMBEDDING_POOLING (default: the model directory's, else cls). */
+  /** Env EMBEDDING_POOLING (default: the model directory's, else cls for bge English v1.5 ids, mean for others). */
   pooling?: EmbeddingPooling;
   /** Env EMBEDDING_NORMALIZE (default: the model directory's, else true). */
   normalize?: boolean;
-  /** Env EMBEDDING_QUERY_PREFIX (default: the model directory's query prompt, else BGE_QUERY_PREFIX). */
+  /** Env EMBEDDING_QUERY_PREFIX (default: the model directory's query prompt, else BGE_QUERY_PREFIX for bge English v1.5 ids, none for others). */
   queryPrefix?: string;
   /** Env EMBEDDING_DOCUMENT_PREFIX (default: the model directory's document prompt, else none). */
   documentPrefix?: string;
@@ -227,6 +230,10 @@ export function modelUnavailable(reason: string): EmbeddingModelUnavailableError
  */
 export async function locateModel(settings: EmbedderSettings, defaultCacheDir: string): Promise<ModelLocation> {
   if (settings.modelDir !== undefined) {
+    const found = await stat(settings.modelDir).catch(() => undefined);
+    if (!found?.isDirectory()) {
+      throw modelUnavailable(`EMBEDDING_MODEL_DIR=${settings.modelDir} ${found ? 'is not a directory' : 'does not exist'} (${path.resolve(settings.modelDir)})`);
+    }
     const missing = await missingModelFiles(settings.modelDir, settings.dtype);
     if (missing.length > 0) {
       throw modelUnavailable(

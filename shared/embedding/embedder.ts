@@ -1,13 +1,14 @@
 /**
- * Sentence embeddings through @huggingface/transformers' feature-extraction pipeline on
- * onnxruntime-node, as the indexer Lambda, the search Lambda, the local runtime and the benchmarks
- * use them. See config.ts for how the model is found.
+ * Sentence embeddings with @huggingface/transformers' tokenizer and model on onnxruntime-node, as
+ * the indexer Lambda, the search Lambda, the local runtime and the benchmarks use them: tokenise (cut
+ * at the model's max_seq_length), run the ONNX session, pool and normalise here. See config.ts for
+ * how the model is found and modelConventions.ts for how it is used.
  */
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 
-import type { FeatureExtractionPipeline } from '@huggingface/transformers';
+import type { PreTrainedModel, PreTrainedTokenizer, Tensor } from '@huggingface/transformers';
 
 import {
   type EmbedderSettings,
@@ -23,11 +24,11 @@ import {
   requiredModelFiles,
   resolveEmbedderSettings,
 } from './config';
-import { readDescribedConventions, resolveConventions, type ModelConventions } from './modelConventions';
+import { directoryModelId, readDescribedConventions, resolveConventions, type ModelConventions } from './modelConventions';
 
 /** What the vectors are; the indexer stores it with the collection to notice a model change. */
 export interface EmbeddingModelInfo {
-  /** Hub id, or for a model directory EMBEDDING_MODEL_ID / config `_name_or_path` / the folder name. */
+  /** Hub id, or for a model directory EMBEDDING_MODEL_ID, else its folder name (see directoryModelId). */
   readonly id: string;
   /** Hub revision, or for a model directory EMBEDDING_MODEL_REVISION / "sha256:" + a hash of its files. */
   readonly revision: string;
@@ -41,6 +42,8 @@ export interface EmbeddingModelInfo {
   readonly queryPrefix: string;
   /** Put before every document. */
   readonly documentPrefix: string;
+  /** Tokens a text (with its prefix and special tokens) is cut to. */
+  readonly maxTokens: number;
 }
 
 /** Counters of the work done, for tests and metrics. */
@@ -94,18 +97,8 @@ function loadTransformers(): Promise<Transformers> {
   return transformersModule;
 }
 
-const HUB_ID = /^[\w.-]+\/[\w.-]+$/;
-
 async function readConfig(dir: string): Promise<Record<string, unknown>> {
   return JSON.parse(await readFile(path.join(dir, 'config.json'), 'utf8')) as Record<string, unknown>;
-}
-
-/** Id of a model loaded from a directory: explicit id, else config `_name_or_path` if a hub id, else the folder name. */
-function directoryModelId(settings: EmbedderSettings, dir: string, config: Record<string, unknown>): string {
-  if (settings.modelId !== undefined) return settings.modelId;
-  const named = config._name_or_path;
-  if (typeof named === 'string' && HUB_ID.test(named)) return named;
-  return path.basename(dir);
 }
 
 /** "sha256:" + 16 hex digits over the files that decide the vectors. */
@@ -118,21 +111,23 @@ async function directoryRevision(dir: string, dtype: EmbeddingDtype): Promise<st
   return `sha256:${hash.digest('hex').slice(0, 16)}`;
 }
 
-async function loadPipeline(
-  transformers: Transformers,
-  settings: EmbedderSettings,
-  location: ModelLocation,
-): Promise<FeatureExtractionPipeline> {
-  const { env, pipeline } = transformers;
+interface LoadedModel {
+  tokenizer: PreTrainedTokenizer;
+  model: PreTrainedModel;
+}
+
+/** The model's tokenizer and ONNX model, through transformers.js (file layout, dtype file, hub and cache). */
+async function loadModel(transformers: Transformers, settings: EmbedderSettings, location: ModelLocation): Promise<LoadedModel> {
+  const { env, AutoModel, AutoTokenizer } = transformers;
   const session_options = settings.threads === undefined ? {} : { session_options: { intraOpNumThreads: settings.threads } };
   if (location.kind === 'remote') {
     try {
-      return await pipeline('feature-extraction', location.modelId, {
-        dtype: settings.dtype,
-        revision: location.revision,
-        cache_dir: location.cacheDir,
-        ...session_options,
-      });
+      const hub = { revision: location.revision, cache_dir: location.cacheDir };
+      const [tokenizer, model] = await Promise.all([
+        AutoTokenizer.from_pretrained(location.modelId, hub),
+        AutoModel.from_pretrained(location.modelId, { ...hub, dtype: settings.dtype, ...session_options }),
+      ]);
+      return { tokenizer, model };
     } catch (error) {
       throw modelUnavailable(
         `${location.modelId}@${location.revision} (dtype ${settings.dtype}) is not in the cache ${location.cacheDir} ` +
@@ -143,7 +138,11 @@ async function loadPipeline(
   env.allowLocalModels = true;
   try {
     // An absolute path is not a hub id, so transformers.js reads the files from it and never asks the hub.
-    return await pipeline('feature-extraction', location.dir, { dtype: settings.dtype, local_files_only: true, ...session_options });
+    const [tokenizer, model] = await Promise.all([
+      AutoTokenizer.from_pretrained(location.dir, { local_files_only: true }),
+      AutoModel.from_pretrained(location.dir, { dtype: settings.dtype, local_files_only: true, ...session_options }),
+    ]);
+    return { tokenizer, model };
   } catch (error) {
     throw new EmbeddingModelUnavailableError(
       `Could not load the embedding model from ${location.dir} (${onnxFileFor(settings.dtype)}): ${describe(error)}`,
@@ -157,9 +156,79 @@ function describe(error: unknown): string {
   return `${error.message}${cause}`;
 }
 
+/** Token ids of a batch, padded to its longest text, as the ONNX graph takes them ([rows, sequence] int64). */
+interface EncodedBatch {
+  rows: number;
+  sequence: number;
+  inputIds: BigInt64Array;
+  attentionMask: BigInt64Array;
+}
+
+/**
+ * Encodes texts the way sentence-transformers (Hugging Face tokenizers) does with `max_seq_length`:
+ * a text longer than `maxTokens` loses tokens from its end but keeps the special tokens around it
+ * ([CLS] ... [SEP] for BERT). transformers.js's own `truncation` cuts the encoded ids, special
+ * tokens included, so a long text lost its [SEP] (the reference vectors of all-MiniLM-L6-v2's long
+ * text differ from it at cosine 0.9988, and match with [SEP] kept).
+ */
+function batchEncoder(tokenizer: PreTrainedTokenizer, maxTokens: number): (texts: readonly string[]) => EncodedBatch {
+  // How many special tokens the tokenizer's template puts after a text: a probe with and without them.
+  const probe = tokenizer.encode('a');
+  const bare = tokenizer.encode('a', { add_special_tokens: false });
+  const start = probe.findIndex((_, i) => bare.every((id, j) => probe[i + j] === id));
+  const suffixLength = start < 0 ? 0 : probe.length - start - bare.length;
+  if (maxTokens <= probe.length - bare.length) throw new Error(`a token limit of ${maxTokens} leaves no room for text beside the special tokens`);
+  const padId = BigInt(tokenizer.pad_token_id ?? 0);
+  return (texts) => {
+    const encoded = texts.map((text) => {
+      const ids = tokenizer.encode(text);
+      return ids.length <= maxTokens ? ids : [...ids.slice(0, maxTokens - suffixLength), ...ids.slice(ids.length - suffixLength)];
+    });
+    const sequence = Math.max(...encoded.map((ids) => ids.length));
+    const inputIds = new BigInt64Array(texts.length * sequence).fill(padId);
+    const attentionMask = new BigInt64Array(texts.length * sequence);
+    encoded.forEach((ids, row) => {
+      for (let i = 0; i < ids.length; i++) {
+        inputIds[row * sequence + i] = BigInt(ids[i]!);
+        attentionMask[row * sequence + i] = 1n;
+      }
+    });
+    return { rows: texts.length, sequence, inputIds, attentionMask };
+  };
+}
+
+/**
+ * Sentence vectors [rows, width] from token vectors [rows, sequence, width]: the first token's
+ * (CLS pooling) or the mean over the attended tokens (mean pooling, sentence-transformers' Pooling:
+ * padding has mask 0 and does not count). The mean repeats transformers.js's mean_pooling arithmetic
+ * (a float64 sum per dimension over the positions in order, divided by the count, stored as float32).
+ */
+function poolTokens(hidden: Float32Array, dims: readonly number[], mask: BigInt64Array, pooling: EmbeddingPooling): Float32Array {
+  const [rows = 0, sequence = 0, width = 0] = dims;
+  const pooled = new Float32Array(rows * width);
+  const sum = new Float64Array(width);
+  for (let row = 0; row < rows; row++) {
+    const rowOffset = row * sequence * width;
+    if (pooling === 'cls') {
+      pooled.set(hidden.subarray(rowOffset, rowOffset + width), row * width);
+      continue;
+    }
+    sum.fill(0);
+    let count = 0;
+    for (let position = 0; position < sequence; position++) {
+      if (mask[row * sequence + position] === 0n) continue;
+      count++;
+      const offset = rowOffset + position * width;
+      for (let i = 0; i < width; i++) sum[i]! += hidden[offset + i]!;
+    }
+    for (let i = 0; i < width; i++) pooled[row * width + i] = sum[i]! / count;
+  }
+  return pooled;
+}
+
 /**
  * The rows of a [rows, width] float32 matrix as L2-normalised plain arrays (undefined for a row of
- * zero or non-finite norm, which has no direction). The pipeline's own
+ * zero or non-finite norm, which has no direction). transformers.js's own
  * `normalize` (Tensor.normalize) took about a tenth of the CPU time of embedding persona texts
  * with a small model, computing each element's index through a Proxy (bench/, `npm run bench`).
  * This repeats its float32 arithmetic step for step (the sum of squares rounded to float32 after
@@ -193,30 +262,51 @@ export async function createEmbedder(options: EmbedderOptions = {}): Promise<Emb
   env.allowRemoteModels = settings.allowRemote;
 
   const location = await locateModel(settings, env.cacheDir ?? '.cache');
-  // A hub model loaded straight from the hub has no sentence-transformers files in the cache (the
-  // pipeline fetches only what it runs): bge's conventions then, unless settings say otherwise.
-  const describedDir = location.kind === 'remote' ? undefined : location.dir;
-  const conventions = resolveConventions(settings, describedDir ? await readDescribedConventions(describedDir) : {}, describedDir);
   let id: string;
   let revision: Promise<string>;
   if (location.kind === 'dir') {
-    id = directoryModelId(settings, location.dir, await readConfig(location.dir));
+    id = directoryModelId(location.dir, await readConfig(location.dir), settings.modelId);
     revision = settings.revision !== undefined ? Promise.resolve(settings.revision) : directoryRevision(location.dir, settings.dtype);
   } else {
     id = location.modelId;
     revision = Promise.resolve(location.revision);
   }
-  const [extractor, resolvedRevision] = await Promise.all([loadPipeline(transformers, settings, location), revision]);
+  // A hub model loaded straight from the hub has no sentence-transformers files in the cache
+  // (transformers.js fetches only what it runs): settings, else the conventions its id implies.
+  const describedDir = location.kind === 'remote' ? undefined : location.dir;
+  const [described, { tokenizer, model: onnxModel }, resolvedRevision] = await Promise.all([
+    describedDir ? readDescribedConventions(describedDir) : {},
+    loadModel(transformers, settings, location),
+    revision,
+  ]);
+  const positions = (onnxModel.config as { max_position_embeddings?: unknown }).max_position_embeddings;
+  const conventions = resolveConventions(settings, described, {
+    modelId: id,
+    dir: describedDir,
+    limits: {
+      tokenizerMaxLength: Number.isFinite(tokenizer.model_max_length) ? Number(tokenizer.model_max_length) : undefined,
+      maxPositionEmbeddings: typeof positions === 'number' ? positions : undefined,
+    },
+  });
 
+  const encode = batchEncoder(tokenizer, conventions.maxTokens);
+  const { Tensor } = transformers;
   const run = async (texts: string[]): Promise<{ width: number; vectors: Array<number[] | undefined> }> => {
-    // Normalised here, not by the pipeline (see pooledRows).
-    const output = await extractor(texts, { pooling: conventions.pooling, normalize: false });
-    const [rows, width] = output.dims;
-    const data = output.data;
-    if (output.dims.length !== 2 || rows !== texts.length || width === undefined || !(data instanceof Float32Array)) {
-      throw new Error(`unexpected embedding output: ${output.type} [${output.dims.join(', ')}] for ${texts.length} texts`);
+    const batch = encode(texts);
+    const dims = [batch.rows, batch.sequence];
+    const outputs = (await onnxModel({
+      input_ids: new Tensor('int64', batch.inputIds, dims),
+      attention_mask: new Tensor('int64', batch.attentionMask, dims),
+      // A single text: every token of segment 0 (what the tokenizer's template gives one sequence).
+      token_type_ids: new Tensor('int64', new BigInt64Array(batch.inputIds.length), dims),
+    })) as Record<string, Tensor | undefined>;
+    const hidden = outputs.last_hidden_state ?? outputs.token_embeddings;
+    if (!hidden || hidden.dims.length !== 3 || hidden.dims[0] !== texts.length || !(hidden.data instanceof Float32Array)) {
+      throw new Error(`unexpected model output for ${texts.length} texts: ${Object.keys(outputs).join(', ')} [${hidden?.dims.join(', ') ?? ''}]`);
     }
-    return { width, vectors: pooledRows(data, rows, width, conventions.normalize) };
+    const width = hidden.dims[2]!;
+    const pooled = poolTokens(hidden.data, hidden.dims, batch.attentionMask, conventions.pooling);
+    return { width, vectors: pooledRows(pooled, texts.length, width, conventions.normalize) };
   };
 
   // One warm-up run: fixes the dimension from the real output and moves the first-run cost to load time.
@@ -232,6 +322,7 @@ export async function createEmbedder(options: EmbedderOptions = {}): Promise<Emb
     normalize: conventions.normalize,
     queryPrefix: conventions.queryPrefix,
     documentPrefix: conventions.documentPrefix,
+    maxTokens: conventions.maxTokens,
   });
   const stats: EmbeddingStats = { calls: 0, texts: 0, batches: 0 };
 
@@ -279,7 +370,9 @@ export async function createEmbedder(options: EmbedderOptions = {}): Promise<Emb
       if (vector === undefined) throw new Error('no query vector');
       return vector;
     },
-    dispose: () => extractor.dispose(),
+    dispose: async () => {
+      await onnxModel.dispose();
+    },
   };
 }
 

@@ -6,7 +6,7 @@
  * The caller comes from the event exactly as API Gateway delivers it with a JWT authorizer
  * (payload format 2.0): `requestContext.authorizer.jwt.claims` (every claim a string) and
  * `requestContext.authorizer.jwt.scopes` (the token's scopes, or null where the route configures no
- * authorization scopes: then the `scope`/`scp` claim is read instead).
+ * authorization scopes: then the `scope`/`scp` claim is read instead, by tokenScopes).
  * See https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-jwt-authorizer.html
  */
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
@@ -30,21 +30,26 @@ export interface JwtCaller {
 }
 
 /**
- * A claim holding a list arrives flattened to a string: `"a b"` (the OAuth `scope` claim itself) or
- * `"[a b]"` (API Gateway's form for a JSON array claim such as `scp`).
+ * The scopes of a token, read as API Gateway's JWT authorizer reads them: the `scope` claim, or
+ * `scp` when there is none ("scope or scp – The token must include at least one of the scopes in
+ * the route's authorizationScopes",
+ * https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-jwt-authorizer.html), a
+ * list of scope tokens delimited by spaces (RFC 6749 §3.3, which the page cites; a comma is a
+ * character of a token, not a separator). The claims are in the form the authorizer hands the
+ * function, every claim a string and a JSON array claim as `[a b]`; the local authorizer flattens
+ * a token's claims into that form first, so it and the handlers' check read one rule.
  */
-const scopeList = (value: string | undefined): string[] =>
-  (value ?? '')
-    .replace(/^\[(.*)\]$/s, '$1')
-    .split(/[\s,]+/)
-    .filter(Boolean);
+export function tokenScopes(claims: Readonly<Record<string, string>>): string[] {
+  const listed = claims.scope ?? claims.scp ?? '';
+  return listed.replace(/^\[(.*)\]$/s, '$1').split(' ').filter(Boolean);
+}
 
 /** The JWT caller of this request, or undefined when no JWT authorizer ran (auth=none or iam, a public route). */
 export function jwtCaller(event: APIGatewayProxyEventV2): JwtCaller | undefined {
   const jwt = (event.requestContext as unknown as { authorizer?: { jwt?: { claims?: Record<string, string | number | boolean>; scopes?: string[] | null } } }).authorizer?.jwt;
   if (!jwt) return undefined;
   const claims = Object.fromEntries(Object.entries(jwt.claims ?? {}).map(([name, value]) => [name, String(value)]));
-  const scopes = Array.isArray(jwt.scopes) ? jwt.scopes : [...scopeList(claims.scope), ...scopeList(claims.scp)];
+  const scopes = Array.isArray(jwt.scopes) ? jwt.scopes : tokenScopes(claims);
   return { claims, scopes };
 }
 

@@ -49,6 +49,9 @@ const TITLES: Record<number, string> = {
   503: 'Service Unavailable',
 };
 
+/** The URI a problem document's `type` carries for a problem slug; the API document lists them per response. */
+export const problemTypeUri = (slug: string): string => `https://persona-db.dev/problems/${slug}`;
+
 /**
  * An error that the API answers as an RFC 9457 problem document. `type` is a stable,
  * machine-readable slug; clients branch on it rather than on `detail`.
@@ -77,7 +80,7 @@ export class ProblemError extends Error {
 
   toDocument(instance?: string): ProblemDocument {
     return {
-      type: `https://persona-db.dev/problems/${this.type}`,
+      type: problemTypeUri(this.type),
       title: TITLES[this.status] ?? 'Error',
       status: this.status,
       detail: clip(this.message, 4 * MAX_ECHO_LENGTH),

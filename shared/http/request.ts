@@ -2,6 +2,7 @@ import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 import type { IdempotencyRequest } from '../persona/idempotency';
 import { ProblemError, toJsonPointer, validationProblem } from './problem';
 import { methodNotAllowedProblem, allowedMethodsForPath } from '../routeMatching';
+import { authMode } from './accessControl';
 
 /** Deepest nesting of arrays and objects a request body may have (the body itself is level 1). */
 export const MAX_JSON_DEPTH = 32;
@@ -140,25 +141,40 @@ export const etagForVersion = (version: number): string => `"${version}"`;
 export function ifMatchVersion(event: APIGatewayProxyEventV2): number | '*' | undefined {
   const value = header(event, 'if-match')?.trim();
   if (value === undefined || value === '') return undefined;
-  if (value === '*') return '*';
-  const match = /^(?:W\/)?"(\d{1,15})"$/.exec(value);
+  const match = IF_MATCH_PATTERN.exec(value);
   if (!match) {
     throw new ProblemError(400, 'invalid-precondition', `If-Match must be an ETag from a previous response, such as "3"; got '${value}'.`);
   }
-  return Number(match[1]);
+  return match[1] === undefined ? '*' : Number(match[1]);
 }
 
+/** An If-Match the API reads: `*`, or one version as a strong or weak entity tag. [0-9], not \d: the document's pattern must not admit other digits in other regex dialects. */
+export const IF_MATCH_PATTERN = /^(?:\*|(?:W\/)?"([0-9]{1,15})")$/;
+
+/** 1 to 255 visible ASCII characters, such as a UUID. */
+export const IDEMPOTENCY_KEY_PATTERN = /^[!-~]{1,255}$/;
+
 /**
- * The caller as API Gateway's authorizer identified it: the JWT issuer and subject, or the IAM
- * principal. 'anonymous' when the route has no authorizer (the local runtime, a stage without auth).
+ * The caller as API Gateway's authorizer identified it, or undefined when it named nobody:
+ * - JWT: the issuer and the subject (`sub`). A token without `sub` (some identity providers'
+ *   machine-to-machine tokens) by its OAuth client: `client_id` (RFC 9068 §2.2), else `azp`
+ *   (OpenID Connect Core §2), in a namespace of its own, so no subject can pose as a client.
+ *   API Gateway passes every claim of the validated token in `requestContext.authorizer.jwt.claims`
+ *   (https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-jwt-authorizer.html).
+ * - IAM: the principal (`requestContext.authorizer.iam`).
  */
-export function callerIdentity(event: APIGatewayProxyEventV2): string {
+export function callerIdentity(event: APIGatewayProxyEventV2): string | undefined {
   const authorizer = (event.requestContext as { authorizer?: AuthorizerContext }).authorizer;
   const claims = authorizer?.jwt?.claims;
-  if (claims?.sub !== undefined) return `jwt:${String(claims.iss ?? '')}:${String(claims.sub)}`;
+  const claim = (name: string) => (claims?.[name] === undefined || claims[name] === '' ? undefined : String(claims[name]));
+  const issuer = claim('iss') ?? '';
+  const subject = claim('sub');
+  if (subject !== undefined) return `jwt:${issuer}:${subject}`;
+  const client = claim('client_id') ?? claim('azp');
+  if (client !== undefined) return `jwt-client:${issuer}:${client}`;
   const iam = authorizer?.iam;
   if (iam?.userArn || iam?.callerId) return `iam:${iam.accountId ?? ''}:${iam.userArn ?? iam.callerId}`;
-  return 'anonymous';
+  return undefined;
 }
 
 interface AuthorizerContext {
@@ -169,18 +185,41 @@ interface AuthorizerContext {
 /** The function's timeout when no Lambda context tells the remaining time. */
 const DEFAULT_LEASE_MS = 10_000;
 
+/**
+ * Whose Idempotency-Keys a request's key is among. On a stage with an authorizer (auth=jwt or iam)
+ * that is the caller it identified, and a request whose caller it could not name is refused: its
+ * key would meet every other such caller's. An open stage (auth=none: dev, `npm start`) has no
+ * callers to tell apart, and anyone may read and write everything there anyway, so all its
+ * requests share one scope and keys keep working as the README's quick start shows.
+ */
+function idempotencyScope(event: APIGatewayProxyEventV2, env: NodeJS.ProcessEnv): string {
+  const caller = callerIdentity(event);
+  if (caller !== undefined) return caller;
+  if (authMode(env) === 'none') return 'anonymous';
+  throw new ProblemError(
+    400,
+    'idempotency-key-needs-caller',
+    'This request\'s credentials name no caller (a JWT needs a sub, client_id or azp claim), so its Idempotency-Key cannot be kept apart from ' +
+      'other callers\' keys. Send the request without Idempotency-Key, or ask your identity provider for a token with a sub claim.',
+  );
+}
+
 /** The Idempotency-Key of a request, scoped to its caller, with the time this invocation may still run. */
-export function idempotencyRequest(event: APIGatewayProxyEventV2, context?: Pick<Context, 'getRemainingTimeInMillis'>): IdempotencyRequest | undefined {
+export function idempotencyRequest(
+  event: APIGatewayProxyEventV2,
+  context?: Pick<Context, 'getRemainingTimeInMillis'>,
+  env: NodeJS.ProcessEnv = process.env,
+): IdempotencyRequest | undefined {
   const key = idempotencyKey(event);
   if (key === undefined) return undefined;
   const remaining = context?.getRemainingTimeInMillis?.();
-  return { key, caller: callerIdentity(event), leaseMs: remaining && remaining > 0 ? remaining : DEFAULT_LEASE_MS };
+  return { key, caller: idempotencyScope(event, env), leaseMs: remaining && remaining > 0 ? remaining : DEFAULT_LEASE_MS };
 }
 
 export function idempotencyKey(event: APIGatewayProxyEventV2): string | undefined {
   const value = header(event, 'idempotency-key');
   if (value === undefined) return undefined;
-  if (!/^[\x21-\x7e]{1,255}$/.test(value)) {
+  if (!IDEMPOTENCY_KEY_PATTERN.test(value)) {
     throw new ProblemError(400, 'invalid-idempotency-key', 'Idempotency-Key must be 1 to 255 visible ASCII characters, such as a UUID.');
   }
   return value;

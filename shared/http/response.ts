@@ -30,10 +30,17 @@ export function itemsWithinBudget(items: readonly unknown[], budget = PAGE_ITEMS
 
 export type HttpResponse = APIGatewayProxyStructuredResultV2 & { statusCode: number; headers: Record<string, string> };
 
+/**
+ * On every JSON and problem response (a route may override cache-control, as the public API
+ * document does): personas are private data, so no browser or shared cache keeps a response
+ * (RFC 9111 §5.2.2.5), and no browser reads one as anything but its declared type.
+ */
+const DATA_RESPONSE_HEADERS = { 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' } as const;
+
 export function jsonResponse(statusCode: number, body: unknown, headers: Record<string, string> = {}): HttpResponse {
   return {
     statusCode,
-    headers: { 'content-type': 'application/json; charset=utf-8', ...headers },
+    headers: { 'content-type': 'application/json; charset=utf-8', ...DATA_RESPONSE_HEADERS, ...headers },
     body: JSON.stringify(body),
   };
 }
@@ -45,7 +52,7 @@ export function emptyResponse(statusCode: number, headers: Record<string, string
 export function problemResponse(error: ProblemError, instance?: string): HttpResponse {
   return {
     statusCode: error.status,
-    headers: { 'content-type': 'application/problem+json; charset=utf-8', ...error.headers },
+    headers: { 'content-type': 'application/problem+json; charset=utf-8', ...DATA_RESPONSE_HEADERS, ...error.headers },
     body: JSON.stringify(error.toDocument(instance)),
   };
 }

@@ -21,8 +21,8 @@ const CONTENT_TYPES: Record<string, string> = {
   '.txt': 'text/plain; charset=utf-8',
 };
 
-/** Only names that web/build.ts writes: one segment, no dot files, a known type. */
-const ASSET_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+/** Only names that web/build.ts writes: one segment, no dot files, a known type, short (never a file system's ENAMETOOLONG). */
+const ASSET_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
 
 interface LoadedAsset {
   body: Buffer;
@@ -31,27 +31,32 @@ interface LoadedAsset {
   contentType: string;
 }
 
-const cache = new Map<string, LoadedAsset | null>();
+/**
+ * Loaded assets by directory and name. Only names that resolved are kept: the route is public, so
+ * a remembered miss would let anonymous requests for random names grow the function's memory.
+ * The cache is bounded by the files web/build.ts wrote.
+ */
+const cache = new Map<string, LoadedAsset>();
 
-function loadAsset(name: string): LoadedAsset | null {
+function loadAsset(name: string): LoadedAsset | undefined {
   const dir = process.env[WEB_ASSETS_DIR_VARIABLE];
   if (!dir) throw new Error(`${WEB_ASSETS_DIR_VARIABLE} is not set: the function cannot find the console's built assets`);
   const key = `${dir}\0${name}`;
-  if (!cache.has(key)) {
-    let asset: LoadedAsset | null = null;
-    const contentType = CONTENT_TYPES[path.extname(name)];
-    if (ASSET_NAME.test(name) && contentType) {
-      try {
-        const body = readFileSync(path.join(dir, name));
-        const etag = `"${createHash('sha256').update(body).digest('base64url').slice(0, 22)}"`;
-        asset = { body, gzipped: gzipSync(body, { level: 9 }), etag, contentType };
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-      }
-    }
-    cache.set(key, asset);
+  const cached = cache.get(key);
+  if (cached) return cached;
+  const contentType = CONTENT_TYPES[path.extname(name)];
+  if (!ASSET_NAME.test(name) || !contentType) return undefined;
+  let body: Buffer;
+  try {
+    body = readFileSync(path.join(dir, name));
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
   }
-  return cache.get(key)!;
+  const etag = `"${createHash('sha256').update(body).digest('base64url').slice(0, 22)}"`;
+  const asset = { body, gzipped: gzipSync(body, { level: 9 }), etag, contentType };
+  cache.set(key, asset);
+  return asset;
 }
 
 const acceptsGzip = (acceptEncoding: string | undefined) =>

@@ -31,12 +31,17 @@ export const personaListPageSchema = z.object({
   next_cursor: z.string().nullable().meta({ description: 'Pass as `cursor` for the next page; null on the last page.' }),
 });
 
+/**
+ * The batch envelope. Its items are meant to be PersonaInputs, but any JSON value is accepted as an
+ * item: each is validated on its own and an invalid one fails alone, in its result (status 400),
+ * so the schema must not make a gateway or client reject the whole batch for it.
+ */
 export const batchCreateRequestSchema = z.strictObject({
   personas: z
-    .array(personaInputSchema)
+    .array(z.union([personaInputSchema, z.unknown().meta({ description: 'Any other value: its result is status 400 with its errors; the other items are still written.' })]))
     .min(1)
     .max(MAX_BATCH_ITEMS)
-    .meta({ description: `1 to ${MAX_BATCH_ITEMS} personas; each is validated on its own.` }),
+    .meta({ description: `1 to ${MAX_BATCH_ITEMS} personas; each is validated on its own, and an invalid one fails alone.` }),
 });
 
 const batchItemErrors = z.array(fieldErrorSchema);

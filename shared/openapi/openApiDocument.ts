@@ -1,21 +1,25 @@
 import { z } from 'zod';
-import { bodyLimits } from '../http/request';
+import { bodyLimits, IDEMPOTENCY_KEY_PATTERN, IF_MATCH_PATTERN } from '../http/request';
 import { listLimits, MAX_BATCH_ITEMS } from '../persona/personaService';
-import { personaInputSchema, personaLimits, personaSchema, TRAIT_NAMES } from '../persona/schema';
-import { routes, scopesGranting } from '../routes';
+import { personaInputSchema, personaLimits, personaMergePatchSchema, personaSchema, TRAIT_NAMES } from '../persona/schema';
+import { routes, scopesGranting, type RouteDefinition } from '../routes';
 import {
   defaultWeightText,
   LIST_FILTER_FIELDS,
+  MODE_RANKINGS,
   RANKINGS,
+  SIMILAR_DEFAULT_MODE,
+  weightRules,
+  type Ranking,
   searchFilterSchema,
   searchLimits,
   searchRequestSchema,
   similarRequestSchema,
 } from '../search/searchRequest';
 import { hydratedSearchHitSchema, searchHitSchema, searchResultsSchema, similarResultsSchema } from '../search/searchResults';
-import { SCALAR_PARAMETERS, TRAIT_BOUNDS, traitParameter, weightParameter } from '../search/similarQuery';
+import { RANKING_PARAMETERS, SCALAR_PARAMETERS, TRAIT_BOUNDS, traitParameter, weightParameter } from '../search/similarQuery';
 import { batchCreateRequestSchema, batchResultSchema, personaListPageSchema, problemSchema } from './apiSchemas';
-import { EXAMPLE_ID, operations, problemSpec } from './operations';
+import { EXAMPLE_ID, links, operations, problemSpec } from './operations';
 
 type JsonSchema = Record<string, unknown> & { properties?: Record<string, JsonSchema>; description?: string };
 export type OpenApiDocument = Record<string, unknown> & {
@@ -30,6 +34,7 @@ const COMPONENT_URI = (id: string) => `#/components/schemas/${id}`;
 function componentSchemas(): Record<string, JsonSchema> {
   const requests = z.registry<{ id: string }>();
   requests.add(personaInputSchema, { id: 'PersonaInput' });
+  requests.add(personaMergePatchSchema, { id: 'PersonaMergePatch' });
   requests.add(batchCreateRequestSchema, { id: 'BatchCreateRequest' });
   requests.add(searchRequestSchema, { id: 'SearchRequest' });
   requests.add(searchFilterSchema, { id: 'SearchFilter' });
@@ -46,10 +51,12 @@ function componentSchemas(): Record<string, JsonSchema> {
   const schemas = {
     ...z.toJSONSchema(requests, { ...options, io: 'input' }).schemas,
     ...z.toJSONSchema(responses, { ...options, io: 'output' }).schemas,
-    PersonaMergePatch: {
+    SimilarRanking: similarRankingSchema(),
+    GatewayError: {
       type: 'object',
-      description:
-        'A JSON Merge Patch (RFC 7396) of PersonaInput: members present replace, null removes an optional member, traits merge member by member. The patched persona must be a valid PersonaInput.',
+      description: 'API Gateway\'s own answer when its authorizer refuses a request (the function never runs).',
+      properties: { message: { type: 'string', enum: ['Unauthorized', 'Forbidden'] } },
+      required: ['message'],
     },
   } as Record<string, JsonSchema>;
   // The document is one JSON Schema 2020-12 resource (OpenAPI 3.1's default dialect); ids would make each its own.
@@ -62,45 +69,76 @@ function componentSchemas(): Record<string, JsonSchema> {
 
 const withoutDescription = ({ description: _, ...schema }: JsonSchema) => schema;
 
-/** The similar route's query parameters, from the same option schema that validates them. */
+/**
+ * The similar route's query parameters, from the same option schema that validates them. Every
+ * parameter is optional and an empty value counts as absent (allowEmptyValue), but for a list, where it is
+ * one empty value (refused: on the wire, `domain=` is also the list of one empty label), and for the
+ * members of `ranking` (OpenAPI has no allowEmptyValue for an object's members). `mode`, `fusion` and
+ * the `weights.<ranking>` parameters depend on one another (a weight needs fusion rrf and a mode
+ * that fuses its ranking), which OpenAPI can only state within one schema: they are the properties
+ * of one object parameter, `ranking`, in form style exploded, so each is still its own
+ * `name=value` pair in the query string.
+ */
 function similarQueryParameters(): Record<string, unknown>[] {
   const options = z.toJSONSchema(similarRequestSchema, { target: 'draft-2020-12', io: 'input' }) as JsonSchema;
   const filter = options.properties!.filter!;
-  const scalars = SCALAR_PARAMETERS.map((name) => {
-    const schema = options.properties![name]!;
-    return { name, in: 'query', required: false, description: schema.description, schema: withoutDescription(schema) };
-  });
+  const optional = (name: string, description: unknown, schema: JsonSchema, extra: JsonSchema = {}) => ({ name, in: 'query', required: false, allowEmptyValue: true, description, ...extra, schema });
+  const scalars = SCALAR_PARAMETERS.filter((name) => !(RANKING_PARAMETERS as readonly string[]).includes(name)).map((name) =>
+    optional(name, options.properties![name]!.description, withoutDescription(options.properties![name]!)),
+  );
+  const ranking = {
+    name: 'ranking',
+    in: 'query',
+    required: false,
+    style: 'form',
+    explode: true,
+    description:
+      'How the neighbours are ranked: `mode`, `fusion` and the RRF weights `weights.<ranking>`, each its own query parameter (`mode=blend&weights.personality=2`). ' +
+      `A weight needs fusion rrf and a mode that fuses its ranking (the default mode, ${SIMILAR_DEFAULT_MODE}, fuses ${MODE_RANKINGS[SIMILAR_DEFAULT_MODE].join(' and ')}).`,
+    schema: { $ref: COMPONENT_URI('SimilarRanking') },
+    example: { mode: 'blend', 'weights.personality': 2 },
+  };
   const lists = LIST_FILTER_FIELDS.map((name) => {
     const { example, ...schema } = filter.properties![name]!;
     return {
-      name,
-      in: 'query',
-      required: false,
-      style: 'form',
-      explode: false,
-      description: `${schema.description} Comma-separated; a comma inside a value is %2C.`,
-      schema: withoutDescription(schema),
-      ...(example !== undefined ? { example } : {}),
+      ...optional(name, `${schema.description} Comma-separated; a comma inside a value is %2C. An empty value is one empty label, refused.`, withoutDescription(schema), {
+        style: 'form',
+        explode: false,
+        ...(example !== undefined ? { example } : {}),
+      }),
+      allowEmptyValue: false,
     };
   });
   const traitRanges = filter.properties!.traits!.properties!;
   const bounds = TRAIT_NAMES.flatMap((trait) =>
-    TRAIT_BOUNDS.map((bound) => ({
-      name: traitParameter(trait, bound),
-      in: 'query',
-      required: false,
-      description: `${bound === 'gte' ? 'Minimum' : 'Maximum'} ${trait} score (inclusive).`,
-      schema: traitRanges[trait]!.properties![bound]!,
-    })),
+    TRAIT_BOUNDS.map((bound) =>
+      optional(
+        traitParameter(trait, bound),
+        `${bound === 'gte' ? 'Minimum' : 'Maximum'} ${trait} score (inclusive)${bound === 'gte' ? `; not greater than traits.${trait}.lte` : ''}.`,
+        traitRanges[trait]!.properties![bound]!,
+      ),
+    ),
   );
-  const weights = RANKINGS.map((ranking) => ({
-    name: weightParameter(ranking),
-    in: 'query',
-    required: false,
-    description: `RRF weight of the ${ranking} ranking (default: ${defaultWeightText(ranking)}); see \`weights\` of SearchRequest.`,
-    schema: options.properties!.weights!.properties![ranking]!,
-  }));
-  return [...scalars, ...lists, ...bounds, ...weights];
+  return [ranking, ...scalars, ...lists, ...bounds];
+}
+
+/** The `ranking` object parameter's schema (a component, for generators): mode, fusion and weights, with the rules between them. */
+function similarRankingSchema(): JsonSchema {
+  const options = z.toJSONSchema(similarRequestSchema, { target: 'draft-2020-12', io: 'input' }) as JsonSchema;
+  const weights = Object.fromEntries(
+    RANKINGS.map((ranking) => [
+      weightParameter(ranking),
+      { ...options.properties!.weights!.properties![ranking]!, description: `RRF weight of the ${ranking} ranking (default: ${defaultWeightText(ranking)}); see \`weights\` of SearchRequest.` },
+    ]),
+  );
+  const weight = (ranking: Ranking) => ({ required: [weightParameter(ranking)] });
+  return {
+    type: 'object',
+    description: 'The ranking options of GET /personas/{id}/similar (its `ranking` parameter), each a query parameter of its own.',
+    properties: { ...Object.fromEntries(RANKING_PARAMETERS.map((name) => [name, options.properties![name]!])), ...weights },
+    additionalProperties: false,
+    allOf: weightRules(SIMILAR_DEFAULT_MODE, { anyOf: RANKINGS.map(weight) }, weight),
+  };
 }
 
 const limitsSummary = () =>
@@ -126,6 +164,35 @@ const API_DESCRIPTION = [
   '',
   limitsSummary(),
 ].join('\n');
+
+/** API Gateway's own answer when its authorizer refuses a request: the function never runs. */
+const gatewayRefusal = { 'application/json': { schema: { $ref: COMPONENT_URI('GatewayError') } } };
+
+/**
+ * 401 and 403 of a route that needs a scope, on a stage with auth=jwt. API Gateway's JWT
+ * authorizer answers a missing or invalid token 401 and a token without the route's scopes 403,
+ * both as `{"message": ...}` JSON (http-api-jwt-authorizer.html); a function behind a gateway that
+ * does not check scopes answers the 403 itself, as a problem.
+ */
+function accessResponses(route: RouteDefinition): Record<string, Record<string, unknown>> {
+  const granting = scopesGranting(route);
+  const problem = problemSpec({
+    'insufficient-scope': `the token carries neither ${granting.join(' nor ')}; the problem names required_scope.`,
+    // Routes that reach personas need the caller's tenant on a tenancy=claim stage (shared/tenancy/tenancy.ts).
+    ...(route.tableActions.personas ? { 'tenant-required': 'on a tenancy=claim stage, the token has no valid tenant claim.' } : {}),
+  });
+  return {
+    '401': {
+      description: 'auth=jwt: the token is missing, malformed, expired, not yet valid, or not signed by the stage\'s issuer for its audience. API Gateway answers `{"message":"Unauthorized"}`.',
+      headers: { 'WWW-Authenticate': { $ref: '#/components/headers/WWWAuthenticate' } },
+      content: gatewayRefusal,
+    },
+    '403': {
+      description: `auth=jwt: the token carries none of ${granting.join(', ')}. API Gateway answers \`{"message":"Forbidden"}\`; the function answers the problem: ${problem.description}`,
+      content: { ...gatewayRefusal, ...problem.content },
+    },
+  };
+}
 
 /** Path parameters by placeholder name, as components. */
 const PATH_PARAMETERS: Record<string, string> = { id: 'PersonaId', file: 'AssetFile' };
@@ -160,16 +227,8 @@ export function buildOpenApiDocument(): OpenApiDocument {
       security: scopesGranting(route).map((scope) => ({ bearerAuth: [scope] })),
       responses: {
         ...spec.responses,
-        ...(route.scope
-          ? {
-              '403': problemSpec(
-                `insufficient-scope (auth=jwt): the token carries neither ${scopesGranting(route).join(' nor ')}; the problem names required_scope.` +
-                  // Routes that reach personas need the caller's tenant on a tenancy=claim stage (shared/tenancy/tenancy.ts).
-                  (route.tableActions.personas ? ' tenant-required (tenancy=claim): the token has no valid tenant claim.' : ''),
-              ),
-            }
-          : {}),
-        '500': problemSpec('internal-error: the server failed; retry later or report the request id in detail.'),
+        ...(route.scope ? accessResponses(route) : {}),
+        '500': problemSpec({ 'internal-error': 'the server failed; retry later or report the request id in detail.' }),
       },
     };
   }
@@ -191,10 +250,11 @@ export function buildOpenApiDocument(): OpenApiDocument {
       ? {
           'x-unmatched-requests': {
             operationId: fallback.name,
-            description: 'Any request that no path and method above matches.',
+            description: 'Any request that no path and method above matches. On a stage with auth=jwt it needs a valid token (of any scope), so that only callers learn which paths exist: without one, API Gateway answers 401.',
             responses: {
-              '404': problemSpec('route-not-found: no route has this path.'),
-              '405': problemSpec('method-not-allowed: the path exists with other methods, listed in Allow.', { Allow: { $ref: '#/components/headers/Allow' } }),
+              '401': accessResponses(fallback)['401'],
+              '404': problemSpec({ 'route-not-found': 'no route has this path.' }),
+              '405': problemSpec({ 'method-not-allowed': 'the path exists with other methods, listed in Allow.' }, { Allow: { $ref: '#/components/headers/Allow' } }),
             },
           },
         }
@@ -217,16 +277,16 @@ export function buildOpenApiDocument(): OpenApiDocument {
           name: 'If-Match',
           in: 'header',
           required: false,
-          description: 'The ETag of the version you read ("3", or W/"3"), or * for any version.',
-          schema: { type: 'string' },
+          description: 'The ETag of the version you read ("3", or W/"3"), or * for any version. An empty value counts as absent.',
+          schema: { type: 'string', pattern: `^$|${IF_MATCH_PATTERN.source}` },
           example: '"1"',
         },
         IfMatchRequired: {
           name: 'If-Match',
           in: 'header',
           required: true,
-          description: 'The ETag of the version you read ("3", or W/"3"), or * to replace any version. Missing: 428.',
-          schema: { type: 'string' },
+          description: 'The ETag of the version you read ("3", or W/"3"), or * to replace any version. Missing or empty: 428.',
+          schema: { type: 'string', pattern: IF_MATCH_PATTERN.source },
           example: '"1"',
         },
         IdempotencyKey: {
@@ -234,13 +294,15 @@ export function buildOpenApiDocument(): OpenApiDocument {
           in: 'header',
           required: false,
           description:
-            '1 to 255 visible ASCII characters, such as a UUID, scoped to the caller (the authorizer identity) and the route. A retry with the same key and body (compared in RFC 8785 canonical form, so key order does not matter) replays the first result for 24 hours from the first request; the same key with another body is a 422; while the first request still runs, the retry waits for it (409 after 8 s).',
-          schema: { type: 'string', minLength: 1, maxLength: 255 },
+            '1 to 255 visible ASCII characters, such as a UUID, scoped to the caller (the JWT sub, else client_id or azp, or the IAM principal; credentials naming none of them are refused a key with 400 idempotency-key-needs-caller) and the route. A retry with the same key and body (compared in RFC 8785 canonical form, so key order does not matter) replays the first result for 24 hours from the first request; the same key with another body is a 422; while the first request still runs, the retry waits for it (409 after 8 s).',
+          schema: { type: 'string', minLength: 1, maxLength: 255, pattern: IDEMPOTENCY_KEY_PATTERN.source },
           example: '6a1f3e1c-0b8e-4c55-9a0e-0f1c2d3e4f50',
         },
       },
+      links,
       headers: {
-        ETag: { description: 'The persona version as an entity tag ("3"); send it in If-Match.', schema: { type: 'string' } },
+        WWWAuthenticate: { description: 'Why the token was refused (RFC 6750 §3), when one was sent: `Bearer error="invalid_token" error_description="…"`.', schema: { type: 'string' } },
+        ETag: { description: 'The persona version as an entity tag ("3"); send it in If-Match.', schema: { type: 'string', pattern: '^"[1-9][0-9]*"$' } },
         Location: { description: 'The new persona\'s URL path.', schema: { type: 'string' } },
         IdempotentReplayed: { description: '"true" when this is the stored response of an earlier request with the same Idempotency-Key.', schema: { type: 'string', enum: ['true'] } },
         RetryAfter: { description: 'Seconds to wait before retrying.', schema: { type: 'integer', minimum: 0 } },

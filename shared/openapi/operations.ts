@@ -1,4 +1,6 @@
+import { problemTypeUri } from '../http/problem';
 import { bodyLimits, MERGE_PATCH_MEDIA_TYPE } from '../http/request';
+import { CURSOR_TTL_SECONDS } from '../persona/pageCursor';
 import { PATCH_RETRY_BOUNDS, listLimits } from '../persona/personaService';
 import { BLEND_CANDIDATES, NOT_INDEXED_RETRY_SECONDS, UNAVAILABLE_RETRY_SECONDS } from '../search/personaSearch';
 import { defaultWeightText, RANKINGS, RRF_K, searchLimits, SIMILAR_DEFAULT_MODE } from '../search/searchRequest';
@@ -79,17 +81,30 @@ export const requestExamples = {
   },
 } as const;
 
-const json = (description: string, schema: Json, headers?: Json) => ({
+const json = (description: string, schema: Json, headers?: Json, links?: string[]) => ({
   description,
   ...(headers ? { headers } : {}),
   content: { 'application/json': { schema } },
+  ...(links ? { links: Object.fromEntries(links.map((name) => [name, { $ref: `#/components/links/${name}` }])) } : {}),
 });
 
-export const problemSpec = (description: string, headers?: Json) => ({
-  description,
+/** Problem slugs and when an operation answers each. */
+export type ProblemTypes = Record<string, string>;
+
+/**
+ * An error response: its problem types, each named with when it happens in the description, and
+ * stated in the schema as the enum of `type`, so a client (or a fuzzer) knows exactly which
+ * problems a status can carry.
+ */
+export const problemSpec = (types: ProblemTypes, headers?: Json) => ({
+  description: Object.entries(types)
+    .map(([slug, when]) => `\`${slug}\`: ${when}`)
+    .join(' '),
   ...(headers ? { headers } : {}),
-  content: { 'application/problem+json': { schema: schemaRef('Problem') } },
+  content: { 'application/problem+json': { schema: problemSchemaOf(Object.keys(types)) } },
 });
+
+export const problemSchemaOf = (slugs: string[]) => ({ allOf: [schemaRef('Problem'), { properties: { type: { enum: slugs.map(problemTypeUri) } } }] });
 
 const jsonBody = (schema: string, maxBytes: number, mediaType = 'application/json') => ({
   required: true,
@@ -97,22 +112,36 @@ const jsonBody = (schema: string, maxBytes: number, mediaType = 'application/jso
   content: { [mediaType]: { schema: schemaRef(schema), examples: requestExamples[schema as keyof typeof requestExamples] } },
 });
 
-const bodyProblems = (maxBytes: number) => ({
-  '413': problemSpec(`body-too-large: the body is over ${kib(maxBytes)}; the problem carries max_bytes.`),
-  '415': problemSpec('unsupported-media-type: Content-Type is missing, not JSON, or not UTF-8.'),
+const malformedJson = { 'malformed-json': 'the body is empty, not UTF-8, not JSON, nested deeper than 32 levels, or has a lone UTF-16 surrogate.' };
+const validationError = (what: string) => ({ 'validation-error': `${what}; \`errors\` has a pointer and a detail per invalid field.` });
+const malformedId = { 'validation-error': 'at #/path/id: the id is not a UUID.' };
+const invalidIdempotencyKey = {
+  'invalid-idempotency-key': 'Idempotency-Key is not 1 to 255 visible ASCII characters.',
+  'idempotency-key-needs-caller': 'an Idempotency-Key from credentials that name no caller (no JWT sub, client_id or azp, no IAM principal), to whom it could be scoped.',
+};
+const invalidPrecondition = { 'invalid-precondition': 'If-Match is not an ETag ("3", W/"3") or *.' };
+
+const bodyProblems = (maxBytes: number, mediaType = 'application/json') => ({
+  '413': problemSpec({ 'body-too-large': `the body is over ${kib(maxBytes)}; the problem carries max_bytes.` }),
+  '415': problemSpec(
+    { 'unsupported-media-type': `Content-Type is missing, not ${mediaType}, or names a charset other than UTF-8.` },
+    mediaType === MERGE_PATCH_MEDIA_TYPE ? { 'Accept-Patch': headerRef('AcceptPatch') } : undefined,
+  ),
 });
 
-const personaResponse = (description: string, extraHeaders: Json = {}) => json(description, schemaRef('Persona'), { ETag: headerRef('ETag'), ...extraHeaders });
-const malformedId = problemSpec('validation-error at #/path/id: the id is not a UUID.');
-const notFound = problemSpec('persona-not-found: no persona has this id.');
-const staleVersion = problemSpec('stale-version: If-Match names an older version; the problem carries current_version and the current ETag.', { ETag: headerRef('ETag') });
+const personaLinks = ['GetPersona', 'ReplacePersona', 'PatchPersona', 'DeletePersona', 'SimilarPersonas', 'SearchByName'];
+const personaResponse = (description: string, extraHeaders: Json = {}) =>
+  json(description, schemaRef('Persona'), { ETag: headerRef('ETag'), ...extraHeaders }, personaLinks);
+const notFound = problemSpec({ 'persona-not-found': 'no persona has this id.' });
+const staleVersion = problemSpec({ 'stale-version': 'If-Match names another version than the current one; the problem carries current_version and the current ETag.' }, { ETag: headerRef('ETag') });
 
-const searchUnavailable = problemSpec(`search-unavailable: the vector index did not answer; retry after Retry-After (${UNAVAILABLE_RETRY_SECONDS} s).`, {
+const searchUnavailable = problemSpec({ 'search-unavailable': `the vector index did not answer; retry after Retry-After (${UNAVAILABLE_RETRY_SECONDS} s).` }, {
   'Retry-After': headerRef('RetryAfter'),
 });
 
-const keywordsNotIndexed = problemSpec('keywords-not-indexed: mode keyword or hybrid on an index built before the keywords vector; run `personas reindex` (zero downtime) to add it, or use mode semantic.');
-
+const keywordsNotIndexed = {
+  'keywords-not-indexed': 'mode keyword or hybrid on an index built before the keywords vector; run `personas reindex` (zero downtime) to add it, or use mode semantic.',
+};
 const searchDescription = [
   'Ranks personas by one of five modes (`mode`), each made of one or more rankings:',
   '',
@@ -139,9 +168,10 @@ const similarQueryDescription = [
     `${MAX_PARAMETER_LENGTH} characters (percent-encoded), is a 400.`,
 ].join('\n');
 
-const idempotencyInProgress = problemSpec('idempotency-request-in-progress: a request with this Idempotency-Key and the same body is still running (waited for up to 8 s); retry after Retry-After for its response.', {
-  'Retry-After': headerRef('RetryAfter'),
-});
+const idempotencyInProgress = {
+  'idempotency-request-in-progress': 'a request with this Idempotency-Key and the same body is still running (waited for up to 8 s); retry after Retry-After for its response.',
+};
+const idempotencyKeyReused = problemSpec({ 'idempotency-key-reused': 'the key was used with a different body (within 24 hours); send a new key for a new request.' });
 
 const htmlPage = { description: 'The page.', content: { 'text/html': { schema: { type: 'string' } } } };
 
@@ -154,11 +184,12 @@ export const operations: Record<string, OperationSpec> = {
     requestBody: jsonBody('PersonaInput', bodyLimits.single),
     responses: {
       '201': personaResponse('Created.', { Location: headerRef('Location'), 'Idempotent-Replayed': headerRef('IdempotentReplayed') }),
-      '400': problemSpec('validation-error (with errors[]), malformed-json, or invalid-idempotency-key.'),
+      '400': problemSpec({ ...validationError('the body is not a valid PersonaInput'), ...malformedJson, ...invalidIdempotencyKey }),
       ...bodyProblems(bodyLimits.single),
-      '409': idempotencyInProgress,
-      '410': problemSpec('persona-deleted: a replay whose persona has been deleted since the first request created it; `id` names it. Send a new Idempotency-Key to create it again.'),
-      '422': problemSpec('idempotency-key-reused: the key was used with a different body.'),
+      '409': problemSpec(idempotencyInProgress, { 'Retry-After': headerRef('RetryAfter') }),
+      '410': problemSpec({ 'persona-deleted': 'a replay whose persona has been deleted since the first request created it; `id` names it. Send a new Idempotency-Key to create it again.' }),
+      '422': idempotencyKeyReused,
+      '503': problemSpec({ throttled: 'DynamoDB throttled the write; retry the same request with the same Idempotency-Key.' }, { 'Retry-After': headerRef('RetryAfter') }),
     },
   },
   listPersonas: {
@@ -166,12 +197,23 @@ export const operations: Record<string, OperationSpec> = {
     description: 'Pages through all personas in table order (not sorted). Follow next_cursor until it is null. A page of large personas may end before `limit` (every response fits in 5 MB, under Lambda\'s 6 MB response limit); its next_cursor continues after its last item.',
     tags: ['personas'],
     parameters: [
-      { name: 'limit', in: 'query', required: false, description: 'Personas per page.', schema: { type: 'integer', minimum: 1, maximum: listLimits.max, default: listLimits.default } },
-      { name: 'cursor', in: 'query', required: false, description: 'next_cursor of the previous page, unchanged.', schema: { type: 'string' } },
+      { name: 'limit', in: 'query', required: false, allowEmptyValue: true, description: 'Personas per page (an empty value counts as absent).', schema: { type: 'integer', minimum: 1, maximum: listLimits.max, default: listLimits.default } },
+      {
+        name: 'cursor',
+        in: 'query',
+        required: false,
+        allowEmptyValue: true,
+        description: `next_cursor of the previous page, unchanged (an empty value counts as absent). It is signed and expires after ${CURSOR_TTL_SECONDS / 3600} h: one the API did not issue is a 400 invalid-cursor, an old one a 400 cursor-expired.`,
+        schema: { type: 'string' },
+      },
     ],
     responses: {
-      '200': json('One page.', schemaRef('PersonaListPage')),
-      '400': problemSpec('validation-error at #/query/limit, or invalid-cursor.'),
+      '200': json('One page.', schemaRef('PersonaListPage'), undefined, ['GetFirstPersona', 'NextPage']),
+      '400': problemSpec({
+        ...validationError('at #/query/limit: limit is not an integer in range'),
+        'invalid-cursor': 'the cursor is not one this API issued (its signature does not match), or was issued for another tenant.',
+        'cursor-expired': `the cursor is older than ${CURSOR_TTL_SECONDS / 3600} h; start the listing again.`,
+      }),
     },
   },
   batchCreatePersonas: {
@@ -182,18 +224,18 @@ export const operations: Record<string, OperationSpec> = {
     parameters: [parameterRef('IdempotencyKey')],
     requestBody: jsonBody('BatchCreateRequest', bodyLimits.batch),
     responses: {
-      '200': json('Per-item results (also when some items failed).', schemaRef('BatchResult'), { 'Idempotent-Replayed': headerRef('IdempotentReplayed') }),
-      '400': problemSpec('validation-error (the envelope: not an object, no personas, too many), malformed-json, or invalid-idempotency-key.'),
+      '200': json('Per-item results (also when some items failed).', schemaRef('BatchResult'), { 'Idempotent-Replayed': headerRef('IdempotentReplayed') }, ['GetFirstCreated']),
+      '400': problemSpec({ ...validationError('the envelope is invalid: not an object, no personas, more than 100, or another member (an invalid item fails alone, in its result)'), ...malformedJson, ...invalidIdempotencyKey }),
       ...bodyProblems(bodyLimits.batch),
-      '409': idempotencyInProgress,
-      '422': problemSpec('idempotency-key-reused: the key was used with a different body.'),
+      '409': problemSpec(idempotencyInProgress, { 'Retry-After': headerRef('RetryAfter') }),
+      '422': idempotencyKeyReused,
     },
   },
   getPersona: {
     summary: 'Read a persona',
     description: 'Strongly consistent read from the table. The ETag is the version, for If-Match.',
     tags: ['personas'],
-    responses: { '200': personaResponse('The persona.'), '400': malformedId, '404': notFound },
+    responses: { '200': personaResponse('The persona.'), '400': problemSpec(malformedId), '404': notFound },
   },
   replacePersona: {
     summary: 'Replace a persona',
@@ -203,11 +245,11 @@ export const operations: Record<string, OperationSpec> = {
     requestBody: jsonBody('PersonaInput', bodyLimits.single),
     responses: {
       '200': personaResponse('The new version.'),
-      '400': problemSpec('validation-error, malformed-json, malformed id, or invalid-precondition (If-Match is not an ETag).'),
+      '400': problemSpec({ ...validationError('the body is not a valid PersonaInput, or the id is not a UUID (#/path/id)'), ...malformedJson, ...invalidPrecondition }),
       '404': notFound,
       '412': staleVersion,
       ...bodyProblems(bodyLimits.single),
-      '428': problemSpec('precondition-required: If-Match is missing.'),
+      '428': problemSpec({ 'precondition-required': 'If-Match is missing (or empty); send the ETag of the version you read, or * for any.' }),
     },
   },
   patchPersona: {
@@ -219,12 +261,11 @@ export const operations: Record<string, OperationSpec> = {
     requestBody: jsonBody('PersonaMergePatch', bodyLimits.single, MERGE_PATCH_MEDIA_TYPE),
     responses: {
       '200': personaResponse('The new version.'),
-      '400': problemSpec('validation-error (of the patched persona), malformed-json, malformed id, or invalid-precondition.'),
+      '400': problemSpec({ ...validationError('the patched persona is not a valid PersonaInput, the patch is not an object, or the id is not a UUID (#/path/id)'), ...malformedJson, ...invalidPrecondition }),
       '404': notFound,
-      '409': problemSpec('edit-conflict: without If-Match, other writes kept getting in first past the retry bounds; nothing was written. Retry after Retry-After.', { 'Retry-After': headerRef('RetryAfter') }),
+      '409': problemSpec({ 'edit-conflict': 'without If-Match, other writes kept getting in first past the retry bounds; nothing was written. Retry after Retry-After.' }, { 'Retry-After': headerRef('RetryAfter') }),
       '412': staleVersion,
-      '413': bodyProblems(bodyLimits.single)['413'],
-      '415': problemSpec(`unsupported-media-type: Content-Type must be ${MERGE_PATCH_MEDIA_TYPE}.`, { 'Accept-Patch': headerRef('AcceptPatch') }),
+      ...bodyProblems(bodyLimits.single, MERGE_PATCH_MEDIA_TYPE),
     },
   },
   deletePersona: {
@@ -234,7 +275,7 @@ export const operations: Record<string, OperationSpec> = {
     parameters: [parameterRef('IfMatch')],
     responses: {
       '204': { description: 'Deleted.' },
-      '400': problemSpec('Malformed id, or invalid-precondition.'),
+      '400': problemSpec({ ...malformedId, ...invalidPrecondition }),
       '404': notFound,
       '412': staleVersion,
     },
@@ -245,11 +286,16 @@ export const operations: Record<string, OperationSpec> = {
     tags: ['search'],
     requestBody: jsonBody('SearchRequest', bodyLimits.single),
     responses: {
-      '200': json('One page of ranked results.', schemaRef('SearchResults')),
-      '400': problemSpec('validation-error with a pointer per invalid field (unknown field or trait, gte > lte, bounds, wrong type, unknown mode, a field the mode does not use), or malformed-json.'),
+      '200': json('One page of ranked results.', schemaRef('SearchResults'), undefined, ['GetFirstResult', 'SimilarToFirstResult']),
+      '400': problemSpec({
+        ...validationError(
+          'the body is not a valid SearchRequest (unknown field or trait, bounds, wrong type, unknown mode, a field the mode does not use); also a trait range whose gte is greater than its lte, the one rule of SearchRequest its schema cannot state',
+        ),
+        ...malformedJson,
+      }),
       ...bodyProblems(bodyLimits.single),
-      '422': problemSpec('query-not-embeddable: the embedding model finds nothing it knows in `query` (a zero vector ranks nothing); rephrase it.'),
-      '409': keywordsNotIndexed,
+      '409': problemSpec(keywordsNotIndexed),
+      '422': problemSpec({ 'query-not-embeddable': 'the embedding model finds nothing it knows in `query` (a zero vector ranks nothing); rephrase it.' }),
       '503': searchUnavailable,
     },
   },
@@ -259,12 +305,17 @@ export const operations: Record<string, OperationSpec> = {
     tags: ['search'],
     // The query parameters are generated from the search option schema (openApiDocument.ts).
     responses: {
-      '200': json('One page of ranked results, without the persona itself, and the version of it the index ranked from.', schemaRef('SimilarResults')),
-      '400': problemSpec('validation-error with a pointer #/query/<parameter> per invalid parameter, or a malformed id.'),
+      '200': json('One page of ranked results, without the persona itself, and the version of it the index ranked from.', schemaRef('SimilarResults'), undefined, ['GetFirstResult']),
+      '400': problemSpec({
+        'validation-error':
+          'a pointer #/query/<parameter> per invalid parameter (unknown, repeated, out of bounds, a weight the mode does not fuse, a trait bound whose gte is greater than its lte), or #/path/id for an id that is not a UUID.',
+      }),
       '404': notFound,
       '409': problemSpec(
-        `persona-not-indexed: the persona exists but the vector index does not have it yet (it was just written); retry after Retry-After (${NOT_INDEXED_RETRY_SECONDS} s). ` +
-          'Or keywords-not-indexed: the keyword or hybrid mode on an index built without keywords (run personas reindex).',
+        {
+          'persona-not-indexed': `the persona exists but the vector index does not have it yet (it was just written); retry after Retry-After (${NOT_INDEXED_RETRY_SECONDS} s).`,
+          ...keywordsNotIndexed,
+        },
         { 'Retry-After': headerRef('RetryAfter') },
       ),
       '503': searchUnavailable,
@@ -295,7 +346,26 @@ export const operations: Record<string, OperationSpec> = {
     responses: {
       '200': { description: 'The file.', content: { 'text/javascript': { schema: { type: 'string' } }, 'text/css': { schema: { type: 'string' } } } },
       '304': { description: 'Not modified (If-None-Match names the current ETag).' },
-      '404': problemSpec('route-not-found: no such asset.'),
+      '404': problemSpec({ 'route-not-found': 'no such asset.' }),
     },
   },
+};
+
+/**
+ * The links between operations (OpenAPI `links`): what a response gives the next request, such as
+ * a created persona's id and ETag for its GET, PUT, PATCH, DELETE and similar search. Clients and
+ * stateful fuzzers (Schemathesis) follow them.
+ */
+export const links: Record<string, Json> = {
+  GetPersona: { operationId: 'getPersona', parameters: { 'path.id': '$response.body#/id' }, description: 'Read this persona.' },
+  ReplacePersona: { operationId: 'replacePersona', parameters: { 'path.id': '$response.body#/id', 'header.If-Match': '$response.header.ETag' }, description: 'Replace this version.' },
+  PatchPersona: { operationId: 'patchPersona', parameters: { 'path.id': '$response.body#/id', 'header.If-Match': '$response.header.ETag' }, description: 'Patch this version.' },
+  DeletePersona: { operationId: 'deletePersona', parameters: { 'path.id': '$response.body#/id', 'header.If-Match': '$response.header.ETag' }, description: 'Delete this version.' },
+  SimilarPersonas: { operationId: 'similarPersonas', parameters: { 'path.id': '$response.body#/id' }, description: 'The neighbours of this persona.' },
+  SearchByName: { operationId: 'searchPersonas', requestBody: { mode: 'keyword', query: '$response.body#/name' }, description: 'Find this persona by its name (keyword mode).' },
+  GetFirstPersona: { operationId: 'getPersona', parameters: { 'path.id': '$response.body#/items/0/id' }, description: 'Read the first persona of the page.' },
+  NextPage: { operationId: 'listPersonas', parameters: { 'query.cursor': '$response.body#/next_cursor' }, description: 'The next page (while next_cursor is not null).' },
+  GetFirstCreated: { operationId: 'getPersona', parameters: { 'path.id': '$response.body#/results/0/id' }, description: 'Read the persona the first item created.' },
+  GetFirstResult: { operationId: 'getPersona', parameters: { 'path.id': '$response.body#/items/0/id' }, description: 'Read the first result.' },
+  SimilarToFirstResult: { operationId: 'similarPersonas', parameters: { 'path.id': '$response.body#/items/0/id' }, description: 'The neighbours of the first result.' },
 };

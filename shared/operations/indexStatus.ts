@@ -7,7 +7,7 @@ import { readFile } from 'node:fs/promises';
 import type { QdrantClient } from '@qdrant/js-client-rest';
 import type { PersonaRepository } from '../persona/personaRepository';
 import { keyOfPoint } from '../tenancy/tenantKeys';
-import { modelLabel, readIndexedModel } from '../vectorIndex/personaCollection';
+import { describeIndexedModel, modelLabel, readIndexedModel } from '../vectorIndex/personaCollection';
 import { resolveCollection, scanTable } from './indexReconciler';
 
 export interface StatusDeps {
@@ -23,7 +23,16 @@ export interface StatusDeps {
 
 export interface StatusReport {
   table: { name: string; personas: number; newestUpdatedAt: string | null };
-  index: { alias: string; collection: string; model: string | null; points: number; newestUpdatedAt: string | null };
+  index: {
+    alias: string;
+    collection: string;
+    /** "id@revision/dtype", as point payloads name it. */
+    model: string | null;
+    /** How the collection's vectors were made (pooling, prompts, token limit), from its metadata. */
+    embedding: string | null;
+    points: number;
+    newestUpdatedAt: string | null;
+  };
   /** Collections named `<alias>-v<n>` that the alias does not point at (a reindex in progress, or left over). */
   otherCollections: string[];
   /** Personas whose point is missing or at an older version. */
@@ -88,7 +97,7 @@ export async function indexStatus(deps: StatusDeps): Promise<StatusReport> {
   const lag = newestInTable && index.newest ? Math.max(0, Date.parse(newestInTable) - Date.parse(index.newest)) : null;
   return {
     table: { name: deps.tableName, personas: personas.length, newestUpdatedAt: newestInTable || null },
-    index: { alias: deps.alias, collection, model: model ? modelLabel(model) : null, points: index.versions.size, newestUpdatedAt: index.newest || null },
+    index: { alias: deps.alias, collection, model: model ? modelLabel(model) : null, embedding: model ? describeIndexedModel(model) : null, points: index.versions.size, newestUpdatedAt: index.newest || null },
     otherCollections: collections.map((entry) => entry.name).filter((name) => name !== collection && name.startsWith(`${deps.alias}-v`)).sort(),
     pending,
     pendingDeletes,

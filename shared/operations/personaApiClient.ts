@@ -40,11 +40,26 @@ function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
   });
 }
 
-function advice(status: number): string {
-  if (status === 401 || status === 403) {
-    return status === 401
-      ? 'the API wants a valid token: for a stage with auth=jwt pass --token <token> or set PERSONAS_TOKEN (locally: PERSONAS_TOKEN=$(npx personas token --scope personas:read,personas:write)); requests are not SigV4-signed, so a stage with auth=iam needs -c auth=jwt (or none) for bulk operations'
-      : 'the token lacks the scope this call needs (the problem above names it, if the API answered): export and search need personas:read, import needs personas:write; with auth=iam, requests are not SigV4-signed';
+const LOCAL_TOKEN = 'locally (AUTH=jwt npm start): PERSONAS_TOKEN=$(npx personas token --scope personas:read,personas:write)';
+
+/** What to do about an answer a retry cannot fix; `body` tells the gateway's own 403 from the API's problems. */
+function advice(status: number, body: string): string {
+  if (status === 401) {
+    return `the API wants a valid token: for a stage with auth=jwt pass --token <token> or set PERSONAS_TOKEN (${LOCAL_TOKEN}); requests are not SigV4-signed, so a stage with auth=iam needs -c auth=jwt (or none) for bulk operations`;
+  }
+  if (status === 403) {
+    let problem: { type?: string; required_scope?: string; message?: string } = {};
+    try {
+      problem = JSON.parse(body) as typeof problem;
+    } catch {
+      // not JSON: the generic advice below
+    }
+    if (problem.type?.endsWith('/tenant-required')) {
+      return 'this stage keeps tenants apart (tenancy=claim) and the token names no valid tenant: get a token that carries your tenant claim (locally: PERSONAS_TOKEN=$(npx personas token --scope personas:read,personas:write --tenant T))';
+    }
+    if (problem.required_scope) return `the token lacks ${problem.required_scope} (or personas:admin); ${LOCAL_TOKEN}`;
+    // API Gateway's JWT authorizer answers {"message":"Forbidden"} itself when the token has none of the route's scopes.
+    return `the token lacks the scope this call needs (export and search need personas:read, import needs personas:write; personas:admin covers both): ${LOCAL_TOKEN}; with auth=iam, requests are not SigV4-signed`;
   }
   if (status === 404) return 'no such route: check --api-url (the stack output ApiUrl, or http://localhost:3000 for npm start)';
   return 'see the problem document above';
@@ -74,7 +89,7 @@ export async function apiRequest<T>(
         return (text ? JSON.parse(text) : undefined) as T;
       }
       failure = new ApiRequestError(`${method} ${url} answered ${response.status}: ${text.slice(0, 500)}`, response.status);
-      if (!retryable(response.status)) throw new ApiRequestError(`${failure.message}\n(${advice(response.status)})`, response.status);
+      if (!retryable(response.status)) throw new ApiRequestError(`${failure.message}\n(${advice(response.status, text)})`, response.status);
     } catch (error) {
       if (error instanceof ApiRequestError || target.signal?.aborted) throw error;
       failure = new ApiRequestError(`${method} ${url} failed: ${(error as Error).message}${(error as Error).cause ? ` (${String((error as { cause: unknown }).cause)})` : ''}; is the API running at ${target.apiUrl}?`, undefined);

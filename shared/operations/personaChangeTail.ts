@@ -30,11 +30,21 @@ export interface TailOptions {
   tables: TableConfig;
   /** Syncs these personas; returns the ids that failed (offered again on the next poll). */
   onChanges: (personaIds: string[]) => Promise<readonly string[]>;
+  /**
+   * Start at this moment (ms since epoch) instead of now: every shard is read from its oldest
+   * record and records written before it are skipped. For re-attaching to a reindex whose cut
+   * was taken then; the stream keeps records for 24 hours, so it must be later than that.
+   */
+  from?: number;
   idlePollMs?: number;
   log?: (line: string) => void;
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** How long DynamoDB Streams keeps a record ("24 hours", DynamoDB Developer Guide, Change data capture for DynamoDB Streams), less a margin. */
+export const STREAM_RETENTION_MS = 24 * 60 * 60_000;
+const RETENTION_MARGIN_MS = 30 * 60_000;
 
 /** A DynamoDB and a DynamoDB Streams client for the configured endpoint (DynamoDB Local or AWS). */
 export function streamClients(tables: TableConfig) {
@@ -70,10 +80,18 @@ export async function tailPersonaChanges(options: TailOptions): Promise<PersonaC
   const iteratorFor = async (shardId: string, type: 'LATEST' | 'TRIM_HORIZON') =>
     (await streams.send(new GetShardIteratorCommand({ StreamArn: streamArn, ShardId: shardId, ShardIteratorType: type }))).ShardIterator ?? null;
 
+  const from = options.from;
+  if (from !== undefined && from < Date.now() - STREAM_RETENTION_MS + RETENTION_MARGIN_MS) {
+    throw new Error(`the change stream keeps 24 hours of changes; those since ${new Date(from).toISOString()} may be gone, so this reindex cannot be resumed: run it again`);
+  }
+  // ApproximateCreationDateTime is rounded down to the second: keep the whole second `from` falls in.
+  const keepFrom = from === undefined ? undefined : Math.floor(from / 1000) * 1000;
   // Shards open now are read from their end; closed ones hold only older changes (the scan has them).
+  // From a moment in the past: every shard from its oldest record, filtered by time.
   const iterators = new Map<string, string | null>();
   for (const shard of await listShards()) {
-    iterators.set(shard.ShardId!, shard.SequenceNumberRange?.EndingSequenceNumber ? null : await iteratorFor(shard.ShardId!, 'LATEST'));
+    const closed = !!shard.SequenceNumberRange?.EndingSequenceNumber;
+    iterators.set(shard.ShardId!, from !== undefined ? await iteratorFor(shard.ShardId!, 'TRIM_HORIZON') : closed ? null : await iteratorFor(shard.ShardId!, 'LATEST'));
   }
 
   const stats = { records: 0, idsSynced: 0, retries: 0 };
@@ -93,6 +111,8 @@ export async function tailPersonaChanges(options: TailOptions): Promise<PersonaC
       try {
         const result = await streams.send(new GetRecordsCommand({ ShardIterator: iterator, Limit: 1_000 }));
         for (const record of result.Records ?? []) {
+          const writtenAt = record.dynamodb?.ApproximateCreationDateTime?.getTime();
+          if (keepFrom !== undefined && writtenAt !== undefined && writtenAt < keepFrom) continue;
           stats.records++;
           const id = record.dynamodb?.Keys?.id?.S;
           if (id) ids.add(id);

@@ -11,7 +11,7 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { dirname } from 'node:path';
 import { ProblemError, type FieldError } from '../http/problem';
@@ -31,7 +31,7 @@ export interface ImportOptions extends ApiTarget {
   concurrency?: number;
   /** Default `<file>.checkpoint.json`. */
   checkpointFile?: string;
-  /** Default `<file>.rejected.jsonl`. */
+  /** Default `<file>.rejected.jsonl`; written only when a row is rejected (a previous run's is removed). */
   reportFile?: string;
   onProgress?: (progress: ImportProgress) => void;
 }
@@ -72,7 +72,8 @@ export interface ImportReport {
   durationMs: number;
   /** personasWritten per second of this run (replays are not writes). */
   personasPerSecond: number;
-  reportFile: string;
+  /** The rejected rows with their reasons; null when none was rejected (no file is written). */
+  reportFile: string | null;
   checkpointFile: string;
 }
 
@@ -179,10 +180,13 @@ export async function importPersonas(options: ImportOptions): Promise<ImportRepo
       elapsedMs: performance.now() - started,
     });
 
+  // The report describes this run alone, and exists only when it rejected something.
   await mkdir(dirname(reportFile), { recursive: true });
-  const report = createWriteStream(reportFile);
+  await rm(reportFile, { force: true });
+  let report: WriteStream | undefined;
   const reject = (rejection: Rejection) => {
     counts.rejected++;
+    report ??= createWriteStream(reportFile);
     report.write(JSON.stringify(rejection) + '\n');
   };
 
@@ -283,7 +287,7 @@ export async function importPersonas(options: ImportOptions): Promise<ImportRepo
   } finally {
     await Promise.allSettled(inFlight);
     await checkpointWrite.catch(() => undefined);
-    await new Promise<void>((resolve) => (report as WriteStream).end(resolve));
+    if (report) await new Promise<void>((resolve) => report!.end(resolve));
   }
   const aborted = options.signal?.aborted ?? false;
   if (failure && !aborted) throw failure;
@@ -305,7 +309,7 @@ export async function importPersonas(options: ImportOptions): Promise<ImportRepo
     completed: !aborted,
     durationMs,
     personasPerSecond: counts.personasWritten / Math.max(durationMs / 1000, 1e-3),
-    reportFile,
+    reportFile: counts.rejected > 0 ? reportFile : null,
     checkpointFile,
   };
 }

@@ -2,7 +2,7 @@
  * Where a reconcile pass that stopped early (the scheduled reconciler nearing Lambda's 15-minute
  * limit, or failing) keeps its position, so that the next run resumes instead of starting over.
  * One item in the idempotency table (its `expires_at` TTL removes abandoned checkpoints; the key
- * cannot meet an Idempotency-Key record, whose keys are `<route>#<sha256>`).
+ * cannot meet an Idempotency-Key record, whose keys are `[<tenant>#]<operation>#<sha256>`, scopedIdempotencyKey).
  */
 import { DeleteCommand, GetCommand, PutCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { TableActions } from '../routes';

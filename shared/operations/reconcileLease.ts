@@ -14,7 +14,7 @@ import { unmarshall } from '@aws-sdk/util-dynamodb';
 /** The DynamoDB actions taking, renewing and releasing a lease calls (the CLI's admin policy grants these on the lease items). */
 export const LEASE_TABLE_ACTIONS = ['PutItem', 'DeleteItem'] as const;
 
-/** The item key of the lease on reconciling `alias` (cannot meet an Idempotency-Key record, `<route>#<sha256>`). */
+/** The item key of the lease on reconciling `alias` (cannot meet an Idempotency-Key record, `[<tenant>#]<operation>#<sha256>`). */
 export const leaseKey = (alias: string) => `reconciler-lease#${alias}`;
 
 export interface ReconcileLease {

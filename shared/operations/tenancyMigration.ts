@@ -7,7 +7,9 @@
  *   read), so a persona is never lost or doubled, a concurrent write is never overwritten (that
  *   persona is reported and a re-run moves it), and a re-run moves only what is left.
  * - Idempotency-Key records (kept 24 h) move to T's keys the same way, so a client's retry of a
- *   request it sent before the migration still replays instead of writing again.
+ *   request it sent before the migration still replays instead of writing again. Only the API's
+ *   own records move (parseIdempotencyRecordKey, beside the code that builds their keys): the
+ *   reconciler's lease and checkpoint in the same table stay where a running reconcile looks.
  * - The index: the stream indexer deletes each bare key's point and indexes the tenant's point as
  *   the moves arrive; the command then runs the usual zero-downtime reindex, which builds a new
  *   collection with the `tenant_id` tenant index (collections built before tenancy lack it) and
@@ -15,6 +17,7 @@
  */
 import { TransactWriteCommand, ScanCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
+import { idempotencyRecordKey, parseIdempotencyRecordKey } from '../persona/idempotency';
 import { personaKey, splitPersonaKey } from '../tenancy/tenantKeys';
 
 export interface TenancyMigrationDeps {
@@ -34,8 +37,11 @@ export interface TenancyMigrationReport {
   durationMs: number;
 }
 
-/** Idempotency keys are `<route>#<hash>` on a single-tenant stage and `<tenant>#<route>#<hash>` for a tenant. */
-const isSingleTenantIdempotencyKey = (key: string) => key.split('#').length === 2;
+/** A record the API wrote on a single-tenant stage (no tenant in its key). */
+const isSingleTenantIdempotencyRecord = (key: string) => {
+  const parsed = parseIdempotencyRecordKey(key);
+  return parsed !== undefined && parsed.tenant === undefined;
+};
 
 async function* scanItems(client: DynamoDBDocumentClient, table: string): AsyncGenerator<Record<string, unknown>> {
   let start: Record<string, unknown> | undefined;
@@ -98,12 +104,12 @@ export async function migrateToTenant(
   }
   for await (const record of scanItems(deps.client, deps.tables.idempotency)) {
     const key = String(record.key);
-    if (!isSingleTenantIdempotencyKey(key)) continue;
+    if (!isSingleTenantIdempotencyRecord(key)) continue;
     try {
       await deps.client.send(
         new TransactWriteCommand({
           TransactItems: [
-            { Put: { TableName: deps.tables.idempotency, Item: { ...record, key: `${tenant}#${key}` }, ConditionExpression: 'attribute_not_exists(#key)', ExpressionAttributeNames: { '#key': 'key' } } },
+            { Put: { TableName: deps.tables.idempotency, Item: { ...record, key: idempotencyRecordKey(tenant, key) }, ConditionExpression: 'attribute_not_exists(#key)', ExpressionAttributeNames: { '#key': 'key' } } },
             {
               Delete: {
                 TableName: deps.tables.idempotency,

@@ -2,6 +2,8 @@ import { createHash, randomUUID } from 'node:crypto';
 import canonicalize from 'canonicalize';
 import { IDEMPOTENCY_TTL_SECONDS } from '../config';
 import { ProblemError } from '../http/problem';
+import { isValidTenant } from '../tenancy/tenancy';
+import { TENANT_KEY_SEPARATOR } from '../tenancy/tenantKeys';
 
 /**
  * Idempotency-Key handling shared by POST /personas and POST /personas/batch.
@@ -67,18 +69,38 @@ export function requestHash(body: unknown): string {
   return createHash('sha256').update(canonical ?? '').digest('hex');
 }
 
-/** The stored key: route, caller and client key, hashed so that any identity fits the table's key. */
-export function scopedIdempotencyKey(route: string, request: Pick<IdempotencyRequest, 'key' | 'caller'>): string {
-  return `${route}#${createHash('sha256').update(`${request.caller}\0${request.key}`).digest('hex')}`;
+/** The operations that take an Idempotency-Key; the key of each stored record starts with its operation. */
+export const IDEMPOTENT_OPERATIONS = ['createPersona', 'batchCreatePersonas'] as const;
+export type IdempotentOperation = (typeof IDEMPOTENT_OPERATIONS)[number];
+
+const SHA256_HEX = /^[0-9a-f]{64}$/;
+
+/**
+ * The key of a request's record: `<operation>#<sha256(caller, client key)>`, hashed so that any
+ * identity fits the table's key. A tenant's records live under `<tenant>#<operation>#<sha256>`
+ * (idempotencyRecordKey). The reconciler's lease and checkpoint share the table under keys of
+ * their own (`reconciler-lease#<alias>`, `reconciler-checkpoint#<alias>`), which
+ * parseIdempotencyRecordKey tells apart.
+ */
+export function scopedIdempotencyKey(operation: IdempotentOperation, request: Pick<IdempotencyRequest, 'key' | 'caller'>): string {
+  return `${operation}${TENANT_KEY_SEPARATOR}${createHash('sha256').update(`${request.caller}\0${request.key}`).digest('hex')}`;
 }
 
-/** A stable UUID (v5 layout) from a name: ids of a keyed request are the same in every retry of it. */
-export function stableUuid(name: string): string {
-  const bytes = createHash('sha256').update(name).digest().subarray(0, 16);
-  bytes[6] = (bytes[6]! & 0x0f) | 0x50;
-  bytes[8] = (bytes[8]! & 0x3f) | 0x80;
-  const hex = bytes.toString('hex');
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+/** The table key of a record: a tenant's records live under its own keys, so a key one tenant used means nothing to another. */
+export const idempotencyRecordKey = (tenant: string | undefined, storedKey: string): string =>
+  tenant === undefined ? storedKey : `${tenant}${TENANT_KEY_SEPARATOR}${storedKey}`;
+
+/**
+ * The tenant (undefined: a single-tenant stage's record) and operation of a table key that
+ * idempotencyRecordKey(scopedIdempotencyKey(...)) built; undefined for any other item of the table.
+ */
+export function parseIdempotencyRecordKey(key: string): { tenant: string | undefined; operation: IdempotentOperation } | undefined {
+  const parts = key.split(TENANT_KEY_SEPARATOR);
+  if (parts.length !== 2 && parts.length !== 3) return undefined;
+  const [digest, operation, tenant] = parts.reverse() as [string, string, string | undefined];
+  if (!SHA256_HEX.test(digest) || !(IDEMPOTENT_OPERATIONS as readonly string[]).includes(operation)) return undefined;
+  if (tenant !== undefined && !isValidTenant(tenant)) return undefined;
+  return { tenant, operation: operation as IdempotentOperation };
 }
 
 export function idempotencyMismatch(): ProblemError {

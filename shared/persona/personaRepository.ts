@@ -14,7 +14,7 @@ import { createDocumentClient } from '../aws/dynamodb';
 import { tableConfig, type TableConfig } from '../config';
 import { tenantIndexDesign } from '../tableDesign';
 import { personaKey, splitPersonaKey } from '../tenancy/tenantKeys';
-import type { ClaimOutcome, StoredIdempotencyRecord } from './idempotency';
+import { idempotencyRecordKey, type ClaimOutcome, type StoredIdempotencyRecord } from './idempotency';
 import type { Persona } from './schema';
 
 /** What a conditional create found: the id was free, or a persona already has it. */
@@ -79,8 +79,7 @@ export function personaRepository(client: DynamoDBDocumentClient, tables: { pers
     if (owner !== tenant || key.tenant !== tenant) return undefined;
     return { ...fields, id: key.id } as unknown as Persona;
   };
-  /** Idempotency records of a tenant live under its own keys: a key one tenant used means nothing to another. */
-  const idempotencyKeyOf = (key: string) => (tenant === undefined ? key : `${tenant}#${key}`);
+  const idempotencyKeyOf = (key: string) => idempotencyRecordKey(tenant, key);
 
   const conflictFrom = (item: Record<string, unknown> | undefined): WriteConflict => {
     const current = fromItem(item);

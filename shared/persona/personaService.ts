@@ -3,7 +3,8 @@ import { MAX_REPORTED_ERRORS, ProblemError, capFieldErrors, fieldErrorsFromZod, 
 import { itemsWithinBudget } from '../http/response';
 import { applyMergePatch, isPlainObject } from './mergePatch';
 import { decodeCursor, encodeCursor } from './pageCursor';
-import { requestHash, runIdempotent, scopedIdempotencyKey, stableUuid, type IdempotencyRequest } from './idempotency';
+import { stableUuid } from '../stableUuid';
+import { requestHash, runIdempotent, scopedIdempotencyKey, type IdempotencyRequest } from './idempotency';
 import { WriteConflictError, type PersonaRepository } from './personaRepository';
 import { SERVER_MANAGED_FIELDS, TRAIT_NAMES, orderPersonaKeys, personaInputSchema, type Persona, type PersonaInput } from './schema';
 

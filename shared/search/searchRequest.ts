@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { fieldErrorsFromZod, jsonTypeOf, validationProblem } from '../http/problem';
 import { isPlainObject } from '../persona/mergePatch';
-import { HUMOR_LEVELS, TRAIT_NAMES, personaLimits, traitsSchema, type TraitName } from '../persona/schema';
+import { HUMOR_LEVELS, TRAIT_NAMES, nonBlankString, personaLimits, stringOfAtMost, traitsSchema, type TraitName } from '../persona/schema';
 import type { KeywordWeightPolicy } from './keywordEvidence';
 
 /**
@@ -71,22 +71,25 @@ const anyOf = <T extends z.ZodType>(item: T, maxItems: number) =>
     .min(1, { message: 'must have at least one item' })
     .max(maxItems, { message: `must have at most ${maxItems} items` });
 
-const label = (maxLength: number) =>
-  z.string().min(1, { message: 'must not be empty' }).max(maxLength, { message: `must be at most ${maxLength} characters` });
+const label = (maxLength: number) => stringOfAtMost(maxLength, z.string().min(1, { message: 'must not be empty', abort: true }));
 
 const traitBound = z
   .number({ message: 'must be a number between 0 and 1' })
   .min(0, { message: 'must be between 0 and 1' })
   .max(1, { message: 'must be between 0 and 1' });
 
+/** The one rule of the search schemas that JSON Schema cannot state; the API document names it with the 400 it causes. */
+export const GTE_ABOVE_LTE = 'gte must not be greater than lte';
+
 const traitRangeSchema = z
   .strictObject({ gte: traitBound.optional(), lte: traitBound.optional() })
   .refine((range) => range.gte !== undefined || range.lte !== undefined, { message: 'give gte, lte or both' })
   .refine((range) => range.gte === undefined || range.lte === undefined || range.gte <= range.lte, {
-    message: 'gte must not be greater than lte',
+    message: GTE_ABOVE_LTE,
     path: ['gte'],
   })
-  .meta({ description: 'Inclusive bounds of a trait score: gte ≤ score ≤ lte.', example: { gte: 0.7 } });
+  // The first refinement, as the document states it; gte ≤ lte is the one rule JSON Schema cannot state.
+  .meta({ description: 'Inclusive bounds of a trait score: gte ≤ score ≤ lte; gte must not be greater than lte.', example: { gte: 0.7 }, minProperties: 1 });
 
 const traitRangesSchema = z
   .strictObject(
@@ -198,12 +201,28 @@ const searchOptions = {
 /** The mode of a search without `mode`: hybrid with a query, personality with traits alone. */
 export const defaultSearchMode = (request: { query?: unknown }): SearchMode => (request.query !== undefined ? 'hybrid' : 'personality');
 
+/** What each mode searches for: the text (`query`), the Big Five profile (`traits`), or both. Each is required in its modes and refused in the others. */
+export const MODE_INPUTS = {
+  hybrid: ['query'],
+  semantic: ['query'],
+  keyword: ['query'],
+  personality: ['traits'],
+  blend: ['query', 'traits'],
+} as const satisfies Record<SearchMode, ReadonlyArray<'query' | 'traits'>>;
+const SEARCH_INPUTS = ['query', 'traits'] as const;
+const INPUT_PURPOSE = { query: 'the text to search for', traits: 'the Big Five profile to search for' } as const;
+const INPUT_ALTERNATIVE = { query: 'use mode blend to combine text and traits', traits: 'use mode personality or blend to search by traits' } as const;
+
+const modesUsing = (input: 'query' | 'traits') => SEARCH_MODES.filter((mode) => (MODE_INPUTS[mode] as readonly string[]).includes(input));
+/** The modes that fuse a ranking (and so take its weight): hybrid and blend. */
+const modesFusing = (ranking?: Ranking) => SEARCH_MODES.filter((mode) => MODE_RANKINGS[mode].length > 1 && (ranking === undefined || (MODE_RANKINGS[mode] as readonly Ranking[]).includes(ranking)));
+
 /** `weights` only where RRF fuses the rankings they name. */
 function checkWeights(request: { fusion: Fusion; weights?: Partial<Record<Ranking, number>> | undefined }, mode: SearchMode, context: z.RefinementCtx): void {
   if (!request.weights) return;
   const fused: readonly Ranking[] = MODE_RANKINGS[mode];
   if (fused.length < 2) {
-    context.addIssue({ code: 'custom', path: ['weights'], message: `is only used by the modes that fuse rankings (hybrid, blend); mode ${mode} ranks by ${fused[0]} alone` });
+    context.addIssue({ code: 'custom', path: ['weights'], message: `is only used by the modes that fuse rankings (${modesFusing().join(', ')}); mode ${mode} ranks by ${fused[0]} alone` });
   } else if (request.fusion !== 'rrf') {
     context.addIssue({ code: 'custom', path: ['weights'], message: `is only used with fusion rrf; ${request.fusion} fuses by score, without weights` });
   } else {
@@ -213,18 +232,60 @@ function checkWeights(request: { fusion: Fusion; weights?: Partial<Record<Rankin
   }
 }
 
-const MODES_WITH_QUERY: readonly SearchMode[] = ['hybrid', 'semantic', 'keyword', 'blend'];
-const MODES_WITH_TRAITS: readonly SearchMode[] = ['personality', 'blend'];
+type JsonSchema = Record<string, unknown>;
+const has = (...members: string[]): JsonSchema => ({ required: members });
+const lacks = (member: string): JsonSchema => ({ not: { required: [member] } });
+
+/**
+ * "The request's mode is one of `modes`", in JSON Schema: `mode` is one of them, or it is absent
+ * and the default mode (`defaultMode`, which may depend on the request) is.
+ */
+function modeIsOneOf(modes: readonly SearchMode[], defaultMode: 'search' | SearchMode): JsonSchema {
+  const withMode = { ...has('mode'), properties: { mode: { enum: modes } } };
+  const defaults =
+    defaultMode === 'search'
+      ? [...(modes.includes(defaultSearchMode({ query: '' })) ? [{ allOf: [lacks('mode'), has('query')] }] : []), ...(modes.includes(defaultSearchMode({})) ? [{ allOf: [lacks('mode'), lacks('query')] }] : [])]
+      : modes.includes(defaultMode)
+        ? [lacks('mode')]
+        : [];
+  return defaults.length > 0 ? { anyOf: [withMode, ...defaults] } : withMode;
+}
+
+/**
+ * checkWeights as JSON Schema, for the API document: any weight needs fusion rrf and a mode that
+ * fuses; a ranking's weight needs a mode that fuses that ranking. `weight(ranking)` names where a
+ * weight is (`weights/<ranking>` in the search body, the `weights.<ranking>` query parameter), and
+ * `anyWeight` when the request has weights at all.
+ */
+export function weightRules(defaultMode: 'search' | SearchMode, anyWeight: JsonSchema, weight: (ranking: Ranking) => JsonSchema): JsonSchema[] {
+  return [
+    { if: anyWeight, then: { properties: { fusion: { const: 'rrf' } }, ...modeIsOneOf(modesFusing(), defaultMode) } },
+    ...RANKINGS.filter((ranking) => modesFusing(ranking).length < modesFusing().length).map((ranking) => ({ if: weight(ranking), then: modeIsOneOf(modesFusing(ranking), defaultMode) })),
+  ];
+}
+
+/** The search body's rules between members (MODE_INPUTS, and the weights), as JSON Schema; the superRefine below checks the same. */
+const searchRequestRules: JsonSchema[] = [
+  ...SEARCH_MODES.map((mode) => ({
+    if: { ...has('mode'), properties: { mode: { const: mode } } },
+    then: {
+      ...has(...MODE_INPUTS[mode]),
+      properties: Object.fromEntries(SEARCH_INPUTS.filter((input) => !(MODE_INPUTS[mode] as readonly string[]).includes(input)).map((input) => [input, false])),
+    },
+  })),
+  // Without mode: the text or the profile, not both (their default modes differ).
+  { if: lacks('mode'), then: { oneOf: SEARCH_INPUTS.map((input) => has(input)) } },
+  ...weightRules('search', has('weights'), (ranking) => ({ ...has('weights'), properties: { weights: has(ranking) } })),
+];
 
 export const searchRequestSchema = z
   .strictObject({
-    query: label(searchLimits.queryLength)
-      .refine((value) => value.trim().length > 0, { message: 'must not be empty or blank' })
+    query: nonBlankString(searchLimits.queryLength)
       .optional()
-      .meta({ description: 'Text to search for (semantic and blend modes).', example: 'a physicist fond of thought experiments' }),
+      .meta({ description: `Text to search for (modes ${modesUsing('query').join(', ')}).`, example: 'a physicist fond of thought experiments' }),
     traits: traitsSchema
       .optional()
-      .meta({ description: 'Target Big Five profile (personality and blend modes): personas closest to it rank first.' }),
+      .meta({ description: `Target Big Five profile (modes ${modesUsing('traits').join(', ')}): personas closest to it rank first.` }),
     ...searchOptions,
   })
   .superRefine((request, context) => {
@@ -238,23 +299,21 @@ export const searchRequestSchema = z
       }
       return;
     }
-    if (MODES_WITH_QUERY.includes(request.mode) && request.query === undefined) {
-      context.addIssue({ code: 'custom', path: ['query'], message: `is required in ${request.mode} mode (the text to search for)` });
-    }
-    if (!MODES_WITH_QUERY.includes(request.mode) && request.query !== undefined) {
-      context.addIssue({ code: 'custom', path: ['query'], message: `is not used in ${request.mode} mode; use mode blend to combine text and traits` });
-    }
-    if (MODES_WITH_TRAITS.includes(request.mode) && request.traits === undefined) {
-      context.addIssue({ code: 'custom', path: ['traits'], message: `is required in ${request.mode} mode (the Big Five profile to search for)` });
-    }
-    if (!MODES_WITH_TRAITS.includes(request.mode) && request.traits !== undefined) {
-      context.addIssue({ code: 'custom', path: ['traits'], message: `is not used in ${request.mode} mode; use mode personality or blend to search by traits` });
+    const inputs: readonly string[] = MODE_INPUTS[request.mode];
+    for (const input of SEARCH_INPUTS) {
+      if (inputs.includes(input) && request[input] === undefined) {
+        context.addIssue({ code: 'custom', path: [input], message: `is required in ${request.mode} mode (${INPUT_PURPOSE[input]})` });
+      }
+      if (!inputs.includes(input) && request[input] !== undefined) {
+        context.addIssue({ code: 'custom', path: [input], message: `is not used in ${request.mode} mode; ${INPUT_ALTERNATIVE[input]}` });
+      }
     }
   })
   .meta({
     description:
       'A search. `hybrid` (the default with `query`), `semantic` and `keyword` need `query`; `personality` (the default with ' +
       '`traits` alone) needs `traits` (a target profile) and no `query`; `blend` needs both and fuses the text rankings with the profile ranking.',
+    allOf: searchRequestRules,
   });
 
 export type SearchRequest = z.output<typeof searchRequestSchema>;

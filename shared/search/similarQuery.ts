@@ -11,7 +11,8 @@ import { LIST_FILTER_FIELDS, RANKINGS, similarRequestSchema, type SimilarRequest
  *   weights.semantic=1&weights.keyword=2
  *
  * A list is comma-separated; a comma inside a value is sent as %2C. A repeated list parameter adds
- * to the list. An empty value counts as absent. Values are then checked by the same schema as the
+ * to the list. An empty value counts as absent, but for a list (`domain=`), where it is one empty
+ * value, and for mode, fusion and the weights (the document's `ranking` object): those are refused. Values are then checked by the same schema as the
  * search body, and every problem is reported at `#/query/<parameter>`.
  */
 
@@ -19,6 +20,8 @@ export const SCALAR_PARAMETERS = ['mode', 'fusion', 'explain', 'limit', 'offset'
   Exclude<keyof SimilarRequest, 'filter'>
 >;
 export const TRAIT_BOUNDS = ['gte', 'lte'] as const;
+/** The scalar parameters whose validity depends on one another (with the weights): the API document's `ranking` object parameter. */
+export const RANKING_PARAMETERS = ['mode', 'fusion'] as const;
 export const traitParameter = (trait: string, bound: string) => `traits.${trait}.${bound}`;
 export const weightParameter = (ranking: string) => `weights.${ranking}`;
 
@@ -72,7 +75,6 @@ export function parseSimilarQuery(rawQueryString: string | undefined): SimilarRe
     const rawValue = separator < 0 ? '' : part.slice(separator + 1);
     const name = decode(rawName) ?? rawName;
     const pointer = `#/query/${name.slice(0, 100)}`;
-    if (rawValue === '') continue;
     if (rawValue.length > MAX_PARAMETER_LENGTH || rawName.length > MAX_PARAMETER_LENGTH) {
       errors.push({ pointer, detail: `must be at most ${MAX_PARAMETER_LENGTH} characters (percent-encoded), got ${Math.max(rawValue.length, rawName.length)}` });
       continue;
@@ -84,6 +86,11 @@ export function parseSimilarQuery(rawQueryString: string | undefined): SimilarRe
       else (lists[name] ??= []).push(...(values as string[]));
       continue;
     }
+    // An empty list value would read both as no value and as one empty one: it is the latter (and
+    // refused by the schema); so is an empty member of the document's `ranking` object (mode,
+    // fusion, weights), which OpenAPI cannot let be empty. Any other empty value counts as absent.
+    const rankingMember = (RANKING_PARAMETERS as readonly string[]).includes(name) || name.startsWith('weights.');
+    if (rawValue === '' && !rankingMember) continue;
     const value = decode(rawValue);
     if (value === undefined) {
       errors.push({ pointer, detail: 'is not valid percent-encoding' });

@@ -53,7 +53,7 @@ export function assertTenant(value: string, source: string): string {
 }
 
 function forbidden(detail: string): ProblemError {
-  return new ProblemError(403, 'tenant-required', `${detail} Ask your identity provider for a token that carries your tenant.`);
+  return new ProblemError(403, 'tenant-required', `${detail} Ask your identity provider for a token that carries your tenant (locally: personas token --scope … --tenant T).`);
 }
 
 /**

@@ -11,7 +11,7 @@
  * Persona ids are UUIDs and tenants never contain `#`, so a key splits one way only. A bare key is
  * a single-tenant persona: single-tenant stages keep their keys and points unchanged.
  */
-import { stableUuid } from '../persona/idempotency';
+import { stableUuid } from '../stableUuid';
 
 export const TENANT_KEY_SEPARATOR = '#';
 

@@ -16,6 +16,11 @@ export interface IndexedModel {
   normalize: boolean;
   queryPrefix: string;
   documentPrefix: string;
+  /**
+   * Tokens a text was cut to. Absent in collections recorded before it was: their texts were cut at
+   * the tokenizer's model_max_length (512 for bge-small-en-v1.5, whose max_seq_length is also 512).
+   */
+  maxTokens?: number;
 }
 
 export const TEXT_VECTOR = 'text';
@@ -41,13 +46,14 @@ export const PAYLOAD_INDEXES: ReadonlyArray<readonly [string, 'keyword' | 'float
   ...TRAIT_NAMES.map((trait) => [`traits.${trait}`, 'float'] as const),
 ];
 
-/** "id@revision (384 dims, q8, cls pooling, unit vectors, query prefix "...", no document prefix)". */
+/** "id@revision (384 dims, q8, cls pooling, unit vectors, query prefix "...", document prefix none, texts cut at 512 tokens)". */
 export function describeIndexedModel(model: Partial<IndexedModel>): string {
   const prefix = (value: string | undefined) => (value === undefined ? 'unknown' : value === '' ? 'none' : JSON.stringify(value));
   const normalize = model.normalize === undefined ? 'normalisation unknown' : model.normalize ? 'unit vectors' : 'vectors not normalised';
   return (
     `${model.id}@${model.revision} (${model.dimension} dims, ${model.dtype}, ${model.pooling ?? 'unknown'} pooling, ${normalize}, ` +
-    `query prefix ${prefix(model.queryPrefix)}, document prefix ${prefix(model.documentPrefix)})`
+    `query prefix ${prefix(model.queryPrefix)}, document prefix ${prefix(model.documentPrefix)}, ` +
+    `texts cut at ${model.maxTokens === undefined ? "the tokenizer's limit" : `${model.maxTokens} tokens`})`
   );
 }
 
@@ -63,10 +69,16 @@ export class EmbeddingModelMismatchError extends Error {
   }
 }
 
-const MODEL_FIELDS = ['id', 'revision', 'dimension', 'dtype', 'pooling', 'normalize', 'queryPrefix', 'documentPrefix'] as const satisfies ReadonlyArray<keyof IndexedModel>;
+const MODEL_FIELDS = ['id', 'revision', 'dimension', 'dtype', 'pooling', 'normalize', 'queryPrefix', 'documentPrefix', 'maxTokens'] as const satisfies ReadonlyArray<keyof IndexedModel>;
 
-/** Every field must match; a collection recorded before pooling and prompts were recorded matches nothing. */
-export const sameModel = (a: IndexedModel | undefined, b: IndexedModel) => !!a && MODEL_FIELDS.every((field) => a[field] === b[field]);
+/**
+ * Every field must match; a collection recorded before pooling and prompts were recorded matches
+ * nothing. `maxTokens` counts only where the collection records it: one recorded before it was
+ * holds texts cut at the tokenizer's limit, which a change of model, prompt or dtype would show
+ * anyway, and which for bge-small-en-v1.5 is its max_seq_length (512), so its stages need no reindex.
+ */
+export const sameModel = (indexed: IndexedModel | undefined, current: IndexedModel) =>
+  !!indexed && MODEL_FIELDS.every((field) => indexed[field] === current[field] || (field === 'maxTokens' && indexed.maxTokens === undefined));
 
 export const modelLabel = (model: IndexedModel) => `${model.id}@${model.revision}/${model.dtype}`;
 
@@ -111,7 +123,7 @@ export async function createPersonaCollection(client: QdrantClient, physicalName
       [TRAITS_VECTOR]: { size: TRAIT_NAMES.length, distance: 'Euclid' },
     },
     sparse_vectors: { [KEYWORDS_VECTOR]: { modifier: 'idf' } },
-    metadata: { embedding_model: Object.fromEntries(MODEL_FIELDS.map((field) => [field, model[field]])), keywords: { ...KEYWORD_SETTINGS }, created_at: new Date().toISOString() },
+    metadata: { embedding_model: Object.fromEntries(MODEL_FIELDS.filter((field) => model[field] !== undefined).map((field) => [field, model[field]])), keywords: { ...KEYWORD_SETTINGS }, created_at: new Date().toISOString() },
   });
   for (const [field, schema] of PAYLOAD_INDEXES) {
     await client.createPayloadIndex(physicalName, { field_name: field, field_schema: schema, wait: true });

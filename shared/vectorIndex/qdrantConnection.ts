@@ -1,6 +1,7 @@
 import { QdrantClient } from '@qdrant/js-client-rest';
 import { readSecret } from '../aws/secrets';
 import { logger } from '../observability';
+import { sendsCredentialsInClear } from '../http/loopbackHost';
 
 export interface QdrantSettings {
   url: string;
@@ -53,9 +54,6 @@ export async function qdrantSettings(env: NodeJS.ProcessEnv = process.env, optio
   };
 }
 
-const isLoopback = (hostname: string) =>
-  hostname === 'localhost' || hostname.endsWith('.localhost') || /^127(\.\d{1,3}){3}$/.test(hostname) || hostname === '[::1]' || hostname === '::1';
-
 export class InsecureQdrantUrlError extends Error {
   constructor(host: string) {
     super(
@@ -74,7 +72,7 @@ export class InsecureQdrantUrlError extends Error {
 export function createQdrantClient(settings: Pick<QdrantSettings, 'url' | 'apiKey' | 'allowInsecureHttp'>): QdrantClient {
   const url = new URL(settings.url);
   const plainHttp = url.protocol === 'http:';
-  if (plainHttp && !isLoopback(url.hostname)) {
+  if (sendsCredentialsInClear(url)) {
     if (!settings.allowInsecureHttp) throw new InsecureQdrantUrlError(url.host);
     logger.warn('Qdrant is reached over plain http (allowInsecureHttp is set): the API key is not encrypted in transit', { host: url.host });
   }

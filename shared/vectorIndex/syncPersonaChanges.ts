@@ -18,6 +18,14 @@ function pointConditions(key: string): Array<Record<string, unknown>> {
   return [{ has_id: [pointIdForKey(key)] }, ...(tenant === undefined ? [] : [{ key: 'tenant_id', match: { value: tenant } }])];
 }
 
+/** A persona whose text has no usable embedding: its own fault, answered rather than retried. */
+export class UnembeddablePersonaError extends Error {
+  constructor(readonly personaId: string) {
+    super(`persona ${personaId}: its text cannot be embedded (a zero vector: the model knows none of its words); change the text`);
+    this.name = 'UnembeddablePersonaError';
+  }
+}
+
 /** One change from the table's stream, reduced to what syncing needs. */
 export interface PersonaChange {
   /** The stream record's id (eventID), used to report failures per record. */
@@ -119,7 +127,7 @@ export async function syncPersonaChanges(deps: SyncDeps, changes: readonly Perso
         // Only the personas whose text has no usable embedding fail; the others sync.
         toEmbed.forEach(([id, plan], index) => {
           if (unembeddable.has(index)) {
-            fail([id], new Error(`persona ${id}: its text cannot be embedded (a zero vector: the model knows none of its words); change the text`));
+            fail([id], new UnembeddablePersonaError(id));
           } else plan.vector = vectors[index];
         });
       } catch (error) {
@@ -179,6 +187,21 @@ export async function syncPersonaChanges(deps: SyncDeps, changes: readonly Perso
   const counts: Record<SyncAction, number> = { embedded: 0, 'payload-only': 0, deleted: 0, skipped: 0, failed: 0 };
   for (const action of actions.values()) counts[action]++;
   return { actions, failedRecordIds, errors, counts };
+}
+
+/**
+ * Backfill: writes these rows, as read (a table scan's page, an export file's chunk), into the
+ * collection. They are taken as the source of truth of their own read; the version guards of
+ * syncPersonaChanges keep a newer point that a live change wrote meanwhile. A row deleted since it
+ * was read is the caller's to remove: Qdrant applies `update_filter` only to points that exist, so
+ * the guarded upsert of a missing point inserts it (a reindex's change tail re-syncs deleted ids).
+ */
+export function syncPersonaRows(deps: Omit<SyncDeps, 'readPersonas'>, rows: readonly Persona[]): Promise<SyncReport> {
+  const byKey = new Map(rows.map((row) => [row.id, row]));
+  return syncPersonaChanges(
+    { ...deps, readPersonas: async (ids) => new Map(ids.flatMap((id) => (byKey.has(id) ? [[id, byKey.get(id)!] as const] : []))) },
+    rows.map((row) => ({ recordId: row.id, personaId: row.id, kind: 'INSERT' as const, changedAt: Date.now() })),
+  );
 }
 
 async function retrievePoints(deps: SyncDeps, ids: readonly string[], keywords: boolean) {

@@ -15,12 +15,11 @@ const present = (relative: string): string | undefined => {
 
 /** GloVe 6B 50-d + SIF (mean pooling, no prompts), a small real word-embedding model. */
 export const GLOVE_MODEL_DIR = present('models/glove-sif-50d/config.json') && path.join(SHARED_DIR, 'models/glove-sif-50d');
+/** sentence-transformers/all-MiniLM-L6-v2, a real transformer sentence encoder (mean pooling, no prompts, 256 tokens), fp32 and q8, with reference vectors. */
+export const MINILM_MODEL_DIR = present('models/all-MiniLM-L6-v2/config.json') && path.join(SHARED_DIR, 'models/all-MiniLM-L6-v2');
 /** 10,489 real personas (personas.jsonl) and their dev pairs (dev_pairs.jsonl). */
 export const PERSONAS_DATA_DIR = present('data/personas/personas.jsonl') && path.join(SHARED_DIR, 'data/personas');
 
 /** Suffix for a test name: what it uses, or why it is skipped. */
 export const sharedReason = (dir: string | undefined, what: string): string =>
   dir ? `(${path.relative(path.resolve(SHARED_DIR, '..'), dir)})` : `(skipped: ${what} not found in ${SHARED_DIR})`;
-
-/** sentence-transformers/all-MiniLM-L6-v2 (mean pooling, unit vectors, no prompts, 384 dims), a real sentence encoder. */
-export const MINILM_MODEL_DIR = present('models/all-MiniLM-L6-v2/config.json') && path.join(SHARED_DIR, 'models/all-MiniLM-L6-v2');

@@ -87,9 +87,13 @@ export function forgetPersona(id: string): void {
 
 export function usePersonaStore(): StoreState {
   const [, setTick] = useState(0);
+  const renderedRevision = state.revision;
   useEffect(() => {
     const listener = () => setTick((tick) => tick + 1);
     listeners.add(listener);
+    // Effects run after the next frame (a background tab has none): pages that arrived between this
+    // view's first render and now notified no one, so render them now (the first open's empty table).
+    if (state.revision !== renderedRevision) listener();
     startLoading();
     return () => {
       listeners.delete(listener);
