@@ -12,10 +12,7 @@ import { personaDataAvailable } from './personaDataset';
 
 export const QUALITY_MODEL_DIR = path.resolve(PROJECT_ROOT, '..', 'shared', 'models', 'all-MiniLM-L6-v2');
 
-/**
- * The directory names no prompts, so queries get none. Said explicitly until the embedder stops
- * putting bge's retrieval instruction before the queries of such a directory (issue 29, point 2).
- */
-export const qualityEmbedderOptions = (): EmbedderOptions => ({ modelDir: QUALITY_MODEL_DIR, allowRemote: false, queryPrefix: '' });
+/** The directory alone decides the conventions (it names no prompts, so queries get none), as EMBEDDING_MODEL_DIR would. */
+export const qualityEmbedderOptions = (): EmbedderOptions => ({ modelDir: QUALITY_MODEL_DIR, allowRemote: false });
 
 export const qualityDataAvailable = () => personaDataAvailable() && existsSync(path.join(QUALITY_MODEL_DIR, 'tokenizer.json'));

@@ -27,8 +27,7 @@ let env: Awaited<ReturnType<typeof startTestSystem>>;
 let seeded: Array<Record<string, any>> = [];
 
 beforeAll(async () => {
-  // Searches are judged by a real sentence encoder where ../shared has one (no prompts: issue 29, point 2), else by the generated test model.
-  if (MINILM_MODEL_DIR) process.env.EMBEDDING_QUERY_PREFIX = '';
+  // Searches are judged by a real sentence encoder where ../shared has one, else by the generated test model.
   env = await startTestSystem({}, MINILM_MODEL_DIR ? { modelDir: MINILM_MODEL_DIR } : {});
   const personas = [einstein, pastryChef, jazzDrummer, ...Array.from({ length: SEEDED - 3 }, (_, n) => benchPersona(n))];
   for (let start = 0; start < personas.length; start += 100) {

@@ -6,18 +6,16 @@ import { RETRIEVAL_SETS, type RetrievalSetName } from '../bench/personaDataset';
 /**
  * The retrieval benchmark (`npm run bench:quality`) on a sample, with the real sentence encoder
  * (../shared/models/all-MiniLM-L6-v2) through the product (indexer sync, local Qdrant server,
- * searchPersonas / findSimilarPersonas): a fixed half of the paraphrase pairs and of the near-duplicate
- * pairs, and a fixed spread of the other personas as distractors (about 2,100 personas indexed, not
- * 10,829, so the suite embeds for well under a minute; docs/search.md has the full run). The
- * floors guard what the full run shows: the default keeps what the better single ranking finds on
- * both kinds of query, and keyword alone is far below meaning on paraphrases.
+ * searchPersonas / findSimilarPersonas): all 10,829 personas indexed (fewer distractors changed what
+ * the keyword ranking's best candidates are, and so the fused ranks), a fixed half of the paraphrase
+ * pairs and 200 of the near-duplicate pairs asked (docs/search.md has the full run). The checks guard
+ * what the full run shows: the default keeps what the better single ranking finds on both kinds of
+ * query (no loss beyond the sample's 95% interval), and keyword alone is far below meaning on
+ * paraphrases.
  */
-const SAMPLE = { nearDuplicatePairs: 200, paraphrasePairs: 170, distractors: 1500 } as const;
+const SAMPLE = { nearDuplicatePairs: 200, paraphrasePairs: 170 } as const;
 
-/**
- * Floors under what this sample measured (fixed, so a run repeats it up to q8 batch effects), in
- * the order near-duplicates / paraphrases; see the test's log for the figures.
- */
+/** Floors under what the full run measured (docs/search.md), for each leg on this sample. */
 const FLOORS = {
   'near-duplicates': { keyword: { recallAt10: 0.99, mrr: 0.4 }, semantic: { recallAt10: 0.85, mrr: 0.37 } },
   paraphrases: { keyword: { recallAt10: 0, mrr: 0 }, semantic: { recallAt10: 0.8, mrr: 0.55 } },
@@ -52,13 +50,13 @@ describe('search quality on real personas with a real sentence encoder', () => {
               expect(row(set, split, task, leg).mrr, `${set} ${at}: ${leg} MRR`).toBeGreaterThanOrEqual(FLOORS[set][leg].mrr);
             }
           }
-          // Near-duplicates: words decide; the default is within a pair of keyword's recall@10 and 0.01 of its MRR, and beats meaning beyond noise.
+          // Near-duplicates: words decide; the default keeps keyword's recall@10 and loses no MRR beyond the interval, and is ahead of meaning.
           const nearKeyword = row('near-duplicates', split, task, 'keyword');
           const nearDefault = row('near-duplicates', split, task, DEFAULT_VARIANT);
-          expect(nearDefault.recallAt10, `near-duplicates ${at}: default recall@10`).toBeGreaterThanOrEqual(nearKeyword.recallAt10 - 0.005);
-          expect(nearDefault.mrr, `near-duplicates ${at}: default MRR`).toBeGreaterThanOrEqual(nearKeyword.mrr - 0.01);
-          expect(compared('near-duplicates', split, task, 'semantic').recallAt10.low, `near-duplicates ${at}: default − semantic recall@10, interval low`).toBeGreaterThan(0);
-          // Paraphrases: meaning decides; the default is within its 95% interval of semantic (no significant loss), keyword alone far below.
+          expect(nearDefault.recallAt10, `near-duplicates ${at}: default recall@10`).toBeGreaterThanOrEqual(nearKeyword.recallAt10 - 0.01);
+          expect(compared('near-duplicates', split, task, 'keyword').mrr.high, `near-duplicates ${at}: default − keyword MRR, interval high`).toBeGreaterThanOrEqual(0);
+          expect(nearDefault.recallAt10, `near-duplicates ${at}: default vs semantic recall@10`).toBeGreaterThan(row('near-duplicates', split, task, 'semantic').recallAt10);
+          // Paraphrases: meaning decides; the default loses nothing of semantic's beyond the interval, keyword alone is far below.
           expect(compared('paraphrases', split, task, 'semantic').recallAt10.high, `paraphrases ${at}: default − semantic recall@10, interval high`).toBeGreaterThanOrEqual(0);
           expect(compared('paraphrases', split, task, 'semantic').mrr.high, `paraphrases ${at}: default − semantic MRR, interval high`).toBeGreaterThanOrEqual(0);
           expect(row('paraphrases', split, task, DEFAULT_VARIANT).recallAt10, `paraphrases ${at}: default recall@10`).toBeGreaterThanOrEqual(row('paraphrases', split, task, 'semantic').recallAt10 - 0.03);

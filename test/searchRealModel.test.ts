@@ -25,8 +25,6 @@ import { MINILM_MODEL_DIR, PERSONAS_DATA_DIR, sharedReason } from './support/sha
  *
  * fp32: the exact-ranking checks compare vectors embedded in different batches (the indexer's, the
  * brute force's), and q8 vectors still depend on their batch (issue 29, point 3); fp32 ones do not.
- * EMBEDDING_QUERY_PREFIX="": the directory names no prompts, which the embedder does not yet read as
- * "none" (issue 29, point 2).
  */
 
 const dot = (a: readonly number[], b: readonly number[]) => a.reduce((sum, x, i) => sum + x * b[i]!, 0);
@@ -72,7 +70,6 @@ let streamIndexing = true;
 beforeAll(async () => {
   if (!MINILM_MODEL_DIR) return;
   process.env.EMBEDDING_DTYPE = 'fp32';
-  process.env.EMBEDDING_QUERY_PREFIX = '';
   env = await startTestSystem(
     { wrapIndexer: (handler) => async (event) => (streamIndexing ? handler(event) : { batchItemFailures: [] }) },
     { modelDir: MINILM_MODEL_DIR },
@@ -96,8 +93,8 @@ describe.skipIf(!MINILM_MODEL_DIR)(`semantic search with a real sentence encoder
     }
   }
 
-  it('embeds with the directory\'s conventions: mean pooling, unit vectors, 384 dimensions, no prompt', () => {
-    expect(embedder.model).toMatchObject({ dimension: 384, dtype: 'fp32', pooling: 'mean', normalize: true, queryPrefix: '', documentPrefix: '' });
+  it('embeds with the directory\'s conventions alone: mean pooling, unit vectors, 384 dimensions, no prompt', () => {
+    expect(embedder.model).toMatchObject({ id: 'all-MiniLM-L6-v2', dimension: 384, dtype: 'fp32', pooling: 'mean', normalize: true, queryPrefix: '', documentPrefix: '' });
   });
 
   it('ranks Einstein above a pastry chef and a jazz drummer for "a physicist fond of thought experiments", as brute force does', async () => {
