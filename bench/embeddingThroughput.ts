@@ -1,11 +1,14 @@
 /**
  * Embedding throughput in personas per second, three ways over the same persona texts:
  *
- * - ceiling: the model's ONNX file in an onnxruntime-node InferenceSession of its own, fed by the
+ * - raw session: the model's ONNX file in an onnxruntime-node InferenceSession of its own, fed by the
  *   model's tokenizer. Per batch: tokenise (padding to the batch's longest text), wrap the ids as
- *   int64 tensors, session.run, take each row's CLS vector and L2-normalise it. That is the least
- *   work that turns texts into unit vectors; the texts come grouped by length (windows of 128
- *   sorted), so batches pad little, and swept over batch sizes, the best one counts.
+ *   int64 tensors, session.run, pool each row as the model says (CLS or the mean over its attended
+ *   tokens) and L2-normalise it. That is the least work that turns texts into unit vectors; the
+ *   texts come grouped by length (windows of 128 sorted), so batches pad little, swept over batch
+ *   sizes. Two rates count: one text per run (how the indexer runs, so that a text's vector does
+ *   not depend on its batch: see shared/embedding/embedder.ts) and the best batch size (what
+ *   batching would buy, at the price of batch-dependent int8 vectors).
  * - Both run with the deployed indexer's intra-op thread count (EMBEDDING_THREADS as the stack sets
  *   it for the indexer's memory, infra/lambdaCpu.ts). With ONNX Runtime's default (a pool of one
  *   thread per core) two sessions in one process slow each other down: in the 2026-11-29 quiet run
@@ -22,8 +25,8 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import type { QdrantClient } from '@qdrant/js-client-rest';
 import { findPackageDir, PROJECT_ROOT } from '../infra/bundling';
-import { createEmbedder, type Embedder } from '../shared/embedding';
-import { onnxFileFor, resolveEmbedderSettings } from '../shared/embedding/config';
+import { createEmbedder, type Embedder, type EmbeddingModelInfo, type EmbeddingPooling } from '../shared/embedding';
+import { onnxFileFor, resolveEmbedderSettings, type EmbeddingDtype } from '../shared/embedding/config';
 import type { Persona } from '../shared/persona/schema';
 import { personaEmbeddingText } from '../shared/persona/personaText';
 import { indexerStreamSettings } from '../shared/streamSettings';
@@ -79,17 +82,30 @@ async function sampleRate(next: (count: number) => string[], batchSize: number, 
 const roundShare = (ratio: number) => Math.round(ratio * 1000) / 1000;
 const rate = (samples: number[]): RateMeasurement => ({ personasPerSecond: Math.round(median(samples)), samples: samples.map(Math.round) });
 
+/** What the raw session needs to know of the model: its file and how it pools. */
+export interface RawModel {
+  dir: string;
+  dtype: EmbeddingDtype;
+  pooling: EmbeddingPooling;
+  maxTokens: number;
+}
+
+/** The model the bench's embedder loaded, for the raw session (EMBEDDING_MODEL_DIR). */
+export function rawModelOf(model: EmbeddingModelInfo): RawModel {
+  const { modelDir } = resolveEmbedderSettings();
+  if (!modelDir) throw new Error('the raw session needs EMBEDDING_MODEL_DIR (a model directory)');
+  return { dir: modelDir, dtype: model.dtype, pooling: model.pooling, maxTokens: model.maxTokens };
+}
+
 /** The least work from texts to unit vectors on the model's ONNX file (see the file comment). */
-async function rawOnnxEmbedder(threads: number): Promise<{ embedBatch: (batch: string[]) => Promise<Float32Array[]>; release(): Promise<void> }> {
-  const settings = resolveEmbedderSettings();
-  if (!settings.modelDir) throw new Error('the ceiling needs EMBEDDING_MODEL_DIR (a model directory)');
+export async function rawOnnxEmbedder(model: RawModel, threads: number): Promise<{ embedBatch: (batch: string[]) => Promise<Float32Array[]>; release(): Promise<void> }> {
   const ort = transformersOrt();
   const { AutoTokenizer } = await import('@huggingface/transformers');
-  const tokenizer = await AutoTokenizer.from_pretrained(settings.modelDir, { local_files_only: true });
+  const tokenizer = await AutoTokenizer.from_pretrained(model.dir, { local_files_only: true });
   // transformers.js's session options on Node (CPU execution provider), with the indexer's threads.
-  const session = await ort.InferenceSession.create(path.join(settings.modelDir, onnxFileFor(settings.dtype)), { intraOpNumThreads: threads });
+  const session = await ort.InferenceSession.create(path.join(model.dir, onnxFileFor(model.dtype)), { intraOpNumThreads: threads });
   const embedBatch = async (batch: string[]): Promise<Float32Array[]> => {
-    const encoded = tokenizer(batch, { padding: true, truncation: true }) as unknown as Record<string, { data: BigInt64Array; dims: number[] }>;
+    const encoded = tokenizer(batch, { padding: true, truncation: true, max_length: model.maxTokens }) as unknown as Record<string, { data: BigInt64Array; dims: number[] }>;
     const feeds: Record<string, InstanceType<Ort['Tensor']>> = {};
     for (const name of session.inputNames) {
       const input = encoded[name];
@@ -99,14 +115,26 @@ async function rawOnnxEmbedder(threads: number): Promise<{ embedBatch: (batch: s
     const output = (await session.run(feeds))[session.outputNames[0]!]!;
     const [rows, sequence, width] = output.dims as [number, number, number];
     const data = output.data as Float32Array;
+    const mask = encoded.attention_mask!.data;
     const vectors: Float32Array[] = [];
     for (let row = 0; row < rows; row++) {
-      const cls = data.slice(row * sequence * width, row * sequence * width + width);
+      const vector = new Float32Array(width);
+      if (model.pooling === 'cls') vector.set(data.subarray(row * sequence * width, row * sequence * width + width));
+      else {
+        let count = 0;
+        for (let position = 0; position < sequence; position++) {
+          if (mask[row * sequence + position] === 0n) continue;
+          count++;
+          const offset = (row * sequence + position) * width;
+          for (let i = 0; i < width; i++) vector[i]! += data[offset + i]!;
+        }
+        for (let i = 0; i < width; i++) vector[i]! /= count;
+      }
       let norm = 0;
-      for (const value of cls) norm += value * value;
+      for (const value of vector) norm += value * value;
       norm = Math.sqrt(norm) || 1;
-      for (let i = 0; i < width; i++) cls[i]! /= norm;
-      vectors.push(cls);
+      for (let i = 0; i < width; i++) vector[i]! /= norm;
+      vectors.push(vector);
     }
     return vectors;
   };
@@ -121,8 +149,8 @@ export interface CeilingResult {
 }
 
 /** The raw session swept over batch sizes; the best median rate is the ceiling. */
-export async function measureCeiling(texts: readonly string[], batchSizes: readonly number[], timing: { budgetMs: number; repetitions: number }, threads: number): Promise<CeilingResult> {
-  const raw = await rawOnnxEmbedder(threads);
+export async function measureCeiling(model: RawModel, texts: readonly string[], batchSizes: readonly number[], timing: { budgetMs: number; repetitions: number }, threads: number): Promise<CeilingResult> {
+  const raw = await rawOnnxEmbedder(model, threads);
   const next = textCycle(groupedByLength(texts));
   const results: CeilingResult['batchSizes'] = [];
   for (const batchSize of batchSizes) {
@@ -139,22 +167,22 @@ export async function measureCeiling(texts: readonly string[], batchSizes: reado
 export interface IndexerComparison {
   /** Intra-op threads of both the raw session and the indexer's embedder (the deployed indexer's). */
   threads: number;
-  /** Texts per embedDocuments call: the stream batch size the indexer is invoked with. */
+  /** Texts per embedDocuments call: the stream batch size the indexer is invoked with (each text one ONNX run). */
   streamBatchSize: number;
-  /** Texts per ONNX run inside embedDocuments (EMBEDDING_MAX_BATCH). */
-  maxBatchSize: number;
-  ceilingBatchSize: number;
-  /** The raw session at its best batch size, sampled in the same rounds as the indexer's path. */
-  ceiling: RateMeasurement;
+  /** The raw session one text per run, sampled in the same rounds as the indexer's path. */
+  rawSingleText: RateMeasurement;
+  /** The raw session at its best batch size of the sweep (the same as rawSingleText when that is 1). */
+  rawBestBatch: RateMeasurement & { batchSize: number };
   embedDocuments: RateMeasurement;
   /** syncPersonaChanges with the table read from memory and Qdrant answering at once. */
   syncWithoutIo: RateMeasurement;
   /**
-   * Median over the rounds of each round's rate / that round's ceiling: neighbours in time share
+   * Median over the rounds of each round's rate / that round's raw rate: neighbours in time share
    * the machine's load of the moment, so this holds up better than a ratio of medians when that
    * load drifts.
    */
-  shareOfCeiling: { embedDocuments: number; syncWithoutIo: number };
+  shareOfSingleText: { embedDocuments: number; syncWithoutIo: number };
+  shareOfBestBatch: { embedDocuments: number; syncWithoutIo: number };
 }
 
 /** A Qdrant stand-in for syncPersonaChanges: a collection with every vector (keywords too), no point yet, and every write succeeds at once. */
@@ -166,28 +194,29 @@ const instantQdrant = {
 } as unknown as QdrantClient;
 
 /**
- * The ceiling and the indexer's path sampled in interleaved rounds (ceiling, embedDocuments,
- * sync, ceiling, …), so that load from elsewhere on the machine hits all of them alike. The
- * indexer's embedder is a new one with `threads` intra-op threads, like the raw session's.
+ * The raw session (one text per run, and at its best batch size) and the indexer's path sampled in
+ * interleaved rounds (raw single, raw best batch, embedDocuments, sync, raw single, …), so that load
+ * from elsewhere on the machine hits all of them alike. The indexer's embedder is a new one with
+ * `threads` intra-op threads, like the raw session's.
  */
 export async function measureIndexerComparison(
   personas: readonly Persona[],
-  ceilingBatchSize: number,
+  bestBatchSize: number,
   timing: { budgetMs: number; rounds: number },
   threads: number,
 ): Promise<IndexerComparison> {
   const embedder = await createEmbedder({ threads });
   try {
-    return await compareWithCeiling(personas, embedder, ceilingBatchSize, timing, threads);
+    return await compareWithRawSession(personas, embedder, bestBatchSize, timing, threads);
   } finally {
     await embedder.dispose();
   }
 }
 
-async function compareWithCeiling(
+async function compareWithRawSession(
   personas: readonly Persona[],
   embedder: Embedder,
-  ceilingBatchSize: number,
+  bestBatchSize: number,
   timing: { budgetMs: number; rounds: number },
   threads: number,
 ): Promise<IndexerComparison> {
@@ -208,32 +237,36 @@ async function compareWithCeiling(
     );
     if (report.counts.failed > 0) throw new Error(`sync failed: ${[...report.errors.values()][0]?.message}`);
   };
-  const raw = await rawOnnxEmbedder(threads);
-  // Each contender walks its own cycle over the same texts; the ceiling's is grouped by length, while
-  // the indexer's path gets them as they come (embedDocuments sorts each call itself).
-  const contenders: Array<[keyof Pick<IndexerComparison, 'ceiling' | 'embedDocuments' | 'syncWithoutIo'>, number, EmbedBatch, (count: number) => string[]]> = [
-    ['ceiling', ceilingBatchSize, raw.embedBatch, textCycle(groupedByLength(texts))],
+  const raw = await rawOnnxEmbedder(rawModelOf(embedder.model), threads);
+  // Each contender walks its own cycle over the same texts; the raw session's batches are grouped by
+  // length, while the indexer's path gets them as they come (one run per text pads nothing).
+  type Contender = 'rawSingleText' | 'rawBestBatch' | 'embedDocuments' | 'syncWithoutIo';
+  const contenders: Array<[Contender, number, EmbedBatch, (count: number) => string[]]> = [
+    ['rawSingleText', 1, raw.embedBatch, textCycle(texts)],
+    ...(bestBatchSize > 1 ? [['rawBestBatch', bestBatchSize, raw.embedBatch, textCycle(groupedByLength(texts))] as [Contender, number, EmbedBatch, (count: number) => string[]]] : []),
     ['embedDocuments', streamBatchSize, (batch) => embedder.embedDocuments(batch), textCycle(texts)],
     ['syncWithoutIo', streamBatchSize, sync, textCycle(texts)],
   ];
-  const samples = { ceiling: [] as number[], embedDocuments: [] as number[], syncWithoutIo: [] as number[] };
+  const samples: Record<Contender, number[]> = { rawSingleText: [], rawBestBatch: [], embedDocuments: [], syncWithoutIo: [] };
   for (const [, batchSize, embedBatch, next] of contenders) await embedBatch(next(batchSize));
   for (let round = 0; round < timing.rounds; round++) {
     for (const [name, batchSize, embedBatch, next] of contenders) samples[name].push(await sampleRate(next, batchSize, embedBatch, timing.budgetMs));
   }
   await raw.release();
+  if (bestBatchSize === 1) samples.rawBestBatch = samples.rawSingleText;
+  const shareOf = (reference: number[]) => ({
+    embedDocuments: roundShare(median(samples.embedDocuments.map((value, round) => value / reference[round]!))),
+    syncWithoutIo: roundShare(median(samples.syncWithoutIo.map((value, round) => value / reference[round]!))),
+  });
   return {
     threads,
     streamBatchSize,
-    maxBatchSize: resolveEmbedderSettings().maxBatchSize,
-    ceilingBatchSize,
-    ceiling: rate(samples.ceiling),
+    rawSingleText: rate(samples.rawSingleText),
+    rawBestBatch: { batchSize: bestBatchSize, ...rate(samples.rawBestBatch) },
     embedDocuments: rate(samples.embedDocuments),
     syncWithoutIo: rate(samples.syncWithoutIo),
-    shareOfCeiling: {
-      embedDocuments: roundShare(median(samples.embedDocuments.map((value, round) => value / samples.ceiling[round]!))),
-      syncWithoutIo: roundShare(median(samples.syncWithoutIo.map((value, round) => value / samples.ceiling[round]!))),
-    },
+    shareOfSingleText: shareOf(samples.rawSingleText),
+    shareOfBestBatch: shareOf(samples.rawBestBatch),
   };
 }
 

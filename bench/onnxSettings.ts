@@ -6,9 +6,10 @@
  *   intra-op threads and fp32 with 1, as the issue's reference figures for bge-small's shape;
  * - intra-op threads (1, 2) and graph optimisation level (disabled, basic, extended, all) at 64x8;
  * - sequence bucketing: persona texts in batches of 32 as they come (padded to the longest of the
- *   batch) or sorted by length in windows (what embedDocuments does per call), with the padding each
+ *   batch) or sorted by length in windows (what embedDocuments did per call before it ran one text per run), with the padding each
  *   leaves;
- * - the per-persona CPU cost of the production path (embedDocuments), which the sizing table uses.
+ * - the per-persona CPU cost of the production path (embedDocuments), which the sizing table uses,
+ *   with the default dtype on 1 and 2 intra-op threads and the other dtype on 1.
  *
  * Every rate is given twice: texts per wall-clock second, and texts per CPU-second of this process
  * (process.cpuUsage, all threads). On a machine shared with other work the wall rate falls with the
@@ -17,7 +18,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { createEmbedder } from '../shared/embedding';
-import { onnxFileFor, type EmbeddingDtype } from '../shared/embedding/config';
+import { onnxFileFor, resolveEmbedderSettings, type EmbeddingDtype } from '../shared/embedding/config';
 import { transformersOrt } from './embeddingThroughput';
 
 type Ort = ReturnType<typeof transformersOrt>;
@@ -90,10 +91,10 @@ export interface SettingsResult {
   meanTokens: number;
   /** The least any uncased WordPiece tokenizer could give: one token per word and punctuation mark, plus [CLS] and [SEP]. */
   meanWordsAndPunctuation: number;
-  /** embedDocuments (the production embedder) in stream batches, with 1 and 2 intra-op threads. */
-  embedDocuments: Array<{ threads: number } & CostMeasurement>;
-  /** CPU-ms per persona of embedDocuments, for the sizing table. */
-  perPersona: { oneThread: number; twoThreads: number };
+  /** embedDocuments (the production embedder) in stream batches: the default dtype with 1 and 2 intra-op threads, the other dtype with 1. */
+  embedDocuments: Array<{ dtype: EmbeddingDtype; threads: number } & CostMeasurement>;
+  /** CPU-ms per persona of embedDocuments with the default dtype, for the sizing table. */
+  perPersona: { dtype: EmbeddingDtype; oneThread: number; twoThreads: number };
 }
 
 /** The reference grid of the issue: [sequence, batch] at q8 x {1, 2} threads and fp32 x 1 thread. */
@@ -109,9 +110,10 @@ export const REFERENCE_CONFIGS: Array<[EmbeddingDtype, number]> = [
 ];
 
 export async function measureOnnxSettings(modelDir: string, texts: readonly string[], streamBatchSize: number, budgetMs: number): Promise<SettingsResult> {
+  const defaultDtype = resolveEmbedderSettings().dtype;
   const ort = transformersOrt();
   const { vocab_size: vocabSize } = JSON.parse(readFileSync(path.join(modelDir, 'config.json'), 'utf8')) as { vocab_size: number };
-  const result: SettingsResult = { session: [], reference: [], graphOptimization: [], bucketing: [], meanTokens: 0, meanWordsAndPunctuation: 0, embedDocuments: [], perPersona: { oneThread: 0, twoThreads: 0 } };
+  const result: SettingsResult = { session: [], reference: [], graphOptimization: [], bucketing: [], meanTokens: 0, meanWordsAndPunctuation: 0, embedDocuments: [], perPersona: { dtype: defaultDtype, oneThread: 0, twoThreads: 0 } };
 
   for (const [dtype, threads] of REFERENCE_CONFIGS) {
     const { session, loadMs, rssDeltaMiB } = await openSession(ort, modelDir, dtype, threads);
@@ -163,14 +165,16 @@ export async function measureOnnxSettings(modelDir: string, texts: readonly stri
   result.meanTokens = Math.round(([...lengths.values()].reduce((a, b) => a + b, 0) / lengths.size) * 10) / 10;
   const pieces = texts.map((text) => (text.toLowerCase().match(/[\p{L}\p{N}]+|[^\s\p{L}\p{N}]/gu)?.length ?? 0) + 2);
   result.meanWordsAndPunctuation = Math.round((pieces.reduce((a, b) => a + b, 0) / pieces.length) * 10) / 10;
-  for (const threads of [1, 2]) {
-    const embedder = await createEmbedder({ modelDir, threads });
+  const otherDtype: EmbeddingDtype = defaultDtype === 'q8' ? 'fp32' : 'q8';
+  for (const [dtype, threads] of [[defaultDtype, 1], [defaultDtype, 2], [otherDtype, 1]] as const) {
+    const embedder = await createEmbedder({ modelDir, threads, dtype });
     let cursor = 0;
     const next = () => Array.from({ length: streamBatchSize }, () => texts[cursor++ % texts.length]!);
-    result.embedDocuments.push({ threads, ...(await measureCost(() => embedder.embedDocuments(next()), streamBatchSize, budgetMs * 3)) });
+    result.embedDocuments.push({ dtype, threads, ...(await measureCost(() => embedder.embedDocuments(next()), streamBatchSize, budgetMs * 3)) });
     await embedder.dispose();
   }
-  result.perPersona = { oneThread: result.embedDocuments[0]!.cpuMsPerText, twoThreads: result.embedDocuments[1]!.cpuMsPerText };
+  const cost = (threads: number) => result.embedDocuments.find((run) => run.dtype === defaultDtype && run.threads === threads)!.cpuMsPerText;
+  result.perPersona = { dtype: defaultDtype, oneThread: cost(1), twoThreads: cost(2) };
   return result;
 }
 

@@ -8,7 +8,7 @@
  * and the Lambda sizing table, and writes everything measured to bench/results/<date>-<models>.json.
  *
  * Options (environment): BENCH_QUICK=1 shortens every phase (a smoke run; its figures are not
- * comparable), BENCH_SKIP=phase,phase skips phases (embedding, lag, import, search100k, coldstart),
+ * comparable), BENCH_SKIP=phase,phase skips phases (embedding, lag, import, search100k, coldstart, edge),
  * BENCH_MODELS=test or bge-shaped runs one of the two generated models. The console phase (page
  * load in Chromium, see test/support/browser.ts) runs once, on the first import phase of the full
  * size; BENCH_SKIP=console skips it.
@@ -32,14 +32,16 @@ import { buildWebAssets } from '../web/build';
 import { measureBulkImport } from './bulkImport';
 import { measureConsoleLoad } from './consoleLoad';
 import { coldStartTargets, measureColdStarts } from './coldStart';
-import { measureCeiling, measureIndexerComparison, measureNaive } from './embeddingThroughput';
+import { measureCeiling, measureIndexerComparison, measureNaive, rawModelOf } from './embeddingThroughput';
 import { ASSUMED_QDRANT_POINTS_PER_SECOND, backfillSizing, backfillSizingMarkdown, measureBackfillRate } from './backfillRate';
 import { machineInfo } from './machineInfo';
 import { benchPersona, benchStoredPersona, BENCH_SEED } from './personaCorpus';
 import { measureOnnxSettings } from './onnxSettings';
 import { markdownTable, sizingMarkdown, sizingTable, type BenchResults, type ModelResults } from './resultsReport';
+import { edgeComparisonMarkdown, measureEdgeComparison } from './qdrantEdgeLatency';
 import { measureSearchLatency, seedIndexDirectly } from './searchLatency';
 import { runLag, type LagRunResult } from './syncLag';
+import { measureVectorFidelity } from './vectorFidelity';
 
 const quick = process.env.BENCH_QUICK === '1';
 /** EMBEDDING_THREADS of the dev stage's indexer: the ceiling comparison runs both sides with it. */
@@ -53,8 +55,8 @@ let consoleMeasured = false;
 
 /** Sizes and durations of every phase; quick mode only checks that everything runs. */
 const plan = quick
-  ? { texts: 256, batchSizes: [1, 8, 32], timing: { budgetMs: 300, repetitions: 2 }, rounds: 2, naive: 5, backfillChunk: 256, backfillRounds: 2, lagMs: 4_000, stepRates: [50], stepMs: 4_000, importCount: 1_000, searchSizes: [300, 1_000, 2_000], searchRequests: 30, largestSearchRequests: 10, coldRuns: 1, consoleRuns: 2 }
-  : { texts: 2_048, batchSizes: [1, 4, 8, 16, 32, 64, 128], timing: { budgetMs: 1_000, repetitions: 3 }, rounds: 7, naive: 40, backfillChunk: 2_000, backfillRounds: 5, lagMs: 20_000, stepRates: [50, 75, 100, 150, 200, 300, 400, 600], stepMs: 15_000, importCount: 10_000, searchSizes: [1_000, 10_000, 100_000], searchRequests: 300, largestSearchRequests: 100, coldRuns: 3, consoleRuns: 5 };
+  ? { texts: 256, fidelityTexts: 16, batchSizes: [1, 8, 32], timing: { budgetMs: 300, repetitions: 2 }, rounds: 2, naive: 5, backfillChunk: 256, backfillRounds: 2, lagMs: 4_000, stepRates: [50], stepMs: 4_000, importCount: 1_000, searchSizes: [300, 1_000, 2_000], searchRequests: 30, largestSearchRequests: 10, coldRuns: 1, consoleRuns: 2 }
+  : { texts: 2_048, fidelityTexts: 128, batchSizes: [1, 4, 8, 16, 32, 64, 128], timing: { budgetMs: 1_000, repetitions: 3 }, rounds: 7, naive: 40, backfillChunk: 2_000, backfillRounds: 5, lagMs: 20_000, stepRates: [50, 75, 100, 150, 200, 300, 400, 600], stepMs: 15_000, importCount: 10_000, searchSizes: [1_000, 10_000, 100_000], searchRequests: 300, largestSearchRequests: 100, coldRuns: 3, consoleRuns: 5 };
 
 interface BenchModel {
   label: string;
@@ -102,10 +104,22 @@ async function main(): Promise<void> {
     results.sizing = sizingTable(judged.label, settings.perPersona, indexerMiB, indexerStreamSettings.batchSize);
   }
   results.backfillSizing = judged?.backfill?.sizing;
+  if (!skip.has('edge')) {
+    // The local Qdrant server's engine against Qdrant Edge's, once per run (no model involved).
+    log(`=== local Qdrant server vs Qdrant Edge; load average ${os.loadavg()[0]!.toFixed(2)}`);
+    results.edge = await measureEdgeComparison(quick ? [1_000] : [10_000, 100_000], quick ? 10 : 100);
+  }
   machine.loadAverage.end = Math.round(os.loadavg()[0]! * 100) / 100;
   results.totalSeconds = Math.round((performance.now() - startedAt) / 1000);
   const table = markdownTable(results.models);
-  results.markdown = [table, ...(results.sizing ? [sizingMarkdown(results.sizing)] : []), ...(results.backfillSizing ? [backfillSizingMarkdown(results.backfillSizing)] : [])].join('\n\n');
+  results.markdown = [
+    table,
+    results.sizing ? sizingMarkdown(results.sizing) : undefined,
+    results.backfillSizing ? backfillSizingMarkdown(results.backfillSizing) : undefined,
+    results.edge ? edgeComparisonMarkdown(results.edge) : undefined,
+  ]
+    .filter(Boolean)
+    .join('\n\n');
   console.log(`\n${results.markdown}\n`);
   for (const model of results.models) for (const note of model.notes) console.log(`note (${model.label}): ${note}`);
   console.log(`total ${results.totalSeconds} s; load average at end ${machine.loadAverage.end}`);
@@ -142,12 +156,14 @@ async function benchModel(benchModel: BenchModel): Promise<ModelResults> {
       const personas = Array.from({ length: plan.texts }, (_, i) => benchStoredPersona(i));
       const texts = personas.map(personaEmbeddingText);
       log(`embedding ceiling: raw ONNX session, ${indexerThreads} intra-op thread(s) as the deployed indexer, batch sizes ${plan.batchSizes.join(', ')}`);
-      const ceiling = await measureCeiling(texts, plan.batchSizes, plan.timing, indexerThreads);
-      log(`ceiling ${ceiling.best.personasPerSecond.toFixed(0)}/s at batch ${ceiling.best.batchSize}; comparing with the indexer's path (${plan.rounds} interleaved rounds)`);
+      const ceiling = await measureCeiling(rawModelOf(embedder.model), texts, plan.batchSizes, plan.timing, indexerThreads);
+      log(`raw session best ${ceiling.best.personasPerSecond.toFixed(0)}/s at batch ${ceiling.best.batchSize}; comparing with the indexer's path (${plan.rounds} interleaved rounds)`);
       const comparison = await measureIndexerComparison(personas, ceiling.best.batchSize, { budgetMs: plan.timing.budgetMs, rounds: plan.rounds }, indexerThreads);
+      log('vector fidelity: q8 against fp32, batch independence, the raw session in batches of 8');
+      const fidelity = await measureVectorFidelity(benchModel.dir, texts.slice(0, plan.fidelityTexts), indexerThreads);
       log('naive approach (new pipeline and Qdrant client per persona)');
       const naive = await measureNaive(personas, infrastructure.qdrant.url, embedder, { maxPersonas: plan.naive, budgetMs: 15_000 });
-      results.embedding = { texts: texts.length, meanTextChars: Math.round(texts.reduce((sum, text) => sum + text.length, 0) / texts.length), ceiling, comparison, naive };
+      results.embedding = { texts: texts.length, meanTextChars: Math.round(texts.reduce((sum, text) => sum + text.length, 0) / texts.length), ceiling, comparison, naive, fidelity };
       log('ONNX Runtime settings: reference grid, graph optimisation levels, sequence bucketing, CPU cost per persona');
       results.onnxSettings = await measureOnnxSettings(benchModel.dir, texts, indexerStreamSettings.batchSize, plan.timing.budgetMs);
     }

@@ -7,7 +7,8 @@ import { hostname } from 'node:os';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { createEmbedder, type EmbeddingDtype } from '../shared/embedding';
 import { TEST_MODEL_HINT_DIR } from '../shared/embedding/config';
-import { apiRequest, DEFAULT_API_URL, type ApiTarget } from '../shared/operations/personaApiClient';
+import { DEFAULT_API_URL, describeApiFailure, iamAuth, personaClientFor, type ApiTarget } from '../shared/operations/personaApiClient';
+import type { SearchRequest, SearchResults } from '../packages/client/src/index';
 import { sendsCredentialsInClear } from '../shared/http/loopbackHost';
 import { TRAIT_NAMES } from '../shared/persona/schema';
 import { SCOPES, type Scope } from '../shared/routes';
@@ -50,6 +51,10 @@ Commands:
                   for a stage that switches to tenancy=claim, then rebuild the index (reindex) with
                   the tenant index. Safe to re-run: it moves only what is left.
   token           Print a dev token of the local issuer (AUTH=jwt npm start) with the given scopes.
+  mcp             Serve the API to AI agents as a Model Context Protocol server: over stdio for an MCP
+                  client that starts it (tools to search, rank neighbours, read, list, and with the write
+                  scope create, change and delete personas; personas as resources), or Streamable HTTP
+                  with --http. See docs/mcp.md.
   redrive         Clear the indexer's failure destination: re-sync the personas its batches name (read
                   back from the stream within its 24 h, else by a full reconcile), delete each message
                   once its personas are in sync, report what it did. Exit code 3 when any is kept.
@@ -59,6 +64,9 @@ Target (defaults reach \`npm start\`):
                          http://localhost:$API_PORT when API_PORT is set, as for npm start)
   --token TOKEN          bearer token sent on every API call (env PERSONAS_TOKEN), for a stage with
                          auth=jwt: personas:read for export and search, personas:write for import
+  --iam                  sign every API call with SigV4, for a stage with auth=iam (AWS credentials from
+                         the environment or profile, as the AWS SDK finds them; the region from the
+                         ApiUrl's host name, else AWS_REGION)
   --header "NAME: VALUE" extra request header, repeatable
   --aws                  use DynamoDB in AWS (credentials and region from the AWS profile/env) instead
                          of DYNAMODB_ENDPOINT (default http://127.0.0.1:8000, or $DYNAMODB_PORT)
@@ -95,6 +103,10 @@ status [--failure-file $LOCAL_DATA_DIR/indexer-failures.jsonl (default .data/…
 token --scope personas:read[,personas:write,personas:admin] [--tenant T] [--expires 1h]
   Signs with the local issuer's key (kept in $LOCAL_DATA_DIR, default .data); --tenant sets the
   claim named by TENANT_CLAIM (default tenant_id). Use it as PERSONAS_TOKEN=$(personas token …).
+mcp [--http [--port 3100] [--host 127.0.0.1]]
+  stdio: calls the API (--api-url) with --token / PERSONAS_TOKEN (or --iam), and offers the write tools
+  only when that token has personas:write (or admin), or there is none (or --iam: IAM decides). --http: each MCP client sends its own
+  Authorization header, which goes on to the API; --token is refused there.
 redrive [--queue-url SQS_URL (the stack's IndexerFailureQueueUrl output) | --failure-file FILE] [--segments 4]
 
 Common: --json (print the report as JSON), -h/--help.
@@ -111,6 +123,7 @@ until when); 130 import interrupted (run the same command again to resume).`;
 const common = {
   'api-url': { type: 'string' },
   token: { type: 'string' },
+  iam: { type: 'boolean' },
   header: { type: 'string', multiple: true },
   aws: { type: 'boolean' },
   json: { type: 'boolean' },
@@ -143,6 +156,11 @@ function apiTarget(values: Values, signal?: AbortSignal): ApiTarget {
   const token = ((values.token as string | undefined) || process.env.PERSONAS_TOKEN || '').trim().replace(/^Bearer\s+/i, '');
   if (token) headers.authorization ??= `Bearer ${token}`;
   const apiUrl = (values['api-url'] as string | undefined) || process.env.PERSONAS_API_URL || localEndpoints().apiUrl;
+  if (values.iam) {
+    if (values.token) throw new UsageError('--iam signs every request with SigV4 (auth=iam); it takes no --token');
+    delete headers.authorization; // a PERSONAS_TOKEN in the environment: the signature replaces it
+    return { apiUrl, headers, auth: iamAuth(apiUrl), ...(signal ? { signal } : {}) };
+  }
   if (headers.authorization) warnOfTokenInClear(apiUrl);
   return { apiUrl, headers, ...(signal ? { signal } : {}) };
 }
@@ -560,7 +578,7 @@ function describeMissingTable(error: unknown): string | undefined {
 
 /** A failure as the user should read it: what failed (URL or endpoint), its status, and what to do. */
 function describeFailure(error: unknown): string {
-  return describeQdrantAnswer(error) ?? describeMissingTable(error) ?? describeConnectionFailure(error);
+  return describeApiFailure(error) ?? describeQdrantAnswer(error) ?? describeMissingTable(error) ?? describeConnectionFailure(error);
 }
 
 /** A connection failure names what it tried to reach (the address in the error's cause, matched to the target). */
@@ -579,12 +597,6 @@ function describeConnectionFailure(error: unknown): string {
   const reached = targets.filter((target) => Number(new URL(target.url!).port) === port);
   const named = (reached.length ? reached : targets).map((target) => `${target.name} at ${target.url} (set by ${target.settings})`).join(', or ');
   return `could not reach ${named}: ${code}${message.includes(code) ? '' : ` (${message})`}; is it running (npm start)?`;
-}
-
-interface SearchAnswer {
-  mode: string;
-  score_type: string;
-  items: Array<{ id: string; name: string; score: number; explain?: Record<string, { rank: number | null; score: number | null }> }>;
 }
 
 async function runSearch(args: string[]): Promise<number> {
@@ -613,34 +625,27 @@ async function runSearch(args: string[]): Promise<number> {
   if (weights?.some((entry) => entry.length !== 2 || !(Number(entry[1]) > 0))) {
     throw new UsageError(`--weights takes RANKING=WEIGHT pairs, comma-separated, each weight above 0 (e.g. semantic=1,keyword=2), got "${values.weights}"`);
   }
+  // Modes and fusions as typed; the API checks them and names a wrong one.
   const options = {
-    ...(values.mode ? { mode: values.mode } : {}),
-    ...(values.fusion ? { fusion: values.fusion } : {}),
+    ...(values.mode ? { mode: values.mode as SearchRequest['mode'] } : {}),
+    ...(values.fusion ? { fusion: values.fusion as SearchRequest['fusion'] } : {}),
     ...(values.explain ? { explain: true } : {}),
     limit: wholeNumber(values, 'limit', 10),
+    ...(weights ? { weights: Object.fromEntries(weights.map(([ranking, weight]) => [ranking, Number(weight)])) } : {}),
+    ...(values.domain ? { filter: { domain: values.domain.split(',') } } : {}),
   };
-  const filter = values.domain ? { domain: values.domain.split(',') } : undefined;
-  let answer: SearchAnswer;
+  const client = personaClientFor(apiTarget(values));
+  let answer: SearchResults;
   if (values.similar) {
     if (query || traits) throw new UsageError('--similar ranks the neighbours of a persona: give no query or --traits with it');
-    const parameters = new URLSearchParams(
-      Object.entries({
-        ...options,
-        ...(filter ? { domain: filter.domain.join(',') } : {}),
-        ...Object.fromEntries((weights ?? []).map(([ranking, weight]) => [`weights.${ranking}`, weight])),
-      }).map(([key, value]): [string, string] => [key, String(value)]),
-    );
-    answer = await apiRequest<SearchAnswer>(apiTarget(values), 'GET', `personas/${encodeURIComponent(values.similar)}/similar?${parameters}`);
+    answer = await client.similarPersonas(values.similar, options);
   } else {
     if (!query && !traits) throw new UsageError('search takes a QUERY, --traits or both (with --mode blend)');
-    const body = {
+    answer = await client.searchPersonas({
       ...options,
-      ...(weights ? { weights: Object.fromEntries(weights.map(([ranking, weight]) => [ranking, Number(weight)])) } : {}),
       ...(query ? { query } : {}),
-      ...(traits ? { traits: Object.fromEntries(TRAIT_NAMES.map((name, i) => [name, traits[i]])) } : {}),
-      ...(filter ? { filter } : {}),
-    };
-    answer = await apiRequest<SearchAnswer>(apiTarget(values), 'POST', 'personas/search', { body });
+      ...(traits ? { traits: Object.fromEntries(TRAIT_NAMES.map((name, i) => [name, traits[i]])) as SearchRequest['traits'] } : {}),
+    });
   }
   if (values.json) {
     console.log(JSON.stringify(answer, null, 2));
@@ -682,8 +687,34 @@ async function runToken(args: string[]): Promise<number> {
   return 0;
 }
 
+async function runMcp(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args, options: { ...common, http: { type: 'boolean' }, port: { type: 'string' }, host: { type: 'string' } } });
+  if (values.help) return usage();
+  if (positionals.length > 0) throw new UsageError('mcp takes no arguments');
+  if (!values.http && (values.port !== undefined || values.host !== undefined)) throw new UsageError('--port and --host are for --http');
+  const { apiUrl, auth, headers: { authorization, ...headers } = {} } = apiTarget(values);
+  const target = { apiUrl, headers, ...(auth ? { auth } : {}) };
+  const { serveMcpOverStdio, startMcpHttpServer } = await import('../shared/mcp/mcpTransports');
+  if (!values.http) {
+    await serveMcpOverStdio(target, authorization?.replace(/^Bearer\s+/i, ''));
+    return 0;
+  }
+  if (authorization || auth) throw new UsageError('with --http each MCP client sends its own Authorization header (passed on to the API); --token, PERSONAS_TOKEN and --iam are for stdio');
+  const port = values.port === undefined ? 3100 : Number(values.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65_535) throw new UsageError(`--port takes a port number from 0 (any free port) to 65535, got "${values.port}"`);
+  const server = await startMcpHttpServer(target, { port, ...(values.host ? { host: values.host } : {}) });
+  process.stderr.write(`MCP server (Streamable HTTP) on ${server.url}, for the API at ${target.apiUrl}; Ctrl-C stops it\n`);
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  await server.close();
+  return 0;
+}
+
 const commands: Record<string, (args: string[]) => Promise<number>> = {
   token: runToken,
+  mcp: runMcp,
   import: runImport,
   search: runSearch,
   export: runExport,

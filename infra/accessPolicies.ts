@@ -36,29 +36,33 @@ export interface AdminTargets {
   tableArn: string;
   tenantIndexArn: string;
   tableStreamArn: string;
+  /** As policies name it (a partial ARN with its `-??????`). */
   qdrantSecretArn: string;
+  /** The secret's customer managed KMS key, when it has one. */
+  qdrantSecretKmsKeyArn?: string;
+  /** `secretsmanager.<region>.amazonaws.com`: the only way the admin may use that key (kms:ViaService). */
+  secretsManagerEndpoint: string;
   failureQueueArn: string;
   idempotencyTableArn: string;
   /** `reindex --in-aws`: the reindex state machine, its executions and its Map Runs (infra/reindexAtScale.ts). */
   reindexStateMachine?: { stateMachineArn: string; executionsArn: string; mapRunsArn: string };
 }
 
-/**
- * The statements of one role. `executeApiArn(method, path)` gives the ARN of one route of the
- * stage's API (HttpApi.arnForExecuteApi in the stack).
- */
-export function accessPolicyStatements(
-  role: AccessRole,
-  table: readonly RouteDefinition[],
-  executeApiArn: (method: string, path: string) => string,
-  admin?: AdminTargets,
-): PolicyStatement[] {
-  const resources = routesOfRole(role, table).flatMap((route) =>
+/** The ARN of one route of the stage's API for `METHOD` and `path` (HttpApi.arnForExecuteApi in the stack). */
+export type ExecuteApiArn = (method: string, path: string) => string;
+
+/** Each route resource a role may invoke (`METHOD/path`) with its execute-api ARN. */
+export const routeArnsOfRole = (role: AccessRole, table: readonly RouteDefinition[], executeApiArn: ExecuteApiArn): { resource: string; arn: string }[] =>
+  routesOfRole(role, table).flatMap((route) =>
     executeApiResources(route).map((resource) => {
       const slash = resource.indexOf('/');
-      return executeApiArn(resource.slice(0, slash), resource.slice(slash));
+      return { resource, arn: executeApiArn(resource.slice(0, slash), resource.slice(slash)) };
     }),
   );
+
+/** The statements of one role. */
+export function accessPolicyStatements(role: AccessRole, table: readonly RouteDefinition[], executeApiArn: ExecuteApiArn, admin?: AdminTargets): PolicyStatement[] {
+  const resources = routeArnsOfRole(role, table, executeApiArn).map(({ arn }) => arn);
   const statements = [new PolicyStatement({ sid: 'InvokeRoutes', effect: Effect.ALLOW, actions: ['execute-api:Invoke'], resources })];
   if (role === 'admin' && admin) {
     statements.push(
@@ -76,6 +80,9 @@ export function accessPolicyStatements(
         conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [leaseKey('*')] } },
       }),
       new PolicyStatement({ sid: 'ReadQdrantSecret', actions: ['secretsmanager:GetSecretValue', 'secretsmanager:DescribeSecret'], resources: [admin.qdrantSecretArn] }),
+      ...(admin.qdrantSecretKmsKeyArn
+        ? [new PolicyStatement({ sid: 'DecryptQdrantSecret', actions: ['kms:Decrypt'], resources: [admin.qdrantSecretKmsKeyArn], conditions: { StringEquals: { 'kms:ViaService': admin.secretsManagerEndpoint } } })]
+        : []),
       new PolicyStatement({
         sid: 'RedriveFailures',
         actions: ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:ChangeMessageVisibility', 'sqs:GetQueueAttributes'],

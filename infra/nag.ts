@@ -3,8 +3,10 @@
  * suppressions from CDK's own acknowledgements (`Validations.of(construct).acknowledge`), which
  * cover the construct and everything below it. An unacknowledged finding fails `cdk synth`.
  */
-import { Validations, type App } from 'aws-cdk-lib';
+import { Stack, Validations, type App } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
+// The function cdk-nag's granular rules (IAM5) write their `Resource::` findings with.
+import { flattenCfnReference } from 'cdk-nag/lib/utils/flatten-cfn-reference.js';
 import type { IConstruct } from 'constructs';
 
 /** Registers the AWS Solutions pack on the app: every synth is checked. */
@@ -20,4 +22,15 @@ export function addNagChecks(app: App): AwsSolutionsChecks {
  */
 export function acknowledgeNagRule(scope: IConstruct, ruleId: string, reason: string): void {
   Validations.of(scope).acknowledge({ id: ruleId, reason });
+}
+
+/**
+ * The `Resource::...` finding cdk-nag reports for `resource` in a policy under `scope`: the value as
+ * the template holds it, references written the way cdk-nag flattens them (`<LogicalId>`,
+ * `<AWS::Region>`). Built from the policy's own value, it names the same resource whether the
+ * stack's account and region are concrete (`arn:aws:execute-api:eu-west-1:123456789012:...`) or
+ * resolved at deploy time (`arn:<AWS::Partition>:execute-api:<AWS::Region>:...`).
+ */
+export function nagResourceFinding(scope: IConstruct, resource: string): string {
+  return `Resource::${flattenCfnReference(Stack.of(scope).resolve(resource))}`;
 }

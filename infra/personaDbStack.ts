@@ -3,9 +3,9 @@
  * indexer that syncs the stream into Qdrant, the HTTP API with one Lambda function per entry of
  * shared/routes.ts, and the alarms. See infra/README.md for deploying it.
  */
-import { Annotations, CfnOutput, type CfnElement, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import { Annotations, CfnOutput, Duration, RemovalPolicy, Stack, Token, type StackProps } from 'aws-cdk-lib';
 import { lambdaIntraOpThreads } from './lambdaCpu';
-import { acknowledgeNagRule } from './nag';
+import { acknowledgeNagRule, nagResourceFinding } from './nag';
 import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
 import {
   CorsHttpMethod,
@@ -26,7 +26,7 @@ import { AttributeType, BillingMode, StreamViewType, Table } from 'aws-cdk-lib/a
 import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
 import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
 import { Grant, ManagedPolicy, PolicyStatement, Role, ServicePrincipal, type IGrantable } from 'aws-cdk-lib/aws-iam';
-import { ACCESS_ROLES, accessPolicyStatements, executeApiResources, routesOfRole } from './accessPolicies';
+import { ACCESS_ROLES, accessPolicyStatements, routeArnsOfRole, type ExecuteApiArn } from './accessPolicies';
 import { Key } from 'aws-cdk-lib/aws-kms';
 import { Architecture, Runtime, StartingPosition, Tracing, type CfnFunction, type IFunction } from 'aws-cdk-lib/aws-lambda';
 import { DynamoEventSource, SqsDlq } from 'aws-cdk-lib/aws-lambda-event-sources';
@@ -53,7 +53,7 @@ import {
   resolveEmbeddingModel,
   type ResolvedModel,
 } from './bundling';
-import type { StageConfig } from './stageConfig';
+import type { ImportedSecret, StageConfig } from './stageConfig';
 import { ReindexAtScale } from './reindexAtScale';
 
 export interface PersonaDbStackProps extends StackProps {
@@ -114,6 +114,8 @@ interface FunctionSpec {
   readonly serviceName: string;
   readonly environment: Record<string, string>;
   readonly reservedConcurrency?: number | undefined;
+  /** Lambda's retries of a failed asynchronous invocation (Lambda's default: 2). */
+  readonly asyncRetryAttempts?: number;
 }
 
 /**
@@ -182,10 +184,9 @@ export class PersonaDbStack extends Stack {
     });
 
     // ---- Secrets ----------------------------------------------------------------------------
-    this.qdrantSecret = config.qdrant.secretArn
-      ? /-[A-Za-z0-9]{6}$/.test(config.qdrant.secretArn)
-        ? Secret.fromSecretCompleteArn(this, 'QdrantSecret', config.qdrant.secretArn)
-        : Secret.fromSecretPartialArn(this, 'QdrantSecret', config.qdrant.secretArn)
+    const imported = config.qdrant.importedSecret;
+    this.qdrantSecret = imported
+      ? this.importQdrantSecret(imported)
       : new Secret(this, 'QdrantSecret', {
           description: `Qdrant connection of ${config.namePrefix}: JSON {"url": "...", "apiKey": "..."}; replace url and apiKey after the first deploy.`,
           generateSecretString: {
@@ -267,7 +268,7 @@ export class PersonaDbStack extends Stack {
       };
       grantActions(this.table, route.tableActions.personas);
       grantActions(this.idempotencyTable, route.tableActions.idempotency);
-      if (route.readsIndex) this.qdrantSecret.grantRead(fn);
+      if (route.readsIndex) this.grantQdrantSecretRead(fn);
       if (route.signsCursors) cursorSigningKey.grantRead(fn);
       apiFunctions.set(route.name, fn);
     }
@@ -295,7 +296,7 @@ export class PersonaDbStack extends Stack {
       environment: { ...commonEnvironment, ...qdrantEnvironment },
       reservedConcurrency: config.functions.indexer.reservedConcurrency,
     }));
-    this.qdrantSecret.grantRead(indexer);
+    this.grantQdrantSecretRead(indexer);
     // The indexer re-reads the changed personas (one consistent BatchGetItem per batch, see
     // shared/vectorIndex/indexerDeps.ts) instead of trusting stream images: that action only.
     grantTableActions(this.table, indexer, ['BatchGetItem']);
@@ -326,8 +327,13 @@ export class PersonaDbStack extends Stack {
       timeoutSeconds: config.functions.reconciler.timeoutSeconds,
       serviceName: RECONCILER_SERVICE,
       environment: { ...commonEnvironment, ...qdrantEnvironment, IDEMPOTENCY_TABLE_NAME: this.idempotencyTable.tableName },
+      // EventBridge invokes it asynchronously, and Lambda retries a failed asynchronous invocation
+      // twice by default (https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-error-handling.html):
+      // a failed pass would run three times back to back. The checkpoint, the lease and the next
+      // scheduled run already carry a failed pass on.
+      asyncRetryAttempts: 0,
     }));
-    this.qdrantSecret.grantRead(reconciler);
+    this.grantQdrantSecretRead(reconciler);
     // Exactly what its code calls (shared/operations/reconcileCheckpoint.ts): a paged Scan of the
     // table and consistent BatchGetItems (it never writes to the table nor reads its stream), and
     // its checkpoint and lease items in the idempotency table, those items only (LeadingKeys: the
@@ -343,7 +349,8 @@ export class PersonaDbStack extends Stack {
     this.reconcilerSchedule = new Rule(this, 'ReconcilerSchedule', {
       description: `Runs the ${config.namePrefix} reconciler every ${config.reconciler.intervalMinutes} minutes`,
       schedule: Schedule.rate(Duration.minutes(config.reconciler.intervalMinutes)),
-      // The next scheduled run retries a failed one; repairs are idempotent.
+      // The next scheduled run retries a failed one; repairs are idempotent. (This covers EventBridge's
+      // delivery to Lambda; the function's own asynchronous retries are off above.)
       targets: [new LambdaFunction(reconciler, { retryAttempts: 0 })],
     });
 
@@ -351,7 +358,7 @@ export class PersonaDbStack extends Stack {
     this.reindexAtScale = new ReindexAtScale(this, 'ReindexAtScale', {
       config,
       table: this.table,
-      qdrantSecret: this.qdrantSecret,
+      grantQdrantSecretRead: (grantee) => this.grantQdrantSecretRead(grantee),
       environment: commonEnvironment,
       qdrantEnvironment,
       removalPolicy: this.retain,
@@ -382,29 +389,65 @@ export class PersonaDbStack extends Stack {
     if (config.api.auth === 'iam') this.createAccessPolicies(routeTable);
   }
 
+  /** An existing Qdrant secret, as its ARN form says (a partial ARN's grants add `-??????`). */
+  private importQdrantSecret(imported: ImportedSecret): ISecret {
+    const secretRegion = imported.arn.split(':')[3];
+    if (!Token.isUnresolved(this.region) && secretRegion !== this.region) {
+      throw new Error(`The Qdrant secret ${imported.arn} is in ${secretRegion}, the stack in ${this.region}: the functions read it from Secrets Manager in their own region. Replicate the secret to ${this.region} and pass that ARN.`);
+    }
+    return Secret.fromSecretAttributes(this, 'QdrantSecret', imported.arnForm === 'complete' ? { secretCompleteArn: imported.arn } : { secretPartialArn: imported.arn });
+  }
+
+  /**
+   * GetSecretValue and DescribeSecret on the Qdrant secret and, when an imported secret has a
+   * customer managed KMS key, kms:Decrypt on that key through Secrets Manager in this region only
+   * (kms:ViaService), which reading such a secret needs
+   * (https://docs.aws.amazon.com/secretsmanager/latest/userguide/security-encryption.html). Written
+   * out because Secret.grantRead's key grant adds nothing to the role for an imported key.
+   */
+  private grantQdrantSecretRead(grantee: IGrantable): void {
+    this.qdrantSecret.grantRead(grantee);
+    const kmsKeyArn = this.config.qdrant.importedSecret?.kmsKeyArn;
+    if (kmsKeyArn) {
+      Grant.addToPrincipal({ grantee, actions: ['kms:Decrypt'], resourceArns: [kmsKeyArn], conditions: { StringEquals: { 'kms:ViaService': this.secretsManagerEndpoint() } } });
+    }
+  }
+
+  private secretsManagerEndpoint(): string {
+    return `secretsmanager.${this.region}.amazonaws.com`;
+  }
+
+  /** The Qdrant secret's ARN as IAM policies name it (a partial ARN matches its versions through `-??????`). */
+  private qdrantSecretPolicyArn(): string {
+    return this.config.qdrant.importedSecret?.arnForm === 'partial' ? `${this.qdrantSecret.secretArn}-??????` : this.qdrantSecret.secretArn;
+  }
+
   /** auth=iam: the reader, writer and admin policies (infra/accessPolicies.ts), to attach to callers' roles. */
   private createAccessPolicies(routeTable: readonly RouteDefinition[]): void {
-    const apiLogicalId = this.getLogicalId(this.api.node.defaultChild as CfnElement);
+    const executeApiArn: ExecuteApiArn = (method, path) => this.api.arnForExecuteApi(method, path, '$default');
     for (const role of ACCESS_ROLES) {
       const id = `${role[0]!.toUpperCase()}${role.slice(1)}`;
       const policy = new ManagedPolicy(this, `${id}AccessPolicy`, {
         description: `${this.config.namePrefix} API ${role}: the routes of the ${role} role${role === 'admin' ? ' and the CLI bulk operations' : ''}`,
-        statements: accessPolicyStatements(role, routeTable, (method, path) => this.api.arnForExecuteApi(method, path, '$default'), {
+        statements: accessPolicyStatements(role, routeTable, executeApiArn, {
           tableArn: this.table.tableArn,
           tenantIndexArn: `${this.table.tableArn}/index/${tenantIndexDesign.indexName}`,
           tableStreamArn: this.table.tableStreamArn!,
-          qdrantSecretArn: this.qdrantSecret.secretArn,
+          qdrantSecretArn: this.qdrantSecretPolicyArn(),
+          ...(this.config.qdrant.importedSecret?.kmsKeyArn ? { qdrantSecretKmsKeyArn: this.config.qdrant.importedSecret.kmsKeyArn } : {}),
+          secretsManagerEndpoint: this.secretsManagerEndpoint(),
           failureQueueArn: this.failureQueue.queueArn,
           idempotencyTableArn: this.idempotencyTable.tableArn,
           reindexStateMachine: this.reindexAtScale.adminTargets(),
         }),
       });
-      // cdk-nag names each wildcard resource (tokens as <LogicalId>): one acknowledgement per parameterised route.
       if (role === 'admin') this.reindexAtScale.acknowledgeAdminWildcards(policy);
-      for (const resource of routesOfRole(role, routeTable).flatMap(executeApiResources).filter((candidate) => candidate.includes('*'))) {
+      // cdk-nag names each wildcard resource: one acknowledgement per parameterised route, built
+      // from the very ARN the policy holds (concrete or deploy-time account and region alike).
+      for (const { arn } of routeArnsOfRole(role, routeTable, executeApiArn).filter(({ resource }) => resource.includes('*'))) {
         acknowledgeNagRule(
           policy,
-          `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:execute-api:<AWS::Region>:<AWS::AccountId>:<${apiLogicalId}>/$default/${resource}]`,
+          `AwsSolutions-IAM5[${nagResourceFinding(policy, arn)}]`,
           'The wildcard is the route\'s path parameter (/personas/* for /personas/{id}), the only way an execute-api ARN names a parameterised route; the ARN is fixed to this API, its $default stage and one method.',
         );
       }
@@ -454,6 +497,7 @@ export class PersonaDbStack extends Stack {
       // X-Ray, with the Powertools Tracer in the code (shared/observability.ts).
       tracing: Tracing.ACTIVE,
       ...(spec.reservedConcurrency !== undefined ? { reservedConcurrentExecutions: spec.reservedConcurrency } : {}),
+      ...(spec.asyncRetryAttempts !== undefined ? { retryAttempts: spec.asyncRetryAttempts } : {}),
       bundling: embedding.bundling,
       environment: { ...spec.environment, POWERTOOLS_SERVICE_NAME: spec.serviceName, ...embedding.environment },
     });
@@ -561,14 +605,21 @@ export class PersonaDbStack extends Stack {
     return api;
   }
 
-  /** Requests per route answered 503 by the functions that query Qdrant (from the access logs). */
+  /**
+   * Requests per route answered 503 by the functions that query Qdrant (from the access logs). The
+   * access log writes `"status":"503"`, a JSON string, so the filter compares it with the quoted
+   * string "503": CloudWatch Logs matches a quoted value as a string, exactly; an unquoted 503
+   * is a numeric comparison, and the filter-pattern syntax does not say it matches a string value
+   * (https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/FilterAndPatternSyntax.html, JSON
+   * log events; test/support/cloudWatchFilterPattern.ts implements those rules for the test).
+   */
   private searchUnavailableMetric(routeTable: readonly RouteDefinition[]): Metric {
     const routeKeys = routeTable.filter((route) => route.readsIndex).map((route) => `$.routeKey = "${route.method} ${route.path}"`);
     new MetricFilter(this, 'SearchUnavailableFilter', {
       logGroup: this.accessLogs,
       metricNamespace: METRICS_NAMESPACE,
       metricName: 'SearchUnavailable',
-      filterPattern: FilterPattern.literal(`{ $.status = 503 && (${routeKeys.join(' || ')}) }`),
+      filterPattern: FilterPattern.literal(`{ $.status = "503" && (${routeKeys.join(' || ')}) }`),
       metricValue: '1',
       defaultValue: 0,
     });

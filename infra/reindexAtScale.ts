@@ -21,13 +21,12 @@
  * ResultWriter writes the Map Run's results to S3
  * (https://docs.aws.amazon.com/step-functions/latest/dg/input-output-resultwriter.html).
  */
-import { ArnFormat, CfnOutput, Duration, Stack, type CfnElement, type RemovalPolicy } from 'aws-cdk-lib';
+import { ArnFormat, CfnOutput, Duration, Fn, Stack, type CfnElement, type RemovalPolicy } from 'aws-cdk-lib';
 import type { Table } from 'aws-cdk-lib/aws-dynamodb';
-import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
+import { PolicyStatement, type IGrantable } from 'aws-cdk-lib/aws-iam';
 import type { Function as LambdaFunction } from 'aws-cdk-lib/aws-lambda';
 import { LogGroup } from 'aws-cdk-lib/aws-logs';
 import { BlockPublicAccess, Bucket, BucketEncryption, ObjectOwnership } from 'aws-cdk-lib/aws-s3';
-import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import {
   Choice,
   Condition,
@@ -49,7 +48,7 @@ import {
 import { CallAwsService, LambdaInvoke } from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import { QDRANT_UNAVAILABLE } from '../shared/reindexAtScale/backfillChunk';
-import { acknowledgeNagRule } from './nag';
+import { acknowledgeNagRule, nagResourceFinding } from './nag';
 import type { StageConfig } from './stageConfig';
 
 /** Where in the bucket a reindex keeps its export, work list and Map Run results. */
@@ -67,7 +66,8 @@ export const QDRANT_RETRY = { interval: Duration.seconds(5), backoffRate: 2, max
 export interface ReindexAtScaleProps {
   readonly config: StageConfig;
   readonly table: Table;
-  readonly qdrantSecret: ISecret;
+  /** The stack's one way to let a function read the Qdrant secret (partial ARNs, a customer managed key). */
+  readonly grantQdrantSecretRead: (grantee: IGrantable) => void;
   /** The stack's common function environment, and what a function that writes Qdrant adds to it. */
   readonly environment: Record<string, string>;
   readonly qdrantEnvironment: Record<string, string>;
@@ -139,7 +139,7 @@ export class ReindexAtScale extends Construct {
     const dataFiles = `${REINDEX_PREFIX}/*/AWSDynamoDB/*/data/*`;
     this.backfillFunction.addToRolePolicy(new PolicyStatement({ actions: ['s3:GetObject'], resources: [this.bucket.arnForObjects(dataFiles)] }));
     this.acknowledgeObjects(this.backfillFunction.role!, dataFiles, "A child reads the export's data files only (their names are chosen by DynamoDB), read-only.");
-    props.qdrantSecret.grantRead(this.backfillFunction);
+    props.grantQdrantSecretRead(this.backfillFunction);
 
     // ---- the state machine ----------------------------------------------------------------
     const exportPrefix = JsonPath.format(`${REINDEX_PREFIX}/{}`, JsonPath.stringAt('$.collection'));
@@ -246,7 +246,6 @@ export class ReindexAtScale extends Construct {
 
   private acknowledgeWildcards(table: Table): void {
     const role = this.stateMachine.role;
-    const machine = this.logicalId(this.stateMachine);
     const findings: Array<[string, string]> = [
       [`<${this.logicalId(table)}.Arn>/export/*`, 'DescribeExport of the exports of this table only: their ids (table/<name>/export/<ExportId>) are assigned by DynamoDB.'],
       [`<${this.logicalId(this.bucket)}.Arn>/${REINDEX_PREFIX}/*`, 'The export writes (with the caller\'s permissions) under reindex/ of the reindex bucket, at keys DynamoDB chooses.'],
@@ -256,9 +255,21 @@ export class ReindexAtScale extends Construct {
       ['*', 'CloudWatch Logs delivery (logs:CreateLogDelivery and the others) and X-Ray (xray:PutTraceSegments...) accept no resource but "*" (Step Functions Developer Guide, IAM policies for logging and X-Ray).'],
     ];
     for (const [resource, reason] of findings) acknowledgeNagRule(role, `AwsSolutions-IAM5[Resource::${resource}]`, reason);
-    const executions = `arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:{"Fn::Select":[6,{"Fn::Split":[":",{"Ref":"${machine}"}]}]}`;
+    // CDK's Distributed Map grant names the child executions by the state machine's name, taken from its
+    // ARN at deploy time; built here the same way, so the finding matches with a concrete account and region too.
+    const stack = Stack.of(this);
+    const executions = stack.formatArn({
+      service: 'states',
+      resource: 'execution',
+      resourceName: Fn.select(6, Fn.split(':', this.stateMachine.stateMachineArn)),
+      arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+    });
     for (const resource of [`${executions}:*`, `${executions}/Backfill:*`]) {
-      acknowledgeNagRule(this.stateMachine, `AwsSolutions-IAM5[Resource::${resource}]`, "The Distributed Map starts, describes, stops and redrives its own child executions (names chosen by Step Functions); CDK's grant for the Distributed Map.");
+      acknowledgeNagRule(
+        this.stateMachine,
+        `AwsSolutions-IAM5[${nagResourceFinding(this.stateMachine, resource)}]`,
+        "The Distributed Map starts, describes, stops and redrives its own child executions (names chosen by Step Functions); CDK's grant for the Distributed Map.",
+      );
     }
   }
 
@@ -274,11 +285,12 @@ export class ReindexAtScale extends Construct {
   }
 
   acknowledgeAdminWildcards(policy: Construct): void {
-    const machine = `<${this.logicalId(this.stateMachine)}.Name>`;
-    for (const [kind, suffix] of [['execution', ':*'], ['mapRun', '/*']] as const) {
+    // Built from the very ARNs the policy holds, so the finding matches with a concrete account and region too.
+    const { executionsArn, mapRunsArn } = this.adminTargets();
+    for (const arn of [executionsArn, mapRunsArn]) {
       acknowledgeNagRule(
         policy,
-        `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:${kind}:${machine}${suffix}]`,
+        `AwsSolutions-IAM5[${nagResourceFinding(policy, arn)}]`,
         `The executions and Map Runs of the reindex state machine only (names chosen at run time): \`personas reindex --in-aws\` follows and, on failure, stops them.`,
       );
     }

@@ -12,7 +12,10 @@
  * | `jwtIssuer`         | `api.jwt.issuer`                  | `-c jwtIssuer=https://idp.example.com/`         |
  * | `jwtAudience`       | `api.jwt.audience` (comma list)   | `-c jwtAudience=persona-api,persona-admin`      |
  * | `corsOrigins`       | `api.cors.allowOrigins` (list)    | `-c corsOrigins=https://app.example.com`        |
- * | `qdrantSecretArn`   | `qdrant.secretArn` (import)       | `-c qdrantSecretArn=arn:aws:secretsmanager:...` |
+ * | `account`, `region` | the stack's env (app.ts)          | `-c account=123456789012 -c region=eu-west-1`   |
+ * | `qdrantSecretArn`   | `qdrant.importedSecret`, complete | `-c qdrantSecretArn=arn:...:secret:qdrant-AbCdEf` |
+ * | `qdrantSecretPartialArn` | `qdrant.importedSecret`, partial | `-c qdrantSecretPartialArn=arn:...:secret:qdrant` |
+ * | `qdrantSecretKmsKeyArn` | `qdrant.importedSecret.kmsKeyArn` | `-c qdrantSecretKmsKeyArn=arn:aws:kms:...:key/...` |
  * | `qdrantUrl`         | `qdrant.initialUrl`               | `-c qdrantUrl=http://qdrant:6333`               |
  * | `qdrantCollection`  | `qdrant.collection`               | `-c qdrantCollection=personas`                  |
  * | `alarmEmail`        | `alarms.email`                    | `-c alarmEmail=oncall@example.com`              |
@@ -22,6 +25,7 @@
  * | `tenantClaim`       | `tenancy.claim`                   | `-c tenantClaim=https://example.com/tenant`     |
  * | `reindexMaxConcurrency` | `reindexAtScale.maxConcurrency` | `-c reindexMaxConcurrency=1000`                |
  * | `indexerParallelizationFactor` | `indexerStream.parallelizationFactor` | `-c indexerParallelizationFactor=4` |
+ * | `indexerReservedConcurrency` | `functions.indexer.reservedConcurrency` | `-c indexerReservedConcurrency=none` or `=25` |
  *
  * dev's default CORS origin `*` holds only while its auth is `none`: with `-c auth=jwt` (or iam)
  * CORS is off unless `corsOrigins` names the origins.
@@ -57,6 +61,19 @@ export interface CorsConfig {
   readonly maxAgeSeconds: number;
 }
 
+/**
+ * An existing Qdrant secret. Secrets Manager appends `-` and six random characters to the name in
+ * a secret's ARN; a partial ARN (without them) is declared as such, since a name may itself end in
+ * `-` and six characters, and the grants then add the `-??????` suffix. A secret encrypted with a
+ * customer managed KMS key needs kms:Decrypt on that key (through Secrets Manager) for everyone
+ * who reads it.
+ */
+export interface ImportedSecret {
+  readonly arn: string;
+  readonly arnForm: 'complete' | 'partial';
+  readonly kmsKeyArn?: string;
+}
+
 export interface FunctionSizing {
   readonly memoryMb: number;
   readonly timeoutSeconds: number;
@@ -90,8 +107,9 @@ export interface StageConfig {
     /**
      * The DynamoDB Streams indexer: embeds up to one batch per invocation. `reservedConcurrency`
      * keeps that many executions for it however busy the API is (the stream needs one per shard ×
-     * parallelization factor); undefined reserves none (accounts with the default limit of 10
-     * concurrent executions cannot reserve any).
+     * parallelization factor); undefined reserves none. Lambda keeps at least 100 of the account's
+     * concurrency unreserved, so reserving N needs an account limit of at least N + 100
+     * (RESERVED_CONCURRENCY_FLOOR); new accounts may start at 10, where no reservation is possible.
      */
     readonly indexer: FunctionSizing & { readonly reservedConcurrency?: number };
     /** The scheduled reconciler: scans the table and the index, re-embeds what differs. */
@@ -125,7 +143,7 @@ export interface StageConfig {
   readonly logRetentionDays: number;
   readonly qdrant: {
     /** Import this Secrets Manager secret (JSON `{"url": ..., "apiKey": ...}`) instead of creating one. */
-    readonly secretArn?: string;
+    readonly importedSecret?: ImportedSecret;
     /** `url` written into a secret the stack creates; the operator replaces it (and the apiKey) after deploy. */
     readonly initialUrl: string;
     readonly collection: string;
@@ -221,7 +239,13 @@ export interface StageOverrides {
   readonly auth?: AuthMode;
   readonly jwt?: JwtConfig;
   readonly corsOrigins?: readonly string[];
+  /** A complete secret ARN (ending in `-` and six random characters). */
   readonly qdrantSecretArn?: string;
+  /** A secret ARN without the random suffix. */
+  readonly qdrantSecretPartialArn?: string;
+  readonly qdrantSecretKmsKeyArn?: string;
+  /** A positive count, or `none` to reserve nothing. */
+  readonly indexerReservedConcurrency?: number | 'none';
   readonly qdrantUrl?: string;
   readonly qdrantCollection?: string;
   readonly alarmEmail?: string;
@@ -269,10 +293,8 @@ export function buildStageConfig(stage: Stage, overrides: StageOverrides = {}): 
   if (tenancy.mode === 'claim' && auth !== 'jwt') {
     throw new Error('tenancy=claim takes the tenant from a JWT claim, so it needs auth=jwt: -c auth=jwt -c jwtIssuer=https://... -c jwtAudience=...');
   }
-  const secretArn = overrides.qdrantSecretArn ?? base.qdrant.secretArn;
-  if (secretArn !== undefined && !secretArn.startsWith('arn:')) {
-    throw new Error(`qdrantSecretArn must be a Secrets Manager ARN; got "${secretArn}"`);
-  }
+  const importedSecret = importedSecretFrom(overrides) ?? base.qdrant.importedSecret;
+  const indexer = { ...base.functions.indexer, ...reservedConcurrencyOverride(overrides.indexerReservedConcurrency) };
   const maxConcurrency = overrides.reindexMaxConcurrency ?? base.reindexAtScale.maxConcurrency;
   // Distributed Map: "up to 10,000 parallel child workflow executions" (Step Functions Developer Guide, Distributed Map state).
   if (!Number.isInteger(maxConcurrency) || maxConcurrency < 1 || maxConcurrency > 10_000) {
@@ -289,9 +311,10 @@ export function buildStageConfig(stage: Stage, overrides: StageOverrides = {}): 
     reindexAtScale: { ...base.reindexAtScale, maxConcurrency },
     indexerStream: { parallelizationFactor },
     api: { ...withoutCors(base.api), auth, ...(jwt ? { jwt } : {}), ...(cors ? { cors } : {}) },
+    functions: { ...base.functions, indexer },
     qdrant: {
       ...base.qdrant,
-      ...(secretArn ? { secretArn } : {}),
+      ...(importedSecret ? { importedSecret } : {}),
       initialUrl: overrides.qdrantUrl ?? base.qdrant.initialUrl,
       collection: overrides.qdrantCollection ?? base.qdrant.collection,
     },
@@ -303,25 +326,87 @@ export function buildStageConfig(stage: Stage, overrides: StageOverrides = {}): 
 
 const withoutCors = ({ cors: _cors, ...api }: StageConfig['api']): Omit<StageConfig['api'], 'cors'> => api;
 
+const SECRET_ARN = /^arn:[\w-]+:secretsmanager:[a-z0-9-]+:\d{12}:secret:.+$/;
+/** The random suffix Secrets Manager appends to every secret name in its ARN. */
+const SECRET_SUFFIX = /-[A-Za-z0-9]{6}$/;
+/**
+ * A partial ARN whose name ends like this is taken for a complete one by Secrets Manager itself
+ * ("those characters cause Secrets Manager to assume that you're specifying a complete ARN":
+ * https://docs.aws.amazon.com/secretsmanager/latest/userguide/troubleshoot.html#ARN_secretnamehyphen),
+ * so GetSecretValue by that ARN fails whatever the grants say.
+ */
+const SUFFIX_LIKE_NAME_END = /-.{6}$/;
+const KMS_KEY_ARN = /^arn:[\w-]+:kms:[a-z0-9-]+:\d{12}:key\/.+$/;
+
+function importedSecretFrom(overrides: StageOverrides): ImportedSecret | undefined {
+  const { qdrantSecretArn: complete, qdrantSecretPartialArn: partial, qdrantSecretKmsKeyArn: kmsKeyArn } = overrides;
+  if (complete !== undefined && partial !== undefined) throw new Error('Give the Qdrant secret once: -c qdrantSecretArn (complete ARN) or -c qdrantSecretPartialArn, not both.');
+  const arn = complete ?? partial;
+  if (arn === undefined) {
+    if (kmsKeyArn !== undefined) throw new Error('qdrantSecretKmsKeyArn is the key of an imported secret: add -c qdrantSecretArn=... (the stack\'s own secret uses the AWS managed key).');
+    return undefined;
+  }
+  const option = complete !== undefined ? 'qdrantSecretArn' : 'qdrantSecretPartialArn';
+  if (!SECRET_ARN.test(arn)) throw new Error(`${option} must be a Secrets Manager secret ARN (arn:aws:secretsmanager:<region>:<account>:secret:<name>...); got "${arn}"`);
+  if (partial !== undefined && SUFFIX_LIKE_NAME_END.test(partial)) {
+    throw new Error(
+      `The secret name in qdrantSecretPartialArn "${partial}" ends in "-" and six characters, which Secrets Manager takes for the random suffix of a complete ARN, so the functions could not read the secret by this ARN. Pass the complete ARN (\`aws secretsmanager describe-secret --secret-id <name> --query ARN\`) with -c qdrantSecretArn=...`,
+    );
+  }
+  if (complete !== undefined && !SECRET_SUFFIX.test(complete)) {
+    throw new Error(
+      `qdrantSecretArn must be the complete ARN, ending in "-" and six random characters as \`aws secretsmanager describe-secret --secret-id <name> --query ARN\` prints it; got "${complete}". For an ARN without the suffix use -c qdrantSecretPartialArn=...`,
+    );
+  }
+  if (kmsKeyArn !== undefined && !KMS_KEY_ARN.test(kmsKeyArn)) {
+    throw new Error(`qdrantSecretKmsKeyArn must be a KMS key ARN (arn:aws:kms:<region>:<account>:key/<key id>), not an alias; got "${kmsKeyArn}"`);
+  }
+  return { arn, arnForm: complete !== undefined ? 'complete' : 'partial', ...(kmsKeyArn ? { kmsKeyArn } : {}) };
+}
+
+/**
+ * Lambda keeps this much of the account's concurrency unreserved: a reservation that would leave
+ * less fails CreateFunction / PutFunctionConcurrency
+ * (https://docs.aws.amazon.com/lambda/latest/dg/configuration-concurrency.html: "You can reserve up to the Unreserved account concurrency value that is shown, minus 100").
+ */
+export const RESERVED_CONCURRENCY_FLOOR = 100;
+
+function reservedConcurrencyOverride(value: StageOverrides['indexerReservedConcurrency']): { reservedConcurrency?: number } {
+  if (value === undefined) return {};
+  if (value === 'none') return { reservedConcurrency: undefined };
+  // 0 is valid for Lambda but throttles every invocation: the stream would stop being indexed.
+  if (!Number.isInteger(value) || value < 1) {
+    throw new Error(`indexerReservedConcurrency must be a whole number of at least 1, or none to reserve nothing (0 would stop the indexer); got "${String(value)}"`);
+  }
+  return { reservedConcurrency: value };
+}
+
 const list = (value: string | undefined): string[] | undefined =>
   value === undefined ? undefined : value.split(',').map((item) => item.trim()).filter(Boolean);
 
+/** A CDK context value as the CLI passes it (`-c key=value`), undefined when unset or empty. */
+export function contextString(node: Pick<Node, 'tryGetContext'>, key: string): string | undefined {
+  const value: unknown = node.tryGetContext(key);
+  return value === undefined || value === null || value === '' ? undefined : String(value);
+}
+
 /** Reads `stage` and the overrides from CDK context (see the table at the top of this file). */
 export function stageConfigFromContext(node: Node): StageConfig {
-  const context = (key: string): string | undefined => {
-    const value: unknown = node.tryGetContext(key);
-    return value === undefined || value === null || value === '' ? undefined : String(value);
-  };
+  const context = (key: string) => contextString(node, key);
   const stage = context('stage') ?? 'dev';
   if (!isStage(stage)) throw new Error(`Unknown stage "${stage}": use -c stage=${STAGES.join(' or -c stage=')}`);
   const issuer = context('jwtIssuer');
   const audience = list(context('jwtAudience'));
   const corsOrigins = list(context('corsOrigins'));
+  const reserved = context('indexerReservedConcurrency');
   const overrides: StageOverrides = {
     ...(context('auth') ? { auth: context('auth') as AuthMode } : {}),
     ...(issuer || audience ? { jwt: { issuer: issuer ?? '', audience: audience ?? [] } } : {}),
     ...(corsOrigins ? { corsOrigins } : {}),
     ...(context('qdrantSecretArn') ? { qdrantSecretArn: context('qdrantSecretArn') } : {}),
+    ...(context('qdrantSecretPartialArn') ? { qdrantSecretPartialArn: context('qdrantSecretPartialArn') } : {}),
+    ...(context('qdrantSecretKmsKeyArn') ? { qdrantSecretKmsKeyArn: context('qdrantSecretKmsKeyArn') } : {}),
+    ...(reserved !== undefined ? { indexerReservedConcurrency: reserved === 'none' ? 'none' : Number(reserved) } : {}),
     ...(context('qdrantUrl') ? { qdrantUrl: context('qdrantUrl') } : {}),
     ...(context('qdrantCollection') ? { qdrantCollection: context('qdrantCollection') } : {}),
     ...(context('alarmEmail') ? { alarmEmail: context('alarmEmail') } : {}),

@@ -63,6 +63,8 @@ import { pointIdForKey } from '../shared/tenancy/tenantKeys';
 import type { BackfillChunkReport } from '../shared/reindexAtScale/backfillChunk';
 import type { BackfillPlan } from '../shared/reindexAtScale/exportFiles';
 import { useFreshTables } from './support/tables';
+import { startQdrantProxy } from './support/qdrantProxy';
+import { INIT_LOAD_BUDGET_MS } from '../shared/lambdaInit';
 
 const LAMBDA_RESPONSE_LIMIT = 6 * 1024 * 1024;
 const REGION = 'us-east-1';
@@ -348,6 +350,31 @@ describe('bundled functions from cdk.out', () => {
     }
     // Nothing to load for the others.
     expect(fns.createPersona.initLogs).not.toContain('Loaded during init');
+  });
+
+  it(`init waits at most ${INIT_LOAD_BUDGET_MS / 1000} s for a Qdrant that does not answer; the first invocation waits for the rest and joins the collection check init started`, async () => {
+    // Lambda's init phase has 10 s in all (https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtime-environment.html);
+    // one unanswered Qdrant call alone takes the client's 10 s timeout.
+    const proxy = await startQdrantProxy(`http://127.0.0.1:${qdrantPort}`);
+    try {
+      proxy.hold();
+      const slowSecret = secrets.create(`persona-db-dev-qdrant-held-${randomUUID().slice(0, 8)}`, { url: proxy.url, apiKey: qdrantKey });
+      const indexer = await startFunction(INDEXER_LOGICAL_ID, { QDRANT_SECRET_ARN: slowSecret });
+      // Init ended on its budget, with the collection check still waiting on Qdrant.
+      expect(indexer.initLogs).toContain('still running after its budget');
+      expect(indexer.initLogs).not.toContain('Loading during init failed');
+      const budgetLine = JSON.parse(indexer.initLogs.split('\n').find((line) => line.includes('still running after its budget'))!) as { budgetMs: number };
+      expect(budgetLine.budgetMs).toBe(INIT_LOAD_BUDGET_MS);
+      expect(proxy.held).toBeGreaterThan(0);
+      const invocation = indexer.invoke({ Records: [] });
+      proxy.release();
+      expect(await invocation).toEqual({ batchItemFailures: [] });
+      // One collection check in all: the invocation waited for init's instead of starting its own.
+      const aliasReads = proxy.exchanges.filter((exchange) => exchange.method === 'GET' && exchange.path.includes('aliases'));
+      expect(aliasReads.map((exchange) => exchange.status)).toEqual([200]);
+    } finally {
+      await proxy.close();
+    }
   });
 
   it('the reconciler bundle (scheduled event) repairs a deleted point, its checkpoint and lease in the idempotency table of the template; it publishes ReconcilePassesCompleted; a held lease makes it skip', async () => {

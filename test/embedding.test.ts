@@ -18,6 +18,7 @@ import {
   type EmbedEvent,
   type Embedder,
 } from '../shared/embedding';
+import { expectBatchIndependent, mixedLengthTexts } from './support/batchIndependence';
 import { GLOVE_MODEL_DIR, MINILM_MODEL_DIR, sharedReason } from './support/sharedAssets';
 
 const dot = (a: number[], b: number[]): number => a.reduce((sum, x, i) => sum + x * (b[i] ?? Number.NaN), 0);
@@ -278,23 +279,17 @@ describe('embedding module with the generated test model', () => {
     expect(await embedder.embedQuery('jazz drummer')).toEqual(await embedder.embedQuery('jazz drummer'));
   });
 
-  it('embeds a batch in one ONNX run per maxBatchSize texts, equal to one-by-one embedding', async () => {
-    const small = await createEmbedder({ env: { EMBEDDING_MODEL_DIR: modelDir, EMBEDDING_MAX_BATCH: '2' } });
+  it('embeds each text in an ONNX run of its own: the same bits whatever it is embedded with, queries and documents alike, q8 and fp32', async () => {
+    const before = { ...embedder.stats };
+    await embedder.embedDocuments(PERSONAS);
+    expect(embedder.stats).toEqual({ calls: before.calls + 1, texts: before.texts + PERSONAS.length, runs: before.runs + PERSONAS.length });
+    const texts = [...PERSONAS, ...mixedLengthTexts(PERSONAS[0]!)];
+    await expectBatchIndependent(embedder, texts);
+    const fp32 = await createEmbedder({ env: { EMBEDDING_MODEL_DIR: modelDir, EMBEDDING_DTYPE: 'fp32' } });
     try {
-      const before = { ...small.stats };
-      const batched = await small.embedDocuments(PERSONAS);
-      expect(small.stats.calls - before.calls).toBe(1);
-      expect(small.stats.batches - before.batches).toBe(3);
-      expect(small.stats.texts - before.texts).toBe(PERSONAS.length);
-      for (const [i, text] of PERSONAS.entries()) {
-        const [single] = await small.embedDocuments([text]);
-        expect(maxDiff(batched[i] ?? [], single ?? [])).toBeLessThan(1e-5);
-      }
-      // The default batch size (32) takes all five texts in one run; same vectors.
-      const whole = await embedder.embedDocuments(PERSONAS);
-      expect(Math.max(...whole.map((v, i) => maxDiff(v, batched[i] ?? [])))).toBeLessThan(1e-5);
+      await expectBatchIndependent(fp32, texts);
     } finally {
-      await small.dispose();
+      await fp32.dispose();
     }
   });
 
@@ -349,10 +344,10 @@ describe('embedding module with the generated test model', () => {
     expect(embedder.stats).toEqual(before);
     await embedder.embedQuery('jazz');
     await embedder.embedDocuments(['a', 'b', 'c']);
-    expect(embedder.stats).toEqual({ calls: before.calls + 2, texts: before.texts + 4, batches: before.batches + 2 });
-    expect(events.slice(seen).map(({ kind, texts, batches }) => ({ kind, texts, batches }))).toEqual([
-      { kind: 'query', texts: 1, batches: 1 },
-      { kind: 'documents', texts: 3, batches: 1 },
+    expect(embedder.stats).toEqual({ calls: before.calls + 2, texts: before.texts + 4, runs: before.runs + 4 });
+    expect(events.slice(seen).map(({ kind, texts, runs }) => ({ kind, texts, runs }))).toEqual([
+      { kind: 'query', texts: 1, runs: 1 },
+      { kind: 'documents', texts: 3, runs: 3 },
     ]);
   });
 
@@ -586,13 +581,20 @@ describe(`embedding module with a real sentence encoder ${sharedReason(MINILM_MO
     }
   });
 
-  it.skipIf(!MINILM_MODEL_DIR)('gives the fp32 reference vectors to texts embedded in batches, among texts of very different lengths', async () => {
-    const embedder = embedders.fp32!;
-    const together = await embedder.embedDocuments(reference.texts);
-    const mixed = await embedder.embedDocuments([...PERSONAS, ...reference.texts, ...PERSONAS.map((p) => p.repeat(4))]);
-    for (const [i] of reference.texts.entries()) {
-      expect(cosine(together[i]!, reference.fp32[i]!), `text ${i} in one call`).toBeGreaterThan(0.99999);
-      expect(cosine(mixed[PERSONAS.length + i]!, reference.fp32[i]!), `text ${i} among others`).toBeGreaterThan(0.99999);
+  it.skipIf(!MINILM_MODEL_DIR)('gives the reference vectors to texts embedded in batches among texts of very different lengths, fp32 and q8', async () => {
+    for (const [dtype, floor] of [['fp32', 0.99999], ['q8', 0.999]] as const) {
+      const embedder = embedders[dtype]!;
+      const together = await embedder.embedDocuments(reference.texts);
+      const mixed = await embedder.embedDocuments([...PERSONAS, ...reference.texts, ...PERSONAS.map((p) => p.repeat(4))]);
+      for (const [i] of reference.texts.entries()) {
+        expect(cosine(together[i]!, reference[dtype][i]!), `${dtype} text ${i} in one call`).toBeGreaterThan(floor);
+        expect(cosine(mixed[PERSONAS.length + i]!, reference[dtype][i]!), `${dtype} text ${i} among others`).toBeGreaterThan(floor);
+      }
     }
+  });
+
+  it.skipIf(!MINILM_MODEL_DIR)('gives a text the same bits whatever it is embedded with, queries and documents alike, fp32 and q8', async () => {
+    const texts = [...reference.texts, ...mixedLengthTexts(PERSONAS[1]!)];
+    for (const dtype of ['fp32', 'q8'] as const) await expectBatchIndependent(embedders[dtype]!, texts);
   });
 });

@@ -31,6 +31,7 @@ import {
   generateBgeShapedModel,
 } from '../lib/generatedModels/bgeShapedModel';
 import { BGE_QUERY_PREFIX, createEmbedder } from '../shared/embedding';
+import { expectBatchIndependent, mixedLengthTexts } from './support/batchIndependence';
 
 type Ort = typeof import('onnxruntime-node');
 /** The onnxruntime-node that transformers.js loads. */
@@ -158,6 +159,18 @@ describe('the bge-small-shaped benchmark model', () => {
         expect(maxDiff(alone, attendingPadding)).toBeGreaterThan(1e-3);
       } finally {
         await session.release();
+      }
+    }
+  });
+
+  it('gives a text the same bits whatever it is embedded with through the production embedder, q8 (dynamic int8) and fp32', async () => {
+    const texts = mixedLengthTexts('A physicist who explains relativity with trains and clocks, and a pastry chef on weekends.');
+    for (const dtype of ['q8', 'fp32'] as const) {
+      const embedder = await createEmbedder({ env: { EMBEDDING_MODEL_DIR: dir, EMBEDDING_DTYPE: dtype } });
+      try {
+        await expectBatchIndependent(embedder, texts);
+      } finally {
+        await embedder.dispose();
       }
     }
   });

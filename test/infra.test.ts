@@ -8,12 +8,14 @@
  * - cdk-nag AWS Solutions (v3, a CDK validation plugin): no unacknowledged finding, and no
  *   acknowledgement without a finding behind it.
  */
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { execFile, execFileSync } from 'node:child_process';
+import { cpSync, existsSync, mkdtempSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { promisify } from 'node:util';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { App, Duration, Validations } from 'aws-cdk-lib';
+import { App, Duration, Validations, type Environment } from 'aws-cdk-lib';
+import { BUNDLING_STACKS } from 'aws-cdk-lib/cx-api';
 import { Schedule } from 'aws-cdk-lib/aws-events';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
@@ -22,7 +24,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ML_PACKAGES, PROJECT_ROOT, resolveEmbeddingModel } from '../infra/bundling';
 import { addNagChecks } from '../infra/nag';
 import { INDEXER_LOGICAL_ID, passesStalledWindowHours, PersonaDbStack, RECONCILE_PASS_WINDOW_HOURS, RECONCILER_ENTRY, RECONCILER_LOGICAL_ID, RECONCILER_SERVICE } from '../infra/personaDbStack';
-import { buildStageConfig, stackName, stageConfigFromContext, stageDefaults, type Stage, type StageConfig } from '../infra/stageConfig';
+import { buildStageConfig, RESERVED_CONCURRENCY_FLOOR, stackName, stageConfigFromContext, stageDefaults, type Stage, type StageConfig } from '../infra/stageConfig';
+import { deploymentEnvironment, describeDeploymentEnvironment } from '../infra/deploymentEnvironment';
 import { FETCHED_MODELS_DIR, TEST_MODEL_HINT_DIR } from '../shared/embedding/config';
 import { indexerEntry, routeMethods, routes, type RouteDefinition } from '../shared/routes';
 import { indexerStreamSettings } from '../shared/streamSettings';
@@ -30,6 +33,10 @@ import { ACCESS_ROLES, ROLE_SCOPE } from '../infra/accessPolicies';
 import { EXPECTED_ACCESS, expectAllowed, SCOPE_SETS } from './support/scopeMatrix';
 import { BACKFILL_LOGICAL_ID, BACKFILL_SERVICE, PLAN_LOGICAL_ID, QDRANT_RETRY } from '../infra/reindexAtScale';
 import { renderDefinition } from './support/reindexStateMachine';
+import { jsonFilterPatternMatches } from './support/cloudWatchFilterPattern';
+import { MINILM_MODEL_DIR, sharedReason } from './support/sharedAssets';
+
+const execFileAsync = promisify(execFile);
 
 type Resource = { Type: string; Properties?: Record<string, any>; DeletionPolicy?: string; UpdateReplacePolicy?: string };
 type Resources = Record<string, Resource>;
@@ -90,14 +97,28 @@ interface Synth {
   readonly templateFile: string;
 }
 
-function synthesize(stage: Stage, options: { routes?: readonly RouteDefinition[]; config?: StageConfig; context?: Record<string, unknown> } = {}): Synth {
+interface SynthOptions {
+  routes?: readonly RouteDefinition[];
+  config?: StageConfig;
+  context?: Record<string, unknown>;
+  /** The stack's account and region (none: an environment-agnostic template, as without credentials). */
+  env?: Environment;
+  /**
+   * false: no function is bundled (CDK's `aws:cdk:bundling-stacks` context, as `cdk synth
+   * --exclusively` uses for the other stacks), for variants whose assertions are on the template
+   * only: seconds instead of a minute of esbuild that blocks the test worker.
+   */
+  bundle?: boolean;
+}
+
+function synthesize(stage: Stage, options: SynthOptions = {}): Synth {
   const outdir = path.join(tempRoot, `cdk.out.${stage}.${Math.random().toString(36).slice(2, 8)}`);
   const cdkJson = JSON.parse(readFileSync(path.join(PROJECT_ROOT, 'cdk.json'), 'utf8')) as { context: Record<string, unknown> };
-  const app = new App({ outdir, context: { ...cdkJson.context, stage, ...options.context } });
+  const app = new App({ outdir, context: { ...cdkJson.context, stage, ...(options.bundle === false ? { [BUNDLING_STACKS]: [] } : {}), ...options.context } });
   addNagChecks(app); // as infra/app.ts: an unacknowledged finding makes synth throw
   const config = options.config ?? buildStageConfig(stage, { embeddingModelDir: stage === 'prod' ? standInModelDir() : testModelDir() });
   const routeTable = options.routes ?? routes;
-  const stack = new PersonaDbStack(app, stackName(stage), { config, routes: routeTable });
+  const stack = new PersonaDbStack(app, stackName(stage), { config, routes: routeTable, ...(options.env ? { env: options.env } : {}) });
   app.synth();
   const template = Template.fromStack(stack);
   return {
@@ -120,7 +141,10 @@ beforeAll(async () => {
   }
   // Each synth blocks the event loop (esbuild runs synchronously); yielding in between lets
   // vitest's worker report progress instead of timing out on a loaded machine.
-  const yieldToEventLoop = () => new Promise((resolve) => setTimeout(resolve, 50));
+  // A second lets the runner's pending progress calls get their replies before the next block:
+  // a reply that waits behind a synth longer than its RPC timeout (60 s) is reported as an error.
+  const yieldToEventLoop = () => new Promise((resolve) => setTimeout(resolve, 1_000));
+  await yieldToEventLoop();
   synths.dev = synthesize('dev', { routes: [...routes, probeEmbeddingRoute] });
   await yieldToEventLoop();
   synths.prod = synthesize('prod');
@@ -129,7 +153,45 @@ beforeAll(async () => {
 
 afterAll(() => rmSync(tempRoot, { recursive: true, force: true }));
 
+/**
+ * One access-log event as API Gateway writes it for the stage: the template's format with each
+ * `$context.*` variable replaced by its value (https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-logging-variables.html;
+ * a value that is not available is written `-`).
+ */
+function accessLogLine(synth: Synth): (values: { routeKey: string; status: string }) => string {
+  const [[, stage]] = ofType(synth.resources, 'AWS::ApiGatewayV2::Stage') as [[string, Resource]];
+  const format = stage.Properties!.AccessLogSettings.Format as string;
+  return ({ routeKey, status }) => {
+    const values: Record<string, string> = {
+      '$context.requestId': 'JZ3sIjFvIAMEVdw=',
+      '$context.identity.sourceIp': '203.0.113.10',
+      '$context.requestTime': '05/Jan/2026:10:00:00 +0000',
+      '$context.httpMethod': routeKey.split(' ')[0] === '$default' ? 'GET' : routeKey.split(' ')[0]!,
+      '$context.routeKey': routeKey,
+      '$context.path': '/personas/search',
+      '$context.status': status,
+      '$context.protocol': 'HTTP/1.1',
+      '$context.responseLength': '112',
+      '$context.responseLatency': '42',
+      '$context.integrationLatency': '40',
+      '$context.integrationErrorMessage': '-',
+      '$context.authorizer.error': '-',
+    };
+    return format.replace(/\$context\.[A-Za-z.]+/g, (variable) => {
+      if (!(variable in values)) throw new Error(`no sample value for ${variable}`);
+      return values[variable]!;
+    });
+  };
+}
+
 // ---- template helpers ------------------------------------------------------------------------
+
+/** The statements of one of the auth=iam managed policies (ReaderAccessPolicy, WriterAccessPolicy, AdminAccessPolicy). */
+function managedPolicyStatements(synth: Synth, id: string): Array<Record<string, any>> {
+  return synth.resources[logicalIdOf(synth, synth.stack.node.findChild(id))]!.Properties!.PolicyDocument.Statement as Array<Record<string, any>>;
+}
+
+
 
 /** IAM's matching of a request ARN against a policy resource: `*` is any run of characters, `?` one character. */
 const iamPattern = (resource: string) => new RegExp('^' + resource.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.') + '$');
@@ -161,6 +223,39 @@ function refs(value: unknown): string[] {
 function logicalIdOf(synth: Synth, construct: IConstruct): string {
   const child = construct.node.defaultChild as unknown as { logicalId: string } | undefined;
   return synth.stack.resolve((child ?? (construct as unknown as { logicalId: string })).logicalId) as string;
+}
+
+/**
+ * cdk-nag AwsSolutions on `stack`: no unacknowledged error, and every acknowledgement (with a
+ * specific reason) hides at least one real finding, so none is left over from an old layout.
+ */
+function expectNagFindingsAllAcknowledged(stack: PersonaDbStack, label: string): void {
+  const report = new AwsSolutionsChecks(undefined, { verbose: false }).validateScope(stack);
+  const errors = report.violations.filter((violation) => violation.severity === 'error');
+  expect(errors.map((violation) => `${violation.ruleName}: ${violation.violatingResources.map((r) => r.constructPath).join(', ')}`)).toEqual([]);
+  for (const warning of report.violations) console.log(`[cdk-nag] ${label} warning ${warning.ruleName}`);
+
+  // The same pack with acknowledgements ignored: what each acknowledgement hides.
+  const raw = new AwsSolutionsChecks(undefined, { verbose: false });
+  Object.defineProperty(raw, 'isAcknowledged', { value: () => false });
+  const findings = raw.validateScope(stack).violations.flatMap((violation) =>
+    violation.violatingResources.map((resource) => ({ rule: violation.ruleName, path: resource.constructPath })),
+  );
+  const acknowledgements = stack.node
+    .findAll()
+    .flatMap((construct) =>
+      construct.node.metadata
+        .filter((entry) => entry.type === Validations.ACKNOWLEDGED_RULES_METADATA_KEY)
+        .flatMap((entry) => Object.entries(entry.data as Record<string, string>).map(([id, reason]) => ({ construct, id: id.replace(/^annotation::/i, ''), reason }))),
+    )
+    .filter((ack) => ack.id.startsWith('AwsSolutions-'));
+  expect(acknowledgements.length).toBeGreaterThan(0);
+  for (const ack of acknowledgements) {
+    expect(ack.reason.length, `${ack.id} needs a specific reason`).toBeGreaterThan(60);
+    const covered = findings.filter((finding) => finding.rule === ack.id && (finding.path === ack.construct.node.path || String(finding.path).startsWith(`${ack.construct.node.path}/`)));
+    expect(covered.length, `${ack.id} on ${ack.construct.node.path} acknowledges nothing`).toBeGreaterThan(0);
+  }
+  console.log(`[cdk-nag] ${label}: ${findings.length} findings, all acknowledged: ${[...new Set(findings.map((finding) => finding.rule))].join(', ')}`);
 }
 
 interface Grant {
@@ -302,6 +397,56 @@ describe('stage config', () => {
     const { context } = JSON.parse(readFileSync(path.join(PROJECT_ROOT, 'cdk.json'), 'utf8')) as { context: Record<string, unknown> };
     expect(Object.keys(recommended).length).toBeGreaterThan(50);
     for (const [flag, value] of Object.entries(recommended)) expect(context[flag], flag).toEqual(value);
+  });
+
+  it('the indexer\'s reserved concurrency: the stage default, a count, or none (-c indexerReservedConcurrency)', () => {
+    const reserved = (context: Record<string, unknown>) => stageConfigFromContext(new App({ context: { stage: 'prod', ...context } }).node).functions.indexer.reservedConcurrency;
+    expect(reserved({})).toBe(stageDefaults.prod.functions.indexer.reservedConcurrency);
+    expect(reserved({ indexerReservedConcurrency: '25' })).toBe(25);
+    // An account at a low concurrency quota (new accounts may start at 10) cannot reserve any.
+    expect(reserved({ indexerReservedConcurrency: 'none' })).toBeUndefined();
+    expect(stageConfigFromContext(new App({ context: { indexerReservedConcurrency: '3' } }).node).functions.indexer).toMatchObject({ reservedConcurrency: 3, memoryMb: stageDefaults.dev.functions.indexer.memoryMb });
+    // 0 is a valid Lambda setting that throttles every invocation: the stream would stop being indexed.
+    for (const bad of ['0', '-2', '2.5', 'ten']) expect(() => reserved({ indexerReservedConcurrency: bad }), bad).toThrow(/indexerReservedConcurrency must be a whole number of at least 1, or none/);
+    expect(RESERVED_CONCURRENCY_FLOOR).toBe(100);
+  });
+
+  it('an imported Qdrant secret: a complete ARN, or a partial one said so, and its KMS key', () => {
+    const complete = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:persona/qdrant-AbC123';
+    const partial = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:persona/qdrant';
+    const key = 'arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab';
+    const imported = (context: Record<string, unknown>) => stageConfigFromContext(new App({ context }).node).qdrant.importedSecret;
+    expect(imported({})).toBeUndefined();
+    expect(imported({ qdrantSecretArn: complete })).toEqual({ arn: complete, arnForm: 'complete' });
+    expect(imported({ qdrantSecretPartialArn: partial, qdrantSecretKmsKeyArn: key })).toEqual({ arn: partial, arnForm: 'partial', kmsKeyArn: key });
+    // A "complete" ARN without the random suffix is a partial one: the grants would lack -??????.
+    expect(() => imported({ qdrantSecretArn: partial })).toThrow(/must be the complete ARN, ending in "-" and six random characters .*qdrantSecretPartialArn/);
+    // A partial ARN whose name ends like a suffix is read by Secrets Manager as a complete one.
+    expect(() => imported({ qdrantSecretPartialArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:qdrant-prod01' })).toThrow(
+      /ends in "-" and six characters, which Secrets Manager takes for the random suffix .*-c qdrantSecretArn/,
+    );
+    expect(() => imported({ qdrantSecretArn: complete, qdrantSecretPartialArn: partial })).toThrow(/not both/);
+    expect(() => imported({ qdrantSecretKmsKeyArn: key })).toThrow(/key of an imported secret/);
+    expect(() => imported({ qdrantSecretArn: complete, qdrantSecretKmsKeyArn: 'alias/qdrant' })).toThrow(/KMS key ARN .*not an alias/);
+    expect(() => imported({ qdrantSecretPartialArn: 'arn:aws:s3:::bucket' })).toThrow(/must be a Secrets Manager secret ARN/);
+  });
+
+  it('the target account and region: -c account / -c region, else the CDK CLI\'s CDK_DEFAULT_*, else none', () => {
+    const target = (context: Record<string, unknown>, env: NodeJS.ProcessEnv = {}) => deploymentEnvironment(new App({ context }).node, env);
+    expect(target({})).toEqual({ env: {}, accountSource: 'none', regionSource: 'none' });
+    // What the CLI passes: its region wins over one the user exported, so context is how to pin it.
+    expect(target({}, { CDK_DEFAULT_ACCOUNT: '123456789012', CDK_DEFAULT_REGION: 'us-east-1' })).toEqual({
+      env: { account: '123456789012', region: 'us-east-1' },
+      accountSource: 'CDK_DEFAULT_ACCOUNT',
+      regionSource: 'CDK_DEFAULT_REGION',
+    });
+    const pinned = target({ account: '210987654321', region: 'eu-west-1' }, { CDK_DEFAULT_ACCOUNT: '123456789012', CDK_DEFAULT_REGION: 'us-east-1' });
+    expect(pinned).toEqual({ env: { account: '210987654321', region: 'eu-west-1' }, accountSource: 'context', regionSource: 'context' });
+    expect(describeDeploymentEnvironment(pinned)).toBe('Target: account 210987654321 (-c account), region eu-west-1 (-c region). Pin both with -c account=<id> -c region=<code>.');
+    expect(describeDeploymentEnvironment(target({}, { CDK_DEFAULT_REGION: 'us-east-1' }))).toMatch(/account resolved by CloudFormation at deploy time, region us-east-1 \(CDK_DEFAULT_REGION, set by the CDK CLI .*us-east-1 when none names one\)/);
+    expect(() => target({ account: '1234' })).toThrow(/12-digit/);
+    expect(() => target({ region: 'Ireland' })).toThrow(/region code/);
+    expect(target({ region: 'us-gov-west-1' }).env).toEqual({ region: 'us-gov-west-1' });
   });
 
   it('keeps prod safer than dev by default', () => {
@@ -680,6 +825,15 @@ describe.each(['dev', 'prod'] as const)('%s stack', (stage) => {
         Principal: 'events.amazonaws.com',
       });
     });
+
+    it('a failed pass is not retried by Lambda either: asynchronous retries 0 (the lease, checkpoint and next schedule carry it on)', () => {
+      // EventBridge invokes Lambda asynchronously, and Lambda retries a failed asynchronous invocation
+      // twice unless the function's event invoke config says otherwise
+      // (https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-error-handling.html); the rule's
+      // RetryPolicy above covers only EventBridge's delivery.
+      const configs = ofType(s().resources, 'AWS::Lambda::EventInvokeConfig');
+      expect(configs.map(([, config]) => config.Properties)).toEqual([{ FunctionName: { Ref: RECONCILER_LOGICAL_ID }, Qualifier: '$LATEST', MaximumRetryAttempts: 0 }]);
+    });
   });
 
   describe('reindex in AWS (infra/reindexAtScale.ts)', () => {
@@ -947,10 +1101,20 @@ describe.each(['dev', 'prod'] as const)('%s stack', (stage) => {
       const [[, filter]] = ofType(synth.resources, 'AWS::Logs::MetricFilter') as [[string, Resource]];
       expect(filter.Properties!.LogGroupName).toEqual({ Ref: logicalIdOf(synth, synth.stack.node.findChild('ApiAccessLogs')) });
       expect(filter.Properties!.MetricTransformations).toEqual([expect.objectContaining({ MetricNamespace: 'PersonaDb', MetricName: 'SearchUnavailable', MetricValue: '1' })]);
+      // The pattern against access-log lines in the stage's own format, matched by CloudWatch Logs'
+      // documented rules (test/support/cloudWatchFilterPattern.ts): what the metric really counts.
       const pattern = filter.Properties!.FilterPattern as string;
-      expect(pattern).toContain('$.status = 503');
-      for (const route of synth.routes.filter((candidate) => candidate.readsIndex)) expect(pattern).toContain(`"${route.method} ${route.path}"`);
-      expect(pattern).not.toContain('"GET /personas/{id}"');
+      const line = accessLogLine(synth);
+      const indexReaders = synth.routes.filter((route) => route.readsIndex && route.path !== '$default');
+      expect(indexReaders.map((route) => route.name)).toEqual(expect.arrayContaining(['searchPersonas', 'similarPersonas']));
+      for (const route of indexReaders) {
+        const routeKey = `${route.method} ${route.path}`;
+        expect(jsonFilterPatternMatches(pattern, line({ routeKey, status: '503' })), `503 on ${routeKey} counts`).toBe(true);
+        for (const status of ['200', '500', '502', '504', '429']) expect(jsonFilterPatternMatches(pattern, line({ routeKey, status })), `${status} on ${routeKey}`).toBe(false);
+      }
+      for (const routeKey of ['GET /personas/{id}', 'POST /personas', 'GET /personas', '$default']) {
+        expect(jsonFilterPatternMatches(pattern, line({ routeKey, status: '503' })), `503 on ${routeKey} is not search`).toBe(false);
+      }
     });
 
     it('one dashboard with requests, errors, latency, sync lag, iterator age, failure-queue depth, drift, completed reconcile passes and every alarm; its URL is an output', () => {
@@ -1086,33 +1250,7 @@ describe.each(['dev', 'prod'] as const)('%s stack', (stage) => {
     });
 
     it('no unacknowledged errors, and every acknowledgement covers a real finding', () => {
-      const { stack } = s();
-      const report = new AwsSolutionsChecks(undefined, { verbose: false }).validateScope(stack);
-      const errors = report.violations.filter((violation) => violation.severity === 'error');
-      expect(errors.map((violation) => `${violation.ruleName}: ${violation.violatingResources.map((r) => r.constructPath).join(', ')}`)).toEqual([]);
-      for (const warning of report.violations) console.log(`[cdk-nag] ${stage} warning ${warning.ruleName}`);
-
-      // The same pack with acknowledgements ignored: what each acknowledgement hides.
-      const raw = new AwsSolutionsChecks(undefined, { verbose: false });
-      Object.defineProperty(raw, 'isAcknowledged', { value: () => false });
-      const findings = raw.validateScope(stack).violations.flatMap((violation) =>
-        violation.violatingResources.map((resource) => ({ rule: violation.ruleName, path: resource.constructPath })),
-      );
-      const acknowledgements = stack.node
-        .findAll()
-        .flatMap((construct) =>
-          construct.node.metadata
-            .filter((entry) => entry.type === Validations.ACKNOWLEDGED_RULES_METADATA_KEY)
-            .flatMap((entry) => Object.entries(entry.data as Record<string, string>).map(([id, reason]) => ({ construct, id: id.replace(/^annotation::/i, ''), reason }))),
-        )
-        .filter((ack) => ack.id.startsWith('AwsSolutions-'));
-      expect(acknowledgements.length).toBeGreaterThan(0);
-      for (const ack of acknowledgements) {
-        expect(ack.reason.length, `${ack.id} needs a specific reason`).toBeGreaterThan(60);
-        const covered = findings.filter((finding) => finding.rule === ack.id && (finding.path === ack.construct.node.path || String(finding.path).startsWith(`${ack.construct.node.path}/`)));
-        expect(covered.length, `${ack.id} on ${ack.construct.node.path} acknowledges nothing`).toBeGreaterThan(0);
-      }
-      console.log(`[cdk-nag] ${stage}: ${findings.length} findings, all acknowledged: ${[...new Set(findings.map((finding) => finding.rule))].join(', ')}`);
+      expectNagFindingsAllAcknowledged(s().stack, stage);
     });
   });
 });
@@ -1170,7 +1308,7 @@ describe('auth and secret variants', () => {
       qdrantSecretArn: arn,
       embeddingModelDir: standInModelDir(),
     });
-    const synth = synthesize('prod', { config });
+    const synth = synthesize('prod', { config, bundle: false });
     synth.template.hasResourceProperties('AWS::ApiGatewayV2::Authorizer', {
       AuthorizerType: 'JWT',
       IdentitySource: ['$request.header.Authorization'],
@@ -1208,29 +1346,241 @@ describe('auth and secret variants', () => {
     expect(actions.has('secretsmanager:GetSecretValue')).toBe(true);
     const secretGrant = grantsOf(synth, INDEXER_LOGICAL_ID).find((grant) => grant.actions.includes('secretsmanager:GetSecretValue'))!;
     expect(secretGrant.resources).toEqual([arn]);
+    // The secret under the AWS managed key: no role or policy gets a KMS action.
+    const policies = [...ofType(synth.resources, 'AWS::IAM::Policy'), ...ofType(synth.resources, 'AWS::IAM::ManagedPolicy')];
+    expect(policies.filter(([, policy]) => JSON.stringify(policy.Properties!.PolicyDocument).includes('"kms:')).map(([id]) => id)).toEqual([]);
   }, 180_000);
+
+  const ACCOUNT = '123456789012';
+  const REGION = 'eu-west-1';
+  const QDRANT_KEY_ARN = `arn:aws:kms:${REGION}:${ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab`;
+  const qdrantReaders = (synth: Synth) => functionIds(synth).filter((id) => env(synth, id).QDRANT_SECRET_ARN !== undefined);
+
+  it('a partial secret ARN (said so) is granted with its -?????? suffix, to the functions and the admin policy', () => {
+    const partial = `arn:aws:secretsmanager:${REGION}:${ACCOUNT}:secret:persona/qdrant`;
+    const config = buildStageConfig('prod', { qdrantSecretPartialArn: partial, embeddingModelDir: standInModelDir() });
+    const synth = synthesize('prod', { config, bundle: false, env: { account: ACCOUNT, region: REGION } });
+    expect(qdrantReaders(synth).length).toBeGreaterThanOrEqual(4);
+    for (const id of qdrantReaders(synth)) {
+      // Functions look the secret up by the partial ARN (Secrets Manager finds it: its name does not end like a suffix).
+      expect(env(synth, id).QDRANT_SECRET_ARN, id).toBe(partial);
+      // (with conditions: the reconciler's idempotency-table grant has its LeadingKeys one)
+      const grant = grantsOf(synth, id, true).find((candidate) => candidate.actions.includes('secretsmanager:GetSecretValue'))!;
+      expect({ ...grant, actions: [...grant.actions].sort() }, id).toEqual({ actions: ['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue'], resources: [`${partial}-??????`] });
+      // What IAM evaluates: the secret's real ARN carries the random suffix.
+      expect(iamPattern(`${partial}-??????`).test(`${partial}-Xy12Za`)).toBe(true);
+    }
+    const admin = managedPolicyStatements(synth, 'AdminAccessPolicy');
+    expect(admin.find((statement) => statement.Sid === 'ReadQdrantSecret')).toMatchObject({ Resource: `${partial}-??????` });
+  });
+
+  it('a secret under a customer managed KMS key: every reader of it may decrypt with that key, through Secrets Manager only', () => {
+    const complete = `arn:aws:secretsmanager:${REGION}:${ACCOUNT}:secret:persona/qdrant-AbC123`;
+    const config = buildStageConfig('prod', { qdrantSecretArn: complete, qdrantSecretKmsKeyArn: QDRANT_KEY_ARN, embeddingModelDir: standInModelDir() });
+    const synth = synthesize('prod', { config, bundle: false, env: { account: ACCOUNT, region: REGION } });
+    const viaSecretsManager = { StringEquals: { 'kms:ViaService': `secretsmanager.${REGION}.amazonaws.com` } };
+    for (const id of qdrantReaders(synth)) {
+      const grants = grantsOf(synth, id, true);
+      expect(grants.find((grant) => grant.actions.includes('secretsmanager:GetSecretValue'))!.resources, id).toEqual([complete]);
+      expect(grants.filter((grant) => grant.actions.includes('kms:Decrypt')), id).toEqual([{ actions: ['kms:Decrypt'], resources: [QDRANT_KEY_ARN], condition: viaSecretsManager }]);
+    }
+    // Nobody else gets the key: the functions that never read the Qdrant secret have no KMS grant.
+    for (const id of functionIds(synth).filter((candidate) => !qdrantReaders(synth).includes(candidate))) {
+      expect(grantsOf(synth, id, true).some((grant) => grant.actions.some((action) => action.startsWith('kms:'))), id).toBe(false);
+    }
+    const admin = managedPolicyStatements(synth, 'AdminAccessPolicy');
+    expect(admin.find((statement) => statement.Sid === 'DecryptQdrantSecret')).toMatchObject({ Action: 'kms:Decrypt', Resource: QDRANT_KEY_ARN, Condition: viaSecretsManager });
+    expect(managedPolicyStatements(synth, 'ReaderAccessPolicy').some((statement) => JSON.stringify(statement).includes('kms:'))).toBe(false);
+  });
+
+  it('refuses a secret in another region than the stack: the functions read Secrets Manager in their own region', () => {
+    const elsewhere = `arn:aws:secretsmanager:us-east-1:${ACCOUNT}:secret:persona/qdrant-AbC123`;
+    const config = buildStageConfig('prod', { qdrantSecretArn: elsewhere, embeddingModelDir: standInModelDir() });
+    expect(() => synthesize('prod', { config, bundle: false, env: { account: ACCOUNT, region: REGION } })).toThrow(/is in us-east-1, the stack in eu-west-1/);
+  });
+});
+
+// ---- the stack's account and region ------------------------------------------------------------
+
+describe('with a concrete account and region (every real deploy), and with none', () => {
+  // Without credentials the tests above synthesize environment-agnostic stacks; a deploy has both.
+  // cdk-nag names resources as the template holds them, so an acknowledgement written for one of
+  // these forms and not the other fails synth (the first real prod synth did, on 14 IAM5 findings).
+  const targets: Array<[string, Environment | undefined]> = [
+    ['account and region', { account: '123456789012', region: 'eu-west-1' }],
+    ['account only', { account: '123456789012' }],
+    ['none', undefined],
+  ];
+  for (const stage of ['dev', 'prod'] as const) {
+    for (const auth of stage === 'prod' ? (['iam'] as const) : (['none', 'iam'] as const)) {
+      it.each(targets)(`${stage} with auth=${auth}, target %s: synth passes cdk-nag, every acknowledgement covers a finding`, (_label, target) => {
+        const config = buildStageConfig(stage, { auth, embeddingModelDir: stage === 'prod' ? standInModelDir() : testModelDir() });
+        const synth = synthesize(stage, { config, bundle: false, ...(target ? { env: target } : {}) });
+        expectNagFindingsAllAcknowledged(synth.stack, `${stage}/${auth}/${_label}`);
+        const text = JSON.stringify(synth.template.toJSON());
+        // The target reaches the template as literals (the dashboard link names the region).
+        if (target?.region) expect(text).toContain(`region=${target.region}#dashboards`);
+        else expect(text).not.toContain('region=eu-west-1');
+        if (auth === 'iam') {
+          const policy = managedPolicyStatements(synth, 'ReaderAccessPolicy').find((statement) => statement.Sid === 'InvokeRoutes')!;
+          const rendered = (policy.Resource as unknown[]).map(renderIntrinsic);
+          const partition = target?.region ? 'aws' : '{AWS::Partition}';
+          const where = target?.region ? `${target.region}:${target.account}` : `{AWS::Region}:${target?.account ?? '{AWS::AccountId}'}`;
+          expect(rendered).toContain(`arn:${partition}:execute-api:${where}:{${logicalIdOf(synth, synth.stack.api)}}/$default/GET/personas/*`);
+        }
+      });
+    }
+  }
+});
+
+// ---- CloudWatch Logs filter patterns ---------------------------------------------------------
+
+describe('CloudWatch Logs JSON filter patterns (test/support/cloudWatchFilterPattern.ts, used by the alarm tests)', () => {
+  // The examples of "Filter and Pattern Syntax", Matching Terms in JSON Log Events, with the
+  // outcome the documentation states for each.
+  const trail = JSON.stringify({
+    eventType: 'UpdateTrail',
+    sourceIPAddress: '111.111.111.111',
+    arrayKey: ['value', 'another value'],
+    objectList: [{ name: 'a', id: 1 }, { name: 'b', id: 2 }],
+    SomeObject: null,
+    ThisFlag: true,
+  });
+  const users = JSON.stringify({
+    user: { id: 1, email: 'John.Stiles@example.com' },
+    users: [{ id: 2, email: 'John.Doe@example.com' }, { id: 3, email: 'Jane.Doe@example.com' }],
+    actions: ['GET', 'PUT', 'DELETE'],
+    coordinates: [[0, 1, 2], [4, 5, 6], [7, 8, 9]],
+  });
+
+  it('matches the documented examples as documented', () => {
+    const documented: Array<[string, string, boolean]> = [
+      ['{ $.eventType = "UpdateTrail" }', trail, true],
+      ['{ $.sourceIPAddress != 123.123.* }', trail, true],
+      ['{ $.arrayKey[0] = "value" }', trail, true],
+      ['{ $.objectList[1].id = 2 }', trail, true],
+      ['{ ($.user.id = 1) && ($.users[0].email = "John.Doe@example.com") }', users, true],
+      ['{ ($.user.id = 2 && $.users[0].email = "nonmatch") || $.actions[2] = "GET" }', users, false],
+      ['{ $.user.email = "John.Stiles@example.com" || $.coordinates[0][1] = nonmatch && $.actions[2] = nomatch }', users, true],
+      ['{ ($.user.email = "John.Stiles@example.com" || $.coordinates[0][1] = nonmatch) && $.actions[2] = nomatch }', users, false],
+      ['{ $.foo = bar || $.foo = baz }', '{"foo": "bar"}', true],
+      ['{ $.foo = bar || $.foo = baz }', '{"foo": "baz"}', true],
+      ['{ $.foo = baz }', '{"foo": "bar"}', false],
+      // "both {$.users = 1} and {$.users != 1} will fail to match a log event where users is an array"
+      ['{ $.users = 1 }', '{"users": [1, 2, 3]}', false],
+      ['{ $.users != 1 }', '{"users": [1, 2, 3]}', false],
+      ['{ $.latency >= 500 }', '{"latency": 512}', true],
+      ['{ $.numbers[0] < 10e3 }', '{"numbers": [9999]}', true],
+      ['{ $.processes[4].averageRuntime <= 55.5 }', '{"processes": [{}, {}, {}, {}, {"averageRuntime": 55.6}]}', false],
+      ['{ $.errorCode != 500 }', '{"errorCode": 400}', true],
+      ['{ $.latency > +1000 }', '{"latency": 1000}', false],
+      // "*Event will match PutEvent and GetEvent. Event* will match EventId and EventName. Ev*ent will only match the actual string Ev*ent."
+      ['{ $.name = *Event }', '{"name": "PutEvent"}', true],
+      ['{ $.name = Event* }', '{"name": "EventName"}', true],
+      ['{ $.name = Ev*ent }', '{"name": "Evxent"}', false],
+      ['{ $.name = Ev*ent }', '{"name": "Ev*ent"}', true],
+    ];
+    for (const [pattern, event, outcome] of documented) expect(jsonFilterPatternMatches(pattern, event), `${pattern} on ${event}`).toBe(outcome);
+  });
+
+  it('compares a quoted value with a string node and a number with a number node only: "503" is not 503', () => {
+    expect(jsonFilterPatternMatches('{ $.status = "503" }', '{"status":"503"}')).toBe(true);
+    expect(jsonFilterPatternMatches('{ $.status = 503 }', '{"status":503}')).toBe(true);
+    expect(jsonFilterPatternMatches('{ $.status = 503 }', '{"status":"503"}')).toBe(false);
+    expect(jsonFilterPatternMatches('{ $.status = "503" }', '{"status":503}')).toBe(false);
+    expect(jsonFilterPatternMatches('{ $.status = "503" }', 'not json 503')).toBe(false);
+    expect(() => jsonFilterPatternMatches('{ $.latency = * }', '{"latency": 1}')).toThrow(/not implemented/);
+    expect(() => jsonFilterPatternMatches('ERROR -Exiting', 'ERROR')).toThrow(/not implemented|expected \{/);
+  });
 });
 
 // ---- cfn-lint --------------------------------------------------------------------------------
 
+/** cfn-lint's errors on `templates` (warnings are printed); run without blocking the test worker. */
+async function cfnLintErrors(templates: readonly string[]): Promise<string[]> {
+  let output: string;
+  try {
+    ({ stdout: output } = await execFileAsync('cfn-lint', ['--format', 'json', ...templates], { encoding: 'utf8', maxBuffer: 64 * MB }));
+  } catch (error) {
+    // cfn-lint exits non-zero for warnings (4) and errors (2); the JSON on stdout says which.
+    const failure = error as { stdout?: string; stderr?: string; code?: string | number };
+    if (failure.code === 'ENOENT') throw new Error('cfn-lint is not installed (pip install -r test/python/requirements.txt)');
+    if (!failure.stdout) throw new Error(`cfn-lint failed (${failure.code}): ${failure.stderr}`);
+    output = failure.stdout;
+  }
+  const matches = JSON.parse(output) as { Level: string; Rule: { Id: string }; Message: string; Filename: string }[];
+  for (const match of matches.filter((candidate) => candidate.Level !== 'Error')) {
+    console.log(`[cfn-lint] ${match.Level} ${match.Rule.Id} ${path.basename(match.Filename)}: ${match.Message}`);
+  }
+  console.log(`[cfn-lint] ${templates.length} templates, ${matches.length} findings, ${matches.filter((match) => match.Level === 'Error').length} errors`);
+  return matches.filter((match) => match.Level === 'Error').map((match) => `${path.basename(match.Filename)} ${match.Rule.Id}: ${match.Message}`);
+}
+
 describe('cfn-lint', () => {
-  it('reports no errors on any synthesized template', () => {
-    const templates = (['dev', 'prod'] as const).map((stage) => synths[stage].templateFile);
-    let output: string;
-    try {
-      output = execFileSync('cfn-lint', ['--format', 'json', ...templates], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-    } catch (error) {
-      // cfn-lint exits non-zero for warnings (4) and errors (2); the JSON on stdout says which.
-      const failure = error as { stdout?: string; stderr?: string; status?: number; code?: string };
-      if (failure.code === 'ENOENT') throw new Error('cfn-lint is not installed (pip install cfn-lint)');
-      if (!failure.stdout) throw new Error(`cfn-lint failed (${failure.status}): ${failure.stderr}`);
-      output = failure.stdout;
-    }
-    const matches = JSON.parse(output) as { Level: string; Rule: { Id: string }; Message: string; Filename: string }[];
-    for (const match of matches.filter((candidate) => candidate.Level !== 'Error')) {
-      console.log(`[cfn-lint] ${match.Level} ${match.Rule.Id} ${path.basename(match.Filename)}: ${match.Message}`);
-    }
-    console.log(`[cfn-lint] ${templates.length} templates, ${matches.length} findings, ${matches.filter((match) => match.Level === 'Error').length} errors`);
-    expect(matches.filter((match) => match.Level === 'Error').map((match) => `${match.Rule.Id}: ${match.Message}`)).toEqual([]);
+  it('reports no errors on any synthesized template', async () => {
+    expect(await cfnLintErrors((['dev', 'prod'] as const).map((stage) => synths[stage].templateFile))).toEqual([]);
   }, 120_000);
+});
+
+// ---- the CLI, from a fresh clone ---------------------------------------------------------------
+
+const cliModelNote = MINILM_MODEL_DIR ? sharedReason(MINILM_MODEL_DIR, 'all-MiniLM-L6-v2') : '(a stand-in model: all-MiniLM-L6-v2 is not in ../shared)';
+
+describe(`cdk synth from a fresh clone, with a concrete account and region ${cliModelNote}`, () => {
+  // What a new user runs before the first deploy: the repository's tracked files only (no
+  // cdk.out, no cdk.context.json, no .cache/models), `npm run synth` with a real, non-generated
+  // model for prod, and the target pinned on the command line. The CDK CLI runs infra/app.ts and
+  // cdk-nag as on any machine; a non-zero exit is a failed synth.
+  const ACCOUNT = '123456789012';
+  const REGION = 'eu-west-1';
+  const model = MINILM_MODEL_DIR ?? standInModelDir();
+  let clone: string;
+
+  beforeAll(() => {
+    clone = mkdtempSync(path.join(tempRoot, 'clone-'));
+    const tracked = execFileSync('git', ['ls-files', '-z', '--cached', '--others', '--exclude-standard'], { cwd: PROJECT_ROOT, encoding: 'utf8' })
+      .split('\0')
+      .filter((file) => file && existsSync(path.join(PROJECT_ROOT, file)));
+    for (const file of tracked) cpSync(path.join(PROJECT_ROOT, file), path.join(clone, file), { recursive: true });
+    // As after `npm ci` (node_modules is never tracked).
+    symlinkSync(path.join(PROJECT_ROOT, 'node_modules'), path.join(clone, 'node_modules'));
+    expect(existsSync(path.join(clone, 'cdk.out'))).toBe(false);
+    expect(existsSync(path.join(clone, '.cache'))).toBe(false);
+  });
+
+  async function cdkSynth(stage: Stage): Promise<{ template: Record<string, any>; templateFile: string; output: string }> {
+    const outdir = path.join(clone, `cdk.out.${stage}`);
+    const environment = Object.fromEntries(Object.entries(process.env).filter(([name]) => !/^(AWS_|CDK_)/.test(name)));
+    try {
+      const { stdout, stderr } = await execFileAsync(
+        path.join(clone, 'node_modules', '.bin', 'cdk'),
+        ['synth', '-c', `stage=${stage}`, '-c', `account=${ACCOUNT}`, '-c', `region=${REGION}`, '--output', outdir, '--no-notices', '--quiet'],
+        { cwd: clone, encoding: 'utf8', maxBuffer: 64 * MB, env: { ...environment, EMBEDDING_MODEL_DIR: model, AWS_EC2_METADATA_DISABLED: 'true' } },
+      );
+      const templateFile = path.join(outdir, `${stackName(stage)}.template.json`);
+      return { template: JSON.parse(readFileSync(templateFile, 'utf8')) as Record<string, any>, templateFile, output: stdout + stderr };
+    } catch (error) {
+      const failure = error as { code?: number; stdout?: string; stderr?: string };
+      throw new Error(`cdk synth -c stage=${stage} exited ${failure.code}:\n${(failure.stdout ?? '') + (failure.stderr ?? '')}`.slice(0, 20_000));
+    }
+  }
+
+  it('dev and prod synthesize (exit 0) for the pinned account and region, and cfn-lint finds no error', async () => {
+    const results = [];
+    for (const stage of ['dev', 'prod'] as const) {
+      const result = await cdkSynth(stage);
+      const text = JSON.stringify(result.template);
+      // Pinned with -c: whatever region the CLI would have defaulted to, the template says eu-west-1.
+      expect(text, stage).toContain(`region=${REGION}#dashboards`);
+      expect(text, stage).not.toContain('us-east-1');
+      // The synth says where the stack goes, and from which setting.
+      expect(result.output, stage).toContain(`${stackName(stage)}: Target: account ${ACCOUNT} (-c account), region ${REGION} (-c region).`);
+      if (stage === 'prod') {
+        // auth=iam: the policies name this account's and region's API, each parameterised route acknowledged.
+        expect(text).toContain(`arn:aws:execute-api:${REGION}:${ACCOUNT}:`);
+      }
+      results.push(result);
+    }
+    expect(await cfnLintErrors(results.map((result) => result.templateFile))).toEqual([]);
+  }, 600_000);
 });

@@ -299,6 +299,126 @@ describe('query and scroll requests', () => {
   });
 });
 
+/**
+ * Differences the differential test against Qdrant Edge found (test/python/edge_differential.py,
+ * run by test/qdrantEdge.test.ts). Edge is Qdrant's engine as a library, built from the same
+ * `segment` and `shard` crates as the server; the figures quoted are Edge 0.9.0's answers.
+ */
+describe('found by the differential test against Qdrant Edge', () => {
+  const idf = (n: number, df: number) => Math.log((n - df + 0.5) / (df + 0.5) + 1);
+
+  beforeAll(async () => {
+    await local.client.createCollection('corpus', {
+      vectors: { d: { size: 2, distance: 'Dot' } },
+      sparse_vectors: { kw: { modifier: 'idf' } },
+    });
+    await local.client.createPayloadIndex('corpus', { field_name: 't', field_schema: { type: 'keyword', is_tenant: true }, wait: true });
+    await local.client.upsert('corpus', {
+      wait: true,
+      points: [
+        { id: 1, vector: { kw: { indices: [1], values: [1] } }, payload: { t: 'a' } },
+        { id: 2, vector: { kw: { indices: [], values: [] } }, payload: { t: 'a' } },
+        { id: 3, vector: { kw: { indices: [1, 2], values: [1, 1] } }, payload: { t: 'b' } },
+        { id: 4, vector: { d: [1, 0] }, payload: { t: 'a' } },
+        { id: 5, vector: { kw: { indices: [2], values: [2] } }, payload: { t: 'a' } },
+        { id: 6, vector: { kw: { indices: [1], values: [1] } }, payload: { t: 'b' } },
+      ],
+    });
+  });
+
+  const tenantA = { must: [{ key: 't', match: { value: 'a' } }] };
+  const scores = async (body: object) =>
+    Object.fromEntries(((await raw('POST', '/collections/corpus/points/query', { query: { indices: [1], values: [1] }, using: 'kw', ...body })).json.result.points as any[]).map((point) => [point.id, point.score]));
+
+  it('computes IDF over the corpus filter given in params.idf (Qdrant 1.19)', async () => {
+    // Qdrant: `fill_corpus_idf_statistics` and `collect_corpus_points`
+    // (lib/segment/src/index/sparse_index/sparse_vector_index/read_view/idf.rs): N counts the corpus
+    // points that have the vector, an empty one included (2, not 4), df the corpus points in the
+    // term's posting list. Globally N leaves the empty vector out: N = 4, df(1) = 3.
+    expect(await scores({})).toEqual({ 1: expect.closeTo(idf(4, 3), 5), 3: expect.closeTo(idf(4, 3), 5), 6: expect.closeTo(idf(4, 3), 5) });
+    expect(await scores({ params: { idf: 'global' } })).toEqual(await scores({}));
+    // Edge: 0.980829 = idf(3, 1) for every hit; the corpus does not filter the results.
+    const corpus = await scores({ params: { idf: { corpus: tenantA } } });
+    expect(corpus).toEqual({ 1: expect.closeTo(idf(3, 1), 5), 3: expect.closeTo(idf(3, 1), 5), 6: expect.closeTo(idf(3, 1), 5) });
+    // With the same filter as its corpus, a tenant's scores do not move when another tenant writes.
+    const own = { filter: tenantA, params: { idf: { corpus: tenantA } } };
+    expect(await scores(own)).toEqual({ 1: expect.closeTo(idf(3, 1), 5) });
+    await local.client.upsert('corpus', { wait: true, points: [{ id: 7, vector: { kw: { indices: [1], values: [1] } }, payload: { t: 'b' } }] });
+    expect(await scores(own)).toEqual({ 1: expect.closeTo(idf(3, 1), 5) });
+    expect(await scores({ filter: tenantA })).toEqual({ 1: expect.closeTo(idf(5, 4), 5) });
+  });
+
+  it('refuses params.idf on a vector without the IDF modifier instead of ignoring it', async () => {
+    // Qdrant: `init_query_context` (lib/shard/src/query/query_context.rs) returns a validation error,
+    // "search param `idf` requires a sparse vector with the `idf` modifier" (Edge raises the same text).
+    const answer = await raw('POST', '/collections/corpus/points/query', { query: [1, 0], using: 'd', params: { idf: { corpus: tenantA } } });
+    expect(answer.status).toBe(400);
+    expect(answer.json.status.error).toContain('search param `idf` requires a sparse vector with the `idf` modifier, which vector "d" is not');
+    const malformed = await raw('POST', '/collections/corpus/points/query', { query: { indices: [1], values: [1] }, using: 'kw', params: { idf: 'tenant' } });
+    expect(malformed.status).toBe(400);
+  });
+
+  it('applies a payload update to the listed points that exist, then answers 404 for the first missing one', async () => {
+    // Qdrant: `set_payload` and the other payload updates apply to the points found and then fail with
+    // `check_unprocessed_points` (lib/collection/src/collection_manager/segments_updater.rs): "No point
+    // with id 99 found", 404, and point 1 has the new key (Edge: the same, for [99, 1, 98]).
+    await raw('PUT', '/collections/partial', { vectors: { size: 2, distance: 'Dot' } });
+    await raw('PUT', '/collections/partial/points?wait=true', { points: [{ id: 1, vector: [1, 0], payload: { a: 1 } }] });
+    const answer = await raw('POST', '/collections/partial/points/payload?wait=true', { points: [99, 1, 98], payload: { b: 2 } });
+    expect(answer.status).toBe(404);
+    expect(answer.json.status.error).toBe('Not found: No point with id 99 found');
+    expect((await raw('POST', '/collections/partial/points', { ids: [1] })).json.result).toEqual([{ id: 1, payload: { a: 1, b: 2 } }]);
+  });
+
+  it('pushes a query\'s filter into its prefetches by merging clause lists, as Qdrant\'s planner does', async () => {
+    // Qdrant: `recurse_prefetches` (lib/shard/src/query/planned_query.rs) pushes the root filter into
+    // each prefetch with `Filter::merge_opts`, and `Filter::merge_owned` (lib/segment/src/types.rs)
+    // appends clause lists: `must`/`must_not` stay an AND, but two `should` lists become one, and two
+    // `min_should` one union of conditions with the larger `min_count` (qdrant/qdrant#10594, open).
+    // Found by seed 3867187999: root `min_should: 1 of [{}]` (`{}` is an empty Filter condition, which
+    // every point passes) let a prefetch's `min_should` on a tenant through. Edge 0.9.0 gives the ids below.
+    await raw('PUT', '/collections/merged', { vectors: { d: { size: 2, distance: 'Dot' } } });
+    await raw('PUT', '/collections/merged/points?wait=true', {
+      points: [
+        { id: 1, vector: { d: [1, 0] }, payload: { t: 'a', g: 'x' } },
+        { id: 2, vector: { d: [0.9, 0.1] }, payload: { t: 'b', g: 'x' } },
+        { id: 3, vector: { d: [0.8, 0.2] }, payload: { t: 'b', g: 'y' } },
+      ],
+    });
+    const t = (value: string) => ({ key: 't', match: { value } });
+    const g = (value: string) => ({ key: 'g', match: { value } });
+    const ids = async (root: object, prefetch: object) => {
+      const body = { prefetch: [{ query: [1, 0], using: 'd', limit: 10, filter: prefetch }], query: { fusion: 'rrf' }, filter: root };
+      const answer = await raw('POST', '/collections/merged/points/query', body);
+      expect(answer.status, answer.text).toBe(200);
+      return (answer.json.result.points as Array<{ id: number }>).map((point) => point.id).sort();
+    };
+    expect(await ids({ should: [g('x')] }, { should: [t('a')] })).toEqual([1, 2]);
+    expect(await ids({ min_should: { conditions: [{}], min_count: 1 } }, { min_should: { conditions: [t('a')], min_count: 1 } })).toEqual([1, 2, 3]);
+    expect(await ids({ min_should: { conditions: [g('x'), t('a')], min_count: 2 } }, { min_should: { conditions: [t('b')], min_count: 1 } })).toEqual([1, 2]);
+    expect(await ids({ must: [g('x')] }, { must: [t('a')] })).toEqual([1]);
+    expect(await ids({ must_not: [g('y')] }, { should: [t('a')] })).toEqual([1]);
+  });
+
+  it('gives a datetime order_by value in microseconds', async () => {
+    // Qdrant's datetime index keys are i64 microseconds since the epoch, and `order_value` is that key
+    // (Edge: 1704067200000000 for 2024-01-01T00:00:00Z; 1704067200250000 with .250).
+    await raw('PUT', '/collections/dated', { vectors: { size: 2, distance: 'Dot' } });
+    await raw('PUT', '/collections/dated/index?wait=true', { field_name: 'at', field_schema: 'datetime' });
+    await raw('PUT', '/collections/dated/points?wait=true', {
+      points: [
+        { id: 1, vector: [1, 0], payload: { at: '2024-01-01T00:00:00.250Z' } },
+        { id: 2, vector: [1, 0], payload: { at: '2024-01-01T00:00:00Z' } },
+      ],
+    });
+    const ordered = await raw('POST', '/collections/dated/points/scroll', { order_by: 'at', with_payload: false });
+    expect(ordered.json.result.points).toEqual([
+      { id: 2, order_value: 1704067200000000 },
+      { id: 1, order_value: 1704067200250000 },
+    ]);
+  });
+});
+
 describe.skipIf(!QdrantOpenApi.available())('the OpenAPI check the contract suite applies', () => {
   it('resolves the document\'s refs and flags an answer Qdrant would never give (item 4)', async () => {
     // openapi-v1.19.json: `WalConfig.wal_capacity_mb` is an integer (format uint, minimum 1), reached

@@ -15,7 +15,8 @@ import { KEYWORD_SETTINGS, keywordDocumentVector, keywordQueryVector, keywordTok
  *   N = number of indexed vectors of that name, df = the dimension's document frequency.
  * - lib/segment/src/index/sparse_index/sparse_vector_index/read_view/idf.rs: without a corpus filter
  *   the statistics are global ("df(term) is the whole posting list length"; N the index's
- *   vector_count), so a search filter does not change them.
+ *   vector_count), so a search filter does not change them, and a deleted point still counts until
+ *   its segment is vacuumed (lib/segment/src/segment/mod.rs, `delete_point_internal`).
  * - The score is the dot product of the IDF-weighted query with the stored vector over the shared
  *   dimensions; only points sharing a dimension with the query are candidates (inverted index).
  *
@@ -71,23 +72,54 @@ describe('sparse vectors with the idf modifier', () => {
       '1': expect.closeTo(3 * Math.log(1.6), 4),
     });
 
-    // Delete point 3: N = 2, df(2) = 2 → ln(0.5 / 2.5 + 1) = ln 1.2; df(3) = 1 → ln(1.5 / 1.5 + 1) = ln 2.
+    // Delete point 3. Qdrant leaves a deleted point's vectors in the sparse index until the segment is
+    // vacuumed (`Segment::delete_point_internal`, lib/segment/src/segment/mod.rs), so N = 3 and
+    // df(3) = 2 still: only point 3 leaves the results (Qdrant Edge 0.9.0: 1.41001, 0.94001).
     await client.delete('hand', { wait: true, points: [3] });
     expect(await sparseScores('hand', query)).toEqual({
-      '2': expect.closeTo(Math.log(1.2) + Math.log(2), 4),
-      '1': expect.closeTo(3 * Math.log(1.2), 4),
+      '1': expect.closeTo(3 * Math.log(1.6), 4),
+      '2': expect.closeTo(2 * Math.log(1.6), 4),
     });
 
-    // Overwrite point 2 without dimension 2: N = 2, df(2) = 1 → ln 2; df(3) = 1 → ln 2.
+    // Overwrite point 2 without dimension 2, in place: N = 3, df(2) = 1 → idf(3, 1); df(3) = 2 (point 2
+    // and the deleted point 3) → ln 1.6 (Qdrant Edge 0.9.0: 2.94249, 0.94001).
     await client.upsert('hand', { wait: true, points: [{ id: 2, vector: { kw: { indices: [3], values: [2] } } }] });
     expect(await sparseScores('hand', query)).toEqual({
-      '1': expect.closeTo(3 * Math.log(2), 4),
-      '2': expect.closeTo(2 * Math.log(2), 4),
+      '1': expect.closeTo(3 * idf(3, 1), 4),
+      '2': expect.closeTo(2 * Math.log(1.6), 4),
     });
 
-    // Deleting the vector (not the point) leaves N at 1 and removes the point from the candidates.
+    // Upserting a deleted id makes a new point (Qdrant gives it a new internal id): N = 4, df(2) = 2
+    // (Qdrant Edge 0.9.0: 2.07944 and 0.69315).
+    await client.upsert('hand', { wait: true, points: [{ id: 3, vector: { kw: { indices: [2], values: [1] } } }] });
+    expect(await sparseScores('hand', { indices: [2], values: [1] })).toEqual({
+      '1': expect.closeTo(3 * idf(4, 2), 4),
+      '3': expect.closeTo(idf(4, 2), 4),
+    });
+
+    // Deleting the vector (not the point) removes the point from the candidates.
     await client.deleteVectors('hand', { wait: true, points: [2], vector: ['kw'] });
-    expect(await sparseScores('hand', query)).toEqual({ '1': expect.closeTo(3 * idf(1, 1), 4) });
+    expect(Object.keys(await sparseScores('hand', query)).sort()).toEqual(['1', '3']);
+  });
+
+  it('does not count a point whose empty vector gets terms, as Qdrant does not', async () => {
+    // Qdrant's `SparseVectorIndex::update_vector` upserts into `InvertedIndexRam`, which adds one to
+    // its vector count only when the point had no stored vector before (`if old_vector.is_none()`,
+    // lib/sparse/src/index/inverted_index/inverted_index_ram.rs), and an empty vector is stored but
+    // never indexed; removing a non-empty vector subtracts one. So a point whose empty vector gets
+    // terms is not counted in N (N stays 2 of 3), and a point whose vector was removed and comes back
+    // is counted again (2 → 1 → 2). Qdrant Edge 0.9.0 scores both: 0.69315 = ln 2 = idf(2, 1).
+    await client.createCollection('empties', { vectors: { d: { size: 2, distance: 'Dot' } }, sparse_vectors: { kw: { modifier: 'idf' } } });
+    const others = [
+      { id: 2, vector: { kw: { indices: [6], values: [1] } } },
+      { id: 3, vector: { kw: { indices: [6], values: [1] } } },
+    ];
+    await client.upsert('empties', { wait: true, points: [{ id: 1, vector: { kw: { indices: [], values: [] } } }, ...others] });
+    await client.upsert('empties', { wait: true, points: [{ id: 1, vector: { kw: { indices: [5], values: [1] } } }] });
+    expect(await sparseScores('empties', { indices: [5], values: [1] })).toEqual({ '1': expect.closeTo(idf(2, 1), 4) });
+    await client.upsert('empties', { wait: true, points: [{ id: 1, vector: { d: [1, 0] } }] });
+    await client.upsert('empties', { wait: true, points: [{ id: 1, vector: { kw: { indices: [5], values: [1] } } }] });
+    expect(await sparseScores('empties', { indices: [5], values: [1] })).toEqual({ '1': expect.closeTo(idf(2, 1), 4) });
   });
 
   it('without the modifier scores the plain dot product', async () => {
@@ -105,7 +137,7 @@ describe('sparse vectors with the idf modifier', () => {
     });
   });
 
-  it('equals a brute-force BM25 over random texts, through random upserts, overwrites and deletes, and after a restart', async () => {
+  it('equals a brute-force BM25 over random texts (deleted ones counted), through random upserts, overwrites and deletes, and after a restart', async () => {
     const random = mulberry32(15);
     const vocabulary = Array.from({ length: 60 }, (_, i) => `word${i}`);
     // Zipf-like: low word numbers are common, high ones rare, as in real text.
@@ -122,10 +154,14 @@ describe('sparse vectors with the idf modifier', () => {
       });
     };
 
+    /** Texts of deleted points: Qdrant's global statistics go on counting them (see the first test). */
+    const deletedTexts: string[] = [];
+
     /** BM25 from the token lists alone: no sparse vectors, no hashing. */
     const bruteForce = (query: string) => {
       const { k1, b, averageLength } = KEYWORD_SETTINGS;
       const documents = [...texts].map(([id, body]) => ({ id, tokens: keywordTokens(body) }));
+      const counted = [...documents, ...deletedTexts.map((body) => ({ id: -1, tokens: keywordTokens(body) }))];
       const terms = [...new Set(keywordTokens(query))];
       const scores: Record<string, number> = {};
       for (const { id, tokens } of documents) {
@@ -135,8 +171,8 @@ describe('sparse vectors with the idf modifier', () => {
           const tf = tokens.filter((token) => token === term).length;
           if (tf === 0) continue;
           shared = true;
-          const df = documents.filter((document) => document.tokens.includes(term)).length;
-          score += idf(documents.length, df) * ((tf * (k1 + 1)) / (tf + k1 * (1 - b + (b * tokens.length) / averageLength)));
+          const df = counted.filter((document) => document.tokens.includes(term)).length;
+          score += idf(counted.length, df) * ((tf * (k1 + 1)) / (tf + k1 * (1 - b + (b * tokens.length) / averageLength)));
         }
         if (shared) scores[String(id)] = score;
       }
@@ -159,10 +195,13 @@ describe('sparse vectors with the idf modifier', () => {
     await check();
     const removed = [...texts.keys()].filter(() => random() < 0.3);
     await client.delete('random', { wait: true, points: removed });
-    for (const id of removed) texts.delete(id);
+    for (const id of removed) {
+      deletedTexts.push(texts.get(id)!);
+      texts.delete(id);
+    }
     await check();
 
-    // The statistics are rebuilt from the stored points when the server starts again.
+    // The statistics, deleted points' vectors included, are as they were when the server starts again.
     await server.close();
     server = await startQdrantServer({ port: 0, dataDir });
     client = new QdrantClient({ url: server.url, checkCompatibility: false });

@@ -95,6 +95,8 @@ describe('personas reconcile', () => {
     writeFileSync(failureFile, [{ records: [{}, {}] }, { records: [{}] }].map((entry) => JSON.stringify(entry)).join('\n') + '\n');
     const status = await runCli(['status', '--failure-file', failureFile]);
     expect(status.stdout).toMatch(/failed: 2 batches \(3 records\)/);
+    // How the collection's vectors were made, from its metadata: the conventions and the token limit.
+    expect(status.stdout).toMatch(/^embedding: persona-db\/persona-test-model@sha256:[0-9a-f]{16} \(\d+ dims, q8, cls pooling, unit vectors, query prefix ".+", document prefix none, texts cut at 512 tokens\)$/m);
 
     const other = await runCli(['reconcile', '--repair'], { env: { EMBEDDING_DTYPE: 'fp32' } });
     expect(other.code).toBe(1);

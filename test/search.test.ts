@@ -156,14 +156,22 @@ function bm25TermWeights(text: string): Map<string, number> {
 const queryKeywords = (text: string) => new Map(keywordTokens(text).map((term) => [term, 1]));
 
 /**
+ * Personas whose points were deleted: Qdrant's global IDF goes on counting a deleted point's vector
+ * until its segment is vacuumed (`Segment::delete_point_internal` does not delete the vectors).
+ */
+const deletedFromIndex: Persona[] = [];
+
+/**
  * Keyword scores over every indexed persona: Σ idf(t) · query weight · term weight, with Qdrant's
- * idf = ln((N − df + 0.5) / (df + 0.5) + 1) over the whole collection (query_context.rs); only
- * personas sharing a word are candidates. Ties are ordered by id, as the index orders them.
+ * idf = ln((N − df + 0.5) / (df + 0.5) + 1) over the whole collection, deleted points included
+ * (query_context.rs, read_view/idf.rs); only personas sharing a word are candidates. Ties are
+ * ordered by id, as the index orders them.
  */
 function keywordRanking(personas: Persona[], candidates: Persona[], query: Map<string, number>): Ranked[] {
-  const weights = new Map(personas.map((persona) => [persona.id, bm25TermWeights(personaEmbeddingText(persona))]));
-  const df = (term: string) => personas.filter((persona) => weights.get(persona.id)!.has(term)).length;
-  const idf = new Map([...query.keys()].map((term) => [term, Math.log((personas.length - df(term) + 0.5) / (df(term) + 0.5) + 1)]));
+  const counted = [...personas, ...deletedFromIndex];
+  const weights = new Map(counted.map((persona) => [persona.id, bm25TermWeights(personaEmbeddingText(persona))]));
+  const df = (term: string) => counted.filter((persona) => weights.get(persona.id)!.has(term)).length;
+  const idf = new Map([...query.keys()].map((term) => [term, Math.log((counted.length - df(term) + 0.5) / (df(term) + 0.5) + 1)]));
   return candidates
     .filter((persona) => [...query.keys()].some((term) => weights.get(persona.id)!.has(term)))
     .map((persona) => {
@@ -497,6 +505,7 @@ describe('POST /personas/search', () => {
     await env.system.streamWorker.drain();
     const synced = await search({ query: 'pastry butter croissant', limit: 5 });
     expect(synced.items.map((item) => item.id)).not.toContain(deleted);
+    deletedFromIndex.push(...personas.filter((persona) => persona.id === deleted));
     personas = personas.filter((persona) => persona.id !== deleted);
   });
 

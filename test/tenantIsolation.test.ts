@@ -284,7 +284,7 @@ async function run(step: Op): Promise<void> {
       const report = await importPersonas({
         apiUrl: env.system.apiUrl,
         headers: { authorization: `Bearer ${tokens[step.tenant]}` },
-        retryDelaysMs: [],
+        retry: false,
         file: IMPORT_FILES[step.file]!,
         checkpointFile: join(workDir, `import-${run}.checkpoint.json`),
         reportFile: join(workDir, `import-${run}.rejected.jsonl`),
@@ -356,7 +356,7 @@ async function run(step: Op): Promise<void> {
       // `personas export` through the API: every page of the tenant's listing, as JSON lines.
       let text = '';
       const out = new Writable({ write: (chunk, _encoding, done) => ((text += String(chunk)), done()) });
-      await exportPersonas({ kind: 'api', api: { apiUrl: env.system.apiUrl, headers: { authorization: `Bearer ${tokens[step.tenant]}` }, retryDelaysMs: [] } }, out);
+      await exportPersonas({ kind: 'api', api: { apiUrl: env.system.apiUrl, headers: { authorization: `Bearer ${tokens[step.tenant]}` }, retry: false } }, out);
       const exported = text.split('\n').filter(Boolean).map((line) => (JSON.parse(line) as { id: string }).id);
       const expected = [...before.keys()].flatMap((key) => (splitPersonaKey(key).tenant === step.tenant ? [splitPersonaKey(key).id] : []));
       expect(exported.sort()).toEqual(expected.sort());
@@ -415,4 +415,63 @@ it('the CLI tells a token without a tenant, and one the gateway refuses, what to
   expect(refused.stderr).toContain(`POST ${env.system.apiUrl}/personas/batch answered 403: {"message":"Forbidden"}`);
   expect(refused.stderr).toMatch(/the token lacks the scope this call needs \(export and search need personas:read, import needs personas:write/);
   expect(refused.stderr).not.toMatch(/the problem above names it/);
+});
+
+describe("keyword statistics are each tenant's own", () => {
+  // Qdrant's IDF is global unless a query names a corpus (Qdrant 1.19 `params.idf.corpus`): with a
+  // global IDF, tenant B's keyword scores move when tenant A writes a word B searches for, so B
+  // learns whether A holds that word and how many personas the index has (issue 24, item 1).
+  const WORD = 'zxqvsecret';
+  const SCORED_MODES = ['keyword', 'hybrid', 'blend'] as const;
+  const traits = { openness: 0.6, conscientiousness: 0.5, extraversion: 0.4, agreeableness: 0.5, neuroticism: 0.5 };
+  const withWord = (tenantOf: string, n: number) => ({ ...tenantPersona(tenantOf, n), beliefs: [`${WORD} ${tenantOf}-secret-${n}`] });
+
+  /** Tenant B's answers in each scored mode, as (id, score) pairs, once the index has every write. */
+  async function scoresOf(call: TenantCall) {
+    await env.system.streamWorker.drain(60_000);
+    const answers: Record<string, Array<[string, number]>> = {};
+    for (const mode of SCORED_MODES) {
+      const response = await call('POST', '/personas/search', { body: { mode, query: `${WORD} persona`, limit: 50, ...(mode === 'blend' ? { traits } : {}) } });
+      expect(response.status, response.text).toBe(200);
+      answers[mode] = response.json.items.map((hit: { id: string; score: number }) => [hit.id, hit.score]);
+    }
+    return answers;
+  }
+
+  type Write = { kind: 'create'; n: number; word: boolean } | { kind: 'batch'; ns: number[] } | { kind: 'replace' | 'patch' | 'delete'; index: number };
+  const write: fc.Arbitrary<Write> = fc.oneof(
+    fc.record({ kind: fc.constant('create' as const), n: fc.nat(50), word: fc.boolean() }),
+    fc.record({ kind: fc.constant('batch' as const), ns: fc.array(fc.nat(50), { minLength: 1, maxLength: 4 }) }),
+    fc.record({ kind: fc.constantFrom('replace' as const, 'patch' as const, 'delete' as const), index: fc.nat(100) }),
+  );
+
+  it("tenant B's keyword, hybrid and blend scores are unchanged by any writes of tenant A", { timeout: 240_000 }, async () => {
+    for (let n = 0; n < 3; n++) expect((await as.globex('POST', '/personas', { body: withWord('globex', 700 + n) })).status).toBe(201);
+    const baseline = await scoresOf(as.globex);
+    expect(baseline.keyword!.length, 'B finds its own personas by the word').toBeGreaterThanOrEqual(3);
+    const written: string[] = [];
+    await fc.assert(
+      fc.asyncProperty(fc.array(write, { minLength: 1, maxLength: 5 }), async (writes) => {
+        for (const step of writes) {
+          if (step.kind === 'create') {
+            const created = await as.acme('POST', '/personas', { body: step.word ? withWord('acme', step.n) : tenantPersona('acme', step.n) });
+            expect(created.status).toBe(201);
+            written.push(created.json.id);
+          } else if (step.kind === 'batch') {
+            const batch = await as.acme('POST', '/personas/batch', { body: { personas: step.ns.map((n) => withWord('acme', n)) } });
+            expect(batch.status).toBe(200);
+            for (const item of batch.json.results) written.push(item.id);
+          } else if (written.length > 0) {
+            const id = written[step.index % written.length]!;
+            if (step.kind === 'delete') await as.acme('DELETE', `/personas/${id}`);
+            else if (step.kind === 'patch') await as.acme('PATCH', `/personas/${id}`, { body: { beliefs: [`${WORD} ${WORD} patched`] }, headers: { 'content-type': 'application/merge-patch+json' } });
+            else await as.acme('PUT', `/personas/${id}`, { body: withWord('acme', 99), headers: { 'if-match': '*' } });
+          }
+        }
+        expect(await scoresOf(as.globex)).toEqual(baseline);
+      }),
+      { numRuns: 6, seed: Number(process.env.TENANT_PROPERTY_SEED ?? 1729), endOnFailure: true },
+    );
+    expect(written.length, 'tenant A wrote personas with the word').toBeGreaterThan(3);
+  });
 });

@@ -10,7 +10,7 @@ import { expectU32, isObject, optional, type JsonObject, type JsonValue } from '
 import { formatJsonPath, parseJsonPath } from './jsonPath';
 import { payloadSchemaInfo, textIndexOptions, type PayloadIndex } from './payloadIndex';
 import { comparePointIds, pointKey, type PointId } from './pointId';
-import { SparseVectorIndex } from './sparseIndex';
+import { SparseVectorIndex, type SparseStatistics } from './sparseIndex';
 import {
   isSparse,
   parseVectorSchema,
@@ -116,6 +116,9 @@ export interface CollectionSnapshot {
   lastOperationId: number;
   payloadIndexes: Record<string, PayloadIndex>;
   points: StoredPoint[];
+  /** What deleted points still leave in the sparse statistics until a vacuum (absent in older snapshots). */
+  deletedPoints?: number;
+  sparseStatistics?: Record<string, SparseStatistics>;
 }
 
 export class Collection {
@@ -124,6 +127,8 @@ export class Collection {
   /** One inverted index per named sparse vector, kept current by every write below. */
   readonly sparseIndexes = new Map<string, SparseVectorIndex>();
   private lastOperationId = -1;
+  /** Points deleted since the last vacuum (a restart starts from a vacuumed state). */
+  private deletedPoints = 0;
   private sortedCache: StoredPoint[] | undefined;
 
   constructor(
@@ -134,24 +139,25 @@ export class Collection {
     for (const vectorName of schema.sparse.keys()) this.sparseIndexes.set(vectorName, new SparseVectorIndex(vectorName));
   }
 
-  private indexSparse(point: StoredPoint, names: Iterable<string>, change: 'add' | 'remove'): void {
+  /** Tells the sparse indexes the point's vectors of these names now (absent ones are removed). */
+  private indexSparse(point: StoredPoint, names: Iterable<string>): void {
+    const key = pointKey(point.id);
     for (const vectorName of names) {
-      const vector = point.vectors[vectorName];
       const index = this.sparseIndexes.get(vectorName);
-      if (index && vector && isSparse(vector)) index[change](point, vector);
+      const vector = point.vectors[vectorName];
+      if (index) index.update(key, point, vector && isSparse(vector) ? vector : undefined);
     }
   }
 
   /** Replaces some named vectors of a stored point (the others stay). */
   setVectors(point: StoredPoint, vectors: Record<string, StoredVector>): void {
-    this.indexSparse(point, Object.keys(vectors), 'remove');
     Object.assign(point.vectors, vectors);
-    this.indexSparse(point, Object.keys(vectors), 'add');
+    this.indexSparse(point, Object.keys(vectors));
   }
 
   deleteVectors(point: StoredPoint, names: readonly string[]): void {
-    this.indexSparse(point, names, 'remove');
     for (const vectorName of names) delete point.vectors[vectorName];
+    this.indexSparse(point, names);
   }
 
   /** Every update gets the next id; it becomes the `version` of the points it touches. */
@@ -170,9 +176,9 @@ export class Collection {
   put(point: StoredPoint): void {
     const key = pointKey(point.id);
     const previous = this.points.get(key);
-    if (previous) this.indexSparse(previous, Object.keys(previous.vectors), 'remove');
     this.points.set(key, point);
-    this.indexSparse(point, Object.keys(point.vectors), 'add');
+    // An upsert replaces all vectors of the point: each sparse name is set or removed.
+    this.indexSparse(point, this.sparseIndexes.keys());
     if (!previous) {
       this.sortedCache = undefined;
     } else if (this.sortedCache) {
@@ -199,10 +205,27 @@ export class Collection {
     const key = pointKey(id);
     const previous = this.points.get(key);
     if (!previous) return false;
-    this.indexSparse(previous, Object.keys(previous.vectors), 'remove');
+    for (const index of this.sparseIndexes.values()) index.retire(key);
     this.points.delete(key);
     this.sortedCache = undefined;
+    this.deletedPoints++;
     return true;
+  }
+
+  /**
+   * Once deleted points make up more than `deleted_threshold` of a segment of at least
+   * `vacuum_min_vector_number` points, Qdrant's vacuum optimizer rebuilds it without them
+   * (`VacuumOptimizer::littered_ratio_segment` in
+   * lib/collection/src/collection_manager/optimizers/vacuum_optimizer.rs); the only trace deleted
+   * points leave here is in the sparse statistics. Called after each delete.
+   */
+  vacuumIfLittered(): void {
+    const total = this.points.size + this.deletedPoints;
+    const threshold = Number(this.settings.optimizers.deleted_threshold ?? 0.2);
+    const minimum = Number(this.settings.optimizers.vacuum_min_vector_number ?? 1000);
+    if (total < minimum || this.deletedPoints / total <= threshold) return;
+    for (const index of this.sparseIndexes.values()) index.vacuum();
+    this.deletedPoints = 0;
   }
 
   /** Points in Qdrant's id order, the order scroll pages through. */
@@ -294,6 +317,8 @@ export class Collection {
       lastOperationId: this.lastOperationId,
       payloadIndexes: Object.fromEntries(this.payloadIndexes),
       points: this.sortedPoints(),
+      deletedPoints: this.deletedPoints,
+      sparseStatistics: Object.fromEntries([...this.sparseIndexes].map(([name, index]) => [name, index.statistics()])),
     };
   }
 
@@ -303,6 +328,8 @@ export class Collection {
     collection.lastOperationId = snapshot.lastOperationId;
     for (const [field, index] of Object.entries(snapshot.payloadIndexes)) collection.payloadIndexes.set(field, index);
     for (const point of snapshot.points) collection.put(point);
+    collection.deletedPoints = snapshot.deletedPoints ?? 0;
+    for (const [name, statistics] of Object.entries(snapshot.sparseStatistics ?? {})) collection.sparseIndexes.get(name)?.restore(statistics);
     return collection;
   }
 }

@@ -241,9 +241,29 @@ function parseRange(value: unknown, at: string): { bounds: Bounds; datetime: boo
   return { bounds: parseBounds(object, at, readDatetime), datetime };
 }
 
-/** AND of two optional filters, used to push a parent query's filter into its prefetches. */
-export function combineFilters(a: Filter | undefined, b: Filter | undefined): Filter | undefined {
-  if (!a) return b;
-  if (!b) return a;
-  return { must: [{ type: 'filter', filter: a }, { type: 'filter', filter: b }] };
+/**
+ * A parent stage's filter pushed into a prefetch, as Qdrant's planner does it: `recurse_prefetches`
+ * (lib/shard/src/query/planned_query.rs) calls `Filter::merge_opts(propagate_filter, filter)`, and
+ * `Filter::merge_owned` (lib/segment/src/types.rs) concatenates each clause list: `must` and
+ * `must_not` stay conjunctive, but `should` becomes one list (either side's condition suffices) and
+ * `min_should` one union of conditions with the larger `min_count`. That is not an AND of the two
+ * filters when both carry `should` or `min_should` (qdrant/qdrant#10594, open); the local server
+ * answers as Qdrant 1.19 does.
+ */
+export function mergeFilters(parent: Filter | undefined, own: Filter | undefined): Filter | undefined {
+  if (!parent) return own;
+  if (!own) return parent;
+  const concat = (a: Condition[] | undefined, b: Condition[] | undefined) => (a && b ? [...a, ...b] : (a ?? b));
+  const merged: Filter = {};
+  const should = concat(parent.should, own.should);
+  const must = concat(parent.must, own.must);
+  const mustNot = concat(parent.mustNot, own.mustNot);
+  if (should) merged.should = should;
+  if (must) merged.must = must;
+  if (mustNot) merged.mustNot = mustNot;
+  const a = parent.minShould;
+  const b = own.minShould;
+  const minShould = a && b ? { conditions: [...a.conditions, ...b.conditions], minCount: Math.max(a.minCount, b.minCount) } : (a ?? b);
+  if (minShould) merged.minShould = minShould;
+  return merged;
 }

@@ -112,16 +112,29 @@ function parseSelector(object: JsonObject): Selector {
   return selector;
 }
 
-/** Listed ids must exist (404 otherwise), and a filter adds every point it matches. */
-function selectExisting(collection: Collection, selector: Selector): StoredPoint[] {
+interface Selection {
+  points: StoredPoint[];
+  /** The first listed id that names no point: the update still changes the others, then answers 404 for it. */
+  missing?: PointId;
+}
+
+/**
+ * The points a selector names: each listed id that exists, and every point a filter matches.
+ * Qdrant applies a payload or vector update to the listed points that exist and only then fails
+ * with the first missing one (`check_unprocessed_points` after `apply_points` in
+ * lib/collection/src/collection_manager/segments_updater.rs); Qdrant Edge, built from the same
+ * shard code, does the same.
+ */
+function select(collection: Collection, selector: Selector): Selection {
   const selected = new Set<StoredPoint>();
+  let missing: PointId | undefined;
   for (const id of selector.ids ?? []) {
     const point = collection.get(id);
-    if (!point) throw pointNotFound(id);
-    selected.add(point);
+    if (point) selected.add(point);
+    else missing ??= id;
   }
   if (selector.filter) for (const point of collection.filtered(selector.filter)) selected.add(point);
-  return [...selected];
+  return missing === undefined ? { points: [...selected] } : { points: [...selected], missing };
 }
 
 export function deletePoints(collection: Collection, body: unknown): void {
@@ -129,14 +142,16 @@ export function deletePoints(collection: Collection, body: unknown): void {
   collection.nextOperationId();
   for (const id of selector.ids ?? []) collection.remove(id);
   if (selector.filter) for (const point of collection.filtered(selector.filter)) collection.remove(point.id);
+  collection.vacuumIfLittered();
 }
 
-function touch(collection: Collection, points: StoredPoint[], change: (point: StoredPoint) => void): void {
+function touch(collection: Collection, selection: Selection, change: (point: StoredPoint) => void): void {
   const version = collection.nextOperationId();
-  for (const point of points) {
+  for (const point of selection.points) {
     change(point);
     point.version = version;
   }
+  if (selection.missing !== undefined) throw pointNotFound(selection.missing);
 }
 
 const parseKey = (value: unknown): JsonPath | undefined =>
@@ -146,14 +161,14 @@ export function setPayload(collection: Collection, body: unknown): void {
   const object = expectObject(body, '');
   const payload = expectObject(object.payload, 'payload');
   const key = parseKey(object.key);
-  touch(collection, selectExisting(collection, parseSelector(object)), (point) => setAtPath(point.payload, key, payload));
+  touch(collection, select(collection, parseSelector(object)), (point) => setAtPath(point.payload, key, payload));
 }
 
 export function overwritePayload(collection: Collection, body: unknown): void {
   const object = expectObject(body, '');
   const payload = expectObject(object.payload, 'payload');
   const key = parseKey(object.key);
-  touch(collection, selectExisting(collection, parseSelector(object)), (point) => {
+  touch(collection, select(collection, parseSelector(object)), (point) => {
     if (!key) {
       point.payload = structuredClone(payload);
       return;
@@ -166,13 +181,13 @@ export function overwritePayload(collection: Collection, body: unknown): void {
 export function deletePayloadKeys(collection: Collection, body: unknown): void {
   const object = expectObject(body, '');
   const keys = expectArray(object.keys, 'keys').map((key, i) => parseJsonPath(expectString(key, `keys[${i}]`)));
-  touch(collection, selectExisting(collection, parseSelector(object)), (point) => {
+  touch(collection, select(collection, parseSelector(object)), (point) => {
     for (const key of keys) removeAtPath(point.payload, key);
   });
 }
 
 export function clearPayload(collection: Collection, body: unknown): void {
-  touch(collection, selectExisting(collection, parseSelector(expectObject(body, ''))), (point) => {
+  touch(collection, select(collection, parseSelector(expectObject(body, ''))), (point) => {
     point.payload = {};
   });
 }
@@ -209,7 +224,7 @@ export function deleteVectors(collection: Collection, body: unknown): void {
       throw wrongInput(`Not existing vector name error: ${name}`);
     }
   }
-  touch(collection, selectExisting(collection, parseSelector(object)), (point) => {
+  touch(collection, select(collection, parseSelector(object)), (point) => {
     collection.deleteVectors(point, names);
   });
 }

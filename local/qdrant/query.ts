@@ -5,7 +5,7 @@
  */
 import type { Collection, StoredPoint } from './collection';
 import { badRequest, pointNotFound, vectorNameNotFound, wrongInput } from './errors';
-import { combineFilters, type Filter } from './filterParse';
+import { mergeFilters, type Filter } from './filterParse';
 import { distributionBasedScoreFusion, reciprocalRankFusion, type Scored } from './fusion';
 import { comparePointIds, pointKey } from './pointId';
 import type { NearestInput, QueryRequest, Stage } from './queryParse';
@@ -19,11 +19,17 @@ import {
 } from './vectors';
 
 type DenseTarget = { kind: 'dense'; name: string; distance: Distance; vector: number[] };
-type SparseTarget = { kind: 'sparse'; name: string; idf: boolean; vector: SparseVector };
+type SparseTarget = { kind: 'sparse'; name: string; idf: boolean; vector: SparseVector; corpus?: Filter };
 type Target = DenseTarget | SparseTarget;
 
-/** Resolves what to search for; a point id means "that point's stored vector" (runQuery excludes the point itself). */
-function resolveTarget(collection: Collection, using: string, input: NearestInput): Target {
+/**
+ * Resolves what a stage searches for; a point id means "that point's stored vector" (runQuery
+ * excludes the point itself). A stage's `params.idf` needs a sparse vector with the IDF modifier:
+ * Qdrant refuses it on any other vector rather than ignore a scoring parameter
+ * (`init_query_context` in lib/shard/src/query/query_context.rs, a validation error).
+ */
+function resolveTarget(collection: Collection, stage: Stage, input: NearestInput): Target {
+  const using = stage.using;
   const dense = collection.schema.dense.get(using);
   const sparse = collection.schema.sparse.get(using);
   if (!dense && !sparse) throw vectorNameNotFound(using);
@@ -36,8 +42,15 @@ function resolveTarget(collection: Collection, using: string, input: NearestInpu
   } else {
     vector = prepareVector(collection.schema, using, input.vector, 'query');
   }
+  if (stage.idf && !sparse?.idf) {
+    throw wrongInput(`Validation failed: search param \`idf\` requires a sparse vector with the \`idf\` modifier, which vector ${JSON.stringify(using)} is not`);
+  }
   if (dense && !isSparse(vector)) return { kind: 'dense', name: using, distance: dense.distance, vector };
-  if (sparse && isSparse(vector)) return { kind: 'sparse', name: using, idf: sparse.idf, vector };
+  if (sparse && isSparse(vector)) {
+    const target: SparseTarget = { kind: 'sparse', name: using, idf: sparse.idf, vector };
+    if (stage.idf?.kind === 'corpus') target.corpus = stage.idf.corpus;
+    return target;
+  }
   throw wrongInput('Conversion between sparse and regular vectors failed');
 }
 
@@ -101,7 +114,9 @@ function sparseSearch(
 ): Scored[] {
   const index = collection.sparseIndexes.get(target.name)!;
   const ranking = topScored(limit, true);
-  index.score(target.vector, target.idf ? (dimension) => index.idf(dimension) : () => 1, (point, score) => {
+  const corpusIdf = target.idf && target.corpus ? index.corpusIdf(target.vector.indices, (point) => collection.matches(point, target.corpus)) : undefined;
+  const weight = !target.idf ? () => 1 : corpusIdf ? (dimension: number) => corpusIdf.get(dimension)! : (dimension: number) => index.idf(dimension);
+  index.score(target.vector, weight, (point, score) => {
     if (threshold !== undefined && !(score > threshold)) return;
     const candidate = { point, score };
     // The filter is the costly check: only for candidates that would make the ranking.
@@ -129,12 +144,12 @@ function search(
 }
 
 function runStage(collection: Collection, stage: Stage, inherited: Filter | undefined, limit: number): Scored[] {
-  const filter = combineFilters(inherited, stage.filter);
+  const filter = mergeFilters(inherited, stage.filter);
   const query = stage.query;
   if (stage.prefetch.length === 0) {
     if (!query) return collection.filtered(filter).slice(0, limit).map((point) => ({ point, score: 0 }));
     if (query.kind !== 'nearest') throw badRequest('cannot apply Fusion without prefetches');
-    const target = resolveTarget(collection, stage.using, query.input);
+    const target = resolveTarget(collection, stage, query.input);
     return search(collection, target, { filter }, limit, stage.scoreThreshold);
   }
   const sources = stage.prefetch.map((prefetch) => runStage(collection, prefetch, filter, prefetch.limit));
@@ -150,7 +165,7 @@ function runStage(collection: Collection, stage: Stage, inherited: Filter | unde
   // A vector query over prefetches re-scores exactly the points the prefetches found.
   const candidates = new Map<string, StoredPoint>();
   for (const item of sources.flat()) candidates.set(pointKey(item.point.id), item.point);
-  const target = resolveTarget(collection, stage.using, query.input);
+  const target = resolveTarget(collection, stage, query.input);
   return search(collection, target, { points: [...candidates.values()] }, limit, stage.scoreThreshold);
 }
 

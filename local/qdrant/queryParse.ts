@@ -31,6 +31,9 @@ export type StageQuery =
   | { kind: 'rrf'; k: number; weights?: number[] }
   | { kind: 'dbsf' };
 
+/** Qdrant 1.19 `params.idf`: the population a sparse vector's IDF statistics are computed over. */
+export type IdfParams = { kind: 'global' } | { kind: 'corpus'; corpus: Filter };
+
 export interface Stage {
   prefetch: Stage[];
   query?: StageQuery;
@@ -38,6 +41,7 @@ export interface Stage {
   filter?: Filter;
   scoreThreshold?: number;
   limit: number;
+  idf?: IdfParams;
 }
 
 export interface QueryRequest {
@@ -96,6 +100,21 @@ function parseStageQuery(value: unknown, at: string): StageQuery | undefined {
   return { kind: 'nearest', input: parseNearestInput(value, at) };
 }
 
+/**
+ * `params` (`SearchParams` in openapi-v1.19.json): only `idf` changes an exact search's answer, so
+ * the other parameters (hnsw_ef, exact, quantization, indexed_only, acorn) are accepted and ignored.
+ * `idf` is `"global"` (`IdfScope`) or `{"corpus": <filter>}` (`IdfCorpusParams`).
+ */
+function parseIdfParams(params: unknown, at: string): IdfParams | undefined {
+  if (params === undefined || params === null) return undefined;
+  const idf = expectObject(params, at).idf;
+  if (idf === undefined || idf === null) return undefined;
+  const where = joinPath(at, 'idf');
+  if (idf === 'global') return { kind: 'global' };
+  if (isObject(idf) && 'corpus' in idf) return { kind: 'corpus', corpus: parseFilter(idf.corpus, joinPath(where, 'corpus')) };
+  throw formatError(`data did not match any variant of untagged enum IdfParams at ${where}`);
+}
+
 const parseLimit = (value: unknown, at: string, fallback: number) => {
   const limit = optional(value, (raw) => expectUnsigned(raw, at)) ?? fallback;
   if (limit < 1) throw validationError(at, 'value 0 invalid, must be 1 or larger');
@@ -117,6 +136,8 @@ function parseStage(object: JsonObject, at: string): Stage {
   if (filter) stage.filter = filter;
   const threshold = optional(object.score_threshold, (raw) => expectNumber(raw, joinPath(at, 'score_threshold')));
   if (threshold !== undefined) stage.scoreThreshold = threshold;
+  const idf = parseIdfParams(object.params, joinPath(at, 'params'));
+  if (idf) stage.idf = idf;
   checkStage(stage);
   return stage;
 }
@@ -167,6 +188,8 @@ export function parseSearchRequest(value: unknown, at = ''): QueryRequest {
   if (filter) stage.filter = filter;
   const threshold = optional(object.score_threshold, (raw) => expectNumber(raw, joinPath(at, 'score_threshold')));
   if (threshold !== undefined) stage.scoreThreshold = threshold;
+  const idf = parseIdfParams(object.params, joinPath(at, 'params'));
+  if (idf) stage.idf = idf;
   return {
     stage,
     offset: optional(object.offset, (raw) => expectUnsigned(raw, joinPath(at, 'offset'))) ?? 0,

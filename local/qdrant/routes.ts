@@ -52,7 +52,14 @@ function updateRoute(method: Route['method'], path: string, apply: (collection: 
     handle: async (context) => {
       const body = await context.body();
       const collection = collectionOf(context);
-      apply(collection, body);
+      const before = collection.lastOperation();
+      try {
+        apply(collection, body);
+      } catch (error) {
+        // An update that failed part-way (a listed point is missing) keeps what it changed, as in Qdrant: save that too.
+        if (collection.lastOperation() !== before) await context.storage.persist(collection);
+        throw error;
+      }
       return finishUpdate(context, collection, collection.lastOperation());
     },
   };

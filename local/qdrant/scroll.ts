@@ -68,6 +68,12 @@ export function scrollPoints(collection: Collection, body: unknown): OutputObjec
   };
 }
 
+/** A datetime index holds i64 microseconds since the epoch, and that is its order value (Qdrant Edge answers 1704067200000000 for 2024-01-01T00:00:00Z). */
+function microseconds(text: string): number | undefined {
+  const millis = parseDatetime(text);
+  return millis === undefined ? undefined : Math.round(millis * 1000);
+}
+
 const RANGE_INDEX_TYPES = new Set(['integer', 'float', 'datetime']);
 
 /** Qdrant only orders by fields that have a range-capable payload index. */
@@ -85,12 +91,12 @@ function orderByField(collection: Collection, raw: JsonValue, points: StoredPoin
   const descending = isObject(spec) && spec.direction === 'desc';
   const startFrom = isObject(spec)
     ? optional(spec.start_from, (value) =>
-        typeof value === 'string' ? (parseDatetime(value) ?? expectNumber(value, 'order_by.start_from')) : expectNumber(value, 'order_by.start_from'),
+        typeof value === 'string' ? (microseconds(value) ?? expectNumber(value, 'order_by.start_from')) : expectNumber(value, 'order_by.start_from'),
       )
     : undefined;
   const numeric = (value: JsonValue): number | undefined => {
     if (typeof value === 'number') return index.dataType === 'integer' && !Number.isInteger(value) ? undefined : value;
-    if (typeof value === 'string' && index.dataType === 'datetime') return parseDatetime(value);
+    if (typeof value === 'string' && index.dataType === 'datetime') return microseconds(value);
     return undefined;
   };
   // Qdrant streams the range index's (value, point) pairs (`Segment::filtered_read_by_index_ordered`,

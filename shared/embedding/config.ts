@@ -23,7 +23,6 @@
  *   files (see modelConventions.ts); what neither says comes from the model's id: the bge English
  *   v1.5 models' card (CLS pooling, unit vectors, the retrieval instruction before queries), else
  *   mean pooling, unit vectors and no prompts.
- * - EMBEDDING_MAX_BATCH      texts per ONNX run in embedDocuments (default 8)
  * - EMBEDDING_THREADS        ONNX Runtime intra-op threads (default: ONNX Runtime's, one per core it
  *                            sees; Lambda shows 2 cores below 3,009 MB whatever CPU share it grants)
  */
@@ -34,13 +33,6 @@ export const DEFAULT_MODEL_ID = 'BAAI/bge-small-en-v1.5';
 export const DEFAULT_REVISION = 'main';
 /** The query instruction of the bge English v1.5 models' card, for short-query-to-passage retrieval (only their ids get it by default). */
 export const BGE_QUERY_PREFIX = 'Represent this sentence for searching relevant passages: ';
-/**
- * Texts per ONNX run. Measured with the bge-small-shaped model (q8, one intra-op thread, persona
- * texts sorted by length; `npm run bench`, 2026-11-30): runs of 4-16 texts embed ~155-170 personas/s,
- * runs of 32 ~120-139/s (more padding, a working set past the caches); embedDocuments with runs of 8
- * reached 99.8% of the raw session's best rate, with 32 only 82%.
- */
-export const DEFAULT_MAX_BATCH_SIZE = 8;
 /** Where `npm run model:fetch` puts hub models (`<dir>/<model id>`), relative to the project root; synth looks there too. */
 export const FETCHED_MODELS_DIR = '.cache/models';
 /** Where `npm run model:test` writes the generated test model, relative to the project root. */
@@ -71,8 +63,6 @@ export interface EmbedderSettingsInput {
   queryPrefix?: string;
   /** Env EMBEDDING_DOCUMENT_PREFIX (default: the model directory's document prompt, else none). */
   documentPrefix?: string;
-  /** Texts per ONNX run in embedDocuments. Env EMBEDDING_MAX_BATCH (default 8). */
-  maxBatchSize?: number;
   /** ONNX Runtime intra-op threads. Env EMBEDDING_THREADS (default: ONNX Runtime's choice). */
   threads?: number;
   /** Where the EMBEDDING_* variables are read from (default process.env). */
@@ -95,7 +85,6 @@ export interface EmbedderSettings {
   normalize: boolean | undefined;
   queryPrefix: string | undefined;
   documentPrefix: string | undefined;
-  maxBatchSize: number;
   /** Intra-op threads, or undefined for ONNX Runtime's default. */
   threads: number | undefined;
 }
@@ -154,10 +143,6 @@ export function resolveEmbedderSettings(input: EmbedderSettingsInput = {}): Embe
   const env = input.env ?? process.env;
   const modelDir = input.modelDir ?? nonEmpty(env.EMBEDDING_MODEL_DIR);
   const cacheDir = input.cacheDir ?? nonEmpty(env.EMBEDDING_CACHE_DIR);
-  const maxBatchSize = input.maxBatchSize ?? Number(nonEmpty(env.EMBEDDING_MAX_BATCH) ?? DEFAULT_MAX_BATCH_SIZE);
-  if (!Number.isInteger(maxBatchSize) || maxBatchSize < 1) {
-    throw new EmbeddingConfigError(`the maximum batch size must be a positive integer, got ${maxBatchSize}`);
-  }
   const threadsText = nonEmpty(env.EMBEDDING_THREADS);
   const threads = input.threads ?? (threadsText === undefined ? undefined : Number(threadsText));
   if (threads !== undefined && (!Number.isInteger(threads) || threads < 1)) {
@@ -175,7 +160,6 @@ export function resolveEmbedderSettings(input: EmbedderSettingsInput = {}): Embe
     // An empty prefix variable is meaningful (no prefix), so it is not folded to undefined.
     queryPrefix: input.queryPrefix ?? env.EMBEDDING_QUERY_PREFIX,
     documentPrefix: input.documentPrefix ?? env.EMBEDDING_DOCUMENT_PREFIX,
-    maxBatchSize,
     threads,
   };
 }

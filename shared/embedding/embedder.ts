@@ -52,14 +52,15 @@ export interface EmbeddingStats {
   calls: number;
   /** Texts embedded. */
   texts: number;
-  /** ONNX runs (one per batch). */
-  batches: number;
+  /** ONNX runs (one per text). */
+  runs: number;
 }
 
 export interface EmbedEvent {
   kind: 'documents' | 'query';
   texts: number;
-  batches: number;
+  /** ONNX runs (one per text). */
+  runs: number;
   durationMs: number;
 }
 
@@ -78,8 +79,9 @@ export interface Embedder {
   readonly conventions: ModelConventions;
   /**
    * Vectors (unit vectors unless the model says otherwise) of the document prefix + each text, in
-   * input order; at most maxBatchSize texts per ONNX run. Throws UnembeddableTextError, with the
-   * other texts' vectors, when some texts have a zero embedding.
+   * input order; each text in an ONNX run of its own, so its vector is the same whatever it is
+   * embedded with (see createEmbedder). Throws UnembeddableTextError, with the other texts'
+   * vectors, when some texts have a zero embedding.
    */
   embedDocuments(texts: readonly string[]): Promise<number[][]>;
   /** Vector of the query prefix + text; UnembeddableTextError when it is a zero vector. */
@@ -156,100 +158,61 @@ function describe(error: unknown): string {
   return `${error.message}${cause}`;
 }
 
-/** Token ids of a batch, padded to its longest text, as the ONNX graph takes them ([rows, sequence] int64). */
-interface EncodedBatch {
-  rows: number;
-  sequence: number;
-  inputIds: BigInt64Array;
-  attentionMask: BigInt64Array;
-}
-
 /**
- * Encodes texts the way sentence-transformers (Hugging Face tokenizers) does with `max_seq_length`:
- * a text longer than `maxTokens` loses tokens from its end but keeps the special tokens around it
- * ([CLS] ... [SEP] for BERT). transformers.js's own `truncation` cuts the encoded ids, special
- * tokens included, so a long text lost its [SEP] (the reference vectors of all-MiniLM-L6-v2's long
- * text differ from it at cosine 0.9988, and match with [SEP] kept).
+ * Token ids of a text the way sentence-transformers (Hugging Face tokenizers) encodes it with
+ * `max_seq_length`: a text longer than `maxTokens` loses tokens from its end but keeps the special
+ * tokens around it ([CLS] ... [SEP] for BERT). transformers.js's own `truncation` cuts the encoded
+ * ids, special tokens included, so a long text lost its [SEP] (the reference vector of
+ * all-MiniLM-L6-v2's long text differs from that at cosine 0.9988, and matches with [SEP] kept).
  */
-function batchEncoder(tokenizer: PreTrainedTokenizer, maxTokens: number): (texts: readonly string[]) => EncodedBatch {
+function tokenEncoder(tokenizer: PreTrainedTokenizer, maxTokens: number): (text: string) => BigInt64Array {
   // How many special tokens the tokenizer's template puts after a text: a probe with and without them.
   const probe = tokenizer.encode('a');
   const bare = tokenizer.encode('a', { add_special_tokens: false });
   const start = probe.findIndex((_, i) => bare.every((id, j) => probe[i + j] === id));
   const suffixLength = start < 0 ? 0 : probe.length - start - bare.length;
   if (maxTokens <= probe.length - bare.length) throw new Error(`a token limit of ${maxTokens} leaves no room for text beside the special tokens`);
-  const padId = BigInt(tokenizer.pad_token_id ?? 0);
-  return (texts) => {
-    const encoded = texts.map((text) => {
-      const ids = tokenizer.encode(text);
-      return ids.length <= maxTokens ? ids : [...ids.slice(0, maxTokens - suffixLength), ...ids.slice(ids.length - suffixLength)];
-    });
-    const sequence = Math.max(...encoded.map((ids) => ids.length));
-    const inputIds = new BigInt64Array(texts.length * sequence).fill(padId);
-    const attentionMask = new BigInt64Array(texts.length * sequence);
-    encoded.forEach((ids, row) => {
-      for (let i = 0; i < ids.length; i++) {
-        inputIds[row * sequence + i] = BigInt(ids[i]!);
-        attentionMask[row * sequence + i] = 1n;
-      }
-    });
-    return { rows: texts.length, sequence, inputIds, attentionMask };
+  return (text) => {
+    const ids = tokenizer.encode(text);
+    const kept = ids.length <= maxTokens ? ids : [...ids.slice(0, maxTokens - suffixLength), ...ids.slice(ids.length - suffixLength)];
+    return BigInt64Array.from(kept, BigInt);
   };
 }
 
 /**
- * Sentence vectors [rows, width] from token vectors [rows, sequence, width]: the first token's
- * (CLS pooling) or the mean over the attended tokens (mean pooling, sentence-transformers' Pooling:
- * padding has mask 0 and does not count). The mean repeats transformers.js's mean_pooling arithmetic
- * (a float64 sum per dimension over the positions in order, divided by the count, stored as float32).
+ * The sentence vector of one text from its token vectors [1, sequence, width]: the first token's
+ * (CLS pooling) or the mean over its tokens (mean pooling; one text has no padding). The mean
+ * repeats transformers.js's mean_pooling arithmetic (a float64 sum per dimension over the positions
+ * in order, divided by the count, stored as float32).
  */
-function poolTokens(hidden: Float32Array, dims: readonly number[], mask: BigInt64Array, pooling: EmbeddingPooling): Float32Array {
-  const [rows = 0, sequence = 0, width = 0] = dims;
-  const pooled = new Float32Array(rows * width);
+function poolTokens(hidden: Float32Array, sequence: number, width: number, pooling: EmbeddingPooling): Float32Array {
+  if (pooling === 'cls') return hidden.subarray(0, width);
   const sum = new Float64Array(width);
-  for (let row = 0; row < rows; row++) {
-    const rowOffset = row * sequence * width;
-    if (pooling === 'cls') {
-      pooled.set(hidden.subarray(rowOffset, rowOffset + width), row * width);
-      continue;
-    }
-    sum.fill(0);
-    let count = 0;
-    for (let position = 0; position < sequence; position++) {
-      if (mask[row * sequence + position] === 0n) continue;
-      count++;
-      const offset = rowOffset + position * width;
-      for (let i = 0; i < width; i++) sum[i]! += hidden[offset + i]!;
-    }
-    for (let i = 0; i < width; i++) pooled[row * width + i] = sum[i]! / count;
+  for (let position = 0; position < sequence; position++) {
+    const offset = position * width;
+    for (let i = 0; i < width; i++) sum[i]! += hidden[offset + i]!;
   }
+  const pooled = new Float32Array(width);
+  for (let i = 0; i < width; i++) pooled[i] = sum[i]! / sequence;
   return pooled;
 }
 
 /**
- * The rows of a [rows, width] float32 matrix as L2-normalised plain arrays (undefined for a row of
- * zero or non-finite norm, which has no direction). transformers.js's own
- * `normalize` (Tensor.normalize) took about a tenth of the CPU time of embedding persona texts
- * with a small model, computing each element's index through a Proxy (bench/, `npm run bench`).
- * This repeats its float32 arithmetic step for step (the sum of squares rounded to float32 after
- * each addition, its `** (1 / 2)` rounded, each quotient rounded), so the vectors are bit-identical.
+ * A float32 vector as an L2-normalised plain array (undefined for zero or non-finite norm, which has
+ * no direction). transformers.js's own `normalize` (Tensor.normalize) took about a tenth of the CPU
+ * time of embedding persona texts with a small model, computing each element's index through a
+ * Proxy (bench/, `npm run bench`). This repeats its float32 arithmetic step for step (the sum of
+ * squares rounded to float32 after each addition, its `** (1 / 2)` rounded, each quotient
+ * rounded), so the vectors are bit-identical.
  */
-function pooledRows(data: Float32Array, rows: number, width: number, normalize: boolean): Array<number[] | undefined> {
-  const vectors: Array<number[] | undefined> = [];
-  for (let row = 0; row < rows; row++) {
-    const offset = row * width;
-    let sumOfSquares = 0;
-    for (let i = 0; i < width; i++) sumOfSquares = Math.fround(sumOfSquares + data[offset + i]! ** 2);
-    const norm = Math.fround(sumOfSquares ** (1 / 2));
-    if (!(norm > 0 && Number.isFinite(norm))) {
-      vectors.push(undefined);
-      continue;
-    }
-    const vector = new Array<number>(width);
-    for (let i = 0; i < width; i++) vector[i] = normalize ? Math.fround(data[offset + i]! / norm) : data[offset + i]!;
-    vectors.push(vector);
-  }
-  return vectors;
+function unitVector(data: Float32Array, normalize: boolean): number[] | undefined {
+  let sumOfSquares = 0;
+  for (let i = 0; i < data.length; i++) sumOfSquares = Math.fround(sumOfSquares + data[i]! ** 2);
+  const norm = Math.fround(sumOfSquares ** (1 / 2));
+  if (!(norm > 0 && Number.isFinite(norm))) return undefined;
+  const vector = new Array<number>(data.length);
+  for (let i = 0; i < data.length; i++) vector[i] = normalize ? Math.fround(data[i]! / norm) : data[i]!;
+  return vector;
 }
 
 /** Loads the model once and returns an Embedder over it. Fails at once when no model is available. */
@@ -289,28 +252,35 @@ export async function createEmbedder(options: EmbedderOptions = {}): Promise<Emb
     },
   });
 
-  const encode = batchEncoder(tokenizer, conventions.maxTokens);
+  const encode = tokenEncoder(tokenizer, conventions.maxTokens);
   const { Tensor } = transformers;
-  const run = async (texts: string[]): Promise<{ width: number; vectors: Array<number[] | undefined> }> => {
-    const batch = encode(texts);
-    const dims = [batch.rows, batch.sequence];
+  /**
+   * One text per ONNX run, never a batch: an int8 graph (q8; the hub's `model_quantized.onnx`, made
+   * by onnxruntime's quantize_dynamic) quantizes activations with DynamicQuantizeLinear, one scale
+   * over its whole input, so in a batch a text's vector depends on the texts padded beside it
+   * (all-MiniLM-L6-v2: cosine 0.96-0.99 to itself embedded alone). Alone, the same text gives the
+   * same bits whatever else is embedded, query or document, fp32 or q8; and no run pads. What
+   * batching bought is measured in `npm run bench` (bench/embeddingThroughput.ts).
+   */
+  const run = async (text: string): Promise<{ width: number; vector: number[] | undefined }> => {
+    const ids = encode(text);
+    const dims = [1, ids.length];
     const outputs = (await onnxModel({
-      input_ids: new Tensor('int64', batch.inputIds, dims),
-      attention_mask: new Tensor('int64', batch.attentionMask, dims),
-      // A single text: every token of segment 0 (what the tokenizer's template gives one sequence).
-      token_type_ids: new Tensor('int64', new BigInt64Array(batch.inputIds.length), dims),
+      input_ids: new Tensor('int64', ids, dims),
+      attention_mask: new Tensor('int64', new BigInt64Array(ids.length).fill(1n), dims),
+      // One text: every token of segment 0 (what the tokenizer's template gives a single sequence).
+      token_type_ids: new Tensor('int64', new BigInt64Array(ids.length), dims),
     })) as Record<string, Tensor | undefined>;
     const hidden = outputs.last_hidden_state ?? outputs.token_embeddings;
-    if (!hidden || hidden.dims.length !== 3 || hidden.dims[0] !== texts.length || !(hidden.data instanceof Float32Array)) {
-      throw new Error(`unexpected model output for ${texts.length} texts: ${Object.keys(outputs).join(', ')} [${hidden?.dims.join(', ') ?? ''}]`);
+    if (!hidden || hidden.dims.length !== 3 || hidden.dims[0] !== 1 || hidden.dims[1] !== ids.length || !(hidden.data instanceof Float32Array)) {
+      throw new Error(`unexpected model output: ${Object.keys(outputs).join(', ')} [${hidden?.dims.join(', ') ?? ''}] for ${ids.length} tokens`);
     }
     const width = hidden.dims[2]!;
-    const pooled = poolTokens(hidden.data, hidden.dims, batch.attentionMask, conventions.pooling);
-    return { width, vectors: pooledRows(pooled, texts.length, width, conventions.normalize) };
+    return { width, vector: unitVector(poolTokens(hidden.data, ids.length, width, conventions.pooling), conventions.normalize) };
   };
 
   // One warm-up run: fixes the dimension from the real output and moves the first-run cost to load time.
-  const { width: dimension } = await run(['warm-up']);
+  const { width: dimension } = await run('warm-up');
   if (dimension === 0) throw new Error(`embedding model ${id} produced vectors of no dimension`);
 
   const model: EmbeddingModelInfo = Object.freeze({
@@ -324,7 +294,7 @@ export async function createEmbedder(options: EmbedderOptions = {}): Promise<Emb
     documentPrefix: conventions.documentPrefix,
     maxTokens: conventions.maxTokens,
   });
-  const stats: EmbeddingStats = { calls: 0, texts: 0, batches: 0 };
+  const stats: EmbeddingStats = { calls: 0, texts: 0, runs: 0 };
 
   const embed = async (kind: EmbedEvent['kind'], texts: readonly string[]): Promise<number[][]> => {
     if (texts.length === 0) return [];
@@ -332,30 +302,22 @@ export async function createEmbedder(options: EmbedderOptions = {}): Promise<Emb
       if (typeof text !== 'string') throw new TypeError(`texts to embed must be strings, got ${typeof text}`);
     }
     const started = performance.now();
-    // Batches of similar length waste less work on padding; results go back in input order.
-    const order = texts.map((_, i) => i).sort((a, b) => (texts[a]?.length ?? 0) - (texts[b]?.length ?? 0));
     const prefix = kind === 'query' ? conventions.queryPrefix : conventions.documentPrefix;
     const vectors = new Array<number[] | undefined>(texts.length);
     const unembeddable: number[] = [];
-    let batches = 0;
-    for (let start = 0; start < order.length; start += settings.maxBatchSize) {
-      const indices = order.slice(start, start + settings.maxBatchSize);
-      const batch = await run(indices.map((i) => prefix + (texts[i] ?? '')));
-      batches++;
-      indices.forEach((textIndex, row) => {
-        const vector = batch.vectors[row];
-        if (vector === undefined) unembeddable.push(textIndex);
-        else if (vector.length !== dimension || !vector.every(Number.isFinite)) {
-          throw new Error(`embedding model ${id} produced an invalid vector for text ${textIndex}`);
-        }
-        vectors[textIndex] = vector;
-      });
+    for (const [index, text] of texts.entries()) {
+      const { vector } = await run(prefix + text);
+      if (vector === undefined) unembeddable.push(index);
+      else if (vector.length !== dimension || !vector.every(Number.isFinite)) {
+        throw new Error(`embedding model ${id} produced an invalid vector for text ${index}`);
+      }
+      vectors[index] = vector;
     }
     stats.calls++;
     stats.texts += texts.length;
-    stats.batches += batches;
-    options.onEmbed?.({ kind, texts: texts.length, batches, durationMs: performance.now() - started });
-    if (unembeddable.length > 0) throw new UnembeddableTextError(unembeddable.sort((a, b) => a - b), vectors);
+    stats.runs += texts.length;
+    options.onEmbed?.({ kind, texts: texts.length, runs: texts.length, durationMs: performance.now() - started });
+    if (unembeddable.length > 0) throw new UnembeddableTextError(unembeddable, vectors);
     return vectors as number[][];
   };
 

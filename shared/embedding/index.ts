@@ -14,7 +14,6 @@
  */
 export {
   BGE_QUERY_PREFIX,
-  DEFAULT_MAX_BATCH_SIZE,
   DEFAULT_MODEL_ID,
   EmbeddingConfigError,
   EmbeddingModelUnavailableError,

@@ -5,22 +5,16 @@
  */
 import { once } from 'node:events';
 import type { Writable } from 'node:stream';
-import type { PersonaListPage } from '../persona/personaService';
+import { listLimits } from '../persona/personaService';
 import type { PersonaRepository } from '../persona/personaRepository';
 import { orderPersonaKeys, type Persona } from '../persona/schema';
 import { splitPersonaKey } from '../tenancy/tenantKeys';
-import { apiRequest, type ApiTarget } from './personaApiClient';
+import { personaClientFor, type ApiTarget } from './personaApiClient';
 
 export type ExportSource = { kind: 'api'; api: ApiTarget } | { kind: 'table'; repository: Pick<PersonaRepository, 'scanAll'> };
 
 async function* pagesFromApi(api: ApiTarget): AsyncGenerator<Persona[]> {
-  let cursor: string | null = null;
-  do {
-    const query: string = cursor ? `personas?limit=100&cursor=${encodeURIComponent(cursor)}` : 'personas?limit=100';
-    const page: PersonaListPage = await apiRequest<PersonaListPage>(api, 'GET', query);
-    yield page.items;
-    cursor = page.next_cursor;
-  } while (cursor);
+  for await (const page of personaClientFor(api).listPages({ limit: listLimits.max })) yield page.items as Persona[];
 }
 
 /**

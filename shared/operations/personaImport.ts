@@ -16,9 +16,9 @@ import { createWriteStream, type WriteStream } from 'node:fs';
 import { dirname } from 'node:path';
 import { ProblemError, type FieldError } from '../http/problem';
 import { bodyLimits } from '../http/request';
-import { MAX_BATCH_ITEMS, parsePersonaInput, type BatchResult } from '../persona/personaService';
+import { MAX_BATCH_ITEMS, parsePersonaInput } from '../persona/personaService';
 import { SERVER_MANAGED_FIELDS, type PersonaInput } from '../persona/schema';
-import { apiRequest, type ApiTarget } from './personaApiClient';
+import { personaClientFor, type ApiTarget } from './personaApiClient';
 import { formatFromFileName, readPersonaFile, type FileRecord, type PersonaFileFormat, type ReadPosition } from './personaFileRecords';
 
 export interface ImportOptions extends ApiTarget {
@@ -201,16 +201,12 @@ export async function importPersonas(options: ImportOptions): Promise<ImportRepo
     return checkpointWrite;
   };
 
+  const client = personaClientFor(options);
   const sendBatch = async (batch: Batch) => {
     const key = importBatchKey(fileSha256, batchSize, batch.index);
     let created = 0;
     for (let attempt = 1; ; attempt++) {
-      let replayed = false;
-      const result = await apiRequest<BatchResult>(options, 'POST', 'personas/batch', {
-        body: { personas: batch.personas },
-        headers: { 'idempotency-key': key },
-        onResponseHeaders: (headers) => (replayed = headers.get('idempotent-replayed') === 'true'),
-      });
+      const { result, replayed } = await client.createPersonas(batch.personas, { idempotencyKey: key, ...(options.signal ? { signal: options.signal } : {}) });
       const throttled = result.results.filter((item) => item.status === 503);
       if (throttled.length === 0) {
         created = result.created;

@@ -6,6 +6,8 @@ import { vectorIndexDeps } from './vectorIndexDeps';
 
 let loading: Promise<SyncDeps> | undefined;
 let target: { collection: string; checkedAt: number } | undefined;
+/** The collection check under way: a call made meanwhile (the first invocation, while init's check runs on) joins it. */
+let checking: Promise<void> | undefined;
 
 /**
  * Everything the indexer needs, built once per warm container: the model (loaded once), the
@@ -28,14 +30,19 @@ export async function indexerDeps(): Promise<SyncDeps> {
   });
   const deps = await loading;
   if (!target || Date.now() - target.checkedAt >= ALIAS_RECHECK_MS) {
-    try {
-      target = { collection: await ensurePersonaCollection(deps.qdrant, deps.collection, deps.embedder.model), checkedAt: Date.now() };
-    } catch (error) {
-      // Qdrant unreachable or refusing the key: keep the collection checked last, so each record
-      // fails (and is logged with its persona id) on its own. A model mismatch, or no collection
-      // checked yet, still fails the batch.
-      if (!target || !isAuthOrConnectionFailure(error)) throw error;
-    }
+    checking ??= (async () => {
+      try {
+        target = { collection: await ensurePersonaCollection(deps.qdrant, deps.collection, deps.embedder.model), checkedAt: Date.now() };
+      } catch (error) {
+        // Qdrant unreachable or refusing the key: keep the collection checked last, so each record
+        // fails (and is logged with its persona id) on its own. A model mismatch, or no collection
+        // checked yet, still fails the batch.
+        if (!target || !isAuthOrConnectionFailure(error)) throw error;
+      } finally {
+        checking = undefined;
+      }
+    })();
+    await checking;
   }
-  return { ...deps, collection: target.collection };
+  return { ...deps, collection: target!.collection };
 }

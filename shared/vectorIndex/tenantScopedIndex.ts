@@ -12,12 +12,19 @@
  * - answers with persona ids again (from the point's `persona_id`), and drops any point whose
  *   payload is not this tenant's.
  *
+ * - gives every stage that ranks by the sparse `keywords` vector (a query or a prefetch, by a sparse
+ *   vector or by a point's) the tenant's points as its IDF corpus (Qdrant 1.19
+ *   `params.idf = {"corpus": <filter>}`): Qdrant's IDF is otherwise computed over the whole
+ *   collection, so a tenant's keyword scores would move with other tenants' writes and tell it
+ *   which words they hold and how many personas there are;
+ *
  * Retrieve is sent as a filtered scroll (`has_id` and the tenant), since Qdrant's retrieve takes no
  * filter. Query forms that could read other points or collections unmapped (lookup_from, discover,
  * context) are refused. On a single-tenant stage the client is used as it is.
  */
 import type { QdrantClient, Schemas } from '@qdrant/js-client-rest';
 import { personaKey, pointIdForKey } from '../tenancy/tenantKeys';
+import { KEYWORDS_VECTOR } from './personaCollection';
 
 /** What the API's requests use of the index. */
 export type IndexClient = Pick<QdrantClient, 'query' | 'queryBatch' | 'retrieve' | 'scroll' | 'count' | 'delete'>;
@@ -110,24 +117,32 @@ export function tenantScopedIndex(client: IndexClient, tenant: string | undefine
     // Dense and sparse vectors, fusion, order_by, sample, formula: no point is named.
     return query;
   };
+  /** A stage ranked by sparse IDF scores: by the keywords vector, or by any sparse vector given. */
+  const ranksBySparse = (stage: { query?: unknown; using?: string | null }) => {
+    const query = stage.query as Record<string, unknown> | null | undefined;
+    const vector = query && typeof query === 'object' && 'nearest' in query ? query.nearest : query;
+    return stage.using === KEYWORDS_VECTOR || (vector !== null && typeof vector === 'object' && 'indices' in vector);
+  };
+  const tenantCorpus = <S extends { query?: unknown; using?: string | null; params?: Schemas['SearchParams'] | null }>(stage: S): S =>
+    ranksBySparse(stage) ? { ...stage, params: { ...stage.params, idf: { corpus: { must: [tenantCondition] } } } as Schemas['SearchParams'] } : stage;
   const mapPrefetch = (prefetch: Schemas['Prefetch']): Schemas['Prefetch'] => {
     if ((prefetch as { lookup_from?: unknown }).lookup_from) throw new TenantScopeError('lookup_from');
-    return {
+    return tenantCorpus({
       ...prefetch,
       ...(prefetch.query !== undefined ? { query: mapQuery(prefetch.query) as Schemas['Prefetch']['query'] } : {}),
       ...(prefetch.prefetch ? { prefetch: asList(prefetch.prefetch).map(mapPrefetch) } : {}),
       filter: scoped(prefetch.filter),
-    };
+    });
   };
   const mapQueryRequest = (request: Schemas['QueryRequest']): Schemas['QueryRequest'] => {
     if (request.lookup_from) throw new TenantScopeError('lookup_from');
-    return {
+    return tenantCorpus({
       ...request,
       ...(request.query !== undefined ? { query: mapQuery(request.query) as Schemas['QueryRequest']['query'] } : {}),
       ...(request.prefetch ? { prefetch: asList(request.prefetch).map(mapPrefetch) } : {}),
       filter: scoped(request.filter),
       with_payload: withTenantFields(request.with_payload),
-    };
+    });
   };
   const answer = (points: Schemas['ScoredPoint'][], requested: WithPayload) => points.flatMap((point) => toCallerPoint(point, requested) ?? []);
 

@@ -18,6 +18,12 @@ export interface QdrantProxy {
   failNextAliasUpdate(fault: AliasFault): void;
   /** Whether the injected fault is still waiting for its request. */
   readonly faultPending: boolean;
+  /** From now on requests wait, connection open and unanswered (a Qdrant that does not answer yet), until release(). */
+  hold(): void;
+  /** Forwards the held requests and every later one. */
+  release(): void;
+  /** Requests waiting now. */
+  readonly held: number;
   close(): Promise<void>;
 }
 
@@ -25,6 +31,8 @@ export interface QdrantProxy {
 export async function startQdrantProxy(upstream: string): Promise<QdrantProxy> {
   const exchanges: RecordedExchange[] = [];
   let fault: AliasFault | undefined;
+  let holding: { released: Promise<void>; release: () => void } | undefined;
+  let held = 0;
 
   async function forward(method: string, url: string, headers: Record<string, string>, body: Buffer | string | undefined) {
     const answer = await fetch(new URL(url, upstream), { method, headers, body });
@@ -36,6 +44,11 @@ export async function startQdrantProxy(upstream: string): Promise<QdrantProxy> {
 
   const server = createServer(async (request, response) => {
     try {
+      if (holding) {
+        held++;
+        await holding.released;
+        held--;
+      }
       const chunks: Buffer[] = [];
       for await (const chunk of request) chunks.push(chunk as Buffer);
       const body = chunks.length > 0 ? Buffer.concat(chunks) : undefined;
@@ -73,7 +86,20 @@ export async function startQdrantProxy(upstream: string): Promise<QdrantProxy> {
     get faultPending() {
       return fault !== undefined;
     },
+    hold() {
+      let release = () => {};
+      const released = new Promise<void>((resolve) => (release = resolve));
+      holding = { released, release };
+    },
+    release() {
+      holding?.release();
+      holding = undefined;
+    },
+    get held() {
+      return held;
+    },
     async close() {
+      holding?.release();
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));
     },

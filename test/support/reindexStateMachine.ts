@@ -27,7 +27,7 @@ export function reindexDefinition(config: StageConfig): Asl {
   const construct = new ReindexAtScale(stack, 'ReindexAtScale', {
     config,
     table,
-    qdrantSecret: new Secret(stack, 'Secret'),
+    grantQdrantSecretRead: (grantee) => new Secret(stack, 'Secret').grantRead(grantee),
     environment: {},
     qdrantEnvironment: {},
     removalPolicy: RemovalPolicy.DESTROY,

@@ -1,127 +1,52 @@
 /**
- * The console's only way out: the persona API of the origin that served the page. Problems
- * (application/problem+json) become ApiError with their field errors; ETags are kept for If-Match.
+ * The console's only way out: the typed client (packages/client) pointed at the persona API of the
+ * origin that served the page, with the bearer token the user entered (if any). Its retries,
+ * Idempotency-Keys and typed errors are the client's; what is the console's own is how a failure
+ * reads in the page.
  */
+import {
+  ApiError,
+  ApiNetworkError,
+  BLANK_PROBLEM_TYPE,
+  bearerAuth,
+  createPersonaClient,
+  etagOf,
+  randomKey,
+  type BatchResult,
+  type HydratedSearchHit,
+  type Persona,
+  type PersonaInput,
+  type SearchHit as IndexedSearchHit,
+  type SearchRequest,
+  type SearchResults,
+  type SimilarResults,
+} from '../../packages/client/src/index';
 import { TRAIT_NAMES, type TraitName } from '../../shared/persona/traitNames';
-import { authorizationHeader } from './token';
+import { bearerToken } from './token';
+
+export { ApiError, ApiNetworkError, etagOf };
+export type { BatchResult, Persona, PersonaInput, SearchRequest, SearchResults, SimilarResults };
+/** A result as indexed, or (hydrate) the whole persona, each with its score. */
+export type SearchHit = IndexedSearchHit | HydratedSearchHit;
 
 export const TRAITS = TRAIT_NAMES;
 export type Trait = TraitName;
-export type Traits = Record<Trait, number>;
+export type Traits = Persona['traits'];
 
-export interface PersonaInput {
-  name: string;
-  domain: string[];
-  modes: string[];
-  humor_usage?: string;
-  emotional_style?: string;
-  beliefs: string[];
-  signature_phrases: string[];
-  traits: Traits;
-}
-
-export interface Persona extends PersonaInput {
-  id: string;
-  version: number;
-  created_at: string;
-  updated_at: string;
-}
-
-export interface SearchHit extends Partial<Persona> {
-  id: string;
-  name: string;
-  score: number;
-  traits: Traits;
-  domain: string[];
-}
-
-export interface SearchResults {
-  mode: string;
-  score_type: string;
-  items: SearchHit[];
-  limit: number;
-  offset: number;
-  next_offset: number | null;
-  [extra: string]: unknown;
-}
-
-export interface FieldError {
-  pointer: string;
-  detail: string;
-}
-
-export interface Problem {
-  type: string;
-  title: string;
-  status: number;
-  detail: string;
-  errors?: FieldError[];
-  current_version?: number;
-  [extra: string]: unknown;
-}
-
-export class ApiError extends Error {
-  constructor(
-    readonly status: number,
-    readonly problem: Problem,
-    readonly headers: Headers,
-  ) {
-    super(problem.detail || problem.title || `HTTP ${status}`);
-  }
-
-  get slug(): string {
-    return this.problem.type?.split('/').at(-1) ?? '';
-  }
-}
-
-export interface ApiResponse<T> {
-  status: number;
-  data: T;
-  etag: string | null;
-  headers: Headers;
-}
-
-/** The API's root: the folder the console page was served from (`/console` → `/`). */
+/** The API's root: the folder the console page was served from (`/console` → `/`, `/prod/console` → `/prod/`). */
 export const apiBase = (): URL => new URL('./', window.location.href);
 
-export async function api<T>(
-  method: string,
-  path: string,
-  options: { body?: unknown; headers?: Record<string, string>; contentType?: string; signal?: AbortSignal } = {},
-): Promise<ApiResponse<T>> {
-  const headers: Record<string, string> = { accept: 'application/json, application/problem+json', ...options.headers };
-  const authorization = authorizationHeader();
-  if (authorization) headers.authorization = authorization;
-  if (options.body !== undefined) headers['content-type'] = options.contentType ?? 'application/json';
-  let response: Response;
-  try {
-    response = await fetch(new URL(path.replace(/^\//, ''), apiBase()), {
-      method,
-      headers,
-      ...(options.body !== undefined ? { body: JSON.stringify(options.body) } : {}),
-      ...(options.signal ? { signal: options.signal } : {}),
-    });
-  } catch (error) {
-    if ((error as Error).name === 'AbortError') throw error;
-    throw new ApiError(0, { type: 'network-error', title: 'Network error', status: 0, detail: `The API did not answer (${(error as Error).message}); check that it is running.` }, new Headers());
-  }
-  const text = await response.text();
-  let data: unknown = undefined;
-  if (text) {
-    try {
-      data = JSON.parse(text);
-    } catch {
-      data = text;
-    }
-  }
-  if (!response.ok) {
-    const problem: Problem =
-      data && typeof data === 'object' && 'status' in (data as object)
-        ? (data as Problem)
-        : { type: `http-${response.status}`, title: response.statusText, status: response.status, detail: authHint(response.status) ?? (typeof data === 'string' ? data.slice(0, 300) : response.statusText) };
-    throw new ApiError(response.status, problem, response.headers);
-  }
-  return { status: response.status, data: data as T, etag: response.headers.get('etag'), headers: response.headers };
+/** The token is read on every request, so one entered (or cleared) under "API token" applies at once. */
+export const client = createPersonaClient({ baseUrl: apiBase(), auth: bearerAuth(bearerToken) });
+
+/** A fresh Idempotency-Key for a create the console may send again (a save retried by the user). */
+export const newIdempotencyKey = randomKey;
+
+/** What the page says about a failed call: the problem's detail, or for the gateway's own refusal, what to do. */
+export function problemText(error: unknown): string {
+  if (error instanceof ApiError) return (error.type === BLANK_PROBLEM_TYPE ? authHint(error.status) : undefined) ?? (error.detail || error.title || `HTTP ${error.status}`);
+  if (error instanceof ApiNetworkError) return `The API did not answer (${error.cause instanceof Error ? error.cause.message : String(error.cause)}); check that it is running.`;
+  return error instanceof Error ? error.message : String(error);
 }
 
 function authHint(status: number): string | undefined {
@@ -131,8 +56,3 @@ function authHint(status: number): string | undefined {
   }
   return undefined;
 }
-
-export const getPersona = (id: string) => api<Persona>('GET', `/personas/${encodeURIComponent(id)}`);
-
-/** A fresh idempotency key, so a retried write never creates twice. */
-export const newIdempotencyKey = () => crypto.randomUUID();

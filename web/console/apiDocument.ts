@@ -3,7 +3,7 @@
  * search modes (so modes the API adds appear in the picker), the search options, the humor levels
  * and the list limits. One request per page load.
  */
-import { api } from './api';
+import { client } from './api';
 
 type Json = Record<string, any>;
 
@@ -22,7 +22,7 @@ export interface ApiFacts {
 let loading: Promise<ApiFacts> | undefined;
 
 export function apiFacts(): Promise<ApiFacts> {
-  loading ??= api<Json>('GET', '/openapi.json').then(({ data }) => factsFrom(data));
+  loading ??= client.openApiDocument().then((document) => factsFrom(document as Json));
   return loading;
 }
 

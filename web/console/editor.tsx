@@ -4,7 +4,7 @@
  * and lets the user reapply their own changes on the latest version.
  */
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { api, ApiError, getPersona, newIdempotencyKey, TRAITS, type Persona, type PersonaInput, type Traits } from './api';
+import { ApiError, client, etagOf, newIdempotencyKey, TRAITS, type Persona, type PersonaInput, type Traits } from './api';
 import { rememberPersona } from './store';
 import { NEUTRAL_TRAITS, PageTitle, ProblemMessage, TraitInputs, href, navigate } from './ui';
 
@@ -50,7 +50,8 @@ function inputFrom(form: FormState): PersonaInput {
     name: form.name,
     domain: lines(form.domain),
     modes: lines(form.modes),
-    ...(form.humor_usage ? { humor_usage: form.humor_usage } : {}),
+    // The picker offers the API document's levels; the API names any other.
+    ...(form.humor_usage ? { humor_usage: form.humor_usage as PersonaInput['humor_usage'] } : {}),
     ...(form.emotional_style.trim() ? { emotional_style: form.emotional_style } : {}),
     beliefs: lines(form.beliefs),
     signature_phrases: lines(form.signature_phrases),
@@ -106,9 +107,9 @@ export function EditorView(props: { id?: string; humorLevels: string[] }) {
 
   useEffect(() => {
     if (!props.id) return;
-    getPersona(props.id).then(
-      ({ data, etag }) => {
-        setBase({ persona: data, etag: etag ?? `"${data.version}"` });
+    client.getPersona(props.id).then(
+      (data) => {
+        setBase({ persona: data, etag: etagOf(data) });
         setForm(formFrom(data));
       },
       setLoadError,
@@ -127,14 +128,14 @@ export function EditorView(props: { id?: string; humorLevels: string[] }) {
     setOtherErrors([]);
     try {
       const body = inputFrom(form);
-      const { data } = editing
-        ? await api<Persona>('PUT', `/personas/${encodeURIComponent(props.id!)}`, { body, headers: { 'if-match': base!.etag } })
-        : await api<Persona>('POST', '/personas', { body, headers: { 'idempotency-key': idempotencyKey.current } });
+      const data = editing
+        ? await client.replacePersona(props.id!, body, { ifMatch: base!.etag })
+        : await client.createPersona(body, { idempotencyKey: idempotencyKey.current });
       rememberPersona(data);
       navigate(`/personas/${data.id}?saved=${data.version}`);
     } catch (caught) {
-      if (caught instanceof ApiError && caught.problem.errors?.length) {
-        const { fields, other } = errorsByField(caught.problem.errors);
+      if (caught instanceof ApiError && caught.errors.length) {
+        const { fields, other } = errorsByField(caught.errors);
         setFieldErrors(fields);
         setOtherErrors(other);
         // A corrected body is a new request: a new key, so the server does not replay the 400.
@@ -150,13 +151,13 @@ export function EditorView(props: { id?: string; humorLevels: string[] }) {
   }
 
   async function showConflict() {
-    const { data: current, etag } = await getPersona(props.id!);
+    const current = await client.getPersona(props.id!);
     const keys = Object.keys(FIELD_LABELS) as Array<keyof FormState>;
     const before = formFrom(base!.persona);
     const latest = formFrom(current);
     setConflict({
       current,
-      etag: etag ?? `"${current.version}"`,
+      etag: etagOf(current),
       theirs: keys.filter((key) => !sameValue(before[key], latest[key])),
       mine: keys.filter((key) => !sameValue(before[key], form[key])),
     });

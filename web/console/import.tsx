@@ -6,7 +6,7 @@
 import { parse as parseCsv } from 'csv-parse/browser/esm/sync';
 import { useState } from 'preact/hooks';
 import { CSV_COLUMNS, CSV_PARSE_OPTIONS, csvHeader, personaFromCsvCells, type CsvRow } from '../../shared/operations/personaCsv';
-import { api, ApiError, newIdempotencyKey } from './api';
+import { ApiError, client, newIdempotencyKey, type BatchResult, type PersonaInput } from './api';
 import { reloadAll } from './store';
 import { PageTitle, ProblemMessage } from './ui';
 
@@ -25,12 +25,6 @@ interface RowError {
   where: string;
   pointer: string;
   detail: string;
-}
-
-interface BatchResult {
-  created: number;
-  failed: number;
-  results: Array<{ index: number; status: number; id?: string; errors?: Array<{ pointer: string; detail: string }> }>;
 }
 
 export function rowsFromFile(name: string, text: string): FileRow[] {
@@ -87,7 +81,8 @@ export function ImportView() {
         const key = newIdempotencyKey();
         let result: BatchResult | undefined;
         for (let attempt = 1; attempt <= BATCH_ATTEMPTS; attempt++) {
-          ({ data: result } = await api<BatchResult>('POST', '/personas/batch', { body: { personas: batch.map((row) => row.value) }, headers: { 'idempotency-key': key } }));
+          // Rows go as read: the API validates each and reports the bad ones by their index.
+          ({ result } = await client.createPersonas(batch.map((row) => row.value as PersonaInput), { idempotencyKey: key }));
           if (!result.results.some((item) => item.status === 503)) break;
           await new Promise((resolve) => setTimeout(resolve, 500 * attempt));
         }

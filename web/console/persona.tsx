@@ -1,6 +1,6 @@
 /** A persona's page: every field, its radar (optionally overlaid), similar personas, versions, delete. */
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { api, ApiError, getPersona, TRAITS, type Persona, type SearchHit, type SearchResults } from './api';
+import { ApiError, client, TRAITS, type Persona, type SearchHit, type SimilarResults, type SearchRequest } from './api';
 import { Radar, type RadarSeries } from './radar';
 import { forgetPersona } from './store';
 import { PageTitle, ProblemMessage, formatDate, formatScore, href, navigate, scoreMeaning } from './ui';
@@ -11,7 +11,7 @@ const SIMILAR_MODES = [
   { mode: 'blend', label: 'Blended' },
 ] as const;
 
-type SimilarState = { status: 'loading' } | { status: 'done'; results: SearchResults } | { status: 'not-indexed'; attempt: number } | { status: 'error'; error: unknown };
+type SimilarState = { status: 'loading' } | { status: 'done'; results: SimilarResults } | { status: 'not-indexed'; attempt: number } | { status: 'error'; error: unknown };
 
 /** How long the page keeps asking for a persona the index has not caught up with. */
 const NOT_INDEXED_ATTEMPTS = 15;
@@ -25,7 +25,7 @@ function useSimilar(id: string, mode: string, version: number | undefined): [Sim
     let timer: ReturnType<typeof setTimeout> | undefined;
     const attempt = async (count: number) => {
       try {
-        const { data } = await api<SearchResults>('GET', `/personas/${encodeURIComponent(id)}/similar?mode=${mode}&limit=5`);
+        const data = await client.similarPersonas(id, { mode: mode as SearchRequest['mode'], limit: 5 });
         if (!cancelled) setState({ status: 'done', results: data });
       } catch (error) {
         if (cancelled) return;
@@ -57,8 +57,8 @@ export function PersonaView(props: { id: string; notice?: string }) {
     setPersona(undefined);
     setError(undefined);
     setCompareId('');
-    getPersona(props.id).then(
-      ({ data }) => setPersona(data),
+    client.getPersona(props.id).then(
+      (data) => setPersona(data),
       (caught) => setError(caught),
     );
   }, [props.id]);
@@ -80,7 +80,7 @@ export function PersonaView(props: { id: string; notice?: string }) {
   async function remove() {
     setDeleteError(undefined);
     try {
-      await api('DELETE', `/personas/${encodeURIComponent(persona!.id)}`, { headers: { 'if-match': `"${persona!.version}"` } });
+      await client.deletePersona(persona!.id, { ifMatch: persona! });
       dialog.current?.close();
       forgetPersona(persona!.id);
       navigate(`/?deleted=${encodeURIComponent(persona!.name)}`);

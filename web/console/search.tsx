@@ -1,6 +1,6 @@
 /** Search: one box, the API's modes (read from its document), filters, results with scores. */
 import { useState } from 'preact/hooks';
-import { api, ApiError, type SearchResults, type Traits } from './api';
+import { ApiError, client, type SearchRequest, type SearchResults, type Traits } from './api';
 import { modeInputs, type ApiFacts } from './apiDocument';
 import { FilterPanel, emptyFilter, toApiFilter, type FilterState } from './filters';
 import { NEUTRAL_TRAITS, PageTitle, ProblemMessage, TraitBars, TraitInputs, formatScore, href, scoreMeaning } from './ui';
@@ -31,12 +31,13 @@ export function SearchView(props: { facts: ApiFacts }) {
     if (apiFilter) body.filter = apiFilter;
     for (const flag of facts.searchFlags) if (flags[flag.name]) body[flag.name] = true;
     try {
-      const { data } = await api<SearchResults>('POST', '/personas/search', { body });
+      // Built from the API document's facts (modes, flags); the API checks what the page cannot.
+      const data = await client.searchPersonas(body as SearchRequest);
       setResults(offset === 0 || !results ? data : { ...data, items: [...results.items, ...data.items] });
     } catch (caught) {
       setError(caught);
-      if (caught instanceof ApiError && caught.problem.errors) {
-        setFieldErrors(Object.fromEntries(caught.problem.errors.map((item) => [item.pointer.replace(/^#\//, '').replace(/\//g, '.'), item.detail])));
+      if (caught instanceof ApiError && caught.errors.length) {
+        setFieldErrors(Object.fromEntries(caught.errors.map((item) => [item.pointer.replace(/^#\//, '').replace(/\//g, '.'), item.detail])));
       }
     } finally {
       setBusy(false);

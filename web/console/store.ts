@@ -4,14 +4,14 @@
  * Writes made in this console update the store at once.
  */
 import { useEffect, useState } from 'preact/hooks';
-import { api, ApiError, type Persona } from './api';
+import { client, type Persona } from './api';
 
 export interface StoreState {
   personas: Persona[];
   /** True while more pages are coming. */
   loading: boolean;
   /** A failed page: the list stops there and can resume. */
-  error: ApiError | undefined;
+  error: unknown;
   /** Increments on every change, for memoising derived views. */
   revision: number;
 }
@@ -47,15 +47,14 @@ async function loadRemaining(): Promise<void> {
   const byId = new Map(state.personas.map((persona) => [persona.id, persona]));
   try {
     do {
-      const query = `limit=${PAGE_SIZE}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`;
-      const { data } = await api<{ items: Persona[]; next_cursor: string | null }>('GET', `/personas?${query}`);
+      const data = await client.listPersonas({ limit: PAGE_SIZE, ...(cursor ? { cursor } : {}) });
       for (const persona of data.items) if (!byId.has(persona.id)) byId.set(persona.id, persona);
       cursor = data.next_cursor;
       update({ personas: [...byId.values()] }, { throttle: state.personas.length > 0 });
     } while (cursor);
     update({ loading: false });
   } catch (error) {
-    update({ loading: false, error: error instanceof ApiError ? error : new ApiError(0, { type: 'error', title: 'Error', status: 0, detail: String(error) }, new Headers()) });
+    update({ loading: false, error });
   }
 }
 

@@ -1,7 +1,7 @@
 /** Small pieces every view uses: links, problem messages, trait inputs, formatting. */
 import type { ComponentChildren } from 'preact';
 import { useEffect, useRef } from 'preact/hooks';
-import { ApiError, TRAITS, type Trait, type Traits } from './api';
+import { ApiError, problemText, TRAITS, type Trait, type Traits } from './api';
 
 export const href = (path: string) => `#${path}`;
 
@@ -30,7 +30,7 @@ export function PageTitle(props: { children: ComponentChildren }) {
 
 export function ProblemMessage(props: { error: unknown; retry?: () => void }) {
   const error = props.error;
-  const detail = error instanceof ApiError ? error.message : error instanceof Error ? error.message : String(error);
+  const detail = problemText(error);
   const title = error instanceof ApiError && error.status ? `${error.status} ${error.problem.title}` : 'Error';
   return (
     <div class="problem" role="alert">
