@@ -1,28 +1,34 @@
 /**
- * Tuning of hybrid fusion (RRF k and weights, DBSF, prefetch limits) on the dev pairs, in memory:
- * every ranking a hybrid query fuses is computed once per query persona exactly as the index ranks
- * (the indexed texts, the same model and keyword vectors, exact cosine, BM25 with Qdrant's IDF, ties
- * by point id, the query persona excluded from similar's rankings as Qdrant excludes a referenced
- * id), then each setting only re-fuses those rankings as Qdrant's fusion does (local/qdrant/fusion.ts).
- * A grid of hundreds of settings takes a minute instead of a reindex and 15,000 queries each.
+ * Tuning of hybrid fusion (RRF k and weights, DBSF, prefetch limits, and weights chosen per query
+ * from the keyword ranking's own evidence) on both development sets, in memory: every ranking a
+ * hybrid query fuses is computed once per query persona exactly as the index ranks (the indexed
+ * texts, the same model and keyword vectors, exact cosine, BM25 with Qdrant's IDF, ties by point id,
+ * the query persona excluded from similar's rankings as Qdrant excludes a referenced id), then each
+ * setting only re-fuses those rankings as Qdrant's fusion does (local/qdrant/fusion.ts). A grid of
+ * hundreds of settings takes a minute instead of a reindex and thousands of queries each.
  *
- * The pairs are split by family into two halves: settings are chosen on the `tune` half and then
- * confirmed on the `check` half, which the choice never saw (the dataset's harder held-out pairs are
- * not available here: ../shared/data/personas/README.md).
+ * Settings are chosen on the `tune` queries of both sets and confirmed on the `held-out` ones, which
+ * the choice never saw (the dataset's own harder held-out pairs are not available here:
+ * ../shared/data/personas/README.md).
  */
-import { createHash } from 'node:crypto';
 import { distributionBasedScoreFusion, reciprocalRankFusion, type Scored } from '../local/qdrant/fusion';
 import type { StoredPoint } from '../local/qdrant/collection';
 import { createEmbedder } from '../shared/embedding';
 import { personaEmbeddingText } from '../shared/persona/personaText';
+import { keywordEvidence, keywordWeightFor, type KeywordWeightPolicy } from '../shared/search/keywordEvidence';
 import { keywordDocumentVector, keywordQueryVector, type SparseVector } from '../shared/vectorIndex/keywordVector';
+import { cachedEmbeddings } from './embeddingCache';
 import { sparseIndex } from './keywordTuning';
-import { targetsByQuery, type DevPair, type PersonaDataset } from './personaDataset';
+import type { PersonaDataset, RetrievalQuery, RetrievalSet, RetrievalSetName } from './personaDataset';
+import type { QuerySplit } from './paraphraseSet';
+import { qualityEmbedderOptions } from './qualityModel';
 import { QUALITY_DEPTH as DEPTH, retrievalMetrics, type RetrievalMetrics } from './retrievalMetrics';
 
 /** The two rankings of hybrid, in the order the product's query lists its prefetches. */
 export const HYBRID_LEGS = ['semantic', 'keyword'] as const;
 export type HybridLeg = (typeof HYBRID_LEGS)[number];
+export const TASKS = ['search', 'similar'] as const;
+export type Task = (typeof TASKS)[number];
 
 export interface FusionSetting {
   fusion: 'rrf' | 'dbsf';
@@ -42,20 +48,15 @@ interface Ranked {
 
 type Legs = Record<HybridLeg, Ranked>;
 
-interface QueryRankings {
-  /** Dataset position of the query persona. */
-  self: number;
-  /** Dataset positions of the personas it should find (its dev pairs). */
-  targets: number[];
+export interface QueryRankings extends RetrievalQuery {
   search: Legs;
   similar: Legs;
+  /** The keyword ranking's evidence (shared/search/keywordEvidence.ts) over its best EVIDENCE_CANDIDATES, per task. */
+  evidence: Record<Task, number>;
 }
 
-export type PairSplit = 'tune' | 'check';
-
-/** Half of the families (by a hash of the family id) tune, the other half check. */
-export const splitOf = (family: string): PairSplit => (createHash('sha256').update(family).digest()[0]! & 1 ? 'check' : 'tune');
-
+/** Candidates the evidence is computed over in the grid (a policy with another `candidates` is refused). */
+export const EVIDENCE_CANDIDATES = 10;
 
 /** The `limit` best of `scores` (all documents), ties by `tieOrder` (point id order, as the local server). */
 function topK(scores: Float64Array, candidates: Iterable<number>, limit: number, tieOrder: Int32Array, exclude: number): Ranked {
@@ -66,24 +67,26 @@ function topK(scores: Float64Array, candidates: Iterable<number>, limit: number,
 }
 
 export interface FusionTuningData {
-  queries: QueryRankings[];
-  splitOfQuery: PairSplit[];
+  sets: Record<RetrievalSetName, QueryRankings[]>;
   personas: number;
+  model: string;
 }
 
 /**
- * Every query persona's rankings, to `maxLimit` deep: search (query = its dataset text, as
- * bench/searchQuality.ts asks) and similar (its stored vectors, itself excluded).
+ * Every query persona's rankings, to `maxLimit` deep: search (query = its text, embedded as a
+ * query) and similar (its stored vectors, itself excluded).
  */
-export async function prepareFusionTuning(dataset: PersonaDataset, pairs: readonly DevPair[], modelDir: string, maxLimit: number): Promise<FusionTuningData> {
+export async function prepareFusionTuning(dataset: PersonaDataset, sets: readonly RetrievalSet[], maxLimit: number, log: (line: string) => void = () => undefined): Promise<FusionTuningData> {
   const byUuid = dataset.personas.map((entry, i) => [entry.persona.id, i] as const).sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
   const tieOrder = new Int32Array(dataset.personas.length);
   byUuid.forEach(([, doc], order) => (tieOrder[doc] = order));
 
-  const embedder = await createEmbedder({ modelDir, allowRemote: false, pooling: 'mean', queryPrefix: '' });
+  const embedder = await createEmbedder(qualityEmbedderOptions());
   try {
     const texts = dataset.personas.map((entry) => personaEmbeddingText(entry.persona));
-    const dense = await embedder.embedDocuments(texts);
+    const started = performance.now();
+    const dense = await cachedEmbeddings(embedder, texts, 'document');
+    log(`${texts.length} personas' vectors (cached or embedded) in ${((performance.now() - started) / 1000).toFixed(0)} s (${embedder.model.id}, ${embedder.model.dtype})`);
     const keywordDocs = texts.map((text) => keywordDocumentVector(text));
     const keywords = sparseIndex(keywordDocs);
     const n = dataset.personas.length;
@@ -98,25 +101,31 @@ export async function prepareFusionTuning(dataset: PersonaDataset, pairs: readon
       }
       return topK(scores, all, maxLimit, tieOrder, exclude);
     };
-    const keywordRanking = (query: SparseVector, exclude: number) => {
-      const touched = keywords.score(query, scores);
-      return topK(scores, touched, maxLimit, tieOrder, exclude);
-    };
+    const keywordRanking = (query: SparseVector, exclude: number) => topK(scores, keywords.score(query, scores), maxLimit, tieOrder, exclude);
 
-    const queries: QueryRankings[] = [];
-    const splitOfQuery: PairSplit[] = [];
-    for (const [self, targets] of targetsByQuery(dataset, pairs)) {
-      const entry = dataset.personas[self]!;
-      const queryVector = await embedder.embedQuery(entry.text);
-      queries.push({
-        self,
-        targets,
-        search: { semantic: denseRanking(queryVector, -1), keyword: keywordRanking(keywordQueryVector(entry.text), -1) },
-        similar: { semantic: denseRanking(dense[self]!, self), keyword: keywordRanking(keywordDocs[self]!, self) },
-      });
-      splitOfQuery.push(splitOf(entry.family ?? entry.sourceId));
+    const result = {} as Record<RetrievalSetName, QueryRankings[]>;
+    for (const set of sets) {
+      const queries: QueryRankings[] = [];
+      const queryVectors = await cachedEmbeddings(embedder, set.queries.map((query) => dataset.personas[query.self]!.text), 'query');
+      for (const [i, query] of set.queries.entries()) {
+        const text = dataset.personas[query.self]!.text;
+        const queryVector = queryVectors[i]!;
+        const searchKeywords = keywordQueryVector(text);
+        const search = { semantic: denseRanking(queryVector, -1), keyword: keywordRanking(searchKeywords, -1) };
+        const similar = { semantic: denseRanking(dense[query.self]!, query.self), keyword: keywordRanking(keywordDocs[query.self]!, query.self) };
+        const evidenceOf = (terms: readonly number[], legs: Legs) =>
+          keywordEvidence(terms, Array.from(legs.keyword.docs.subarray(0, EVIDENCE_CANDIDATES), (doc) => keywordDocs[doc]!.indices));
+        queries.push({
+          ...query,
+          search,
+          similar,
+          evidence: { search: evidenceOf(searchKeywords.indices, search), similar: evidenceOf(keywordDocs[query.self]!.indices, similar) },
+        });
+      }
+      result[set.name] = queries;
+      log(`${set.name}: ${queries.length} query personas ranked`);
     }
-    return { queries, splitOfQuery, personas: n };
+    return { sets: result, personas: n, model: `${embedder.model.id} (${embedder.model.dtype})` };
   } finally {
     await embedder.dispose();
   }
@@ -125,12 +134,23 @@ export async function prepareFusionTuning(dataset: PersonaDataset, pairs: readon
 /** Stand-in points for the local server's fusion: only the id matters to it. */
 const pointsOf = (n: number): StoredPoint[] => Array.from({ length: n }, (_, doc) => ({ id: doc }) as unknown as StoredPoint);
 
-export interface FusionMetrics {
-  search: RetrievalMetrics;
-  similar: RetrievalMetrics;
-}
+export type FusionMetrics = Record<Task, RetrievalMetrics>;
 
-export type Variant = { kind: 'leg'; leg: HybridLeg } | { kind: 'fused'; setting: FusionSetting };
+/**
+ * A ranking to evaluate: one leg alone, a fixed fusion setting, or RRF whose keyword weight a policy
+ * picks per query from the keyword ranking's evidence (shared/search/keywordEvidence.ts).
+ */
+export type Variant =
+  | { kind: 'leg'; leg: HybridLeg }
+  | { kind: 'fused'; setting: FusionSetting }
+  | { kind: 'policy'; policy: KeywordWeightPolicy; k: number; limits: Record<HybridLeg, number> };
+
+/** The setting a variant fuses one query's legs with. */
+export function settingFor(variant: Exclude<Variant, { kind: 'leg' }>, query: QueryRankings, task: Task): FusionSetting {
+  if (variant.kind === 'fused') return variant.setting;
+  if (variant.policy.candidates !== EVIDENCE_CANDIDATES) throw new Error(`the grid computes evidence over ${EVIDENCE_CANDIDATES} candidates, not ${variant.policy.candidates}`);
+  return { fusion: 'rrf', k: variant.k, weights: { semantic: 1, keyword: keywordWeightFor(variant.policy, query.evidence[task]) }, limits: variant.limits };
+}
 
 /** The legs cut to the setting's prefetch limits, in the product's prefetch order. */
 const sourcesOf = (legs: Legs, setting: FusionSetting) =>
@@ -145,25 +165,10 @@ const sourcesOf = (legs: Legs, setting: FusionSetting) =>
  * order (so the same floating-point sums), ties kept in first-seen order. Returns each target's
  * rank with `self` ignored (Infinity beyond DEPTH).
  */
-function fusedTargetRanks(
-  legs: Legs,
-  setting: FusionSetting,
-  self: number,
-  targets: readonly number[],
-  scratch: { score: Float64Array; seen: Int32Array },
-  keywordBlind = false,
-): number[] {
+function fusedTargetRanks(legs: Legs, setting: FusionSetting, self: number, targets: readonly number[], scratch: { score: Float64Array; seen: Int32Array }): number[] {
   const { score, seen } = scratch;
   const touched: number[] = [];
-  for (const source of sourcesOf(legs, setting)) {
-    const { leg } = source;
-    let { docs, scores } = source;
-    if (keywordBlind && leg === 'keyword') {
-      // The targets taken out of the keyword ranking, as if they shared no word with the query.
-      const kept = [...docs.keys()].filter((p) => !targets.includes(docs[p]!));
-      docs = Int32Array.from(kept, (p) => docs[p]!);
-      scores = Float64Array.from(kept, (p) => scores[p]!);
-    }
+  for (const { leg, docs, scores } of sourcesOf(legs, setting)) {
     let low = 0;
     let high = 0;
     if (setting.fusion === 'dbsf' && docs.length >= 2) {
@@ -221,63 +226,54 @@ function targetRanks(ranking: readonly number[], self: number, targets: readonly
   });
 }
 
-/**
- * The metrics of one variant over the queries of one split. `keywordBlind`: the targets are taken
- * out of the keyword ranking before fusing, a stand-in for paraphrase pairs that share no words
- * (the dataset's held-out kind): how much of what the meaning ranking finds survives the fusion.
- */
-export function evaluateVariant(data: FusionTuningData, split: PairSplit | 'all', variant: Variant, keywordBlind = false): FusionMetrics {
+/** Each query's target ranks under a variant, in query order (a query's targets together, for the cluster bootstrap). */
+export function variantRanks(data: FusionTuningData, set: RetrievalSetName, split: QuerySplit | 'all', variant: Variant): Record<Task, number[][]> {
   const scratch = { score: new Float64Array(data.personas), seen: new Int32Array(data.personas) };
-  const ranks = { search: [] as number[], similar: [] as number[] };
-  data.queries.forEach((query, i) => {
-    if (split !== 'all' && data.splitOfQuery[i] !== split) return;
-    for (const task of ['search', 'similar'] as const) {
+  const ranks: Record<Task, number[][]> = { search: [], similar: [] };
+  for (const query of data.sets[set]) {
+    if (split !== 'all' && query.split !== split) continue;
+    for (const task of TASKS) {
+      const legs = query[task];
       ranks[task].push(
-        ...(variant.kind === 'leg'
-          ? targetRanks([...query[task][variant.leg].docs], query.self, query.targets)
-          : fusedTargetRanks(query[task], variant.setting, query.self, query.targets, scratch, keywordBlind)),
+        variant.kind === 'leg'
+          ? targetRanks([...legs[variant.leg].docs], query.self, query.targets)
+          : fusedTargetRanks(legs, settingFor(variant, query, task), query.self, query.targets, scratch),
       );
     }
-  });
-  return { search: retrievalMetrics(ranks.search), similar: retrievalMetrics(ranks.similar) };
+  }
+  return ranks;
+}
+
+export function evaluateVariant(data: FusionTuningData, set: RetrievalSetName, split: QuerySplit | 'all', variant: Variant): FusionMetrics {
+  const ranks = variantRanks(data, set, split, variant);
+  return { search: retrievalMetrics(ranks.search.flat()), similar: retrievalMetrics(ranks.similar.flat()) };
 }
 
 /**
  * The fast fusion above against the local server's own (local/qdrant/fusion.ts) on the first
- * `count` queries: the ranks of every target must be the same, or the grid measures something else.
+ * `count` queries of each set: the ranks of every target must be the same, or the grid measures
+ * something else.
  */
-export function checkAgainstServerFusion(data: FusionTuningData, setting: FusionSetting, count: number): void {
+export function checkAgainstServerFusion(data: FusionTuningData, variant: Exclude<Variant, { kind: 'leg' }>, count: number): void {
   const points = pointsOf(data.personas);
   const scratch = { score: new Float64Array(data.personas), seen: new Int32Array(data.personas) };
-  for (const query of data.queries.slice(0, count)) {
-    for (const task of ['search', 'similar'] as const) {
-      const sources: Scored[][] = sourcesOf(query[task], setting).map(({ docs, scores }) =>
-        Array.from(docs, (doc, p) => ({ point: points[doc]!, score: scores[p]! })),
-      );
-      const fused =
-        setting.fusion === 'rrf'
-          ? reciprocalRankFusion(sources, setting.k, HYBRID_LEGS.map((leg) => setting.weights[leg]))
-          : distributionBasedScoreFusion(sources);
-      const expected = targetRanks(fused.map((item) => item.point.id as number), query.self, query.targets);
-      const actual = fusedTargetRanks(query[task], setting, query.self, query.targets, scratch);
-      if (expected.join() !== actual.join()) {
-        throw new Error(`fusion tuning disagrees with the local server's fusion (${JSON.stringify(setting)}, ${task}): ${actual} vs ${expected}`);
+  for (const queries of Object.values(data.sets)) {
+    for (const query of queries.slice(0, count)) {
+      for (const task of TASKS) {
+        const setting = settingFor(variant, query, task);
+        const sources: Scored[][] = sourcesOf(query[task], setting).map(({ docs, scores }) =>
+          Array.from(docs, (doc, p) => ({ point: points[doc]!, score: scores[p]! })),
+        );
+        const fused =
+          setting.fusion === 'rrf'
+            ? reciprocalRankFusion(sources, setting.k, HYBRID_LEGS.map((leg) => setting.weights[leg]))
+            : distributionBasedScoreFusion(sources);
+        const expected = targetRanks(fused.map((item) => item.point.id as number), query.self, query.targets);
+        const actual = fusedTargetRanks(query[task], setting, query.self, query.targets, scratch);
+        if (expected.join() !== actual.join()) {
+          throw new Error(`fusion tuning disagrees with the local server's fusion (${JSON.stringify(setting)}, ${task}): ${actual} vs ${expected}`);
+        }
       }
     }
   }
-}
-
-/** The settings tried: RRF over k, weights and limits; DBSF over limits. */
-export function fusionGrid(maxLimit: number): FusionSetting[] {
-  const grid: FusionSetting[] = [];
-  const limitChoices = [...new Set([100, maxLimit])];
-  for (const semanticLimit of limitChoices) {
-    for (const keywordLimit of limitChoices) {
-      const limits = { semantic: semanticLimit, keyword: keywordLimit };
-      grid.push({ fusion: 'dbsf', k: 0, weights: { semantic: 1, keyword: 1 }, limits });
-      for (const k of [1, 2, 3, 5, 10, 60])
-        for (const keyword of [1, 1.5, 2, 3, 4, 5, 8]) grid.push({ fusion: 'rrf', k, weights: { semantic: 1, keyword }, limits });
-    }
-  }
-  return grid;
 }

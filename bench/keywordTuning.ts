@@ -1,11 +1,11 @@
 /**
- * Tuning of the keyword (BM25) vector on the dev pairs only: the same tokeniser and vectors the
+ * Tuning of the keyword (BM25) vector on the `tune` queries of both retrieval sets: the same tokeniser and vectors the
  * index stores, scored in memory with Qdrant's IDF formula (so a grid of settings takes minutes,
  * not a reindex each). `npm run bench:quality -- --tune` prints the grid.
  */
 import { personaEmbeddingText } from '../shared/persona/personaText';
 import { keywordDocumentVector, keywordQueryVector, keywordTokens, type KeywordSettings, type SparseVector } from '../shared/vectorIndex/keywordVector';
-import { targetsByQuery, type DevPair, type PersonaDataset } from './personaDataset';
+import type { PersonaDataset, RetrievalSet } from './personaDataset';
 import { QUALITY_DEPTH, retrievalMetrics, type RetrievalMetrics } from './retrievalMetrics';
 
 /** Qdrant's `fancy_idf` (lib/segment/src/data_types/query_context.rs). */
@@ -74,28 +74,33 @@ function rankByCount(scores: Float64Array, touched: readonly number[], self: num
   return rank > QUALITY_DEPTH ? Infinity : rank;
 }
 
-export function evaluateKeywordSettings(dataset: PersonaDataset, pairs: readonly DevPair[], settings: KeywordSettings): TuningRow {
+/** The settings' figures on the `tune` queries of one retrieval set (search: the query persona's text; similar: its stored vector). */
+export function evaluateKeywordSettings(dataset: PersonaDataset, set: RetrievalSet, settings: KeywordSettings): TuningRow {
   const documents = dataset.personas.map((entry) => keywordDocumentVector(personaEmbeddingText(entry.persona), settings));
   const index = sparseIndex(documents);
   const scores = new Float64Array(documents.length);
   const searchRanks: number[] = [];
   const similarRanks: number[] = [];
-  for (const [a, targets] of targetsByQuery(dataset, pairs)) {
-    const searched = index.score(keywordQueryVector(dataset.personas[a]!.text, settings), scores);
-    for (const b of targets) searchRanks.push(rankByCount(scores, searched, a, b));
-    const similar = index.score(documents[a]!, scores);
-    for (const b of targets) similarRanks.push(rankByCount(scores, similar, a, b));
+  for (const { self, targets, split } of set.queries) {
+    if (split !== 'tune') continue;
+    const searched = index.score(keywordQueryVector(dataset.personas[self]!.text, settings), scores);
+    for (const target of targets) searchRanks.push(rankByCount(scores, searched, self, target));
+    const similar = index.score(documents[self]!, scores);
+    for (const target of targets) similarRanks.push(rankByCount(scores, similar, self, target));
   }
   return { settings, search: retrievalMetrics(searchRanks), similar: retrievalMetrics(similarRanks) };
 }
 
-/** The grid's rows one by one (each takes seconds), so a caller can print them as they come. */
-export function* tuneKeywordSettings(dataset: PersonaDataset, pairs: readonly DevPair[], base: KeywordSettings): Generator<TuningRow> {
+/** The grid's rows one by one (each takes seconds), so a caller can print them as they come: each setting on every set. */
+export function* tuneKeywordSettings(dataset: PersonaDataset, sets: readonly RetrievalSet[], base: KeywordSettings): Generator<{ settings: KeywordSettings; rows: TuningRow[] }> {
   for (const stem of [false, true])
     for (const dropStopwords of [false, true]) {
       // Each tokenisation gets its own average length, as KEYWORD_SETTINGS would if it were chosen.
       const averageLength = Math.round(meanTokenCount(dataset, { ...base, stem, dropStopwords }));
       for (const k1 of [0.6, 0.9, 1.2, 1.5, 2.0])
-        for (const b of [0.25, 0.5, 0.75, 1.0]) yield evaluateKeywordSettings(dataset, pairs, { ...base, stem, dropStopwords, k1, b, averageLength });
+        for (const b of [0.25, 0.5, 0.75, 1.0]) {
+          const settings = { ...base, stem, dropStopwords, k1, b, averageLength };
+          yield { settings, rows: sets.map((set) => evaluateKeywordSettings(dataset, set, settings)) };
+        }
     }
 }

@@ -18,6 +18,7 @@ import { startTestSystem } from './support/localSystem';
 import { CHROMIUM_MISSING, chromiumPath, collectBrowserErrors, launchChromium, type Page, type TestBrowser } from './support/browser';
 import { pastryChef, jazzDrummer } from './support/searchFixtures';
 import { einstein } from './support/apiClient';
+import { MINILM_MODEL_DIR, sharedReason } from './support/sharedAssets';
 
 const ARTIFACTS = path.resolve('test-artifacts', 'console');
 const SEEDED = 150;
@@ -26,7 +27,8 @@ let env: Awaited<ReturnType<typeof startTestSystem>>;
 let seeded: Array<Record<string, any>> = [];
 
 beforeAll(async () => {
-  env = await startTestSystem();
+  // Searches are judged by a real sentence encoder where ../shared has one, else by the generated test model.
+  env = await startTestSystem({}, MINILM_MODEL_DIR ? { modelDir: MINILM_MODEL_DIR } : {});
   const personas = [einstein, pastryChef, jazzDrummer, ...Array.from({ length: SEEDED - 3 }, (_, n) => benchPersona(n))];
   for (let start = 0; start < personas.length; start += 100) {
     const response = await env.api('POST', '/personas/batch', { body: { personas: personas.slice(start, start + 100) } });
@@ -238,6 +240,18 @@ describe.skipIf(!chromiumPath)('the console in Chromium', () => {
     await expect.poll(() => page.getByTestId('browse-status').textContent()).toContain(`${SEEDED} of ${SEEDED} personas.`);
     await page.getByRole('button', { name: 'Next' }).click();
     await page.getByText('Page 2 of 6').waitFor();
+  });
+
+  it.skipIf(!MINILM_MODEL_DIR)(`search by meaning: words the chef's persona does not hold find her first, by semantic and by the default ${sharedReason(MINILM_MODEL_DIR, 'models/all-MiniLM-L6-v2')}`, async () => {
+    await open('/search');
+    for (const mode of ['semantic', 'hybrid']) {
+      await page.locator(`input[name="mode"][value="${mode}"]`).check();
+      await page.locator('#search-query').fill('someone who bakes French breakfast breads');
+      await page.getByRole('button', { name: 'Search', exact: true }).click();
+      await page.locator('#results-heading', { hasText: `mode ${mode}` }).waitFor();
+      await expect.poll(async () => (await page.getByTestId('search-results').locator('li a').allTextContents())[0])
+        .toBe('Chloé Martin');
+    }
   });
 
   it('search: one form for every mode the API document lists, with scores and filters', async () => {

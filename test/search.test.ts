@@ -4,8 +4,9 @@ import { getEmbedder } from '../shared/embedding';
 import { personaRepositoryFor } from '../shared/persona/personaRepository';
 import { personaEmbeddingText } from '../shared/persona/personaText';
 import { TRAIT_NAMES, type Persona } from '../shared/persona/schema';
-import { BLEND_CANDIDATES, searchPersonas } from '../shared/search/personaSearch';
-import { DEFAULT_RRF_WEIGHTS, RRF_K, type Ranking, type SearchFilter, type SearchMode } from '../shared/search/searchRequest';
+import { searchPersonas } from '../shared/search/personaSearch';
+import { keywordEvidence, keywordWeightFor } from '../shared/search/keywordEvidence';
+import { DEFAULT_RRF_WEIGHTS, KEYWORD_WEIGHT_POLICY, RRF_K, type Ranking, type SearchFilter } from '../shared/search/searchRequest';
 import { parseSimilarQuery } from '../shared/search/similarQuery';
 import { searchResultsSchema, type SearchResults } from '../shared/search/searchResults';
 import { KEYWORD_SETTINGS, keywordTokens } from '../shared/vectorIndex/keywordVector';
@@ -188,30 +189,29 @@ function keywordRanking(personas: Persona[], candidates: Persona[], query: Map<s
  * at weight 1; k = 2 (Qdrant's default, not the textbook 60). `rank` here is p + 1, null = absent.
  */
 type Weights = Partial<Record<Ranking, number>>;
-const rrfScore = (ranking: Ranking, rank: number | null, weights: Weights = {}) =>
-  rank === null ? 0 : 1 / (rank / (weights[ranking] ?? DEFAULT_RRF_WEIGHTS[ranking]) + RRF_K - 1);
-const fusedScore = (explain: Partial<Record<Ranking, { rank: number | null }>>, weights: Weights = {}) =>
+/** Weights as the API fuses with: the request's, else semantic and personality 1 and keyword's weight chosen from its evidence (`keyword`). */
+const rrfScore = (ranking: Ranking, rank: number | null, weights: Weights & { keyword: number }) =>
+  rank === null ? 0 : 1 / (rank / (weights[ranking] ?? DEFAULT_RRF_WEIGHTS[ranking as Exclude<Ranking, 'keyword'>]) + RRF_K - 1);
+const fusedScore = (explain: Partial<Record<Ranking, { rank: number | null }>>, weights: Weights & { keyword: number }) =>
   (Object.entries(explain) as Array<[Ranking, { rank: number | null }]>).reduce((sum, [ranking, at]) => sum + rrfScore(ranking, at.rank, weights), 0);
 
-/** The expected ranking of `personas` for a mode, from plain arithmetic. */
-function bruteForce(personas: Persona[], vectors: Map<string, number[]>, mode: SearchMode, reference: Reference, filter?: SearchFilter): Ranked[] {
+/** The expected ranking of `personas` for a single-ranking mode, from plain arithmetic. */
+function bruteForce(personas: Persona[], vectors: Map<string, number[]>, mode: 'semantic' | 'keyword' | 'personality', reference: Reference, filter?: SearchFilter): Ranked[] {
   const candidates = personas.filter((persona) => persona.id !== reference.excludeId && matchesFilter(persona, filter));
-  const semantic = () =>
-    candidates.map((persona) => ({ id: persona.id, score: cosine(reference.text!, vectors.get(persona.id)!) })).sort((a, b) => b.score - a.score);
-  const personality = () =>
-    candidates.map((persona) => ({ id: persona.id, score: euclid(reference.traits!, traitsOf(persona)) })).sort((a, b) => a.score - b.score);
-  const keyword = () => keywordRanking(personas, candidates, reference.keywords!);
-  if (mode === 'semantic') return semantic();
-  if (mode === 'personality') return personality();
-  if (mode === 'keyword') return keyword();
-  const fused = new Map<string, number>();
-  const rankings = { semantic, keyword, personality };
-  for (const ranking of mode === 'hybrid' ? (['semantic', 'keyword'] as const) : (['semantic', 'keyword', 'personality'] as const)) {
-    rankings[ranking]()
-      .slice(0, BLEND_CANDIDATES)
-      .forEach(({ id }, position) => fused.set(id, (fused.get(id) ?? 0) + rrfScore(ranking, position + 1)));
-  }
-  return [...fused.entries()].map(([id, score]) => ({ id, score })).sort((a, b) => b.score - a.score);
+  if (mode === 'semantic') return candidates.map((persona) => ({ id: persona.id, score: cosine(reference.text!, vectors.get(persona.id)!) })).sort((a, b) => b.score - a.score);
+  if (mode === 'personality') return candidates.map((persona) => ({ id: persona.id, score: euclid(reference.traits!, traitsOf(persona)) })).sort((a, b) => a.score - b.score);
+  return keywordRanking(personas, candidates, reference.keywords!);
+}
+
+/**
+ * Keyword's weight where a request gives none, as the API is to choose it (KEYWORD_WEIGHT_POLICY):
+ * from the share of the query's words that the brute-force keyword ranking's best candidates hold,
+ * one candidate holding them all set aside (keywordEvidence.ts).
+ */
+function evidenceWeight(reference: Reference, filter?: SearchFilter): number {
+  const best = bruteForce(personas, vectors, 'keyword', reference, filter).slice(0, KEYWORD_WEIGHT_POLICY.candidates);
+  const words = (id: string) => [...bm25TermWeights(personaEmbeddingText(personas.find((persona) => persona.id === id)!)).keys()];
+  return keywordWeightFor(KEYWORD_WEIGHT_POLICY, keywordEvidence([...reference.keywords!.keys()], best.map((item) => words(item.id))));
 }
 
 const TOLERANCE = 1e-4;
@@ -378,7 +378,7 @@ describe('POST /personas/search', () => {
           if (inKeyword!.rank === null) expect(keyword.some((entry) => entry.id === item.id)).toBe(false);
           else expect(inKeyword!.score).toBeCloseTo(keyword[inKeyword!.rank - 1]!.score, 4);
           // Qdrant's weighted RRF with the default weights, over the rankings that hold the point.
-          if (fusion === 'rrf') expect(item.score).toBeCloseTo(fusedScore(item.explain!), 6);
+          if (fusion === 'rrf') expect(item.score).toBeCloseTo(fusedScore(item.explain!, { keyword: evidenceWeight(reference, filter) }), 6);
         }
         if (fusion === 'dbsf') {
           // Qdrant's DBSF: each ranking's scores mapped by (score − (μ − 3σ)) / 6σ (sample σ), then summed.
@@ -398,6 +398,22 @@ describe('POST /personas/search', () => {
     }
   });
 
+  it("weighs keyword by its evidence when the request gives no weight: strong where several personas hold most of the query's words, weak for other words", async () => {
+    // Every generated persona says "... explain more than people think" and "good ... needs patience".
+    const cases = [
+      { query: 'good patience explain people think', weight: KEYWORD_WEIGHT_POLICY.strong },
+      { query: QUERY, weight: KEYWORD_WEIGHT_POLICY.weak },
+    ];
+    for (const { query, weight } of cases) {
+      expect(evidenceWeight({ keywords: queryKeywords(query) }), query).toBe(weight);
+      const results = await search({ query, limit: 20, explain: true });
+      const other = weight === KEYWORD_WEIGHT_POLICY.strong ? KEYWORD_WEIGHT_POLICY.weak : KEYWORD_WEIGHT_POLICY.strong;
+      for (const item of results.items) expect(item.score, query).toBeCloseTo(fusedScore(item.explain!, { keyword: weight }), 6);
+      // The weight matters: with the other one, some hit would score otherwise.
+      expect(results.items.some((item) => Math.abs(item.score - fusedScore(item.explain!, { keyword: other })) > 1e-6), query).toBe(true);
+    }
+  });
+
   it('ranks blend results as reciprocal rank fusion (k = 2) of the semantic, keyword and personality rankings', async () => {
     const queryVector = await (await getEmbedder()).embedQuery(QUERY);
     for (const filter of FILTERS.slice(0, 4)) {
@@ -409,7 +425,7 @@ describe('POST /personas/search', () => {
         const ranks = [item.explain!.semantic!, item.explain!.keyword!, item.explain!.personality!];
         expect(item.explain!.personality!.score).toBeCloseTo(personality[item.explain!.personality!.rank! - 1]!.score, 4);
         expect(ranks.length).toBe(3);
-        expect(item.score).toBeCloseTo(fusedScore(item.explain!), 6);
+        expect(item.score).toBeCloseTo(fusedScore(item.explain!, { keyword: evidenceWeight(reference, filter) }), 6);
       }
       expect(results.items.map((item) => item.score)).toEqual([...results.items.map((item) => item.score)].sort((a, b) => b - a));
     }
@@ -425,7 +441,8 @@ describe('POST /personas/search', () => {
 
     const blendWeights = { personality: 3 };
     const blended = await search({ mode: 'blend', query: QUERY, traits: einstein.traits, limit: 50, explain: true, weights: blendWeights });
-    for (const item of blended.items) expect(item.score).toBeCloseTo(fusedScore(item.explain!, blendWeights), 6);
+    const keyword = evidenceWeight({ keywords: queryKeywords(QUERY) });
+    for (const item of blended.items) expect(item.score).toBeCloseTo(fusedScore(item.explain!, { ...blendWeights, keyword }), 6);
 
     const id = idsByName.get(einstein.name as string)!;
     const neighbours = await similar(id, 'mode=hybrid&limit=50&explain=true&weights.semantic=2&weights.keyword=0.5');
@@ -523,7 +540,7 @@ describe('GET /personas/{id}/similar', () => {
   };
 
   it('ranks the neighbours of the stored vectors like the brute force in every mode, never the persona itself', async () => {
-    const cases: Array<[SearchMode, string, SearchFilter | undefined]> = [
+    const cases: Array<['semantic' | 'keyword' | 'personality', string, SearchFilter | undefined]> = [
       ['semantic', 'mode=semantic&limit=100', undefined],
       ['semantic', 'mode=semantic&limit=100&domain=physics,philosophy', { domain: ['physics', 'philosophy'] }],
       ['personality', 'mode=personality&limit=100', undefined],
@@ -552,7 +569,7 @@ describe('GET /personas/{id}/similar', () => {
         for (const item of results.items) {
           const explained = Object.values(item.explain!);
           expect(explained.length).toBe(mode === 'hybrid' ? 2 : 3);
-          expect(item.score).toBeCloseTo(fusedScore(item.explain!), 6);
+          expect(item.score).toBeCloseTo(fusedScore(item.explain!, { keyword: evidenceWeight(reference(id), filter) }), 6);
           if (item.explain!.keyword!.rank !== null) expect(item.explain!.keyword!.score).toBeCloseTo(keyword[item.explain!.keyword!.rank - 1]!.score, 4);
           expect(matchesFilter(personas.find((persona) => persona.id === item.id)!, filter)).toBe(true);
         }

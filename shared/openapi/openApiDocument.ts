@@ -4,7 +4,7 @@ import { listLimits, MAX_BATCH_ITEMS } from '../persona/personaService';
 import { personaInputSchema, personaLimits, personaMergePatchSchema, personaSchema, TRAIT_NAMES } from '../persona/schema';
 import { routes, scopesGranting, type RouteDefinition } from '../routes';
 import {
-  DEFAULT_RRF_WEIGHTS,
+  defaultWeightText,
   LIST_FILTER_FIELDS,
   MODE_RANKINGS,
   RANKINGS,
@@ -128,7 +128,7 @@ function similarRankingSchema(): JsonSchema {
   const weights = Object.fromEntries(
     RANKINGS.map((ranking) => [
       weightParameter(ranking),
-      { ...options.properties!.weights!.properties![ranking]!, description: `RRF weight of the ${ranking} ranking (default ${DEFAULT_RRF_WEIGHTS[ranking]}); see \`weights\` of SearchRequest.` },
+      { ...options.properties!.weights!.properties![ranking]!, description: `RRF weight of the ${ranking} ranking (default: ${defaultWeightText(ranking)}); see \`weights\` of SearchRequest.` },
     ]),
   );
   const weight = (ranking: Ranking) => ({ required: [weightParameter(ranking)] });

@@ -3,7 +3,7 @@ import { bodyLimits, MERGE_PATCH_MEDIA_TYPE } from '../http/request';
 import { CURSOR_TTL_SECONDS } from '../persona/pageCursor';
 import { PATCH_RETRY_BOUNDS, listLimits } from '../persona/personaService';
 import { BLEND_CANDIDATES, NOT_INDEXED_RETRY_SECONDS, UNAVAILABLE_RETRY_SECONDS } from '../search/personaSearch';
-import { DEFAULT_RRF_WEIGHTS, RRF_K, searchLimits, SIMILAR_DEFAULT_MODE } from '../search/searchRequest';
+import { defaultWeightText, RANKINGS, RRF_K, searchLimits, SIMILAR_DEFAULT_MODE } from '../search/searchRequest';
 import { MAX_PARAMETER_LENGTH } from '../search/similarQuery';
 import { KEYWORD_SETTINGS } from '../vectorIndex/keywordVector';
 
@@ -145,7 +145,7 @@ const keywordsNotIndexed = {
 const searchDescription = [
   'Ranks personas by one of five modes (`mode`), each made of one or more rankings:',
   '',
-  `- \`hybrid\` (default when \`query\` is given): the \`semantic\` and the \`keyword\` ranking fused, by reciprocal rank fusion (\`fusion: rrf\`, the default: Qdrant's weighted RRF, position p from 0 of a ranking with weight w adds 1/((p + 1)/w + ${RRF_K} − 1); default weights semantic ${DEFAULT_RRF_WEIGHTS.semantic}, keyword ${DEFAULT_RRF_WEIGHTS.keyword}, personality ${DEFAULT_RRF_WEIGHTS.personality}, \`weights\` overrides them) or distribution-based score fusion (\`fusion: dbsf\`: each ranking's scores mapped by mean ± 3 standard deviations to 0–1, then summed). Meaning and exact words together.`,
+  `- \`hybrid\` (default when \`query\` is given): the \`semantic\` and the \`keyword\` ranking fused, by reciprocal rank fusion (\`fusion: rrf\`, the default: Qdrant's weighted RRF, position p from 0 of a ranking with weight w adds 1/((p + 1)/w + ${RRF_K} − 1); default weights ${RANKINGS.map(defaultWeightText).join('; ')}; \`weights\` overrides them) or distribution-based score fusion (\`fusion: dbsf\`: each ranking's scores mapped by mean ± 3 standard deviations to 0–1, then summed). Meaning and exact words together.`,
   '- `semantic`: cosine similarity between the embedding of `query` (with the model\'s query instruction) and each persona\'s text (name, domain, modes, beliefs, signature phrases, humor, emotional style, written as plain sentences). `score` is higher for closer, at most 1.',
   `- \`keyword\`: BM25 over the words of the same text (lower-cased, ${KEYWORD_SETTINGS.dropStopwords ? 'English stop words dropped' : 'stop words kept'}${KEYWORD_SETTINGS.stem ? ', Porter-stemmed' : ''}; term frequency saturated with k1 = ${KEYWORD_SETTINGS.k1}, length-normalised with b = ${KEYWORD_SETTINGS.b}, IDF from the whole index). Finds names and rare words a model does not know. \`score\` (bm25) is higher for better.`,
   '- `personality` (default when only `traits` is given): Euclidean distance between the Big Five profile in `traits` and each persona\'s traits. `score` is a distance: lower is closer, 0 is the same profile.',

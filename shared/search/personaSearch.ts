@@ -13,9 +13,11 @@ import { isAuthOrConnectionFailure } from '../vectorIndex/qdrantConnection';
 import type { IndexClient } from '../vectorIndex/tenantScopedIndex';
 import { isTransient, withRetries } from '../vectorIndex/retry';
 import { qdrantFilter } from './qdrantFilter';
+import { keywordEvidence, keywordWeightFor } from './keywordEvidence';
 import {
   DEFAULT_RRF_WEIGHTS,
   defaultSearchMode,
+  KEYWORD_WEIGHT_POLICY,
   MODE_RANKINGS,
   RRF_K,
   searchLimits,
@@ -64,6 +66,9 @@ const searchUnavailable = () =>
     headers: { 'Retry-After': String(UNAVAILABLE_RETRY_SECONDS) },
   });
 
+/** A failed index read as the caller sees it: an outage (also a wrong or rotated key, after the client re-read its secret) is a 503. */
+const asSearchError = (error: unknown): unknown => (isTransient(error) || isAuthOrConnectionFailure(error) ? searchUnavailable() : error);
+
 const SUMMARY_FIELDS = ['name', 'domain', 'modes', 'humor_usage', 'emotional_style', 'traits'] as const;
 
 /** What a ranking is relative to: a vector (dense or sparse), or a point id (that point's stored vector). */
@@ -77,7 +82,16 @@ interface Plan {
   mode: SearchMode;
   rankings: readonly Ranking[];
   options: SimilarRequest;
+  /** Keyword's RRF weight where the request gives none (chosen from the keyword ranking's evidence). */
+  keywordWeight?: number;
 }
+
+/** A fused RRF query whose request leaves keyword's weight to the evidence. */
+const needsKeywordEvidence = (plan: Plan) =>
+  plan.rankings.length > 1 && plan.rankings.includes('keyword') && plan.options.fusion === 'rrf' && plan.options.weights?.keyword === undefined;
+
+const rrfWeight = (plan: Plan, ranking: Ranking): number =>
+  plan.options.weights?.[ranking] ?? (ranking === 'keyword' ? plan.keywordWeight! : DEFAULT_RRF_WEIGHTS[ranking]);
 
 /** One ranking alone, as a query (for a single-ranking mode, and for explain). */
 const rankingQuery = (ranking: Ranking, references: References, filter: Schemas['Filter'] | undefined) => ({
@@ -101,7 +115,7 @@ function queryRequest(plan: Plan, references: References, filter: Schemas['Filte
     prefetch: plan.rankings.map((ranking) => ({ ...rankingQuery(ranking, references, filter), limit: BLEND_CANDIDATES })),
     query:
       options.fusion === 'rrf'
-        ? { rrf: { k: RRF_K, weights: plan.rankings.map((ranking) => options.weights?.[ranking] ?? DEFAULT_RRF_WEIGHTS[ranking]) } }
+        ? { rrf: { k: RRF_K, weights: plan.rankings.map((ranking) => rrfWeight(plan, ranking)) } }
         : { fusion: options.fusion },
     ...page,
   } as Schemas['QueryRequest'];
@@ -137,11 +151,7 @@ async function queryPoints(deps: IndexReadDeps, requests: Schemas['QueryRequest'
     );
     return answers.map((answer) => answer.points);
   } catch (error) {
-    // A wrong or rotated key (after the client re-read its secret) is an outage for the caller too.
-    if (isTransient(error) || isAuthOrConnectionFailure(error)) {
-      throw searchUnavailable();
-    }
-    throw error;
+    throw asSearchError(error);
   }
 }
 
@@ -156,6 +166,33 @@ function explanations(plan: Plan, page: Schemas['ScoredPoint'][], rankingAnswers
   ) as Partial<Record<Ranking, RankingExplanation>>[];
 }
 
+/**
+ * The plan with keyword's weight chosen from the keyword ranking's evidence (keywordEvidence.ts):
+ * its best candidates under the same filter, with their keyword vectors, against the query's own
+ * words (for similar, the reference persona's stored keyword vector). Every page of a search asks
+ * the same, so every page is a slice of one fused ranking.
+ */
+async function withKeywordWeight(deps: IndexReadDeps, plan: Plan, references: References, filter: Schemas['Filter'] | undefined): Promise<Plan> {
+  const reference = references.keyword!;
+  const probe = { ...rankingQuery('keyword', references, filter), limit: KEYWORD_WEIGHT_POLICY.candidates, with_payload: false, with_vector: [KEYWORDS_VECTOR] };
+  const [[candidates], queryTerms] = await Promise.all([
+    queryPoints(deps, [probe]),
+    typeof reference === 'string' ? storedKeywordTerms(deps, reference) : (reference as SparseVector).indices,
+  ]);
+  const termsOf = (point: Schemas['ScoredPoint']) => ((point.vector as Record<string, SparseVector> | undefined)?.[KEYWORDS_VECTOR]?.indices ?? []);
+  return { ...plan, keywordWeight: keywordWeightFor(KEYWORD_WEIGHT_POLICY, keywordEvidence(queryTerms, candidates!.map(termsOf))) };
+}
+
+/** The terms of a stored point's keyword vector; a point that is gone has none (the ranked query then answers 404). */
+async function storedKeywordTerms(deps: IndexReadDeps, id: string): Promise<number[]> {
+  try {
+    const [point] = await withRetries(() => deps.qdrant.retrieve(deps.collection, { ids: [id], with_payload: false, with_vector: [KEYWORDS_VECTOR] }), SEARCH_RETRY_DELAYS_MS);
+    return (point?.vector as Record<string, SparseVector> | undefined)?.[KEYWORDS_VECTOR]?.indices ?? [];
+  } catch (error) {
+    throw asSearchError(error);
+  }
+}
+
 /** Runs one ranked query; undefined when Qdrant answers 404 (no collection yet, or the reference point is missing). */
 async function rankedPage(
   deps: IndexReadDeps,
@@ -167,11 +204,12 @@ async function rankedPage(
   let plan = initial;
   let answers: Schemas['ScoredPoint'][][];
   for (;;) {
-    const requests = [queryRequest(plan, references, filter)];
-    if (plan.options.explain && plan.rankings.length > 1) {
-      for (const ranking of plan.rankings) requests.push({ ...rankingQuery(ranking, references, filter), limit: BLEND_CANDIDATES, with_payload: false });
-    }
     try {
+      if (needsKeywordEvidence(plan)) plan = await withKeywordWeight(deps, plan, references, filter);
+      const requests = [queryRequest(plan, references, filter)];
+      if (plan.options.explain && plan.rankings.length > 1) {
+        for (const ranking of plan.rankings) requests.push({ ...rankingQuery(ranking, references, filter), limit: BLEND_CANDIDATES, with_payload: false });
+      }
       answers = await queryPoints(deps, requests);
       break;
     } catch (error) {
@@ -310,10 +348,6 @@ async function pointVersion(deps: IndexReadDeps, id: string): Promise<number | u
     return typeof version === 'number' ? version : undefined;
   } catch (error) {
     if ((error as { status?: unknown }).status === 404) return undefined;
-    // A wrong or rotated key (after the client re-read its secret) is an outage for the caller too.
-    if (isTransient(error) || isAuthOrConnectionFailure(error)) {
-      throw searchUnavailable();
-    }
-    throw error;
+    throw asSearchError(error);
   }
 }

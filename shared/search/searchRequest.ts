@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { fieldErrorsFromZod, jsonTypeOf, validationProblem } from '../http/problem';
 import { isPlainObject } from '../persona/mergePatch';
 import { HUMOR_LEVELS, TRAIT_NAMES, nonBlankString, personaLimits, stringOfAtMost, traitsSchema, type TraitName } from '../persona/schema';
+import type { KeywordWeightPolicy } from './keywordEvidence';
 
 /**
  * The search requests: the one definition of their validation, their TypeScript types and their
@@ -32,11 +33,28 @@ export const SIMILAR_DEFAULT_MODE: SearchMode = 'hybrid';
 
 /**
  * RRF as hybrid and blend send it to Qdrant (`{"rrf": {"k", "weights"}}`, Qdrant 1.19): a ranking's
- * position p (0-based) scores weight-scaled 1 / ((p + 1) / weight + k − 1). The defaults were
- * measured on the dev pairs (README "Search quality", `npm run bench:quality -- --tune-fusion`).
+ * position p (0-based) scores weight-scaled 1 / ((p + 1) / weight + k − 1). Semantic and personality
+ * weigh 1 unless a request says otherwise; keyword's weight is chosen per query from the keyword
+ * ranking's own evidence (KEYWORD_WEIGHT_POLICY, keywordEvidence.ts). Measured with a real sentence
+ * encoder on near-duplicates and paraphrases (docs/search.md "Search quality",
+ * `npm run bench:quality -- --tune-fusion`).
  */
 export const RRF_K = 2;
-export const DEFAULT_RRF_WEIGHTS = { semantic: 1, keyword: 3, personality: 1 } as const satisfies Record<Ranking, number>;
+export const DEFAULT_RRF_WEIGHTS = { semantic: 1, personality: 1 } as const satisfies Record<Exclude<Ranking, 'keyword'>, number>;
+
+/**
+ * Keyword's RRF weight without one in the request: `strong` when, among the keyword ranking's best
+ * `candidates`, one (besides an exact copy of the query) has at least `threshold` of the query's
+ * words; `weak` otherwise.
+ */
+export const KEYWORD_WEIGHT_POLICY = { candidates: 10, threshold: 0.6, strong: 2, weak: 0.1 } as const satisfies KeywordWeightPolicy;
+
+/** The default weight of a ranking, in words (for the API document). */
+export const defaultWeightText = (ranking: Ranking): string =>
+  ranking === 'keyword'
+    ? `keyword ${KEYWORD_WEIGHT_POLICY.strong} when one of its best ${KEYWORD_WEIGHT_POLICY.candidates} candidates (an exact copy of the query aside) has at least ${KEYWORD_WEIGHT_POLICY.threshold * 100}% of the query's words, else ${KEYWORD_WEIGHT_POLICY.weak}`
+    : `${ranking} ${DEFAULT_RRF_WEIGHTS[ranking]}`;
+
 export const MAX_RRF_WEIGHT = 100;
 
 /** Bounds of every search and similar request. */
@@ -119,7 +137,7 @@ const rrfWeightsSchema = z
   .strictObject(Object.fromEntries(RANKINGS.map((ranking) => [ranking, rrfWeight.optional()])) as Record<Ranking, z.ZodOptional<typeof rrfWeight>>)
   .meta({
     description:
-      `RRF weight of each ranking the mode fuses (fusion rrf only); a ranking left out keeps its default (${RANKINGS.map((ranking) => `${ranking} ${DEFAULT_RRF_WEIGHTS[ranking]}`).join(', ')}). ` +
+      `RRF weight of each ranking the mode fuses (fusion rrf only); a ranking left out keeps its default (${RANKINGS.map(defaultWeightText).join('; ')}). ` +
       'A weight w makes position p of that ranking count as position p / w would at weight 1: keyword 3 lets a BM25 hit at rank 3 count as much as a meaning hit at rank 1.',
     example: { semantic: 1, keyword: 2 },
   });
