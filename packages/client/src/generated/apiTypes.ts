@@ -91,7 +91,7 @@ export interface paths {
          * Search personas by meaning, keywords, personality or a fusion of them
          * @description Ranks personas by one of five modes (`mode`), each made of one or more rankings:
          *
-         *     - `hybrid` (default when `query` is given): the `semantic` and the `keyword` ranking fused, by reciprocal rank fusion (`fusion: rrf`, the default: Qdrant's weighted RRF, position p from 0 of a ranking with weight w adds 1/((p + 1)/w + 2 − 1); default weights semantic 1, keyword 3, personality 1, `weights` overrides them) or distribution-based score fusion (`fusion: dbsf`: each ranking's scores mapped by mean ± 3 standard deviations to 0–1, then summed). Meaning and exact words together.
+         *     - `hybrid` (default when `query` is given): the `semantic` and the `keyword` ranking fused, by reciprocal rank fusion (`fusion: rrf`, the default: Qdrant's weighted RRF, position p from 0 of a ranking with weight w adds 1/((p + 1)/w + 2 − 1); default weights semantic 1; keyword 2 when one of its best 10 candidates (an exact copy of the query aside) has at least 60% of the query's words, else 0.1; personality 1; `weights` overrides them) or distribution-based score fusion (`fusion: dbsf`: each ranking's scores mapped by mean ± 3 standard deviations to 0–1, then summed). Meaning and exact words together.
          *     - `semantic`: cosine similarity between the embedding of `query` (with the model's query instruction) and each persona's text (name, domain, modes, beliefs, signature phrases, humor, emotional style, written as plain sentences). `score` is higher for closer, at most 1.
          *     - `keyword`: BM25 over the words of the same text (lower-cased, English stop words dropped; term frequency saturated with k1 = 2, length-normalised with b = 1, IDF from the whole index). Finds names and rare words a model does not know. `score` (bm25) is higher for better.
          *     - `personality` (default when only `traits` is given): Euclidean distance between the Big Five profile in `traits` and each persona's traits. `score` is a distance: lower is closer, 0 is the same profile.
@@ -323,7 +323,7 @@ export interface components {
              */
             fusion?: "rrf" | "dbsf";
             /**
-             * @description RRF weight of each ranking the mode fuses (fusion rrf only); a ranking left out keeps its default (semantic 1, keyword 3, personality 1). A weight w makes position p of that ranking count as position p / w would at weight 1: keyword 3 lets a BM25 hit at rank 3 count as much as a meaning hit at rank 1.
+             * @description RRF weight of each ranking the mode fuses (fusion rrf only); a ranking left out keeps its default (semantic 1; keyword 2 when one of its best 10 candidates (an exact copy of the query aside) has at least 60% of the query's words, else 0.1; personality 1). A weight w makes position p of that ranking count as position p / w would at weight 1: keyword 3 lets a BM25 hit at rank 3 count as much as a meaning hit at rank 1.
              * @example {
              *       "semantic": 1,
              *       "keyword": 2
@@ -767,11 +767,11 @@ export interface components {
              * @enum {string}
              */
             fusion?: "rrf" | "dbsf";
-            /** @description RRF weight of the semantic ranking (default 1); see `weights` of SearchRequest. */
+            /** @description RRF weight of the semantic ranking (default: semantic 1); see `weights` of SearchRequest. */
             "weights.semantic"?: number;
-            /** @description RRF weight of the keyword ranking (default 3); see `weights` of SearchRequest. */
+            /** @description RRF weight of the keyword ranking (default: keyword 2 when one of its best 10 candidates (an exact copy of the query aside) has at least 60% of the query's words, else 0.1); see `weights` of SearchRequest. */
             "weights.keyword"?: number;
-            /** @description RRF weight of the personality ranking (default 1); see `weights` of SearchRequest. */
+            /** @description RRF weight of the personality ranking (default: personality 1); see `weights` of SearchRequest. */
             "weights.personality"?: number;
         } & (unknown & unknown);
         /** @description API Gateway's own answer when its authorizer refuses a request (the function never runs). */
