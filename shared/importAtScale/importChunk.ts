@@ -35,6 +35,7 @@ import type { FieldError } from '../http/problem';
 import { validateRecord, type PersonaFileFormat } from '../operations/personaFileRecords';
 import { isValidTenant, type TenancyMode } from '../tenancy/tenancy';
 import type { ObjectStore } from '../reindexAtScale/exportFiles';
+import { parseJsonLines } from '../jsonLines';
 
 /** Where in the bucket an import keeps its staged chunks, work list, done markers and Map Run results. */
 export const IMPORT_PREFIX = 'import';
@@ -157,14 +158,10 @@ export function importKeys(importId: string) {
 export const stagedChunkText = (rows: readonly StagedRow[]): string => rows.map((row) => `${JSON.stringify(row)}\n`).join('');
 
 export function parseStagedChunk(text: string): StagedRow[] {
-  return text
-    .split('\n')
-    .filter((line) => line.trim() !== '')
-    .map((line, at) => {
-      const row = JSON.parse(line) as Partial<StagedRow>;
-      if (!Number.isInteger(row.index) || !Number.isInteger(row.line) || !('persona' in row)) throw new Error(`staged line ${at + 1} is not {index, line, persona}: ${line.slice(0, 200)}`);
-      return row as StagedRow;
-    });
+  return parseJsonLines(text, 'staged', (value) => {
+    const row = value as Partial<StagedRow>;
+    return Number.isInteger(row.index) && Number.isInteger(row.line) && 'persona' in row ? (row as StagedRow) : 'is not {index, line, persona}';
+  });
 }
 
 function checkEvent(deps: ImportChunkDeps, event: ImportChunkEvent): string | undefined {

@@ -18,6 +18,7 @@ import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import { unmarshall, type NativeAttributeValue } from '@aws-sdk/util-dynamodb';
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
+import { parseJsonLines } from '../jsonLines';
 import type { Persona } from '../persona/schema';
 
 export interface ManifestSummary {
@@ -70,16 +71,12 @@ export function exportManifestKeys(prefix: string, exportId: string) {
 }
 
 export function parseManifestFiles(text: string): ManifestFileEntry[] {
-  return text
-    .split('\n')
-    .filter((line) => line.trim() !== '')
-    .map((line, index) => {
-      const entry = JSON.parse(line) as Partial<ManifestFileEntry>;
-      if (typeof entry.dataFileS3Key !== 'string' || typeof entry.itemCount !== 'number') {
-        throw new Error(`manifest-files.json line ${index + 1} has no dataFileS3Key and itemCount: ${line.slice(0, 200)}`);
-      }
-      return entry as ManifestFileEntry;
-    });
+  return parseJsonLines(text, 'manifest-files.json', (value) => {
+    const entry = value as Partial<ManifestFileEntry>;
+    return typeof entry.dataFileS3Key === 'string' && typeof entry.itemCount === 'number'
+      ? (entry as ManifestFileEntry)
+      : 'has no dataFileS3Key and itemCount';
+  });
 }
 
 /** Splits every data file into chunks of at most `chunkItems` items; empty files give none. */
